@@ -1,0 +1,38 @@
+# fluent-webhook: build, test, demo and install the PHP extension.
+#   make demo     build, start a local receiver, send webhooks for sample store events
+#   make test     cargo tests of the core, then PHPUnit against the built extension
+#   make install  copy the extension into PHP's extension dir and enable it (CLI and FPM)
+
+# rustup installs cargo here; a fresh machine may not have it on PATH yet.
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+SO        := target/release/libfluent_webhook.so
+PHP_DEV   := scripts/php-dev
+PHPUNIT   ?= $(shell command -v phpunit || echo /usr/bin/phpunit)
+
+.PHONY: all build deps test test-rust test-php demo install clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	cargo build --release
+
+test-rust: deps
+	cargo test --no-default-features --lib
+
+test-php: build
+	$(PHP_DEV) $(PHPUNIT) -c php-tests/phpunit.xml
+
+test: test-rust test-php
+
+demo: build
+	$(PHP_DEV) scripts/demo.php
+
+install: build
+	@scripts/install-extension.sh $(SO)
+
+clean:
+	cargo clean

@@ -1,0 +1,218 @@
+<?php
+
+namespace FluentWebhook\Tests;
+
+use FluentWebhook\Feed;
+use FluentWebhook\InvalidFeedException;
+
+/** Feed settings as FluentCart's admin screen saves them: every key, value and error. */
+final class FeedTest extends WebhookTestCase
+{
+    public function testDefaultsOfANewFeed(): void
+    {
+        $feed = new Feed(['name' => 'Slack', 'request_url' => 'https://hooks.example.com/x', 'event_trigger' => ['order_paid_done']]);
+        $this->assertNull($feed->id());
+        $this->assertSame('Slack', $feed->name());
+        $this->assertSame('https://hooks.example.com/x', $feed->url());
+        $this->assertSame('POST', $feed->method());
+        $this->assertSame('JSON', $feed->format());
+        $this->assertSame(['order_paid_done'], $feed->events());
+        $this->assertTrue($feed->isEnabled());
+        $this->assertSame([
+            'name' => 'Slack',
+            'request_url' => 'https://hooks.example.com/x',
+            'request_method' => 'POST',
+            'request_format' => 'JSON',
+            'request_headers' => 'no_headers',
+            'custom_header_values' => [],
+            'request_body' => 'all_data',
+            'selected_field_values' => [],
+            'event_trigger' => ['order_paid_done'],
+            'enabled' => true,
+        ], $feed->toArray());
+    }
+
+    /** The array FluentCart saves for a feed the user filled in, blank rows and all. */
+    public function testAFeedAsTheAdminScreenSavesIt(): void
+    {
+        $feed = new Feed([
+            'name' => 'Sync Orders with Accounting',
+            'request_url' => 'https://books.example.com/hooks/orders?src=shop',
+            'request_method' => 'PUT',
+            'request_format' => 'FORM',
+            'request_headers' => 'custom_headers',
+            'custom_header_values' => [
+                ['header_name' => 'X-Api-Key', 'header_value' => 'k-123'],
+                ['header_name' => '', 'header_value' => ''],
+            ],
+            'request_body' => 'selected_fields',
+            'selected_field_values' => [
+                ['field_name' => 'email', 'field_value' => '{{order.billing.email}}'],
+                ['field_name' => '', 'field_value' => ''],
+                ['field_name' => 'total', 'field_value' => '{{order.total_amount}}'],
+            ],
+            'event_trigger' => ['order_paid_done', 'order_fully_refunded'],
+            'enabled' => 'yes',
+            'conditionals' => ['status' => false],
+        ], 42);
+        $this->assertSame('42', $feed->id());
+        $this->assertSame('PUT', $feed->method());
+        $this->assertSame('FORM', $feed->format());
+        $settings = $feed->toArray();
+        $this->assertSame([['header_name' => 'X-Api-Key', 'header_value' => 'k-123']], $settings['custom_header_values']);
+        $this->assertSame([
+            ['field_name' => 'email', 'field_value' => '{{order.billing.email}}'],
+            ['field_name' => 'total', 'field_value' => '{{order.total_amount}}'],
+        ], $settings['selected_field_values']);
+        $this->assertArrayNotHasKey('conditionals', $settings);
+        $this->assertSame($settings, (new Feed($settings, '42'))->toArray(), 'toArray() round-trips');
+    }
+
+    public static function methods(): array
+    {
+        return [['GET'], ['POST'], ['PUT'], ['PATCH'], ['DELETE'], ['post'], ['Patch']];
+    }
+
+    /** @dataProvider methods */
+    public function testEveryMethod(string $method): void
+    {
+        $this->assertSame(strtoupper($method), $this->feed(['request_method' => $method])->method());
+    }
+
+    public function testBothFormats(): void
+    {
+        $this->assertSame('JSON', $this->feed(['request_format' => 'JSON'])->format());
+        $this->assertSame('FORM', $this->feed(['request_format' => 'FORM'])->format());
+        $this->assertSame('FORM', $this->feed(['request_format' => 'form'])->format());
+    }
+
+    public static function enabledSpellings(): array
+    {
+        return [
+            [true, true], [false, false], ['yes', true], ['no', false],
+            [1, true], [0, false], ['1', true], ['0', false], [null, true],
+        ];
+    }
+
+    /** @dataProvider enabledSpellings */
+    public function testEnabledSpellings(mixed $value, bool $expected): void
+    {
+        $feed = $this->feed(['enabled' => $value]);
+        $this->assertSame($expected, $feed->isEnabled());
+        $this->assertSame($expected, $feed->matches('order_paid_done'));
+    }
+
+    public function testEveryFluentCartEventCanBeMatched(): void
+    {
+        $events = array_keys(\FluentWebhook\events());
+        $this->assertContains('order_paid_done', $events);
+        $this->assertCount(10, $events);
+        $feed = $this->feed(['event_trigger' => $events]);
+        foreach ($events as $event) {
+            $this->assertTrue($feed->matches($event), $event);
+            $this->assertTrue($feed->matches("fluent_cart/$event"), "fluent_cart/$event");
+        }
+        $this->assertFalse($this->feed()->matches('order_fully_refunded'));
+    }
+
+    public function testIdsAreIntsOrStrings(): void
+    {
+        $this->assertSame('7', $this->feed([], 7)->id());
+        $this->assertSame('feed-7', $this->feed([], 'feed-7')->id());
+        $this->assertNull($this->feed([], null)->id());
+    }
+
+    public static function invalidSettings(): array
+    {
+        $headers = fn (array $rows) => ['request_headers' => 'custom_headers', 'custom_header_values' => $rows];
+        $fields = fn (array $rows) => ['request_body' => 'selected_fields', 'selected_field_values' => $rows];
+        return [
+            'missing name' => [['name' => null], 'name'],
+            'blank name' => [['name' => '   '], 'name'],
+            'name not a string' => [['name' => ['x']], 'name'],
+            'missing url' => [['request_url' => null], 'request_url'],
+            'blank url' => [['request_url' => ''], 'request_url'],
+            'relative url' => [['request_url' => '/wp-json/hook'], 'request_url'],
+            'ftp url' => [['request_url' => 'ftp://example.com/x'], 'request_url'],
+            'javascript url' => [['request_url' => 'javascript:alert(1)'], 'request_url'],
+            'file url' => [['request_url' => 'file:///etc/passwd'], 'request_url'],
+            'url with password' => [['request_url' => 'https://u:p@example.com/'], 'request_url'],
+            'url without host' => [['request_url' => 'http://'], 'request_url'],
+            'HEAD method' => [['request_method' => 'HEAD'], 'request_method'],
+            'unknown format' => [['request_format' => 'XML'], 'request_format'],
+            'unknown header mode' => [['request_headers' => 'yes_headers'], 'request_headers'],
+            'unknown body mode' => [['request_body' => 'everything'], 'request_body'],
+            'empty event list' => [['event_trigger' => []], 'event_trigger'],
+            'missing event list' => [['event_trigger' => null], 'event_trigger'],
+            'non-string event' => [['event_trigger' => [5]], 'event_trigger'],
+            'enabled maybe' => [['enabled' => 'maybe'], 'enabled'],
+            'header name with space' => [$headers([['header_name' => 'X Key', 'header_value' => 'v']]), 'custom_header_values'],
+            'header name with colon' => [$headers([['header_name' => 'X-Key:', 'header_value' => 'v']]), 'custom_header_values'],
+            'header value with CR LF' => [$headers([['header_name' => 'X-Key', 'header_value' => "v\r\nX-Evil: 1"]]), 'custom_header_values'],
+            'header value with LF' => [$headers([['header_name' => 'X-Key', 'header_value' => "v\nw"]]), 'custom_header_values'],
+            'header value with NUL' => [$headers([['header_name' => 'X-Key', 'header_value' => "v\0w"]]), 'custom_header_values'],
+            'header value without name' => [$headers([['header_name' => '', 'header_value' => 'v']]), 'custom_header_values'],
+            'Host header' => [$headers([['header_name' => 'Host', 'header_value' => 'internal']]), 'custom_header_values'],
+            'Content-Length header' => [$headers([['header_name' => 'Content-Length', 'header_value' => '1']]), 'custom_header_values'],
+            'field value without key' => [$fields([['field_name' => '', 'field_value' => '{{order.id}}']]), 'selected_field_values'],
+            'duplicate payload keys' => [$fields([['field_name' => 'id', 'field_value' => '1'], ['field_name' => 'id', 'field_value' => '2']]), 'selected_field_values'],
+            'no selected fields' => [$fields([['field_name' => '', 'field_value' => '']]), 'selected_field_values'],
+            'row not an array' => [$fields(['email']), 'selected_field_values'],
+        ];
+    }
+
+    /** @dataProvider invalidSettings */
+    public function testInvalidSettingsNameTheKeyAtFault(array $overrides, string $key): void
+    {
+        $settings = array_filter($this->settings($overrides) , fn ($v) => $v !== null);
+        try {
+            new Feed($settings);
+            $this->fail("no exception for $key");
+        } catch (InvalidFeedException $e) {
+            $this->assertInstanceOf(\FluentWebhook\Exception::class, $e);
+            $this->assertStringStartsWith("$key: ", $e->getMessage());
+        }
+    }
+
+    public function testBlankRowsAreIgnoredAndUnusedListsAreNotChecked(): void
+    {
+        $feed = $this->feed([
+            'request_headers' => 'no_headers',
+            'custom_header_values' => [['header_name' => 'Bad Name', 'header_value' => "x\ny"]],
+            'request_body' => 'all_data',
+            'selected_field_values' => [['field_name' => '', 'field_value' => '{{x}}']],
+        ]);
+        $this->assertSame([], $feed->toArray()['custom_header_values']);
+    }
+
+    public function testInvalidIds(): void
+    {
+        $this->expectException(InvalidFeedException::class);
+        $this->expectExceptionMessage('id: must be an int, a string or null, got float');
+        new Feed($this->settings(), 1.5);
+    }
+
+    public function testRenderDoesNoIO(): void
+    {
+        $request = $this->feed(['request_method' => 'GET'])->render('order_paid_done', ['a' => 'b c']);
+        $this->assertSame('GET', $request['method']);
+        $this->assertSame($this->url() . '?a=b+c', $request['url']);
+        $this->assertSame('', $request['body']);
+        $this->assertMatchesRegularExpression('/^msg_[0-9a-f]{32}$/', $request['headers']['webhook-id']);
+        $this->assertEqualsWithDelta(time(), (int) $request['headers']['webhook-timestamp'], 5);
+        $this->assertSame([], self::receiver()->requests($this->prefix));
+    }
+
+    public function testFeedsCannotBeClonedOrSerialized(): void
+    {
+        $feed = $this->feed();
+        try {
+            clone $feed;
+            $this->fail('clone succeeded');
+        } catch (\Error $e) {
+            $this->assertStringContainsString('uncloneable', $e->getMessage());
+        }
+        $this->expectExceptionMessage("Serialization of 'FluentWebhook\\Feed' is not allowed");
+        serialize($feed);
+    }
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what building, testing and the demo need on Debian 12, only what is missing:
+# PHP 8.2 with its headers, libclang (ext-php-rs generates PHP's bindings with bindgen),
+# PHPUnit, a C toolchain, and Rust (through rustup) when there is no cargo.
+set -euo pipefail
+
+packages=()
+for package in php8.2-cli php8.2-dev php8.2-xml php8.2-mbstring php8.2-curl \
+               libclang-dev clang build-essential pkg-config phpunit ca-certificates curl; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || packages+=("$package")
+done
+if ((${#packages[@]})); then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  echo "install-deps: installing ${packages[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${packages[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
+  echo "install-deps: installing Rust with rustup"
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+fi

@@ -1,0 +1,116 @@
+//! One HTTP attempt for one delivery, with the process's pooled client.
+
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, LOCATION};
+
+use crate::delivery::{unix_now, Delivery};
+use crate::outcome::Outcome;
+use crate::settings::Method;
+
+/// Response bytes read (and thrown away) so the connection can go back to the pool; past
+/// this the connection is closed instead.
+const RESPONSE_DRAIN_LIMIT: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClientConfig {
+    /// Whole request, connect to last response byte (`fluent_webhook.timeout`).
+    pub timeout: Duration,
+    /// TCP and TLS connect (`fluent_webhook.connect_timeout`).
+    pub connect_timeout: Duration,
+}
+
+/// The client every delivery of this process shares: keep-alive pool, rustls with the
+/// system's roots, no redirects, no proxy from the environment.
+pub fn build_client(config: &ClientConfig) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .timeout(config.timeout)
+        .connect_timeout(config.connect_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .tcp_nodelay(true)
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build()
+        .map_err(|e| error_chain(&e))
+}
+
+pub async fn attempt(
+    client: &reqwest::Client,
+    delivery: &Delivery,
+    config: &ClientConfig,
+) -> Outcome {
+    let started = Instant::now();
+    let failed = |reason: String| Outcome::Failed {
+        status: None,
+        reason,
+        duration: started.elapsed(),
+    };
+    let request = &delivery.request;
+    let mut headers = HeaderMap::with_capacity(request.headers.len() + 2);
+    for (name, value) in request.headers_for_attempt(&delivery.id, unix_now()) {
+        // Feed validation already refused names and values these would reject.
+        match (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            (Ok(name), Ok(value)) => {
+                headers.insert(name, value);
+            }
+            _ => return failed(format!("header {name:?} cannot be sent")),
+        }
+    }
+    let method = match request.method {
+        Method::Get => reqwest::Method::GET,
+        Method::Post => reqwest::Method::POST,
+        Method::Put => reqwest::Method::PUT,
+        Method::Patch => reqwest::Method::PATCH,
+        Method::Delete => reqwest::Method::DELETE,
+    };
+    let mut builder = client.request(method, &request.url).headers(headers);
+    if request.method.has_body() {
+        builder = builder.body(request.body.clone());
+    }
+    let mut response = match builder.send().await {
+        Ok(response) => response,
+        Err(e) if e.is_timeout() => {
+            return failed(format!(
+                "timed out after {} s",
+                config.timeout.as_secs_f64()
+            ))
+        }
+        Err(e) if e.is_connect() => {
+            return failed(format!("could not connect: {}", error_chain(&e)))
+        }
+        Err(e) => return failed(error_chain(&e)),
+    };
+    let status = response.status().as_u16();
+    let location = response
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let mut drained = 0;
+    while drained <= RESPONSE_DRAIN_LIMIT {
+        match response.chunk().await {
+            Ok(Some(chunk)) => drained += chunk.len(),
+            // The status already arrived: a body cut short does not change the outcome.
+            Ok(None) | Err(_) => break,
+        }
+    }
+    Outcome::from_status(status, location.as_deref(), started.elapsed())
+}
+
+/// An error and its causes on one line: reqwest's own message names only the URL.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
+}

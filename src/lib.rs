@@ -1,0 +1,23 @@
+//! fluent-webhook: FluentCart's webhook feeds, sent from a background runtime inside PHP.
+//!
+//! The data path, one module each: [`settings`] (the admin screen's array, validated) →
+//! [`feed`] (does an event fire it?) → [`payload`] (all data, or [`smartcode`] templates) →
+//! [`request`] (method, URL, headers, body via [`encode`]) → [`delivery`] (an id per send) →
+//! [`engine`] (queue, runtime, HTTP) → [`outcome`].
+//!
+//! Everything above knows nothing of PHP. [`php`] is the thin shell that converts PHP values
+//! and exposes the `FluentWebhook\` API; it is compiled only with the `php` feature.
+
+pub mod delivery;
+pub mod encode;
+pub mod engine;
+pub mod events;
+pub mod feed;
+pub mod outcome;
+pub mod payload;
+pub mod request;
+pub mod settings;
+pub mod smartcode;
+
+#[cfg(feature = "php")]
+mod php;

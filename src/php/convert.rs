@@ -1,0 +1,402 @@
+//! PHP values to owned JSON values and back, on the PHP thread: zvals never leave it.
+//!
+//! [`to_value`] sees data as `json_encode` does: `JsonSerializable::jsonSerialize()` is called,
+//! other objects give their public properties (through the JSON view of their handlers, so
+//! `DateTime` gives date, timezone_type, timezone), backed enums give their value, arrays with
+//! keys 0..n-1 become lists and other arrays maps, references are followed. What JSON cannot
+//! carry is an error naming where it was found: NAN and INF, invalid UTF-8 in a key or a
+//! string, resources, non-backed enums, nesting deeper than 512, and reference cycles (which
+//! would otherwise never end).
+
+use std::ffi::c_int;
+
+use ext_php_rs::boxed::ZBox;
+use ext_php_rs::ffi::{zend_array_destroy, HashTable};
+use ext_php_rs::types::{ZendHashTable, ZendObject, Zval};
+use ext_php_rs::zend::{ClassEntry, ExecutorGlobals};
+use once_cell::sync::OnceCell;
+use serde_json::{Map, Number, Value};
+
+/// `json_encode`'s default depth limit.
+pub const MAX_DEPTH: usize = 512;
+
+/// `ZEND_PROP_PURPOSE_JSON` in zend_object_handlers.h.
+const PROP_PURPOSE_JSON: c_int = 4;
+/// `GC_IMMUTABLE` in zend_types.h: a table the engine shares and never frees.
+const GC_IMMUTABLE: u32 = 1 << 6;
+/// `ZEND_ACC_ENUM` in zend_compile.h.
+const ACC_ENUM: u32 = 1 << 28;
+
+extern "C" {
+    fn zend_get_properties_for(obj: *mut Zval, purpose: c_int) -> *mut HashTable;
+}
+
+#[derive(Debug)]
+pub enum ConvertError {
+    /// PHP code we called (jsonSerialize) threw; its exception is already propagating.
+    ExceptionPending,
+    /// The value cannot be encoded; `path` leads to it from the top (`[order][items][2]`).
+    Invalid { path: Vec<String>, problem: String },
+}
+
+impl ConvertError {
+    fn invalid(problem: impl Into<String>) -> ConvertError {
+        ConvertError::Invalid {
+            path: Vec::new(),
+            problem: problem.into(),
+        }
+    }
+
+    /// Records the key this error was found under, on the way back up.
+    fn under(mut self, key: &str) -> ConvertError {
+        if let ConvertError::Invalid { path, .. } = &mut self {
+            path.push(key.to_string());
+        }
+        self
+    }
+
+    /// `"$data[order][total]: NAN cannot be encoded as JSON"`.
+    pub fn describe(&self, root: &str) -> String {
+        match self {
+            ConvertError::ExceptionPending => format!("{root}: jsonSerialize() threw an exception"),
+            ConvertError::Invalid { path, problem } => {
+                // `path` runs from the value up; very deep paths keep both ends.
+                const KEEP: usize = 4;
+                let keys: Vec<String> = path.iter().rev().map(|k| format!("[{k}]")).collect();
+                let shown = if keys.len() > 2 * KEEP {
+                    format!(
+                        "{}…({} levels)…{}",
+                        keys[..KEEP].concat(),
+                        keys.len() - 2 * KEEP,
+                        keys[keys.len() - KEEP..].concat()
+                    )
+                } else {
+                    keys.concat()
+                };
+                format!("{root}{shown}: {problem}")
+            }
+        }
+    }
+}
+
+/// Converts an array as `json_encode` would see it.
+pub fn array_to_value(array: &ZendHashTable) -> Result<Value, ConvertError> {
+    Converter::default().array(array, 1)
+}
+
+#[derive(Default)]
+struct Converter {
+    /// Arrays and objects being converted, outermost first: meeting one again is a cycle.
+    open: Vec<usize>,
+}
+
+impl Converter {
+    fn value(&mut self, zval: &Zval, depth: usize) -> Result<Value, ConvertError> {
+        let zval = zval.dereference();
+        if let Some(inner) = zval.indirect() {
+            return self.value(inner, depth);
+        }
+        if zval.is_null() || zval.get_type() == ext_php_rs::flags::DataType::Undef {
+            return Ok(Value::Null);
+        }
+        if let Some(flag) = zval.bool() {
+            return Ok(Value::Bool(flag));
+        }
+        if let Some(number) = zval.long() {
+            return Ok(Value::from(number));
+        }
+        if let Some(float) = zval.double() {
+            return Number::from_f64(float).map(Value::Number).ok_or_else(|| {
+                let name = if float.is_nan() {
+                    "NAN"
+                } else if float > 0.0 {
+                    "INF"
+                } else {
+                    "-INF"
+                };
+                ConvertError::invalid(format!("{name} cannot be encoded as JSON"))
+            });
+        }
+        if let Some(text) = zval.zend_str() {
+            return utf8(text.as_bytes()).map(|s| Value::String(s.to_string()));
+        }
+        if let Some(array) = zval.array() {
+            return self.array(array, depth + 1);
+        }
+        if let Some(object) = zval.object() {
+            return self.object(zval, object, depth + 1);
+        }
+        if zval.is_resource() {
+            return Err(ConvertError::invalid(
+                "a resource cannot be encoded as JSON",
+            ));
+        }
+        Err(ConvertError::invalid(format!(
+            "a value of type {} cannot be encoded as JSON",
+            type_name(zval)
+        )))
+    }
+
+    /// Converts the contents of an array or object at `depth`, refusing cycles and depth
+    /// past json_encode's limit.
+    fn nested<T>(
+        &mut self,
+        identity: usize,
+        kind: &str,
+        depth: usize,
+        convert: impl FnOnce(&mut Self) -> Result<T, ConvertError>,
+    ) -> Result<T, ConvertError> {
+        if depth > MAX_DEPTH {
+            return Err(ConvertError::invalid(format!(
+                "nesting is deeper than {MAX_DEPTH} levels"
+            )));
+        }
+        if self.open.contains(&identity) {
+            return Err(ConvertError::invalid(format!(
+                "the {kind} contains itself (a reference cycle)"
+            )));
+        }
+        self.open.push(identity);
+        let result = convert(self);
+        self.open.pop();
+        result
+    }
+
+    fn array(&mut self, array: &ZendHashTable, depth: usize) -> Result<Value, ConvertError> {
+        let identity = std::ptr::from_ref(array) as usize;
+        let entries = self.nested(identity, "array", depth, |this| {
+            this.entries(array, depth, false)
+        })?;
+        let is_list = entries
+            .iter()
+            .enumerate()
+            .all(|(i, (key, _))| matches!(key, Key::Index(k) if *k == i as i64));
+        Ok(if is_list {
+            Value::Array(entries.into_iter().map(|(_, v)| v).collect())
+        } else {
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.into_string(), v))
+                    .collect::<Map<_, _>>(),
+            )
+        })
+    }
+
+    /// Key-value pairs of a table; `public_only` skips private and protected properties,
+    /// whose names the engine mangles with a leading NUL byte.
+    fn entries(
+        &mut self,
+        table: &ZendHashTable,
+        depth: usize,
+        public_only: bool,
+    ) -> Result<Vec<(Key, Value)>, ConvertError> {
+        let mut entries = Vec::with_capacity(table.len());
+        let mut iter = table.iter();
+        while let Some((key, value)) = iter.next_zval() {
+            let value = match value.indirect() {
+                Some(slot) if slot.get_type() == ext_php_rs::flags::DataType::Undef => continue,
+                Some(slot) => slot,
+                None => value,
+            };
+            let key = match (key.long(), key.zend_str()) {
+                (Some(index), _) => Key::Index(index),
+                (None, Some(name)) if public_only && name.as_bytes().first() == Some(&0) => {
+                    continue
+                }
+                (None, Some(name)) => {
+                    Key::Name(utf8(name.as_bytes()).map_err(|e| e.under("?"))?.to_string())
+                }
+                (None, None) => continue,
+            };
+            let converted = self
+                .value(value, depth)
+                .map_err(|e| e.under(&key.to_string()))?;
+            entries.push((key, converted));
+        }
+        Ok(entries)
+    }
+
+    fn object(
+        &mut self,
+        zval: &Zval,
+        object: &ZendObject,
+        depth: usize,
+    ) -> Result<Value, ConvertError> {
+        let identity = std::ptr::from_ref(object) as usize;
+        self.nested(identity, "object", depth, |this| {
+            this.object_contents(zval, object, depth)
+        })
+    }
+
+    fn object_contents(
+        &mut self,
+        zval: &Zval,
+        object: &ZendObject,
+        depth: usize,
+    ) -> Result<Value, ConvertError> {
+        let class = object.get_class_entry();
+        if json_serializable().is_some_and(|iface| object.instance_of(iface)) {
+            let serialized = object.try_call_method("jsonSerialize", vec![]);
+            if ExecutorGlobals::has_exception() {
+                return Err(ConvertError::ExceptionPending);
+            }
+            let serialized = serialized
+                .map_err(|e| ConvertError::invalid(format!("jsonSerialize() failed: {e}")))?;
+            // Returning $this means "encode my properties", as json_encode does.
+            if serialized.object().is_some_and(|o| std::ptr::eq(o, object)) {
+                return self.properties(zval, depth);
+            }
+            return self.value(&serialized, depth - 1);
+        }
+        if class.ce_flags & ACC_ENUM != 0 {
+            let cases = object
+                .get_properties()
+                .map_err(|e| ConvertError::invalid(e.to_string()))?;
+            return match cases.get("value") {
+                Some(value) => self.value(value, depth - 1),
+                None => Err(ConvertError::invalid(format!(
+                    "enum {} has no backing value and cannot be encoded as JSON",
+                    object.get_class_name().unwrap_or_default()
+                ))),
+            };
+        }
+        self.properties(zval, depth)
+    }
+
+    /// Public properties through the JSON view of the object's handlers.
+    fn properties(&mut self, zval: &Zval, depth: usize) -> Result<Value, ConvertError> {
+        // SAFETY: `zval` holds an object on the PHP thread. The engine returns a table we
+        // own one reference to (or an immutable shared one), released below.
+        let table = unsafe {
+            zend_get_properties_for(std::ptr::from_ref(zval).cast_mut(), PROP_PURPOSE_JSON)
+        };
+        // SAFETY: a non-null result points to a live table until we release it.
+        let Some(table_ref) = (unsafe { table.as_ref() }) else {
+            return Ok(Value::Object(Map::new()));
+        };
+        let entries = self.entries(table_ref, depth, true);
+        release_properties(table);
+        Ok(Value::Object(
+            entries?
+                .into_iter()
+                .map(|(k, v)| (k.into_string(), v))
+                .collect(),
+        ))
+    }
+}
+
+/// `zend_release_properties`, an inline function in the engine's headers.
+fn release_properties(table: *mut HashTable) {
+    // SAFETY: `table` came from zend_get_properties_for and we hold one reference to it.
+    unsafe {
+        let gc = &mut (*table).gc;
+        let flags = gc.u.type_info & 0x3f0;
+        if flags & GC_IMMUTABLE == 0 {
+            gc.refcount -= 1;
+            if gc.refcount == 0 {
+                zend_array_destroy(table);
+            }
+        }
+    }
+}
+
+fn json_serializable() -> Option<&'static ClassEntry> {
+    static CLASS: OnceCell<Option<usize>> = OnceCell::new();
+    let address = CLASS.get_or_init(|| {
+        ClassEntry::try_find("JsonSerializable").map(|ce| std::ptr::from_ref(ce) as usize)
+    });
+    // SAFETY: class entries of internal classes live until the module shuts down.
+    address.map(|a| unsafe { &*(a as *const ClassEntry) })
+}
+
+fn utf8(bytes: &[u8]) -> Result<&str, ConvertError> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        ConvertError::invalid(format!(
+            "malformed UTF-8 at byte {} (JSON needs UTF-8 text)",
+            e.valid_up_to()
+        ))
+    })
+}
+
+enum Key {
+    Index(i64),
+    Name(String),
+}
+
+impl Key {
+    fn into_string(self) -> String {
+        match self {
+            Key::Index(index) => index.to_string(),
+            Key::Name(name) => name,
+        }
+    }
+}
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Key::Index(index) => write!(f, "{index}"),
+            Key::Name(name) => write!(f, "{name}"),
+        }
+    }
+}
+
+/// The type name PHP's own messages use (`get_debug_type` without class names).
+pub fn type_name(zval: &Zval) -> &'static str {
+    let zval = zval.dereference();
+    if zval.is_null() {
+        "null"
+    } else if zval.is_bool() {
+        "bool"
+    } else if zval.is_long() {
+        "int"
+    } else if zval.is_double() {
+        "float"
+    } else if zval.is_string() {
+        "string"
+    } else if zval.is_array() {
+        "array"
+    } else if zval.is_object() {
+        "object"
+    } else if zval.is_resource() {
+        "resource"
+    } else {
+        "unknown"
+    }
+}
+
+/// An owned JSON value as a PHP value (maps become arrays with string keys).
+pub fn to_zval(value: &Value) -> Zval {
+    let mut zval = Zval::new();
+    match value {
+        Value::Null => zval.set_null(),
+        Value::Bool(flag) => zval.set_bool(*flag),
+        Value::Number(n) => match n.as_i64() {
+            Some(int) => zval.set_long(int),
+            None => zval.set_double(n.as_f64().unwrap_or(0.0)),
+        },
+        // Strings from serde_json hold no NUL-terminated assumptions; set_string copies.
+        Value::String(text) => {
+            let _ = zval.set_string(text, false);
+        }
+        Value::Array(items) => {
+            let mut table =
+                ZendHashTable::with_capacity(items.len().try_into().unwrap_or(u32::MAX));
+            for item in items {
+                let _ = table.push(to_zval(item));
+            }
+            zval.set_hashtable(table);
+        }
+        Value::Object(map) => zval.set_hashtable(map_to_table(map)),
+    }
+    zval
+}
+
+pub fn map_to_table(map: &Map<String, Value>) -> ZBox<ZendHashTable> {
+    let mut table = ZendHashTable::with_capacity(map.len().try_into().unwrap_or(u32::MAX));
+    for (key, item) in map {
+        let _ = table.insert(key.as_str(), to_zval(item));
+    }
+    table
+}

@@ -1,0 +1,138 @@
+//! `FluentWebhook\Feed`: a feed's validated settings, built once and reused for every event.
+
+use ext_php_rs::boxed::ZBox;
+use ext_php_rs::flags::ClassFlags;
+use ext_php_rs::prelude::*;
+use ext_php_rs::types::{ZendHashTable, Zval};
+
+use super::convert;
+use super::exceptions;
+use super::text::PhpText;
+use crate::delivery::{new_id, unix_now};
+use crate::feed::Feed;
+use crate::settings::InvalidFeed;
+
+#[php_class]
+#[php(name = "FluentWebhook\\Feed")]
+#[php(flags = ClassFlags::Final)]
+pub struct PhpFeed {
+    pub feed: Feed,
+}
+
+#[php_impl]
+impl PhpFeed {
+    /// Validates FluentCart's settings array; throws InvalidFeedException naming the key at
+    /// fault. `$id` is the id the site stores the feed under (int or string).
+    pub fn __construct(settings: &ZendHashTable, id: Option<&Zval>) -> PhpResult<Self> {
+        let id = feed_id(id)?;
+        Ok(PhpFeed {
+            feed: parse_feed(settings, id)?,
+        })
+    }
+
+    pub fn id(&self) -> Option<String> {
+        self.feed.id.clone()
+    }
+
+    pub fn name(&self) -> String {
+        self.feed.settings.name.clone()
+    }
+
+    pub fn url(&self) -> String {
+        self.feed.settings.url.clone()
+    }
+
+    pub fn method(&self) -> &'static str {
+        self.feed.settings.method.as_str()
+    }
+
+    pub fn format(&self) -> &'static str {
+        self.feed.settings.format.as_str()
+    }
+
+    pub fn events(&self) -> Vec<String> {
+        self.feed.settings.events.clone()
+    }
+
+    #[php(name = "isEnabled")]
+    pub fn is_enabled(&self) -> bool {
+        self.feed.settings.enabled
+    }
+
+    /// True when the feed is enabled and listens to `$event` (`fluent_cart/` prefix optional).
+    pub fn matches(&self, event: PhpText) -> PhpResult<bool> {
+        Ok(self.feed.matches(event.event_name()?))
+    }
+
+    /// The exact request dispatch() would send for this event data, without sending it:
+    /// `['method', 'url', 'headers' => [name => value], 'body']`. The `webhook-id` header
+    /// holds a fresh id, as a delivery's would.
+    pub fn render(&self, event: PhpText, data: &ZendHashTable) -> PhpResult<ZBox<ZendHashTable>> {
+        let event = event.event_name()?;
+        let data =
+            convert::array_to_value(data).map_err(|e| exceptions::payload(e.describe("$data")))?;
+        let request = self.feed.request_for(event, &data);
+        let mut headers = ZendHashTable::new();
+        for (name, value) in request.headers_for_attempt(&new_id(), unix_now()) {
+            headers.insert(name.as_str(), value)?;
+        }
+        let mut result = ZendHashTable::new();
+        result.insert("method", request.method.as_str())?;
+        result.insert("url", request.url)?;
+        result.insert("headers", headers)?;
+        result.insert("body", ext_php_rs::binary::Binary::new(request.body))?;
+        Ok(result)
+    }
+
+    /// The normalised settings, in FluentCart's keys (blank rows dropped, `enabled` a bool).
+    #[php(name = "toArray")]
+    pub fn to_array(&self) -> ZBox<ZendHashTable> {
+        match self.feed.settings.to_value() {
+            serde_json::Value::Object(map) => convert::map_to_table(&map),
+            _ => ZendHashTable::new(),
+        }
+    }
+}
+
+/// Settings array → feed, for the constructor and for arrays given to dispatch().
+pub fn parse_feed(settings: &ZendHashTable, id: Option<String>) -> PhpResult<Feed> {
+    let value = convert::array_to_value(settings).map_err(|e| {
+        let problem = InvalidFeed {
+            key: "settings",
+            message: e.describe("$settings"),
+        };
+        exceptions::invalid_feed(&problem)
+    })?;
+    Feed::new(&value, id).map_err(|e| exceptions::invalid_feed(&e))
+}
+
+/// `int|string|null` → the id as text.
+pub fn feed_id(id: Option<&Zval>) -> PhpResult<Option<String>> {
+    let Some(id) = id.map(Zval::dereference) else {
+        return Ok(None);
+    };
+    if id.is_null() {
+        return Ok(None);
+    }
+    if let Some(number) = id.long() {
+        return Ok(Some(number.to_string()));
+    }
+    match id.zend_str().map(|s| std::str::from_utf8(s.as_bytes())) {
+        Some(Ok(text)) if !text.trim().is_empty() => Ok(Some(text.trim().to_string())),
+        Some(Ok(_)) => Err(exceptions::invalid_feed(&InvalidFeed {
+            key: "id",
+            message: "must not be blank".into(),
+        })),
+        Some(Err(_)) => Err(exceptions::invalid_feed(&InvalidFeed {
+            key: "id",
+            message: "is not valid UTF-8".into(),
+        })),
+        None => Err(exceptions::invalid_feed(&InvalidFeed {
+            key: "id",
+            message: format!(
+                "must be an int, a string or null, got {}",
+                convert::type_name(id)
+            ),
+        })),
+    }
+}

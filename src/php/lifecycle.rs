@@ -1,0 +1,130 @@
+//! Process start and end, phpinfo(), and the PHP error log.
+//!
+//! Must-knows of running threads inside PHP:
+//! - Nothing starts at module startup (see engine::runtime): php-fpm forks after it.
+//! - At module shutdown the engine gets `fluent_webhook.shutdown_timeout` to drain, then the
+//!   count of what was not sent goes to PHP's error log.
+//! - The engine's threads run code from this library, and PHP unloads the library right after
+//!   module shutdown. A thread that outlives the shutdown (one stuck in a DNS lookup, say)
+//!   would then execute unmapped memory, so the first dispatch pins the library in memory
+//!   (`RTLD_NODELETE`), the way dd-trace-php keeps itself loaded rather than crash.
+//! - These are extern "C" hooks the engine calls directly: a panic here would abort the
+//!   process, so each body runs under catch_unwind.
+
+use std::ffi::{c_char, c_int, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Once;
+
+use ext_php_rs::zend::ModuleEntry;
+use ext_php_rs::{info_table_end, info_table_row, info_table_start};
+
+use super::ini;
+use crate::engine;
+
+extern "C" {
+    fn php_log_err_with_severity(message: *const c_char, syslog_type: c_int);
+    fn display_ini_entries(module: *mut ModuleEntry);
+}
+
+/// syslog's LOG_NOTICE, what php_log_err() uses.
+const LOG_NOTICE: c_int = 5;
+
+/// Writes one line to PHP's error log (error_log ini, or stderr for the CLI).
+pub fn log(message: &str) {
+    let Ok(line) = CString::new(format!("fluent_webhook: {message}").replace('\0', " ")) else {
+        return;
+    };
+    // SAFETY: a NUL-terminated string that outlives the call, on the PHP thread.
+    unsafe { php_log_err_with_severity(line.as_ptr(), LOG_NOTICE) };
+}
+
+pub extern "C" fn module_startup(_type: i32, module_number: i32) -> i32 {
+    let started = catch_unwind(|| {
+        ini::register(module_number);
+        super::exceptions::register()
+    });
+    match started {
+        Ok(Ok(())) => 0,
+        _ => -1,
+    }
+}
+
+/// Module shutdown: drain with a bounded wait, stop the runtime, report what was not sent.
+pub extern "C" fn module_shutdown(_type: i32, _module_number: i32) -> i32 {
+    let _ = catch_unwind(|| {
+        let grace = ini::seconds(ini::SHUTDOWN_TIMEOUT);
+        let Some(report) = engine::shutdown(grace) else {
+            return;
+        };
+        let failed = report.snapshot.failed;
+        if report.unsent() > 0 {
+            log(&format!(
+                "{} deliveries were not sent: the process exited after waiting {:.1} s (queued {}, in flight {}); raise fluent_webhook.shutdown_timeout or call FluentWebhook\\flush()",
+                report.unsent(),
+                grace.as_secs_f64(),
+                report.snapshot.queued,
+                report.snapshot.in_flight
+            ));
+        }
+        if failed > 0 {
+            let last = report.snapshot.recent_failures.last();
+            log(&format!(
+                "{failed} deliveries failed in this process{}",
+                last.map(|f| format!(
+                    "; the last: {} ({}) to {}: {}",
+                    f.delivery_id, f.feed_name, f.url, f.reason
+                ))
+                .unwrap_or_default()
+            ));
+        }
+    });
+    0
+}
+
+/// Keeps this library mapped after PHP's dlclose(), for threads that outlive module shutdown.
+pub fn pin_extension() {
+    static PINNED: Once = Once::new();
+    PINNED.call_once(|| {
+        // SAFETY: dladdr reads our own symbol's address; dlopen with RTLD_NOLOAD only adds a
+        // reference (and the NODELETE flag) to a library that is already loaded.
+        unsafe {
+            let mut info: libc::Dl_info = std::mem::zeroed();
+            if libc::dladdr(pin_extension as *const libc::c_void, &mut info) != 0
+                && !info.dli_fname.is_null()
+            {
+                libc::dlopen(
+                    info.dli_fname,
+                    libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_NODELETE,
+                );
+            }
+        }
+    });
+}
+
+/// phpinfo(): version, runtime state, counters, then the ini settings.
+pub extern "C" fn module_info(module: *mut ModuleEntry) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        let snapshot = engine::snapshot();
+        info_table_start!();
+        info_table_row!("fluent_webhook support", "enabled");
+        info_table_row!("version", env!("CARGO_PKG_VERSION"));
+        info_table_row!("build", env!("FLUENT_WEBHOOK_BUILD"));
+        info_table_row!("user agent", crate::request::USER_AGENT);
+        info_table_row!(
+            "runtime",
+            if engine::is_running() {
+                "running"
+            } else {
+                "not started (starts on first dispatch)"
+            }
+        );
+        info_table_row!("dispatched", snapshot.dispatched.to_string());
+        info_table_row!("queued", snapshot.queued.to_string());
+        info_table_row!("in flight", snapshot.in_flight.to_string());
+        info_table_row!("delivered", snapshot.delivered.to_string());
+        info_table_row!("failed", snapshot.failed.to_string());
+        info_table_end!();
+        // SAFETY: the engine passes its own module entry to this hook.
+        unsafe { display_ini_entries(module) };
+    }));
+}

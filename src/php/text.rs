@@ -1,0 +1,45 @@
+//! A `string` parameter taken as bytes, so invalid UTF-8 gets our own clear exception instead
+//! of a TypeError that says "must be of type string" about a string.
+
+use ext_php_rs::convert::FromZval;
+use ext_php_rs::exception::PhpResult;
+use ext_php_rs::flags::DataType;
+use ext_php_rs::types::Zval;
+
+use super::exceptions;
+
+/// Longest event name accepted; FluentCart's are under 40 bytes.
+const MAX_EVENT_NAME: usize = 191;
+
+pub struct PhpText<'a>(&'a [u8]);
+
+impl<'a> FromZval<'a> for PhpText<'a> {
+    const TYPE: DataType = DataType::String;
+
+    fn from_zval(zval: &'a Zval) -> Option<Self> {
+        zval.zend_str().map(|s| PhpText(s.as_bytes()))
+    }
+}
+
+impl<'a> PhpText<'a> {
+    /// An event name: non-blank UTF-8 without control characters (it is sent as a header).
+    pub fn event_name(&self) -> PhpResult<&'a str> {
+        let text = std::str::from_utf8(self.0)
+            .map_err(|_| exceptions::error("event name is not valid UTF-8"))?;
+        let name = text.trim();
+        if name.is_empty() {
+            return Err(exceptions::error("event name must not be blank"));
+        }
+        if name.len() > MAX_EVENT_NAME {
+            return Err(exceptions::error(format!(
+                "event name is longer than {MAX_EVENT_NAME} bytes"
+            )));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(exceptions::error(format!(
+                "event name {name:?} contains a control character"
+            )));
+        }
+        Ok(name)
+    }
+}

@@ -1,0 +1,202 @@
+//! The HTTP request a feed makes, built the way WordPress's Requests library would send it:
+//!
+//! - GET: the payload goes into the query string (`http_build_query`), appended to any query
+//!   the URL already has; no body and no Content-Type.
+//! - POST, PUT, PATCH, DELETE: the payload is the body, `application/json` or
+//!   `application/x-www-form-urlencoded`.
+//! - Every request carries a User-Agent naming the extension and `X-Webhook-Event` naming the
+//!   event (a feed may listen to several); a custom header may replace any of these or
+//!   Content-Type. At send time the delivery adds `webhook-id` and `webhook-timestamp`
+//!   (Standard Webhooks), which no feed can set.
+
+use serde_json::Value;
+
+use crate::encode::{form, json};
+use crate::settings::{FeedSettings, Format, Method};
+
+/// `fluent-webhook/<version> (PHP extension)`, sent unless a feed sets its own User-Agent.
+pub const USER_AGENT: &str = concat!(
+    "fluent-webhook/",
+    env!("CARGO_PKG_VERSION"),
+    " (PHP extension)"
+);
+
+const JSON_CONTENT_TYPE: &str = "application/json";
+const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookRequest {
+    pub method: Method,
+    pub url: String,
+    /// In sending order; names as configured (HTTP names are case-insensitive).
+    pub headers: Vec<(String, String)>,
+    /// Empty for GET.
+    pub body: Vec<u8>,
+}
+
+impl WebhookRequest {
+    /// The headers of one attempt: the request's own plus the delivery's id and timestamp.
+    pub fn headers_for_attempt(&self, delivery_id: &str, timestamp: u64) -> Vec<(String, String)> {
+        let mut headers = self.headers.clone();
+        headers.push(("webhook-id".to_string(), delivery_id.to_string()));
+        headers.push(("webhook-timestamp".to_string(), timestamp.to_string()));
+        headers
+    }
+}
+
+/// Names the event that fired, since one feed may listen to several.
+pub const EVENT_HEADER: &str = "X-Webhook-Event";
+
+pub fn build(settings: &FeedSettings, event: &str, payload: &Value) -> WebhookRequest {
+    let mut headers = vec![
+        ("User-Agent".to_string(), USER_AGENT.to_string()),
+        (EVENT_HEADER.to_string(), event.to_string()),
+    ];
+    let (url, body) = if settings.method.has_body() {
+        let (content_type, body) = match settings.format {
+            Format::Json => (JSON_CONTENT_TYPE, json::encode(payload)),
+            Format::Form => (FORM_CONTENT_TYPE, form::encode(payload).into_bytes()),
+        };
+        headers.push(("Content-Type".to_string(), content_type.to_string()));
+        (settings.url.clone(), body)
+    } else {
+        (
+            append_query(&settings.url, &form::encode(payload)),
+            Vec::new(),
+        )
+    };
+    for custom in settings.custom_headers.iter().flatten() {
+        match headers
+            .iter_mut()
+            .find(|(name, _)| name.eq_ignore_ascii_case(&custom.name))
+        {
+            Some(existing) => *existing = (custom.name.clone(), custom.value.clone()),
+            None => headers.push((custom.name.clone(), custom.value.clone())),
+        }
+    }
+    WebhookRequest {
+        method: settings.method,
+        url,
+        headers,
+        body,
+    }
+}
+
+/// Appends `query` to the URL's query string (before any fragment).
+fn append_query(url: &str, query: &str) -> String {
+    if query.is_empty() {
+        return url.to_string();
+    }
+    let (base, fragment) = match url.find('#') {
+        Some(at) => url.split_at(at),
+        None => (url, ""),
+    };
+    let separator = match base.find('?') {
+        None => "?",
+        Some(at) if at + 1 == base.len() || base.ends_with('&') => "",
+        Some(_) => "&",
+    };
+    format!("{base}{separator}{query}{fragment}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::FeedSettings;
+    use serde_json::json;
+
+    fn settings(extra: Value) -> FeedSettings {
+        let mut settings =
+            json!({"name": "t", "request_url": "https://h.test/hook?a=1", "event_trigger": ["x"]});
+        for (key, value) in extra.as_object().unwrap() {
+            settings[key] = value.clone();
+        }
+        FeedSettings::parse(&settings).unwrap()
+    }
+
+    fn header<'a>(request: &'a WebhookRequest, name: &str) -> Option<&'a str> {
+        request
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn json_post() {
+        let request = build(
+            &settings(json!({})),
+            "order_paid_done",
+            &json!({"id": 1, "url": "a/b"}),
+        );
+        assert_eq!(request.url, "https://h.test/hook?a=1");
+        assert_eq!(request.body, br#"{"id":1,"url":"a\/b"}"#);
+        assert_eq!(header(&request, "content-type"), Some("application/json"));
+        assert_eq!(header(&request, "user-agent"), Some(USER_AGENT));
+        assert_eq!(header(&request, "x-webhook-event"), Some("order_paid_done"));
+    }
+
+    #[test]
+    fn form_delete_carries_a_body() {
+        let request = build(
+            &settings(json!({"request_method": "DELETE", "request_format": "FORM"})),
+            "e",
+            &json!({"a": [1, 2]}),
+        );
+        assert_eq!(request.body, b"a%5B0%5D=1&a%5B1%5D=2");
+        assert_eq!(
+            header(&request, "content-type"),
+            Some("application/x-www-form-urlencoded")
+        );
+    }
+
+    #[test]
+    fn get_appends_the_payload_to_the_query() {
+        let request = build(
+            &settings(json!({"request_method": "GET"})),
+            "e",
+            &json!({"b": "x y"}),
+        );
+        assert_eq!(request.url, "https://h.test/hook?a=1&b=x+y");
+        assert!(request.body.is_empty());
+        assert_eq!(header(&request, "content-type"), None);
+        assert_eq!(
+            append_query("https://h.test/p#frag", "b=1"),
+            "https://h.test/p?b=1#frag"
+        );
+        assert_eq!(
+            append_query("https://h.test/p?", "b=1"),
+            "https://h.test/p?b=1"
+        );
+        assert_eq!(append_query("https://h.test/p", ""), "https://h.test/p");
+    }
+
+    #[test]
+    fn custom_headers_replace_defaults() {
+        let request = build(
+            &settings(json!({
+                "request_headers": "custom_headers",
+                "custom_header_values": [
+                    {"header_name": "content-type", "header_value": "application/vnd.api+json"},
+                    {"header_name": "User-Agent", "header_value": "Shop/1"},
+                    {"header_name": "X-Api-Key", "header_value": "k"},
+                ],
+            })),
+            "e",
+            &json!({}),
+        );
+        assert_eq!(
+            header(&request, "Content-Type"),
+            Some("application/vnd.api+json")
+        );
+        assert_eq!(header(&request, "user-agent"), Some("Shop/1"));
+        assert_eq!(header(&request, "x-api-key"), Some("k"));
+        assert_eq!(request.headers.len(), 4);
+        let attempt = request.headers_for_attempt("msg_1", 1700000000);
+        assert_eq!(attempt[4], ("webhook-id".to_string(), "msg_1".to_string()));
+        assert_eq!(
+            attempt[5],
+            ("webhook-timestamp".to_string(), "1700000000".to_string())
+        );
+    }
+}
