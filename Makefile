@@ -24,6 +24,7 @@ test-rust: deps
 	cargo test --no-default-features --lib
 
 test-php: build
+	rm -rf target/spool
 	$(PHP_DEV) $(PHPUNIT) -c php-tests/phpunit.xml
 
 test: test-rust test-php

@@ -41,7 +41,6 @@ final class DeliveryTest extends WebhookTestCase
         $this->assertSame([], $this->answeredLines());
         $arrived = self::receiver()->waitForRequests("/hold/$hold" . $this->prefix, 1);
         $this->assertCount(1, $arrived, 'the held request reached the endpoint');
-        $this->assertSame([], self::receiver()->records("/hold/$hold" . $this->prefix . 'none'));
         $this->assertSame(1, stats()['in_flight'], 'the delivery waits for its answer in the background');
         $this->assertFalse(flush(0.2), 'flush() reports that the delivery is still in flight');
 

@@ -135,6 +135,40 @@ final class PayloadTest extends WebhookTestCase
         }
     }
 
+    /**
+     * jsonSerialize() is PHP code run in the middle of a conversion: it must not be able to
+     * free or change what is being read (these read freed memory before the fix).
+     */
+    public function testJsonSerializeCannotPullDataFromUnderTheConversion(): void
+    {
+        $GLOBALS['fw_inner'] = ['a', new FreesItsContainer(), 'c', 'd', 'e'];
+        $data = ['x' => &$GLOBALS['fw_inner']];
+        $expected = '{"x":["a","evil","c","d","e"]}';
+        $this->assertSame($expected, $this->feed()->render('e', $data)['body']);
+
+        $GLOBALS['fw_inner'] = [new ReturnsThisAfterLeaving()];
+        $data = ['x' => &$GLOBALS['fw_inner']];
+        $this->assertSame('{"x":[{"p":"pp"}]}', $this->feed()->render('e', $data)['body']);
+    }
+
+    public function testJsonSerializeCannotFreeAFeedDuringDispatch(): void
+    {
+        $GLOBALS['fw_feed'] = $this->feed(['request_url' => $this->url('kept')]);
+        $feeds = [&$GLOBALS['fw_feed']];
+        $ids = dispatch('order_paid_done', ['x' => new DropsTheFeed()], $feeds);
+        $this->assertNull($GLOBALS['fw_feed']);
+        [$request] = $this->received(1);
+        $this->assertSame($ids[0], $request['headers']['webhook-id']);
+        $this->assertSame($this->prefix . 'kept', $request['path']);
+        $this->assertSame('{"x":1}', $request['body']);
+    }
+
+    public function testLongJsonSerializeChainsEndInAnException(): void
+    {
+        $this->assertPayloadError(['x' => new Chain(100000)], 'jsonSerialize() calls nest deeper than 512 levels');
+        $this->assertSame('{"x":"end"}', $this->feed()->render('e', ['x' => new Chain(100)])['body']);
+    }
+
     public function testReferencesAreFollowed(): void
     {
         $value = 'v';
@@ -154,6 +188,50 @@ final class PayloadTest extends WebhookTestCase
     {
         $data = ['items' => range(1, 100000), 'text' => str_repeat('é', 100000)];
         $this->assertSame(json_encode($data), $this->feed()->render('e', $data)['body']);
+    }
+}
+
+final class FreesItsContainer implements \JsonSerializable
+{
+    public function jsonSerialize(): mixed
+    {
+        $GLOBALS['fw_inner'] = null;
+        $GLOBALS['fw_junk'] = array_map(fn ($i) => [str_repeat('q', 64)], range(1, 1000));
+        return 'evil';
+    }
+}
+
+final class ReturnsThisAfterLeaving implements \JsonSerializable
+{
+    public $p = 'pp';
+
+    public function jsonSerialize(): mixed
+    {
+        $GLOBALS['fw_inner'] = null;
+        $GLOBALS['fw_junk'] = array_map(fn ($i) => new \stdClass(), range(1, 1000));
+        return $this;
+    }
+}
+
+final class DropsTheFeed implements \JsonSerializable
+{
+    public function jsonSerialize(): mixed
+    {
+        $GLOBALS['fw_feed'] = null;
+        $GLOBALS['fw_junk'] = array_map(fn ($i) => str_repeat(chr(65 + $i % 26), 100), range(1, 2000));
+        return 1;
+    }
+}
+
+final class Chain implements \JsonSerializable
+{
+    public function __construct(private int $n)
+    {
+    }
+
+    public function jsonSerialize(): mixed
+    {
+        return $this->n > 0 ? new Chain($this->n - 1) : 'end';
     }
 }
 

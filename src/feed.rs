@@ -16,10 +16,7 @@ pub struct Feed {
 
 impl Feed {
     pub fn new(settings: &Value, id: Option<String>) -> Result<Feed, InvalidFeed> {
-        Ok(Feed {
-            id,
-            settings: FeedSettings::parse(settings)?,
-        })
+        Ok(Feed { id, settings: FeedSettings::parse(settings)? })
     }
 
     /// True when the feed is enabled and `event_trigger` holds the event (with or without

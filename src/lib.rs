@@ -3,7 +3,8 @@
 //! The data path, one module each: [`settings`] (the admin screen's array, validated) →
 //! [`feed`] (does an event fire it?) → [`payload`] (all data, or [`smartcode`] templates) →
 //! [`request`] (method, URL, headers, body via [`encode`]) → [`delivery`] (an id per send) →
-//! [`engine`] (queue, runtime, HTTP) → [`outcome`].
+//! [`spool`] (durable, shared by processes) → [`engine`] (runtime, HTTP) → [`outcome`] →
+//! [`retry`] (when to try again).
 //!
 //! Everything above knows nothing of PHP. [`php`] is the thin shell that converts PHP values
 //! and exposes the `FluentWebhook\` API; it is compiled only with the `php` feature.
@@ -16,8 +17,10 @@ pub mod feed;
 pub mod outcome;
 pub mod payload;
 pub mod request;
+pub mod retry;
 pub mod settings;
 pub mod smartcode;
+pub mod spool;
 
 #[cfg(feature = "php")]
 mod php;

@@ -7,37 +7,59 @@ pub enum Outcome {
     /// The endpoint answered 2xx.
     Delivered { status: u16, duration: Duration },
     /// Anything else: a non-2xx answer (`status` is set), or no answer at all.
-    Failed {
-        status: Option<u16>,
-        reason: String,
-        duration: Duration,
-    },
+    /// `retry_after` is the answer's Retry-After, if it had one.
+    Failed { status: Option<u16>, reason: String, duration: Duration, retry_after: Option<Duration> },
 }
 
 impl Outcome {
     /// Classifies an HTTP answer. Only 2xx is success: a 3xx is not followed (it could point
     /// anywhere, including inside the shop's network) and counts as a failure.
-    pub fn from_status(status: u16, location: Option<&str>, duration: Duration) -> Outcome {
-        match status {
-            200..=299 => Outcome::Delivered { status, duration },
-            300..=399 => Outcome::Failed {
-                status: Some(status),
-                reason: format!(
-                    "HTTP {status} redirect to {}; redirects are not followed",
-                    location.unwrap_or("(no Location header)")
-                ),
-                duration,
-            },
-            _ => Outcome::Failed {
-                status: Some(status),
-                reason: format!("HTTP {status}"),
-                duration,
-            },
-        }
+    pub fn from_status(
+        status: u16,
+        location: Option<&str>,
+        retry_after: Option<Duration>,
+        duration: Duration,
+    ) -> Outcome {
+        let reason = match status {
+            200..=299 => return Outcome::Delivered { status, duration },
+            300..=399 => format!(
+                "HTTP {status} redirect to {}; redirects are not followed",
+                location.unwrap_or("(no Location header)")
+            ),
+            410 => "HTTP 410 Gone: the endpoint asked not to be sent to again".to_string(),
+            _ => format!("HTTP {status}"),
+        };
+        Outcome::Failed { status: Some(status), reason, duration, retry_after }
+    }
+
+    /// No answer at all (connect error, timeout, reset).
+    pub fn no_answer(reason: String, duration: Duration) -> Outcome {
+        Outcome::Failed { status: None, reason, duration, retry_after: None }
     }
 
     pub fn is_delivered(&self) -> bool {
         matches!(self, Outcome::Delivered { .. })
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Outcome::Delivered { status, .. } => Some(*status),
+            Outcome::Failed { status, .. } => *status,
+        }
+    }
+
+    pub fn duration(&self) -> Duration {
+        match self {
+            Outcome::Delivered { duration, .. } | Outcome::Failed { duration, .. } => *duration,
+        }
+    }
+
+    /// Why it failed; `None` when delivered.
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            Outcome::Delivered { .. } => None,
+            Outcome::Failed { reason, .. } => Some(reason),
+        }
     }
 }
 
@@ -48,14 +70,12 @@ mod tests {
     #[test]
     fn only_2xx_is_delivered() {
         let d = Duration::ZERO;
-        assert!(Outcome::from_status(204, None, d).is_delivered());
-        assert!(!Outcome::from_status(302, Some("http://10.0.0.1/"), d).is_delivered());
-        assert!(!Outcome::from_status(404, None, d).is_delivered());
-        assert!(!Outcome::from_status(500, None, d).is_delivered());
-        let Outcome::Failed { reason, .. } = Outcome::from_status(301, Some("https://x.test/"), d)
-        else {
-            unreachable!()
-        };
-        assert!(reason.contains("not followed"), "{reason}");
+        assert!(Outcome::from_status(204, None, None, d).is_delivered());
+        assert!(!Outcome::from_status(302, Some("http://10.0.0.1/"), None, d).is_delivered());
+        assert!(!Outcome::from_status(404, None, None, d).is_delivered());
+        assert!(!Outcome::from_status(500, None, None, d).is_delivered());
+        let redirect = Outcome::from_status(301, Some("https://x.test/"), None, d);
+        assert!(redirect.error().unwrap().contains("not followed"));
+        assert_eq!(redirect.status(), Some(301));
     }
 }

@@ -15,11 +15,7 @@ use crate::encode::{form, json};
 use crate::settings::{FeedSettings, Format, Method};
 
 /// `fluent-webhook/<version> (PHP extension)`, sent unless a feed sets its own User-Agent.
-pub const USER_AGENT: &str = concat!(
-    "fluent-webhook/",
-    env!("CARGO_PKG_VERSION"),
-    " (PHP extension)"
-);
+pub const USER_AGENT: &str = concat!("fluent-webhook/", env!("CARGO_PKG_VERSION"), " (PHP extension)");
 
 const JSON_CONTENT_TYPE: &str = "application/json";
 const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
@@ -48,10 +44,8 @@ impl WebhookRequest {
 pub const EVENT_HEADER: &str = "X-Webhook-Event";
 
 pub fn build(settings: &FeedSettings, event: &str, payload: &Value) -> WebhookRequest {
-    let mut headers = vec![
-        ("User-Agent".to_string(), USER_AGENT.to_string()),
-        (EVENT_HEADER.to_string(), event.to_string()),
-    ];
+    let mut headers =
+        vec![("User-Agent".to_string(), USER_AGENT.to_string()), (EVENT_HEADER.to_string(), event.to_string())];
     let (url, body) = if settings.method.has_body() {
         let (content_type, body) = match settings.format {
             Format::Json => (JSON_CONTENT_TYPE, json::encode(payload)),
@@ -60,26 +54,15 @@ pub fn build(settings: &FeedSettings, event: &str, payload: &Value) -> WebhookRe
         headers.push(("Content-Type".to_string(), content_type.to_string()));
         (settings.url.clone(), body)
     } else {
-        (
-            append_query(&settings.url, &form::encode(payload)),
-            Vec::new(),
-        )
+        (append_query(&settings.url, &form::encode(payload)), Vec::new())
     };
     for custom in settings.custom_headers.iter().flatten() {
-        match headers
-            .iter_mut()
-            .find(|(name, _)| name.eq_ignore_ascii_case(&custom.name))
-        {
+        match headers.iter_mut().find(|(name, _)| name.eq_ignore_ascii_case(&custom.name)) {
             Some(existing) => *existing = (custom.name.clone(), custom.value.clone()),
             None => headers.push((custom.name.clone(), custom.value.clone())),
         }
     }
-    WebhookRequest {
-        method: settings.method,
-        url,
-        headers,
-        body,
-    }
+    WebhookRequest { method: settings.method, url, headers, body }
 }
 
 /// Appends `query` to the URL's query string (before any fragment).
@@ -106,8 +89,7 @@ mod tests {
     use serde_json::json;
 
     fn settings(extra: Value) -> FeedSettings {
-        let mut settings =
-            json!({"name": "t", "request_url": "https://h.test/hook?a=1", "event_trigger": ["x"]});
+        let mut settings = json!({"name": "t", "request_url": "https://h.test/hook?a=1", "event_trigger": ["x"]});
         for (key, value) in extra.as_object().unwrap() {
             settings[key] = value.clone();
         }
@@ -115,20 +97,12 @@ mod tests {
     }
 
     fn header<'a>(request: &'a WebhookRequest, name: &str) -> Option<&'a str> {
-        request
-            .headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        request.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     #[test]
     fn json_post() {
-        let request = build(
-            &settings(json!({})),
-            "order_paid_done",
-            &json!({"id": 1, "url": "a/b"}),
-        );
+        let request = build(&settings(json!({})), "order_paid_done", &json!({"id": 1, "url": "a/b"}));
         assert_eq!(request.url, "https://h.test/hook?a=1");
         assert_eq!(request.body, br#"{"id":1,"url":"a\/b"}"#);
         assert_eq!(header(&request, "content-type"), Some("application/json"));
@@ -138,36 +112,20 @@ mod tests {
 
     #[test]
     fn form_delete_carries_a_body() {
-        let request = build(
-            &settings(json!({"request_method": "DELETE", "request_format": "FORM"})),
-            "e",
-            &json!({"a": [1, 2]}),
-        );
+        let request =
+            build(&settings(json!({"request_method": "DELETE", "request_format": "FORM"})), "e", &json!({"a": [1, 2]}));
         assert_eq!(request.body, b"a%5B0%5D=1&a%5B1%5D=2");
-        assert_eq!(
-            header(&request, "content-type"),
-            Some("application/x-www-form-urlencoded")
-        );
+        assert_eq!(header(&request, "content-type"), Some("application/x-www-form-urlencoded"));
     }
 
     #[test]
     fn get_appends_the_payload_to_the_query() {
-        let request = build(
-            &settings(json!({"request_method": "GET"})),
-            "e",
-            &json!({"b": "x y"}),
-        );
+        let request = build(&settings(json!({"request_method": "GET"})), "e", &json!({"b": "x y"}));
         assert_eq!(request.url, "https://h.test/hook?a=1&b=x+y");
         assert!(request.body.is_empty());
         assert_eq!(header(&request, "content-type"), None);
-        assert_eq!(
-            append_query("https://h.test/p#frag", "b=1"),
-            "https://h.test/p?b=1#frag"
-        );
-        assert_eq!(
-            append_query("https://h.test/p?", "b=1"),
-            "https://h.test/p?b=1"
-        );
+        assert_eq!(append_query("https://h.test/p#frag", "b=1"), "https://h.test/p?b=1#frag");
+        assert_eq!(append_query("https://h.test/p?", "b=1"), "https://h.test/p?b=1");
         assert_eq!(append_query("https://h.test/p", ""), "https://h.test/p");
     }
 
@@ -185,18 +143,12 @@ mod tests {
             "e",
             &json!({}),
         );
-        assert_eq!(
-            header(&request, "Content-Type"),
-            Some("application/vnd.api+json")
-        );
+        assert_eq!(header(&request, "Content-Type"), Some("application/vnd.api+json"));
         assert_eq!(header(&request, "user-agent"), Some("Shop/1"));
         assert_eq!(header(&request, "x-api-key"), Some("k"));
         assert_eq!(request.headers.len(), 4);
         let attempt = request.headers_for_attempt("msg_1", 1700000000);
         assert_eq!(attempt[4], ("webhook-id".to_string(), "msg_1".to_string()));
-        assert_eq!(
-            attempt[5],
-            ("webhook-timestamp".to_string(), "1700000000".to_string())
-        );
+        assert_eq!(attempt[5], ("webhook-timestamp".to_string(), "1700000000".to_string()));
     }
 }

@@ -40,10 +40,7 @@ impl fmt::Display for InvalidFeed {
 impl std::error::Error for InvalidFeed {}
 
 fn invalid(key: &'static str, message: impl Into<String>) -> InvalidFeed {
-    InvalidFeed {
-        key,
-        message: message.into(),
-    }
+    InvalidFeed { key, message: message.into() }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,17 +132,11 @@ impl FeedSettings {
     /// Parses FluentCart's settings array (as a JSON-like value).
     pub fn parse(settings: &Value) -> Result<FeedSettings, InvalidFeed> {
         let Value::Object(map) = settings else {
-            return Err(invalid(
-                "settings",
-                format!("must be an array of settings, got {}", type_name(settings)),
-            ));
+            return Err(invalid("settings", format!("must be an array of settings, got {}", type_name(settings))));
         };
         let name = required_text(map, "name")?;
         let url = parse_url(&required_text(map, "request_url")?)?;
-        let method = match optional_text(map, "request_method")?
-            .map(|m| m.to_ascii_uppercase())
-            .as_deref()
-        {
+        let method = match optional_text(map, "request_method")?.map(|m| m.to_ascii_uppercase()).as_deref() {
             None => Method::Post,
             Some("GET") => Method::Get,
             Some("POST") => Method::Post,
@@ -159,51 +150,28 @@ impl FeedSettings {
                 ))
             }
         };
-        let format = match optional_text(map, "request_format")?
-            .map(|f| f.to_ascii_uppercase())
-            .as_deref()
-        {
+        let format = match optional_text(map, "request_format")?.map(|f| f.to_ascii_uppercase()).as_deref() {
             None | Some("JSON") => Format::Json,
             Some("FORM") => Format::Form,
-            Some(other) => {
-                return Err(invalid(
-                    "request_format",
-                    format!("must be JSON or FORM, got {other:?}"),
-                ))
-            }
+            Some(other) => return Err(invalid("request_format", format!("must be JSON or FORM, got {other:?}"))),
         };
         let custom_headers = match optional_text(map, "request_headers")?.as_deref() {
             None | Some("no_headers") => None,
             Some("custom_headers") => Some(parse_headers(map)?),
             Some(other) => {
-                return Err(invalid(
-                    "request_headers",
-                    format!("must be no_headers or custom_headers, got {other:?}"),
-                ))
+                return Err(invalid("request_headers", format!("must be no_headers or custom_headers, got {other:?}")))
             }
         };
         let body = match optional_text(map, "request_body")?.as_deref() {
             None | Some("all_data") => Body::AllData,
             Some("selected_fields") => Body::SelectedFields(parse_selected_fields(map)?),
             Some(other) => {
-                return Err(invalid(
-                    "request_body",
-                    format!("must be all_data or selected_fields, got {other:?}"),
-                ))
+                return Err(invalid("request_body", format!("must be all_data or selected_fields, got {other:?}")))
             }
         };
         let events = parse_events(map)?;
         let enabled = parse_enabled(map.get("enabled"))?;
-        Ok(FeedSettings {
-            name,
-            url,
-            method,
-            format,
-            custom_headers,
-            body,
-            events,
-            enabled,
-        })
+        Ok(FeedSettings { name, url, method, format, custom_headers, body, events, enabled })
     }
 
     /// The normalised settings array, in FluentCart's keys.
@@ -248,17 +216,11 @@ pub fn type_name(value: &Value) -> &'static str {
 }
 
 /// A string setting, trimmed; `None` when missing or null.
-fn optional_text(
-    map: &Map<String, Value>,
-    key: &'static str,
-) -> Result<Option<String>, InvalidFeed> {
+fn optional_text(map: &Map<String, Value>, key: &'static str) -> Result<Option<String>, InvalidFeed> {
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(text)) => Ok(Some(text.trim().to_string())),
-        Some(other) => Err(invalid(
-            key,
-            format!("must be a string, got {}", type_name(other)),
-        )),
+        Some(other) => Err(invalid(key, format!("must be a string, got {}", type_name(other)))),
     }
 }
 
@@ -271,18 +233,12 @@ fn required_text(map: &Map<String, Value>, key: &'static str) -> Result<String, 
 
 fn parse_url(text: &str) -> Result<String, InvalidFeed> {
     let url = url::Url::parse(text).map_err(|e| {
-        invalid(
-            "request_url",
-            format!("must be an absolute http:// or https:// URL ({e}), got {text:?}"),
-        )
+        invalid("request_url", format!("must be an absolute http:// or https:// URL ({e}), got {text:?}"))
     })?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(invalid(
-            "request_url",
-            format!("must use http:// or https://, got {:?}", url.scheme()),
-        ));
+        return Err(invalid("request_url", format!("must use http:// or https://, got {:?}", url.scheme())));
     }
-    if url.host_str().map_or(true, str::is_empty) {
+    if url.host_str().is_none_or(str::is_empty) {
         return Err(invalid("request_url", format!("has no host: {text:?}")));
     }
     if !url.username().is_empty() || url.password().is_some() {
@@ -295,57 +251,32 @@ fn parse_url(text: &str) -> Result<String, InvalidFeed> {
 }
 
 /// The rows of a repeatable list: a list, or a map whose keys the form left with gaps.
-fn rows<'a>(
-    map: &'a Map<String, Value>,
-    key: &'static str,
-) -> Result<Vec<&'a Map<String, Value>>, InvalidFeed> {
+fn rows<'a>(map: &'a Map<String, Value>, key: &'static str) -> Result<Vec<&'a Map<String, Value>>, InvalidFeed> {
     let items: Vec<&Value> = match map.get(key) {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items.iter().collect(),
         Some(Value::Object(items)) => items.values().collect(),
-        Some(other) => {
-            return Err(invalid(
-                key,
-                format!("must be a list of rows, got {}", type_name(other)),
-            ))
-        }
+        Some(other) => return Err(invalid(key, format!("must be a list of rows, got {}", type_name(other)))),
     };
     items
         .into_iter()
         .enumerate()
         .map(|(index, row)| match row {
             Value::Object(row) => Ok(row),
-            other => Err(invalid(
-                key,
-                format!(
-                    "row {} must be an array, got {}",
-                    index + 1,
-                    type_name(other)
-                ),
-            )),
+            other => Err(invalid(key, format!("row {} must be an array, got {}", index + 1, type_name(other)))),
         })
         .collect()
 }
 
 /// A cell of a row as text; numbers are accepted as the form may send them.
-fn cell(
-    row: &Map<String, Value>,
-    list: &'static str,
-    index: usize,
-    column: &str,
-) -> Result<String, InvalidFeed> {
+fn cell(row: &Map<String, Value>, list: &'static str, index: usize, column: &str) -> Result<String, InvalidFeed> {
     match row.get(column) {
         None | Some(Value::Null) => Ok(String::new()),
         Some(Value::String(text)) => Ok(text.clone()),
         Some(Value::Number(number)) => Ok(number.to_string()),
-        Some(other) => Err(invalid(
-            list,
-            format!(
-                "row {}: {column} must be a string, got {}",
-                index + 1,
-                type_name(other)
-            ),
-        )),
+        Some(other) => {
+            Err(invalid(list, format!("row {}: {column} must be a string, got {}", index + 1, type_name(other))))
+        }
     }
 }
 
@@ -360,30 +291,22 @@ fn parse_headers(map: &Map<String, Value>) -> Result<Vec<Header>, InvalidFeed> {
             if value.trim().is_empty() {
                 continue;
             }
-            return Err(invalid(
-                KEY,
-                format!("row {row_no} has a header value but no header name"),
-            ));
+            return Err(invalid(KEY, format!("row {row_no} has a header value but no header name")));
         }
         if !name.bytes().all(is_token_byte) {
-            return Err(invalid(
-                KEY,
-                format!("row {row_no}: header name {name:?} is not a valid HTTP header name"),
-            ));
+            return Err(invalid(KEY, format!("row {row_no}: header name {name:?} is not a valid HTTP header name")));
         }
         if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
             return Err(invalid(
                 KEY,
-                format!(
-                    "row {row_no}: header {name:?} is set by the sender and cannot be configured"
-                ),
+                format!("row {row_no}: header {name:?} is set by the sender and cannot be configured"),
             ));
         }
-        if let Some(bad) = value
-            .chars()
-            .find(|c| matches!(c, '\r' | '\n' | '\0') || (c.is_control() && *c != '\t'))
-        {
-            return Err(invalid(KEY, format!("row {row_no}: the value of header {name:?} contains the control character {bad:?}")));
+        if let Some(bad) = value.chars().find(|c| matches!(c, '\r' | '\n' | '\0') || (c.is_control() && *c != '\t')) {
+            return Err(invalid(
+                KEY,
+                format!("row {row_no}: the value of header {name:?} contains the control character {bad:?}"),
+            ));
         }
         let value = value.trim_matches([' ', '\t']).to_string();
         // As in WordPress's header array, a later row replaces an earlier one of that name.
@@ -409,27 +332,15 @@ fn parse_selected_fields(map: &Map<String, Value>) -> Result<Vec<SelectedField>,
             if template.trim().is_empty() {
                 continue;
             }
-            return Err(invalid(
-                KEY,
-                format!("row {row_no} has a value ({template:?}) but no payload key"),
-            ));
+            return Err(invalid(KEY, format!("row {row_no} has a value ({template:?}) but no payload key")));
         }
         if fields.iter().any(|f| f.key == key) {
-            return Err(invalid(
-                KEY,
-                format!("row {row_no}: payload key {key:?} is used twice"),
-            ));
+            return Err(invalid(KEY, format!("row {row_no}: payload key {key:?} is used twice")));
         }
-        fields.push(SelectedField {
-            key,
-            template: Template::parse(&template),
-        });
+        fields.push(SelectedField { key, template: Template::parse(&template) });
     }
     if fields.is_empty() {
-        return Err(invalid(
-            KEY,
-            "request_body is selected_fields but no field has a payload key",
-        ));
+        return Err(invalid(KEY, "request_body is selected_fields but no field has a payload key"));
     }
     Ok(fields)
 }
@@ -441,22 +352,14 @@ fn parse_events(map: &Map<String, Value>) -> Result<Vec<String>, InvalidFeed> {
         Some(Value::Array(items)) => items.iter().collect(),
         Some(Value::Object(items)) => items.values().collect(),
         Some(single @ Value::String(_)) => vec![single],
-        Some(other) => {
-            return Err(invalid(
-                KEY,
-                format!("must be a list of event names, got {}", type_name(other)),
-            ))
-        }
+        Some(other) => return Err(invalid(KEY, format!("must be a list of event names, got {}", type_name(other)))),
     };
     let mut events: Vec<String> = Vec::new();
     for item in items {
         let Value::String(name) = item else {
-            return Err(invalid(
-                KEY,
-                format!("event names must be strings, got {}", type_name(item)),
-            ));
+            return Err(invalid(KEY, format!("event names must be strings, got {}", type_name(item))));
         };
-        let name = name.trim();
+        let name = crate::events::normalize(name);
         if !name.is_empty() && !events.iter().any(|e| e == name) {
             events.push(name.to_string());
         }
@@ -477,15 +380,9 @@ fn parse_enabled(value: Option<&Value>) -> Result<bool, InvalidFeed> {
         Some(Value::String(text)) => match text.trim().to_ascii_lowercase().as_str() {
             "yes" | "1" | "true" => Ok(true),
             "no" | "0" | "false" => Ok(false),
-            _ => Err(invalid(
-                KEY,
-                format!("must be true/false, 'yes'/'no', 1/0 or '1'/'0', got {text:?}"),
-            )),
+            _ => Err(invalid(KEY, format!("must be true/false, 'yes'/'no', 1/0 or '1'/'0', got {text:?}"))),
         },
-        Some(other) => Err(invalid(
-            KEY,
-            format!("must be true/false, 'yes'/'no', 1/0 or '1'/'0', got {other}"),
-        )),
+        Some(other) => Err(invalid(KEY, format!("must be true/false, 'yes'/'no', 1/0 or '1'/'0', got {other}"))),
     }
 }
 
@@ -505,9 +402,7 @@ mod tests {
     }
 
     fn error_key(settings: Value) -> &'static str {
-        FeedSettings::parse(&settings)
-            .expect_err("should be invalid")
-            .key
+        FeedSettings::parse(&settings).expect_err("should be invalid").key
     }
 
     #[test]
@@ -548,14 +443,9 @@ mod tests {
         assert_eq!(feed.custom_headers.as_ref().unwrap().len(), 1);
         assert_eq!(feed.events, ["order_paid_done", "order_fully_refunded"]);
         assert!(!feed.enabled);
-        let Body::SelectedFields(fields) = &feed.body else {
-            panic!("selected fields")
-        };
+        let Body::SelectedFields(fields) = &feed.body else { panic!("selected fields") };
         assert_eq!(fields[0].key, "email");
-        assert_eq!(
-            feed.to_value()["selected_field_values"][0]["field_value"],
-            "{{order.billing.email}}"
-        );
+        assert_eq!(feed.to_value()["selected_field_values"][0]["field_value"], "{{order.billing.email}}");
     }
 
     #[test]
@@ -570,13 +460,7 @@ mod tests {
             (json!(0), false),
             (json!("0"), false),
         ] {
-            assert_eq!(
-                FeedSettings::parse(&with("enabled", value.clone()))
-                    .unwrap()
-                    .enabled,
-                expected,
-                "{value}"
-            );
+            assert_eq!(FeedSettings::parse(&with("enabled", value.clone())).unwrap().enabled, expected, "{value}");
         }
         assert_eq!(error_key(with("enabled", json!("maybe"))), "enabled");
         assert_eq!(error_key(with("enabled", json!(2))), "enabled");
@@ -585,48 +469,18 @@ mod tests {
     #[test]
     fn each_invalid_setting_names_its_key() {
         assert_eq!(error_key(with("name", json!("  "))), "name");
-        assert_eq!(
-            error_key(json!({"request_url": "https://x.test", "event_trigger": ["a"]})),
-            "name"
-        );
+        assert_eq!(error_key(json!({"request_url": "https://x.test", "event_trigger": ["a"]})), "name");
         assert_eq!(error_key(with("request_url", json!(""))), "request_url");
-        assert_eq!(
-            error_key(with("request_url", json!("/relative/path"))),
-            "request_url"
-        );
-        assert_eq!(
-            error_key(with("request_url", json!("ftp://example.com/x"))),
-            "request_url"
-        );
-        assert_eq!(
-            error_key(with("request_url", json!("javascript:alert(1)"))),
-            "request_url"
-        );
-        assert_eq!(
-            error_key(with("request_url", json!("https://user:pw@example.com/"))),
-            "request_url"
-        );
-        assert_eq!(
-            error_key(with("request_method", json!("HEAD"))),
-            "request_method"
-        );
-        assert_eq!(
-            error_key(with("request_format", json!("XML"))),
-            "request_format"
-        );
-        assert_eq!(
-            error_key(with("request_headers", json!("some"))),
-            "request_headers"
-        );
-        assert_eq!(
-            error_key(with("request_body", json!("everything"))),
-            "request_body"
-        );
+        assert_eq!(error_key(with("request_url", json!("/relative/path"))), "request_url");
+        assert_eq!(error_key(with("request_url", json!("ftp://example.com/x"))), "request_url");
+        assert_eq!(error_key(with("request_url", json!("javascript:alert(1)"))), "request_url");
+        assert_eq!(error_key(with("request_url", json!("https://user:pw@example.com/"))), "request_url");
+        assert_eq!(error_key(with("request_method", json!("HEAD"))), "request_method");
+        assert_eq!(error_key(with("request_format", json!("XML"))), "request_format");
+        assert_eq!(error_key(with("request_headers", json!("some"))), "request_headers");
+        assert_eq!(error_key(with("request_body", json!("everything"))), "request_body");
         assert_eq!(error_key(with("event_trigger", json!([]))), "event_trigger");
-        assert_eq!(
-            error_key(with("event_trigger", json!([""]))),
-            "event_trigger"
-        );
+        assert_eq!(error_key(with("event_trigger", json!([""]))), "event_trigger");
         assert_eq!(error_key(with("name", json!(["x"]))), "name");
     }
 
@@ -649,11 +503,7 @@ mod tests {
             json!([{"header_name": "content-length", "header_value": "1"}]),
             json!("X-A: b"),
         ] {
-            assert_eq!(
-                headers(bad.clone()).unwrap_err().key,
-                "custom_header_values",
-                "{bad}"
-            );
+            assert_eq!(headers(bad.clone()).unwrap_err().key, "custom_header_values", "{bad}");
         }
     }
 
@@ -676,8 +526,7 @@ mod tests {
     #[test]
     fn lists_are_ignored_when_their_switch_is_off() {
         let mut settings = minimal();
-        settings["custom_header_values"] =
-            json!([{"header_name": "Bad Name", "header_value": "x"}]);
+        settings["custom_header_values"] = json!([{"header_name": "Bad Name", "header_value": "x"}]);
         settings["selected_field_values"] = json!([{"field_name": "", "field_value": "x"}]);
         assert!(FeedSettings::parse(&settings).is_ok());
     }

@@ -42,13 +42,8 @@ const ORDER_CENT_COLUMNS: &[&str] = &[
 ];
 
 /// Subscription columns stored as integer cents.
-const SUBSCRIPTION_CENT_COLUMNS: &[&str] = &[
-    "signup_fee",
-    "initial_tax_total",
-    "recurring_amount",
-    "recurring_tax_total",
-    "recurring_total",
-];
+const SUBSCRIPTION_CENT_COLUMNS: &[&str] =
+    &["signup_fee", "initial_tax_total", "recurring_amount", "recurring_tax_total", "recurring_total"];
 
 /// A parsed template; parse once when the feed is built, render for every event.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,10 +103,7 @@ impl Template {
         if text_start < source.len() {
             parts.push(Part::Text(source[text_start..].to_string()));
         }
-        Template {
-            source: source.to_string(),
-            parts,
-        }
+        Template { source: source.to_string(), parts }
     }
 
     /// The template as the user wrote it.
@@ -166,33 +158,18 @@ fn find_closer(source: &str, from: usize) -> Option<(usize, usize)> {
 impl Code {
     fn parse(written: &str, body: &str) -> Code {
         let pieces: Vec<&str> = body.split('|').collect();
-        let path = pieces[0]
-            .trim()
-            .split('.')
-            .map(|segment| segment.trim().to_string())
-            .collect();
+        let path = pieces[0].trim().split('.').map(|segment| segment.trim().to_string()).collect();
         let (default, transformer) = match pieces.len() {
             1 => (None, None),
-            2 => (
-                Some(pieces[1].trim().to_string()).filter(|d| !d.is_empty()),
-                None,
-            ),
+            2 => (Some(pieces[1].trim().to_string()).filter(|d| !d.is_empty()), None),
             _ => {
                 let name = pieces[2].trim().to_string();
                 let arg = pieces.get(3).map_or("", |arg| arg.trim());
-                let transformer = Transformer {
-                    name,
-                    arg: arg.to_string(),
-                };
+                let transformer = Transformer { name, arg: arg.to_string() };
                 (None, Some(transformer).filter(|t| !t.name.is_empty()))
             }
         };
-        Code {
-            written: written.to_string(),
-            path,
-            default,
-            transformer,
-        }
+        Code { written: written.to_string(), path, default, transformer }
     }
 
     /// A lone code keeps the JSON type of its value.
@@ -222,11 +199,7 @@ impl Transformer {
     fn apply(&self, value: String) -> String {
         let empty = is_empty_text(&value);
         let arg = self.arg.clone();
-        let value = if empty && !arg.is_empty() && !self.uses_arg_as_text() {
-            arg.clone()
-        } else {
-            value
-        };
+        let value = if empty && !arg.is_empty() && !self.uses_arg_as_text() { arg.clone() } else { value };
         match self.name.as_str() {
             "trim" => php_trim(&value).to_string(),
             "strtolower" => value.to_ascii_lowercase(),
@@ -235,8 +208,8 @@ impl Transformer {
             "ucwords" => ucwords(&value),
             "title_case" => title_case(&value),
             "headline" => headline(&value),
-            "concat_first" if !empty => format!("{arg}{value}"),
-            "concat_last" if !empty => format!("{value}{arg}"),
+            "concat_first" if !empty => php_trim(&format!("{arg}{value}")).to_string(),
+            "concat_last" if !empty => php_trim(&format!("{value}{arg}")).to_string(),
             "show_if" => {
                 if empty {
                     String::new()
@@ -250,10 +223,7 @@ impl Transformer {
 
     /// For these the arg is part of the output, never a default.
     fn uses_arg_as_text(&self) -> bool {
-        matches!(
-            self.name.as_str(),
-            "concat_first" | "concat_last" | "show_if"
-        )
+        matches!(self.name.as_str(), "concat_first" | "concat_last" | "show_if")
     }
 }
 
@@ -262,15 +232,10 @@ fn lookup(data: &Value, path: &[String]) -> Option<Value> {
     let segments: Vec<&str> = path.iter().map(String::as_str).collect();
     match segments.as_slice() {
         ["order", field] => {
-            if let Some(column) = field
-                .strip_suffix("_formatted")
-                .filter(|c| ORDER_CENT_COLUMNS.contains(c))
-            {
+            if let Some(column) = field.strip_suffix("_formatted").filter(|c| ORDER_CENT_COLUMNS.contains(c)) {
                 let order = walk(data, &["order"])?;
                 let cents = walk(order, &[column])?;
-                let currency = walk(order, &["currency"])
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
+                let currency = walk(order, &["currency"]).and_then(Value::as_str).unwrap_or("");
                 return Some(match cents_value(cents) {
                     Some(amount) => Value::String(format_money(amount, currency)),
                     None => cents.clone(),
@@ -319,13 +284,7 @@ fn cents_value(value: &Value) -> Option<Value> {
             .trim()
             .parse::<i64>()
             .map(Into::into)
-            .or_else(|_| {
-                s.trim()
-                    .parse::<f64>()
-                    .ok()
-                    .and_then(serde_json::Number::from_f64)
-                    .ok_or(())
-            })
+            .or_else(|_| s.trim().parse::<f64>().ok().and_then(serde_json::Number::from_f64).ok_or(()))
             .ok()?,
         _ => return None,
     };
@@ -385,9 +344,7 @@ pub fn to_text(value: &Value) -> String {
         Value::Number(n) if n.is_f64() => php_float::to_php_string(n.as_f64().unwrap_or(0.0)),
         Value::Number(n) => n.to_string(),
         Value::String(s) => s.clone(),
-        Value::Array(_) | Value::Object(_) => {
-            String::from_utf8(json::encode(value)).unwrap_or_default()
-        }
+        Value::Array(_) | Value::Object(_) => String::from_utf8(json::encode(value)).unwrap_or_default(),
     }
 }
 
@@ -407,11 +364,7 @@ fn ucwords(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut at_word_start = true;
     for ch in text.chars() {
-        out.push(if at_word_start {
-            ch.to_ascii_uppercase()
-        } else {
-            ch
-        });
+        out.push(if at_word_start { ch.to_ascii_uppercase() } else { ch });
         at_word_start = matches!(ch, ' ' | '\t' | '\r' | '\n' | '\x0C' | '\x0B');
     }
     out
@@ -438,17 +391,9 @@ fn headline(text: &str) -> String {
     let words: Vec<String> = if text.contains(' ') {
         text.split(' ').map(title_case).collect()
     } else {
-        split_before_uppercase(text)
-            .iter()
-            .map(|w| title_case(w))
-            .collect()
+        split_before_uppercase(text).iter().map(|w| title_case(w)).collect()
     };
-    words
-        .join("_")
-        .split(['-', '_', ' '])
-        .filter(|w| !w.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+    words.join("_").split(['-', '_', ' ']).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
 fn split_before_uppercase(text: &str) -> Vec<String> {
@@ -498,10 +443,7 @@ mod tests {
 
     #[test]
     fn text_around_codes_is_kept() {
-        assert_eq!(
-            render("Order #{{order.id}} is {{order.status}}"),
-            json!("Order #1042 is processing")
-        );
+        assert_eq!(render("Order #{{order.id}} is {{order.status}}"), json!("Order #1042 is processing"));
         assert_eq!(render("Tags: {{tags}}"), json!(r#"Tags: ["a","b"]"#));
     }
 
@@ -511,10 +453,7 @@ mod tests {
         assert_eq!(render("{{order.shipping_total}}"), json!(49));
         assert_eq!(render("{{order.tax_total}}"), json!(9.25));
         assert_eq!(render("{{subscription.recurring_total}}"), json!(18.75));
-        assert_eq!(
-            render("Total {{order.total_amount}}"),
-            json!("Total 104.15")
-        );
+        assert_eq!(render("Total {{order.total_amount}}"), json!("Total 104.15"));
         assert_eq!(render("{{order.total_amount_formatted}}"), json!("$104.15"));
     }
 
@@ -528,10 +467,7 @@ mod tests {
     #[test]
     fn defaults_replace_empty_values() {
         assert_eq!(render("{{order.note|none}}"), json!("none"));
-        assert_eq!(
-            render("{{order.coupon_discount_total|no coupon}}"),
-            json!("no coupon")
-        );
+        assert_eq!(render("{{order.coupon_discount_total|no coupon}}"), json!("no coupon"));
         assert_eq!(render("{{order.missing|n/a}}"), json!("n/a"));
         assert_eq!(render("{{order.status|n/a}}"), json!("processing"));
     }
@@ -539,33 +475,18 @@ mod tests {
     #[test]
     fn unresolved_codes_stay_as_written() {
         assert_eq!(render("{{order.nope}}"), json!("{{order.nope}}"));
-        assert_eq!(
-            render("Hi {{customer.name}}!"),
-            json!("Hi {{customer.name}}!")
-        );
+        assert_eq!(render("Hi {{customer.name}}!"), json!("Hi {{customer.name}}!"));
         assert_eq!(render("{{order.note}}"), json!(null));
         assert_eq!(render("[{{order.note}}]"), json!("[]"));
     }
 
     #[test]
     fn transformers() {
-        assert_eq!(
-            render("{{order.billing.first_name||ucfirst}}"),
-            json!("Zoë")
-        );
+        assert_eq!(render("{{order.billing.first_name||ucfirst}}"), json!("Zoë"));
         assert_eq!(render("{{order.status||strtoupper}}"), json!("PROCESSING"));
-        assert_eq!(
-            render("{{order.billing.first_name||title_case}}"),
-            json!("Zoë")
-        );
-        assert_eq!(
-            render("{{order.billing.first_name||concat_first|Hi,}}"),
-            json!("Hi,zoë")
-        );
-        assert_eq!(
-            render("{{order.status||concat_last|!}}"),
-            json!("processing!")
-        );
+        assert_eq!(render("{{order.billing.first_name||title_case}}"), json!("Zoë"));
+        assert_eq!(render("{{order.billing.first_name||concat_first|Hi,}}"), json!("Hi,zoë"));
+        assert_eq!(render("{{order.status||concat_last|!}}"), json!("processing!"));
         assert_eq!(render("{{order.note||concat_last|!}}"), json!(""));
         assert_eq!(render("{{order.status||show_if|yes}}"), json!("yes"));
         assert_eq!(render("{{order.note||show_if|yes}}"), json!(""));
@@ -587,21 +508,10 @@ mod tests {
 
     #[test]
     fn broken_templates_are_text() {
-        for text in [
-            "{{order.id",
-            "order.id}}",
-            "{{}}",
-            "####",
-            "{{\norder.id}}",
-            "{ {order.id} }",
-            "##",
-        ] {
+        for text in ["{{order.id", "order.id}}", "{{}}", "####", "{{\norder.id}}", "{ {order.id} }", "##"] {
             assert_eq!(render(text), json!(text), "{text}");
         }
         assert_eq!(render("{{{{order.id}}"), json!(1042));
-        assert_eq!(
-            render("a {{order.id b {{order.status}}"),
-            json!("a {{order.id b {{order.status}}")
-        );
+        assert_eq!(render("a {{order.id b {{order.status}}"), json!("a {{order.id b {{order.status}}"));
     }
 }

@@ -99,22 +99,56 @@ final class Feed
 function dispatch(string $event, array $data, array $feeds): array {}
 
 /**
- * Waits until nothing is queued or in flight, at most $timeout seconds.
+ * Waits until nothing is queued or in flight, at most $timeout seconds, sending the retries
+ * (and the deliveries other processes left in the spool) that fall due meanwhile.
  *
- * @return bool true when every delivery has an outcome, false when the time ran out.
+ * @return bool true when nothing is left to send before the deadline (retries scheduled later
+ *     stay in the spool), false when the time ran out first.
  * @throws Exception when $timeout is negative, NAN or INF.
  */
 function flush(float $timeout = 30.0): bool {}
 
 /**
+ * Sends the deliveries in the spool that are due: retries, and what processes that exited
+ * left. For a cron job; flush() waits for them.
+ *
+ * @return int How many deliveries it took up.
+ */
+function resume(): int {}
+
+/**
  * This process's delivery counters.
  *
  * @return array{dispatched: int, queued: int, in_flight: int, delivered: int, failed: int,
- *     runtime: 'running'|'not started', pid: int, recent_failures: list<array{id: string,
- *     feed_id: ?string, feed_name: string, event: string, url: string, status_code: ?int,
- *     reason: string, at: int}>}
+ *     gone: int, retries_scheduled: int, spooled: int, lost: int,
+ *     runtime: 'running'|'not started', pid: int, spool: string,
+ *     recent_failures: list<array{id: string, feed_id: ?string, feed_name: string,
+ *     event: string, url: string, status_code: ?int, reason: string, gone: bool, at: int}>}
  */
 function stats(): array {}
+
+/**
+ * The delivery log from the spool, newest first.
+ *
+ * @param array{feed?: int|string, event?: string, status?: 'pending'|'delivered'|'failed'|'gone',
+ *     since?: int|float, limit?: int}|null $filter since is Unix seconds; limit defaults to
+ *     100 (at most 10,000).
+ * @return list<array{id: string, feed_id: ?string, feed_name: string, event: string,
+ *     method: string, url: string, status: 'pending'|'delivered'|'failed'|'gone',
+ *     attempts: list<array{at: float, status_code: ?int, error: ?string, duration_ms: int}>,
+ *     response_excerpt: string, created_at: float, next_attempt_at: ?float}>
+ *     Credentials in URL query strings are redacted; request headers are never shown.
+ * @throws Exception for an unknown filter key or a bad value.
+ */
+function deliveries(?array $filter = null): array {}
+
+/**
+ * Sends a stored delivery again, as a new delivery with a new id.
+ *
+ * @return string The new delivery's id.
+ * @throws Exception when no delivery has that id (it may have been pruned).
+ */
+function redeliver(string $id): string {}
 
 /**
  * The events FluentCart fires, for building an event picker.

@@ -64,9 +64,13 @@ abstract class WebhookTestCase extends TestCase
         return $requests;
     }
 
-    /** Runs a PHP script in a child process with the same extension and ini; bounded. */
+    /**
+     * Runs a PHP script in a child process with the same extension and spool; bounded. Like
+     * this process, it makes one attempt per delivery unless $ini sets a retry schedule.
+     */
     protected static function runPhp(string $code, array $ini = [], float $timeout = 30.0): array
     {
+        $ini += ['fluent_webhook.retry_schedule' => ''];
         $script = tempnam(sys_get_temp_dir(), 'fw-child-') . '.php';
         file_put_contents($script, $code);
         $command = [PHP_BINARY];

@@ -51,9 +51,7 @@ fn append(out: &mut String, name: &str, value: &Value) {
                 Value::Bool(true) => out.push('1'),
                 Value::Bool(false) => out.push('0'),
                 Value::Number(number) => match number.as_f64() {
-                    Some(float) if number.is_f64() => {
-                        out.push_str(&urlencode(&php_float::to_php_string(float)))
-                    }
+                    Some(float) if number.is_f64() => out.push_str(&urlencode(&php_float::to_php_string(float))),
                     _ => out.push_str(&number.to_string()),
                 },
                 Value::String(text) => out.push_str(&urlencode(text)),
@@ -99,8 +97,7 @@ mod tests {
 
     #[test]
     fn scalars_like_php() {
-        let payload =
-            json!({"t": true, "f": false, "n": null, "e": [], "x": 1.5, "y": 2.0, "s": "Zoë ~/"});
+        let payload = json!({"t": true, "f": false, "n": null, "e": [], "x": 1.5, "y": 2.0, "s": "Zoë ~/"});
         assert_eq!(encode(&payload), "t=1&f=0&x=1.5&y=2&s=Zo%C3%AB+%7E%2F");
     }
 

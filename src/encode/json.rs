@@ -18,9 +18,7 @@ pub fn encode(payload: &Value) -> Vec<u8> {
     let mut serializer = serde_json::Serializer::with_formatter(&mut out, PhpJsonFormatter);
     // Writing serde_json::Value into a Vec cannot fail: its numbers are finite and its
     // keys are strings.
-    payload
-        .serialize(&mut serializer)
-        .expect("serde_json::Value always serializes");
+    payload.serialize(&mut serializer).expect("serde_json::Value always serializes");
     out
 }
 
@@ -31,11 +29,7 @@ impl Formatter for PhpJsonFormatter {
         writer.write_all(php_float::to_json(value).as_bytes())
     }
 
-    fn write_string_fragment<W: ?Sized + Write>(
-        &mut self,
-        writer: &mut W,
-        fragment: &str,
-    ) -> io::Result<()> {
+    fn write_string_fragment<W: ?Sized + Write>(&mut self, writer: &mut W, fragment: &str) -> io::Result<()> {
         let mut plain_start = 0;
         for (index, ch) in fragment.char_indices() {
             if ch.is_ascii() && ch != '/' {
@@ -55,11 +49,7 @@ impl Formatter for PhpJsonFormatter {
         writer.write_all(&fragment.as_bytes()[plain_start..])
     }
 
-    fn write_char_escape<W: ?Sized + Write>(
-        &mut self,
-        writer: &mut W,
-        escape: CharEscape,
-    ) -> io::Result<()> {
+    fn write_char_escape<W: ?Sized + Write>(&mut self, writer: &mut W, escape: CharEscape) -> io::Result<()> {
         // PHP and serde_json agree on every escape but the spelling of control characters,
         // which PHP writes as lower-case \u00XX; serde_json does too, so defer to it.
         serde_json::ser::CompactFormatter.write_char_escape(writer, escape)

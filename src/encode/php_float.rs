@@ -33,11 +33,7 @@ fn non_finite(value: f64, inf: &str, nan: &str) -> Option<String> {
     if value.is_nan() {
         Some(nan.to_string())
     } else if value.is_infinite() {
-        Some(if value < 0.0 {
-            format!("-{inf}")
-        } else {
-            inf.to_string()
-        })
+        Some(if value < 0.0 { format!("-{inf}") } else { inf.to_string() })
     } else {
         None
     }
@@ -74,13 +70,13 @@ fn gcvt(negative: bool, digits: &str, point: i32, precision: i32, exp_char: char
         out.push_str(&exponent.abs().to_string());
     } else if point <= 0 {
         out.push_str("0.");
-        out.extend(std::iter::repeat('0').take(point.unsigned_abs() as usize));
+        out.extend(std::iter::repeat_n('0', point.unsigned_abs() as usize));
         out.push_str(digits);
     } else {
         let point = point as usize;
         if digits.len() <= point {
             out.push_str(digits);
-            out.extend(std::iter::repeat('0').take(point - digits.len()));
+            out.extend(std::iter::repeat_n('0', point - digits.len()));
         } else {
             out.push_str(&digits[..point]);
             out.push('.');

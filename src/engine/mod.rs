@@ -1,10 +1,14 @@
-//! The delivery engine: a background tokio runtime per process that sends queued deliveries
-//! without ever blocking the PHP request. See [`runtime`] for its life cycle.
+//! The delivery engine: per process, a spool thread that keeps every delivery in the durable
+//! spool and a tokio runtime that sends them, without ever blocking the PHP request. See
+//! [`runtime`] for its life cycle.
 
 pub mod runtime;
 pub mod sender;
 pub mod tally;
 
-pub use runtime::{flush, is_running, shutdown, snapshot, submit, EngineConfig, ShutdownReport};
+pub use runtime::{
+    deliveries, delivery, flush, is_running, resume, shutdown, snapshot, spool_location, submit, take_warnings,
+    EngineConfig, ShutdownReport,
+};
 pub use sender::ClientConfig;
 pub use tally::{FailureRecord, Snapshot};

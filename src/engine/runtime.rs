@@ -1,54 +1,105 @@
-//! The background runtime that sends deliveries, one per process.
+//! The background machinery that sends deliveries, one set per process.
 //!
-//! - Started lazily by the first [`submit`], never at module startup: php-fpm loads the
-//!   extension in its master and then forks workers, and tokio's threads do not survive a
-//!   fork. A process that finds a runtime started under another pid (a forked child)
-//!   abandons it (its threads do not exist here) and starts its own.
-//! - `submit` never waits: it puts deliveries on an unbounded queue. A dispatcher task sends
-//!   at most `max_concurrency` at a time over one pooled client.
-//! - Runtime threads block every asynchronous signal: PHP's timers (max_execution_time uses
-//!   SIGPROF) must reach the PHP thread, whose handlers touch its globals.
-//! - [`shutdown`] waits a bounded time for what is pending, then stops the runtime and reports
-//!   what was not sent.
+//! - Two parts: a *spool thread* that owns the SQLite spool (writes new deliveries in batched
+//!   transactions before their first attempt, records attempts, claims due retries and
+//!   deliveries left by other processes), and a tokio runtime that makes the HTTP requests,
+//!   at most `max_concurrency` at a time, over one pooled client. They talk over channels;
+//!   the PHP thread only ever puts deliveries on a channel, so `dispatch()` never waits for
+//!   the disk or the network.
+//! - Started lazily by the first [`submit`] (or `flush`, `resume`, `deliveries`), never at
+//!   module startup: php-fpm loads the extension in its master and then forks workers, and
+//!   threads do not survive a fork. A process that finds machinery started under another pid
+//!   (a forked child) abandons it, never touching the parent's threads or SQLite connection,
+//!   and starts its own with an in-memory spool: SQLite's locks are per process, and a file
+//!   opened before the fork is not safe to open again in the child.
+//! - Threads block every asynchronous signal: PHP's timers (max_execution_time uses SIGPROF)
+//!   must reach the PHP thread, whose handlers touch its globals.
+//! - [`shutdown`] waits a bounded time for what is in memory, stops the runtime, then lets the
+//!   spool thread write what it still holds and release this process's claims, so that the
+//!   next process with the extension sends what is left.
 
+use std::path::PathBuf;
+use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, Semaphore};
 
 use super::sender::{self, ClientConfig};
 use super::tally::{Snapshot, Tally};
-use crate::delivery::Delivery;
+use crate::delivery::{unix_millis, Delivery};
 use crate::outcome::Outcome;
+use crate::retry::{Next, RetryPolicy};
+use crate::spool::{Attempt, Filter, LogEntry, Spool, Status};
 
-/// How long [`shutdown`] lets tasks wind down after the grace period before abandoning them.
+/// How long [`shutdown`] lets HTTP tasks wind down after the grace period.
 const RUNTIME_STOP_TIMEOUT: Duration = Duration::from_millis(250);
+/// How long [`shutdown`] waits for the spool thread to write what it holds.
+const SPOOL_STOP_TIMEOUT: Duration = Duration::from_secs(3);
+/// How often the spool thread looks for due deliveries when it knows of none.
+const CLAIM_INTERVAL: Duration = Duration::from_secs(1);
+/// Deliveries claimed at once.
+const CLAIM_BATCH: usize = 256;
+/// New deliveries written in one transaction at most.
+const INSERT_BATCH: usize = 1024;
+/// A claim outlives the request timeout by this much before another process may take over.
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
+/// How long the PHP thread waits for an answer from the spool thread.
+const SPOOL_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EngineConfig {
     pub client: ClientConfig,
     /// Requests in flight at once.
     pub max_concurrency: usize,
     pub worker_threads: usize,
+    pub retry: RetryPolicy,
+    /// `None`: keep the spool in memory.
+    pub spool_path: Option<PathBuf>,
+    /// Bytes of deliveries held in memory for sending; past it, new ones wait in the spool.
+    pub memory_limit: usize,
+    /// Finished deliveries older than this are deleted from the log.
+    pub retention: Duration,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
-            client: ClientConfig {
-                timeout: Duration::from_secs(15),
-                connect_timeout: Duration::from_secs(5),
-            },
+            client: ClientConfig { timeout: Duration::from_secs(15), connect_timeout: Duration::from_secs(5) },
             max_concurrency: 32,
             worker_threads: 2,
+            retry: RetryPolicy::default(),
+            spool_path: None,
+            memory_limit: 64 << 20,
+            retention: Duration::from_secs(30 * 86_400),
         }
     }
+}
+
+/// What the spool thread is asked to do.
+enum Command {
+    New(Vec<Delivery>),
+    Finished {
+        delivery: Delivery,
+        outcome: Outcome,
+        started_at: u64,
+        excerpt: Vec<u8>,
+    },
+    /// Claim due deliveries now; answers how many it claimed.
+    Claim(Option<std_mpsc::Sender<usize>>),
+    /// The earliest time a pending delivery that this process may claim is due.
+    NextDue(std_mpsc::Sender<Option<u64>>),
+    List(Filter, std_mpsc::Sender<Result<Vec<LogEntry>, String>>),
+    Get(String, std_mpsc::Sender<Result<Option<LogEntry>, String>>),
+    Stop(std_mpsc::Sender<usize>),
 }
 
 struct Engine {
     pid: u32,
     runtime: tokio::runtime::Runtime,
-    queue: mpsc::UnboundedSender<Delivery>,
+    commands: std_mpsc::Sender<Command>,
+    spool_thread: JoinHandle<()>,
     tally: Arc<Tally>,
 }
 
@@ -59,56 +110,112 @@ static ENGINE: Mutex<Option<Engine>> = Mutex::new(None);
 pub struct ShutdownReport {
     pub drained: bool,
     pub snapshot: Snapshot,
+    /// Deliveries that were in memory and stay pending in the spool for another process.
+    pub left_in_spool: u64,
+    /// Where they are.
+    pub spool: String,
+    /// True when the spool is in memory: what was left is lost.
+    pub spool_in_memory: bool,
 }
 
-impl ShutdownReport {
-    pub fn unsent(&self) -> u64 {
-        self.snapshot.queued + self.snapshot.in_flight
-    }
+/// Queues deliveries for sending; starts this process's machinery first if needed.
+pub fn submit(deliveries: Vec<Delivery>, config: impl FnOnce() -> EngineConfig) -> Result<(), String> {
+    with_engine(config, |engine| {
+        engine.tally.queued(deliveries.len() as u64);
+        engine.commands.send(Command::New(deliveries)).map_err(|_| "the spool thread has stopped".to_string())
+    })?
 }
 
-/// Queues deliveries for sending; starts this process's runtime first if needed.
-pub fn submit(
-    deliveries: Vec<Delivery>,
-    config: impl FnOnce() -> EngineConfig,
-) -> Result<(), String> {
-    let mut slot = lock_engine();
-    let engine = current(&mut slot, Some(config))?.expect("started on demand");
-    engine.tally.queued(deliveries.len() as u64);
-    for delivery in deliveries {
-        if let Err(mpsc::error::SendError(delivery)) = engine.queue.send(delivery) {
-            // Only possible if the dispatcher task died; count what it will never send.
-            engine.tally.started();
-            engine
-                .tally
-                .finished(&delivery, &abandoned("the delivery queue is closed"));
-        }
-    }
-    Ok(())
-}
-
-/// Counters of this process's runtime (zeros before the first dispatch).
+/// Counters of this process (zeros before anything started).
 pub fn snapshot() -> Snapshot {
-    tally().map(|t| t.snapshot()).unwrap_or_default()
+    let slot = lock_engine();
+    match slot.as_ref().filter(|e| e.pid == std::process::id()) {
+        Some(engine) => engine.tally.snapshot(),
+        None => Snapshot::default(),
+    }
 }
 
-/// Waits until nothing is queued or in flight, at most `timeout`; true when idle.
-pub fn flush(timeout: Duration) -> bool {
-    // The engine lock is not held while waiting: other threads never need it, but this keeps
-    // it that way.
-    tally().map_or(true, |t| t.wait_idle(timeout))
+/// Where this process's spool is, once its machinery started.
+pub fn spool_location() -> Option<String> {
+    let slot = lock_engine();
+    slot.as_ref().filter(|e| e.pid == std::process::id()).map(|e| e.tally.spool_location().0)
 }
 
-/// Whether this process has a running runtime.
+/// Whether this process has started its machinery.
 pub fn is_running() -> bool {
-    matches!(
-        current(&mut lock_engine(), None::<fn() -> EngineConfig>),
-        Ok(Some(_))
-    )
+    lock_engine().as_ref().is_some_and(|e| e.pid == std::process::id())
 }
 
-/// Waits up to `grace` for pending deliveries, then stops the runtime. `None` when this
-/// process never started one.
+/// Waits until nothing is in memory and no pending delivery is due before the deadline,
+/// claiming due retries as they come. True when that happened before the deadline; retries
+/// scheduled after it stay in the spool.
+pub fn flush(timeout: Duration, config: impl FnOnce() -> EngineConfig) -> Result<bool, String> {
+    let deadline = Instant::now() + timeout;
+    let (tally, commands) = with_engine(config, |e| (Arc::clone(&e.tally), e.commands.clone()))?;
+    loop {
+        let now = Instant::now();
+        if tally.pending() == 0 {
+            let (reply, answer) = std_mpsc::channel();
+            commands.send(Command::NextDue(reply)).map_err(|_| "the spool thread has stopped".to_string())?;
+            let next_due =
+                answer.recv_timeout(SPOOL_REPLY_TIMEOUT).map_err(|_| "the spool did not answer".to_string())?;
+            let Some(due) = next_due else { return Ok(true) };
+            let wait = Duration::from_millis(due.saturating_sub(unix_millis()));
+            // A retry due after the deadline is scheduled, not queued: it stays in the spool.
+            if now + wait > deadline {
+                return Ok(true);
+            }
+            if wait.is_zero() {
+                let _ = commands.send(Command::Claim(None));
+            }
+            std::thread::sleep(wait.min(Duration::from_millis(20)).max(Duration::from_millis(2)));
+            continue;
+        }
+        if now >= deadline {
+            return Ok(false);
+        }
+        tally.wait_idle((deadline - now).min(Duration::from_millis(50)));
+    }
+}
+
+/// Claims the deliveries that are due (for a cron job); returns how many.
+pub fn resume(config: impl FnOnce() -> EngineConfig) -> Result<usize, String> {
+    let (reply, answer) = std_mpsc::channel();
+    with_engine(config, |e| {
+        e.commands.send(Command::Claim(Some(reply))).map_err(|_| "the spool thread has stopped".to_string())
+    })??;
+    answer.recv_timeout(SPOOL_REPLY_TIMEOUT).map_err(|_| "the spool did not answer".to_string())
+}
+
+/// The delivery log, newest first.
+pub fn deliveries(filter: Filter, config: impl FnOnce() -> EngineConfig) -> Result<Vec<LogEntry>, String> {
+    let (reply, answer) = std_mpsc::channel();
+    with_engine(config, |e| {
+        e.commands.send(Command::List(filter, reply)).map_err(|_| "the spool thread has stopped".to_string())
+    })??;
+    answer.recv_timeout(SPOOL_REPLY_TIMEOUT).map_err(|_| "the spool did not answer".to_string())?
+}
+
+/// One stored delivery.
+pub fn delivery(id: &str, config: impl FnOnce() -> EngineConfig) -> Result<Option<LogEntry>, String> {
+    let (reply, answer) = std_mpsc::channel();
+    with_engine(config, |e| {
+        e.commands.send(Command::Get(id.to_string(), reply)).map_err(|_| "the spool thread has stopped".to_string())
+    })??;
+    answer.recv_timeout(SPOOL_REPLY_TIMEOUT).map_err(|_| "the spool did not answer".to_string())?
+}
+
+/// Messages for PHP's error log that the background threads left (spool problems).
+pub fn take_warnings() -> Vec<String> {
+    let slot = lock_engine();
+    match slot.as_ref().filter(|e| e.pid == std::process::id()) {
+        Some(engine) => engine.tally.take_warnings(),
+        None => Vec::new(),
+    }
+}
+
+/// Waits up to `grace` for what is in memory, then stops. `None` when this process never
+/// started anything.
 pub fn shutdown(grace: Duration) -> Option<ShutdownReport> {
     let engine = lock_engine().take()?;
     if engine.pid != std::process::id() {
@@ -117,43 +224,57 @@ pub fn shutdown(grace: Duration) -> Option<ShutdownReport> {
     }
     let drained = engine.tally.wait_idle(grace);
     let snapshot = engine.tally.snapshot();
-    drop(engine.queue);
     engine.runtime.shutdown_timeout(RUNTIME_STOP_TIMEOUT);
-    Some(ShutdownReport { drained, snapshot })
-}
-
-fn tally() -> Option<Arc<Tally>> {
-    let mut slot = lock_engine();
-    current(&mut slot, None::<fn() -> EngineConfig>)
-        .ok()
-        .flatten()
-        .map(|e| Arc::clone(&e.tally))
+    let (reply, answer) = std_mpsc::channel();
+    let _ = engine.commands.send(Command::Stop(reply));
+    let released = answer.recv_timeout(SPOOL_STOP_TIMEOUT).ok();
+    if released.is_some() {
+        let _ = engine.spool_thread.join();
+    }
+    let (spool, spool_in_memory) = engine.tally.spool_location();
+    Some(ShutdownReport {
+        drained,
+        left_in_spool: snapshot.queued + snapshot.in_flight,
+        snapshot,
+        spool,
+        spool_in_memory,
+    })
 }
 
 fn lock_engine() -> std::sync::MutexGuard<'static, Option<Engine>> {
     ENGINE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// This process's engine; starts one when `start` is given. An engine inherited across
+/// Runs `f` with this process's engine, starting one if needed. An engine inherited across
 /// `fork()` is abandoned, never dropped: dropping would join threads that are not here.
-fn current(
-    slot: &mut Option<Engine>,
-    start: Option<impl FnOnce() -> EngineConfig>,
-) -> Result<Option<&Engine>, String> {
+fn with_engine<T>(config: impl FnOnce() -> EngineConfig, f: impl FnOnce(&Engine) -> T) -> Result<T, String> {
+    let mut slot = lock_engine();
     let pid = std::process::id();
-    if slot.as_ref().is_some_and(|e| e.pid != pid) {
+    let forked = slot.as_ref().is_some_and(|e| e.pid != pid);
+    if forked {
         std::mem::forget(slot.take());
     }
     if slot.is_none() {
-        if let Some(config) = start {
-            *slot = Some(Engine::start(pid, config())?);
+        let mut config = config();
+        if forked {
+            config.spool_path = None;
         }
+        *slot = Some(Engine::start(pid, config, forked)?);
     }
-    Ok(slot.as_ref())
+    Ok(f(slot.as_ref().expect("started above")))
 }
 
 impl Engine {
-    fn start(pid: u32, config: EngineConfig) -> Result<Engine, String> {
+    fn start(pid: u32, config: EngineConfig, forked: bool) -> Result<Engine, String> {
+        let owner = format!("{pid}-{}", uuid::Uuid::now_v7().simple());
+        let tally = Arc::new(Tally::default());
+        if forked {
+            tally.warn(
+                "this process was forked after the extension started; its deliveries use an in-memory spool".into(),
+            );
+        }
+        let (commands, inbox) = std_mpsc::channel();
+        let (to_http, from_spool) = mpsc::unbounded_channel();
         let runtime = with_signals_blocked(|| {
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(config.worker_threads.max(1))
@@ -164,88 +285,295 @@ impl Engine {
                 .build()
         })
         .map_err(|e| format!("could not start the delivery runtime: {e}"))?;
-        let (queue, receiver) = mpsc::unbounded_channel();
-        let tally = Arc::new(Tally::default());
-        runtime.spawn(dispatch_loop(receiver, Arc::clone(&tally), config));
-        Ok(Engine {
-            pid,
-            runtime,
-            queue,
-            tally,
-        })
+        runtime.spawn(http_loop(from_spool, commands.clone(), Arc::clone(&tally), config.clone()));
+        let spool_thread = {
+            let tally = Arc::clone(&tally);
+            with_signals_blocked(|| {
+                std::thread::Builder::new()
+                    .name("fluent-webhook-spool".into())
+                    .spawn(move || SpoolWorker::new(config, owner, tally, to_http).run(inbox))
+            })
+            .map_err(|e| format!("could not start the spool thread: {e}"))?
+        };
+        Ok(Engine { pid, runtime, commands, spool_thread, tally })
     }
 }
 
-async fn dispatch_loop(
-    mut receiver: mpsc::UnboundedReceiver<Delivery>,
+/// The spool thread's state.
+struct SpoolWorker {
+    spool: Spool,
+    config: EngineConfig,
+    tally: Arc<Tally>,
+    to_http: mpsc::UnboundedSender<Delivery>,
+    /// Bytes of deliveries handed to the HTTP side and not finished.
+    bytes_in_memory: usize,
+    next_claim: u64,
+    next_prune: u64,
+}
+
+impl SpoolWorker {
+    fn new(
+        config: EngineConfig,
+        owner: String,
+        tally: Arc<Tally>,
+        to_http: mpsc::UnboundedSender<Delivery>,
+    ) -> SpoolWorker {
+        let spool = match &config.spool_path {
+            Some(path) => Spool::open(path, &owner).unwrap_or_else(|e| {
+                tally.warn(format!("{e}; deliveries are kept in memory only and do not survive this process"));
+                Spool::in_memory(&owner)
+            }),
+            None => Spool::in_memory(&owner),
+        };
+        tally.set_spool_location(spool.location().to_string(), spool.location() == ":memory:");
+        SpoolWorker { spool, config, tally, to_http, bytes_in_memory: 0, next_claim: 0, next_prune: 0 }
+    }
+
+    fn run(mut self, inbox: std_mpsc::Receiver<Command>) {
+        loop {
+            let now = unix_millis();
+            if now >= self.next_prune {
+                self.prune(now);
+            }
+            if now >= self.next_claim {
+                self.claim(now);
+            }
+            let wait = Duration::from_millis(self.next_claim.saturating_sub(unix_millis()));
+            let command = match inbox.recv_timeout(wait) {
+                Ok(command) => command,
+                Err(std_mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+            };
+            if let Some(stopped) = self.handle(command, &inbox) {
+                let _ = stopped.send(self.stop(&inbox));
+                return;
+            }
+        }
+    }
+
+    /// Handles one command and any that queued up behind it; returns the reply channel of a
+    /// Stop.
+    fn handle(&mut self, first: Command, inbox: &std_mpsc::Receiver<Command>) -> Option<std_mpsc::Sender<usize>> {
+        let mut new = Vec::new();
+        let mut next = Some(first);
+        while let Some(command) = next.take() {
+            match command {
+                Command::New(deliveries) => new.extend(deliveries),
+                Command::Finished { delivery, outcome, started_at, excerpt } => {
+                    self.finished(delivery, &outcome, started_at, &excerpt)
+                }
+                Command::Claim(reply) => {
+                    self.insert(std::mem::take(&mut new));
+                    let claimed = self.claim(unix_millis());
+                    if let Some(reply) = reply {
+                        let _ = reply.send(claimed);
+                    }
+                }
+                Command::NextDue(reply) => {
+                    self.insert(std::mem::take(&mut new));
+                    let _ = reply.send(self.spool.next_due(unix_millis()).unwrap_or(None));
+                }
+                Command::List(filter, reply) => {
+                    self.insert(std::mem::take(&mut new));
+                    let _ = reply.send(self.spool.list(&filter).map_err(|e| e.to_string()));
+                }
+                Command::Get(id, reply) => {
+                    self.insert(std::mem::take(&mut new));
+                    let _ = reply.send(self.spool.get(&id).map_err(|e| e.to_string()));
+                }
+                Command::Stop(reply) => {
+                    self.insert(std::mem::take(&mut new));
+                    return Some(reply);
+                }
+            }
+            if new.len() < INSERT_BATCH {
+                next = inbox.try_recv().ok();
+            }
+        }
+        self.insert(new);
+        None
+    }
+
+    /// Writes new deliveries, claimed by this process while memory allows, then hands the
+    /// claimed ones to the HTTP side. A delivery is on disk before its first attempt.
+    fn insert(&mut self, deliveries: Vec<Delivery>) {
+        if deliveries.is_empty() {
+            return;
+        }
+        let lease_until = self.lease_until(unix_millis());
+        let mut rows = Vec::with_capacity(deliveries.len());
+        let mut budget = self.bytes_in_memory;
+        for delivery in deliveries {
+            let fits = budget + delivery.size() <= self.config.memory_limit || budget == 0;
+            if fits {
+                budget += delivery.size();
+            }
+            rows.push((delivery, fits.then_some(lease_until)));
+        }
+        let written = self.spool.insert(&rows);
+        let count = rows.len() as u64;
+        if let Err(e) = &written {
+            self.tally.warn(format!("cannot write to the spool {}: {e}; sending from memory", self.spool.location()));
+        }
+        for (delivery, claimed) in rows {
+            if claimed.is_some() || written.is_err() {
+                self.send(delivery);
+            } else {
+                // Waits on disk; claimed again when memory frees up.
+                self.tally.parked();
+                self.next_claim = self.next_claim.min(unix_millis() + 100);
+            }
+        }
+        if written.is_ok() {
+            self.tally.spooled(count);
+        }
+    }
+
+    fn send(&mut self, delivery: Delivery) {
+        self.bytes_in_memory += delivery.size();
+        if let Err(mpsc::error::SendError(delivery)) = self.to_http.send(delivery) {
+            self.bytes_in_memory -= delivery.size();
+            self.tally.started();
+            self.tally.settled(&delivery, &abandoned("the delivery runtime has stopped"), Status::Pending);
+        }
+    }
+
+    /// Claims due deliveries (retries, deliveries parked past the memory cap, and those other
+    /// processes left) while memory allows.
+    fn claim(&mut self, now: u64) -> usize {
+        self.next_claim = now + CLAIM_INTERVAL.as_millis() as u64;
+        if self.bytes_in_memory >= self.config.memory_limit {
+            return 0;
+        }
+        let claimed = match self.spool.claim_due(now, self.lease_until(now), CLAIM_BATCH) {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                self.tally.warn(format!("cannot read the spool {}: {e}", self.spool.location()));
+                return 0;
+            }
+        };
+        let count = claimed.len();
+        for delivery in claimed {
+            self.tally.claimed(delivery.attempts > 0);
+            self.send(delivery);
+        }
+        if count == CLAIM_BATCH {
+            self.next_claim = now;
+        }
+        count
+    }
+
+    fn finished(&mut self, delivery: Delivery, outcome: &Outcome, started_at: u64, excerpt: &[u8]) {
+        self.bytes_in_memory = self.bytes_in_memory.saturating_sub(delivery.size());
+        let attempt_number = delivery.attempts as usize + 1;
+        let next = self.config.retry.after(attempt_number, outcome, fastrand::f64() * 2.0 - 1.0);
+        let now = unix_millis();
+        let (status, next_attempt_at) = match next {
+            Next::Delivered => (Status::Delivered, None),
+            Next::RetryIn(wait) => (Status::Pending, Some(now + wait.as_millis() as u64)),
+            Next::Failed => (Status::Failed, None),
+            Next::Gone => (Status::Gone, None),
+        };
+        let attempt = Attempt {
+            at: started_at,
+            status_code: outcome.status(),
+            error: outcome.error().map(str::to_string),
+            duration_ms: outcome.duration().as_millis() as u64,
+        };
+        if let Err(e) = self.spool.record_attempt(&delivery.id, &attempt, status, next_attempt_at, excerpt) {
+            self.tally.warn(format!("cannot record an attempt in the spool {}: {e}", self.spool.location()));
+        }
+        if let Some(at) = next_attempt_at {
+            self.next_claim = self.next_claim.min(at);
+        }
+        self.tally.settled(&delivery, outcome, status);
+        if self.bytes_in_memory < self.config.memory_limit {
+            self.next_claim = self.next_claim.min(now + 100);
+        }
+    }
+
+    fn prune(&mut self, now: u64) {
+        self.next_prune = now + 3_600_000;
+        let before = now.saturating_sub(self.config.retention.as_millis() as u64);
+        if let Err(e) = self.spool.prune(before) {
+            self.tally.warn(format!("cannot prune the spool {}: {e}", self.spool.location()));
+        }
+    }
+
+    /// Writes what is still queued, records what finished, and gives up this process's
+    /// claims; returns how many claims it released.
+    fn stop(mut self, inbox: &std_mpsc::Receiver<Command>) -> usize {
+        while let Ok(command) = inbox.try_recv() {
+            match command {
+                Command::New(deliveries) => {
+                    let rows: Vec<_> = deliveries.into_iter().map(|d| (d, None)).collect();
+                    if self.spool.insert(&rows).is_err() {
+                        self.tally.lost(rows.len() as u64);
+                    }
+                }
+                Command::Finished { delivery, outcome, started_at, excerpt } => {
+                    self.finished(delivery, &outcome, started_at, &excerpt)
+                }
+                _ => {}
+            }
+        }
+        self.spool.release_claims().unwrap_or(0)
+    }
+
+    fn lease_until(&self, now: u64) -> u64 {
+        now + (self.config.client.timeout + LEASE_MARGIN).as_millis() as u64
+    }
+}
+
+async fn http_loop(
+    mut from_spool: mpsc::UnboundedReceiver<Delivery>,
+    commands: std_mpsc::Sender<Command>,
     tally: Arc<Tally>,
     config: EngineConfig,
 ) {
     // Built here, off the PHP thread: loading the system's TLS roots takes milliseconds.
-    let client = match sender::build_client(&config.client) {
-        Ok(client) => client,
-        Err(e) => {
-            let outcome = abandoned(&format!("could not create the HTTP client: {e}"));
-            while let Some(delivery) = receiver.recv().await {
-                tally.started();
-                tally.finished(&delivery, &outcome);
-            }
-            return;
-        }
-    };
+    let client = sender::build_client(&config.client);
     let slots = Arc::new(Semaphore::new(config.max_concurrency.max(1)));
-    while let Some(delivery) = receiver.recv().await {
-        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
-            break;
-        };
+    while let Some(delivery) = from_spool.recv().await {
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else { break };
         tally.started();
         let client = client.clone();
+        let commands = commands.clone();
         let tally = Arc::clone(&tally);
+        let timeouts = config.client;
         tokio::spawn(async move {
-            let guard = InFlight {
-                tally: &tally,
-                delivery: &delivery,
-                settled: false,
+            let mut guard = InFlight { tally: &tally, handed_over: false };
+            let started_at = unix_millis();
+            let (outcome, excerpt) = match &client {
+                Ok(client) => sender::attempt(client, &delivery, &timeouts).await,
+                Err(e) => (abandoned(&format!("could not create the HTTP client: {e}")), Vec::new()),
             };
-            let outcome = sender::attempt(&client, &delivery, &config.client).await;
-            guard.settle(&outcome);
+            // The spool thread records the outcome and only then takes the delivery off the
+            // in-flight count, so flush() never returns before an outcome is on disk.
+            guard.handed_over = commands.send(Command::Finished { delivery, outcome, started_at, excerpt }).is_ok();
             drop(slot);
         });
     }
 }
 
-/// Settles an in-flight delivery even if its task is dropped (runtime shutdown) or panics,
-/// so that `flush()` never waits for a delivery nobody is sending.
+/// Takes an in-flight delivery off the counters if its task ends without handing the outcome
+/// to the spool thread (runtime shutdown, a panic), so that `flush()` never waits for a
+/// delivery nobody is sending. Its spool row stays pending and another process sends it.
 struct InFlight<'a> {
     tally: &'a Tally,
-    delivery: &'a Delivery,
-    settled: bool,
-}
-
-impl InFlight<'_> {
-    fn settle(mut self, outcome: &Outcome) {
-        self.settled = true;
-        self.tally.finished(self.delivery, outcome);
-    }
+    handed_over: bool,
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        if !self.settled {
-            self.tally.finished(
-                self.delivery,
-                &abandoned("the runtime stopped before an answer arrived"),
-            );
+        if !self.handed_over {
+            self.tally.abandoned();
         }
     }
 }
 
 fn abandoned(reason: &str) -> Outcome {
-    Outcome::Failed {
-        status: None,
-        reason: reason.to_string(),
-        duration: Duration::ZERO,
-    }
+    Outcome::no_answer(reason.to_string(), Duration::ZERO)
 }
 
 fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {

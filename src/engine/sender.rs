@@ -2,14 +2,16 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, LOCATION};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, LOCATION, RETRY_AFTER};
 
 use crate::delivery::{unix_now, Delivery};
 use crate::outcome::Outcome;
+use crate::retry::parse_retry_after;
 use crate::settings::Method;
+use crate::spool::RESPONSE_EXCERPT_BYTES;
 
-/// Response bytes read (and thrown away) so the connection can go back to the pool; past
-/// this the connection is closed instead.
+/// Response bytes read so the connection can go back to the pool (the first
+/// RESPONSE_EXCERPT_BYTES are kept for the log); past this the connection is closed instead.
 const RESPONSE_DRAIN_LIMIT: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -34,25 +36,15 @@ pub fn build_client(config: &ClientConfig) -> Result<reqwest::Client, String> {
         .map_err(|e| error_chain(&e))
 }
 
-pub async fn attempt(
-    client: &reqwest::Client,
-    delivery: &Delivery,
-    config: &ClientConfig,
-) -> Outcome {
+/// One attempt: the outcome and the first bytes of the answer.
+pub async fn attempt(client: &reqwest::Client, delivery: &Delivery, config: &ClientConfig) -> (Outcome, Vec<u8>) {
     let started = Instant::now();
-    let failed = |reason: String| Outcome::Failed {
-        status: None,
-        reason,
-        duration: started.elapsed(),
-    };
+    let failed = |reason: String| (Outcome::no_answer(reason, started.elapsed()), Vec::new());
     let request = &delivery.request;
     let mut headers = HeaderMap::with_capacity(request.headers.len() + 2);
     for (name, value) in request.headers_for_attempt(&delivery.id, unix_now()) {
         // Feed validation already refused names and values these would reject.
-        match (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_bytes(value.as_bytes()),
-        ) {
+        match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_bytes(value.as_bytes())) {
             (Ok(name), Ok(value)) => {
                 headers.insert(name, value);
             }
@@ -72,32 +64,28 @@ pub async fn attempt(
     }
     let mut response = match builder.send().await {
         Ok(response) => response,
-        Err(e) if e.is_timeout() => {
-            return failed(format!(
-                "timed out after {} s",
-                config.timeout.as_secs_f64()
-            ))
-        }
-        Err(e) if e.is_connect() => {
-            return failed(format!("could not connect: {}", error_chain(&e)))
-        }
+        Err(e) if e.is_timeout() => return failed(format!("timed out after {} s", config.timeout.as_secs_f64())),
+        Err(e) if e.is_connect() => return failed(format!("could not connect: {}", error_chain(&e))),
         Err(e) => return failed(error_chain(&e)),
     };
     let status = response.status().as_u16();
-    let location = response
-        .headers()
-        .get(LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let header = |name| response.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok()).map(str::to_string);
+    let location = header(LOCATION);
+    let retry_after = header(RETRY_AFTER).and_then(|v| parse_retry_after(&v, std::time::SystemTime::now()));
+    let mut excerpt = Vec::new();
     let mut drained = 0;
     while drained <= RESPONSE_DRAIN_LIMIT {
         match response.chunk().await {
-            Ok(Some(chunk)) => drained += chunk.len(),
+            Ok(Some(chunk)) => {
+                drained += chunk.len();
+                let room = RESPONSE_EXCERPT_BYTES.saturating_sub(excerpt.len());
+                excerpt.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
             // The status already arrived: a body cut short does not change the outcome.
             Ok(None) | Err(_) => break,
         }
     }
-    Outcome::from_status(status, location.as_deref(), started.elapsed())
+    (Outcome::from_status(status, location.as_deref(), retry_after, started.elapsed()), excerpt)
 }
 
 /// An error and its causes on one line: reqwest's own message names only the URL.

@@ -1,5 +1,6 @@
-//! Counters of every delivery this process queued, and a short list of recent failures, so
-//! that nothing fails silently: `stats()` shows them and `flush()` waits on them.
+//! Counters of this process's deliveries, warnings for PHP's error log, and a short list of
+//! recent failures, so that nothing fails silently: `stats()` shows them and `flush()` waits
+//! on them.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,9 +9,12 @@ use std::time::{Duration, Instant};
 
 use crate::delivery::Delivery;
 use crate::outcome::Outcome;
+use crate::spool::Status;
 
 /// How many failures `stats()` lists; older ones are only counted.
 const RECENT_FAILURES_KEPT: usize = 50;
+/// Warnings kept for the error log until the PHP thread takes them.
+const WARNINGS_KEPT: usize = 20;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailureRecord {
@@ -22,6 +26,7 @@ pub struct FailureRecord {
     pub status: Option<u16>,
     pub reason: String,
     pub at: u64,
+    pub gone: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -31,6 +36,10 @@ pub struct Snapshot {
     pub in_flight: u64,
     pub delivered: u64,
     pub failed: u64,
+    pub gone: u64,
+    pub retries_scheduled: u64,
+    pub spooled: u64,
+    pub lost: u64,
     pub recent_failures: Vec<FailureRecord>,
 }
 
@@ -41,16 +50,39 @@ pub struct Tally {
     in_flight: AtomicU64,
     delivered: AtomicU64,
     failed: AtomicU64,
+    gone: AtomicU64,
+    retries_scheduled: AtomicU64,
+    spooled: AtomicU64,
+    lost: AtomicU64,
     recent_failures: Mutex<VecDeque<FailureRecord>>,
+    warnings: Mutex<Vec<String>>,
+    spool_location: Mutex<(String, bool)>,
     /// Held while checking for idleness and while announcing it, so no wake-up is missed.
     idle_lock: Mutex<()>,
     idle: Condvar,
 }
 
 impl Tally {
+    /// New deliveries from dispatch().
     pub fn queued(&self, count: u64) {
         self.dispatched.fetch_add(count, Ordering::Relaxed);
         self.queued.fetch_add(count, Ordering::SeqCst);
+    }
+
+    /// Deliveries written to the spool.
+    pub fn spooled(&self, count: u64) {
+        self.spooled.fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// A queued delivery left on disk because memory is at its cap.
+    pub fn parked(&self) {
+        self.queued.fetch_sub(1, Ordering::SeqCst);
+        self.notify_if_idle();
+    }
+
+    /// A delivery taken from the spool to send (a retry, a parked one, another process's).
+    pub fn claimed(&self, _is_retry: bool) {
+        self.queued.fetch_add(1, Ordering::SeqCst);
     }
 
     pub fn started(&self) {
@@ -58,23 +90,46 @@ impl Tally {
         self.queued.fetch_sub(1, Ordering::SeqCst);
     }
 
-    pub fn finished(&self, delivery: &Delivery, outcome: &Outcome) {
-        match outcome {
-            Outcome::Delivered { .. } => {
+    /// An attempt's outcome is recorded; `status` is what the delivery is now.
+    pub fn settled(&self, delivery: &Delivery, outcome: &Outcome, status: Status) {
+        match status {
+            Status::Delivered => {
                 self.delivered.fetch_add(1, Ordering::Relaxed);
             }
-            Outcome::Failed { status, reason, .. } => {
-                self.failed.fetch_add(1, Ordering::Relaxed);
-                self.record_failure(delivery, *status, reason);
+            Status::Pending => {
+                self.retries_scheduled.fetch_add(1, Ordering::Relaxed);
+            }
+            Status::Failed | Status::Gone => {
+                let counter = if status == Status::Gone { &self.gone } else { &self.failed };
+                counter.fetch_add(1, Ordering::Relaxed);
+                if let Outcome::Failed { status: code, reason, .. } = outcome {
+                    self.record_failure(delivery, *code, reason, status == Status::Gone);
+                }
             }
         }
-        if self.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 && self.pending() == 0 {
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.notify_if_idle();
+    }
+
+    /// An in-flight delivery whose task ended without an outcome (runtime stopped).
+    pub fn abandoned(&self) {
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.notify_if_idle();
+    }
+
+    /// Deliveries that could not be written anywhere at shutdown.
+    pub fn lost(&self, count: u64) {
+        self.lost.fetch_add(count, Ordering::Relaxed);
+    }
+
+    fn notify_if_idle(&self) {
+        if self.pending() == 0 {
             let _guard = self.idle_lock.lock().unwrap_or_else(|e| e.into_inner());
             self.idle.notify_all();
         }
     }
 
-    fn record_failure(&self, delivery: &Delivery, status: Option<u16>, reason: &str) {
+    fn record_failure(&self, delivery: &Delivery, status: Option<u16>, reason: &str, gone: bool) {
         let record = FailureRecord {
             delivery_id: delivery.id.clone(),
             feed_id: delivery.feed_id.clone(),
@@ -84,18 +139,37 @@ impl Tally {
             status,
             reason: reason.to_string(),
             at: crate::delivery::unix_now(),
+            gone,
         };
-        let mut recent = self
-            .recent_failures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut recent = self.recent_failures.lock().unwrap_or_else(|e| e.into_inner());
         if recent.len() == RECENT_FAILURES_KEPT {
             recent.pop_front();
         }
         recent.push_back(record);
     }
 
-    /// Deliveries queued or in flight.
+    /// A message for PHP's error log; the PHP thread writes it (background threads must not).
+    pub fn warn(&self, message: String) {
+        let mut warnings = self.warnings.lock().unwrap_or_else(|e| e.into_inner());
+        if warnings.len() < WARNINGS_KEPT && !warnings.contains(&message) {
+            warnings.push(message);
+        }
+    }
+
+    pub fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *self.warnings.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub fn set_spool_location(&self, location: String, in_memory: bool) {
+        *self.spool_location.lock().unwrap_or_else(|e| e.into_inner()) = (location, in_memory);
+    }
+
+    /// Where the spool is, and whether it is only in memory.
+    pub fn spool_location(&self) -> (String, bool) {
+        self.spool_location.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Deliveries queued in memory or in flight.
     pub fn pending(&self) -> u64 {
         self.queued.load(Ordering::SeqCst) + self.in_flight.load(Ordering::SeqCst)
     }
@@ -114,11 +188,7 @@ impl Tally {
             }
             // Wake at least every 100 ms: counters move outside the lock.
             let wait = (deadline - now).min(Duration::from_millis(100));
-            guard = self
-                .idle
-                .wait_timeout(guard, wait)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            guard = self.idle.wait_timeout(guard, wait).unwrap_or_else(|e| e.into_inner()).0;
         }
     }
 
@@ -129,13 +199,11 @@ impl Tally {
             in_flight: self.in_flight.load(Ordering::SeqCst),
             delivered: self.delivered.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
-            recent_failures: self
-                .recent_failures
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .iter()
-                .cloned()
-                .collect(),
+            gone: self.gone.load(Ordering::Relaxed),
+            retries_scheduled: self.retries_scheduled.load(Ordering::Relaxed),
+            spooled: self.spooled.load(Ordering::Relaxed),
+            lost: self.lost.load(Ordering::Relaxed),
+            recent_failures: self.recent_failures.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect(),
         }
     }
 }

@@ -41,10 +41,7 @@ pub enum ConvertError {
 
 impl ConvertError {
     fn invalid(problem: impl Into<String>) -> ConvertError {
-        ConvertError::Invalid {
-            path: Vec::new(),
-            problem: problem.into(),
-        }
+        ConvertError::Invalid { path: Vec::new(), problem: problem.into() }
     }
 
     /// Records the key this error was found under, on the way back up.
@@ -88,6 +85,8 @@ pub fn array_to_value(array: &ZendHashTable) -> Result<Value, ConvertError> {
 struct Converter {
     /// Arrays and objects being converted, outermost first: meeting one again is a cycle.
     open: Vec<usize>,
+    /// jsonSerialize() calls under way, nested; they add no JSON depth, but each costs stack.
+    serializing: usize,
 }
 
 impl Converter {
@@ -120,21 +119,21 @@ impl Converter {
         if let Some(text) = zval.zend_str() {
             return utf8(text.as_bytes()).map(|s| Value::String(s.to_string()));
         }
-        if let Some(array) = zval.array() {
-            return self.array(array, depth + 1);
-        }
-        if let Some(object) = zval.object() {
-            return self.object(zval, object, depth + 1);
+        if zval.is_array() || zval.is_object() {
+            // Hold a reference while converting: jsonSerialize() runs PHP code, which could
+            // otherwise change or free this array or object through a PHP reference.
+            let held = zval.shallow_clone();
+            if let Some(array) = held.array() {
+                return self.array(array, depth + 1);
+            }
+            if let Some(object) = held.object() {
+                return self.object(&held, object, depth + 1);
+            }
         }
         if zval.is_resource() {
-            return Err(ConvertError::invalid(
-                "a resource cannot be encoded as JSON",
-            ));
+            return Err(ConvertError::invalid("a resource cannot be encoded as JSON"));
         }
-        Err(ConvertError::invalid(format!(
-            "a value of type {} cannot be encoded as JSON",
-            type_name(zval)
-        )))
+        Err(ConvertError::invalid(format!("a value of type {} cannot be encoded as JSON", type_name(zval))))
     }
 
     /// Converts the contents of an array or object at `depth`, refusing cycles and depth
@@ -147,14 +146,10 @@ impl Converter {
         convert: impl FnOnce(&mut Self) -> Result<T, ConvertError>,
     ) -> Result<T, ConvertError> {
         if depth > MAX_DEPTH {
-            return Err(ConvertError::invalid(format!(
-                "nesting is deeper than {MAX_DEPTH} levels"
-            )));
+            return Err(ConvertError::invalid(format!("nesting is deeper than {MAX_DEPTH} levels")));
         }
         if self.open.contains(&identity) {
-            return Err(ConvertError::invalid(format!(
-                "the {kind} contains itself (a reference cycle)"
-            )));
+            return Err(ConvertError::invalid(format!("the {kind} contains itself (a reference cycle)")));
         }
         self.open.push(identity);
         let result = convert(self);
@@ -164,22 +159,12 @@ impl Converter {
 
     fn array(&mut self, array: &ZendHashTable, depth: usize) -> Result<Value, ConvertError> {
         let identity = std::ptr::from_ref(array) as usize;
-        let entries = self.nested(identity, "array", depth, |this| {
-            this.entries(array, depth, false)
-        })?;
-        let is_list = entries
-            .iter()
-            .enumerate()
-            .all(|(i, (key, _))| matches!(key, Key::Index(k) if *k == i as i64));
+        let entries = self.nested(identity, "array", depth, |this| this.entries(array, depth, false))?;
+        let is_list = entries.iter().enumerate().all(|(i, (key, _))| matches!(key, Key::Index(k) if *k == i as i64));
         Ok(if is_list {
             Value::Array(entries.into_iter().map(|(_, v)| v).collect())
         } else {
-            Value::Object(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| (k.into_string(), v))
-                    .collect::<Map<_, _>>(),
-            )
+            Value::Object(entries.into_iter().map(|(k, v)| (k.into_string(), v)).collect::<Map<_, _>>())
         })
     }
 
@@ -201,58 +186,45 @@ impl Converter {
             };
             let key = match (key.long(), key.zend_str()) {
                 (Some(index), _) => Key::Index(index),
-                (None, Some(name)) if public_only && name.as_bytes().first() == Some(&0) => {
-                    continue
-                }
-                (None, Some(name)) => {
-                    Key::Name(utf8(name.as_bytes()).map_err(|e| e.under("?"))?.to_string())
-                }
+                (None, Some(name)) if public_only && name.as_bytes().first() == Some(&0) => continue,
+                (None, Some(name)) => Key::Name(utf8(name.as_bytes()).map_err(|e| e.under("?"))?.to_string()),
                 (None, None) => continue,
             };
-            let converted = self
-                .value(value, depth)
-                .map_err(|e| e.under(&key.to_string()))?;
+            let converted = self.value(value, depth).map_err(|e| e.under(&key.to_string()))?;
             entries.push((key, converted));
         }
         Ok(entries)
     }
 
-    fn object(
-        &mut self,
-        zval: &Zval,
-        object: &ZendObject,
-        depth: usize,
-    ) -> Result<Value, ConvertError> {
+    fn object(&mut self, zval: &Zval, object: &ZendObject, depth: usize) -> Result<Value, ConvertError> {
         let identity = std::ptr::from_ref(object) as usize;
-        self.nested(identity, "object", depth, |this| {
-            this.object_contents(zval, object, depth)
-        })
+        self.nested(identity, "object", depth, |this| this.object_contents(zval, object, depth))
     }
 
-    fn object_contents(
-        &mut self,
-        zval: &Zval,
-        object: &ZendObject,
-        depth: usize,
-    ) -> Result<Value, ConvertError> {
+    fn object_contents(&mut self, zval: &Zval, object: &ZendObject, depth: usize) -> Result<Value, ConvertError> {
         let class = object.get_class_entry();
         if json_serializable().is_some_and(|iface| object.instance_of(iface)) {
+            if self.serializing >= MAX_DEPTH {
+                return Err(ConvertError::invalid(format!(
+                    "jsonSerialize() calls nest deeper than {MAX_DEPTH} levels"
+                )));
+            }
             let serialized = object.try_call_method("jsonSerialize", vec![]);
             if ExecutorGlobals::has_exception() {
                 return Err(ConvertError::ExceptionPending);
             }
-            let serialized = serialized
-                .map_err(|e| ConvertError::invalid(format!("jsonSerialize() failed: {e}")))?;
+            let serialized = serialized.map_err(|e| ConvertError::invalid(format!("jsonSerialize() failed: {e}")))?;
             // Returning $this means "encode my properties", as json_encode does.
             if serialized.object().is_some_and(|o| std::ptr::eq(o, object)) {
-                return self.properties(zval, depth);
+                return self.properties(&serialized, depth);
             }
-            return self.value(&serialized, depth - 1);
+            self.serializing += 1;
+            let result = self.value(&serialized, depth - 1);
+            self.serializing -= 1;
+            return result;
         }
         if class.ce_flags & ACC_ENUM != 0 {
-            let cases = object
-                .get_properties()
-                .map_err(|e| ConvertError::invalid(e.to_string()))?;
+            let cases = object.get_properties().map_err(|e| ConvertError::invalid(e.to_string()))?;
             return match cases.get("value") {
                 Some(value) => self.value(value, depth - 1),
                 None => Err(ConvertError::invalid(format!(
@@ -268,21 +240,14 @@ impl Converter {
     fn properties(&mut self, zval: &Zval, depth: usize) -> Result<Value, ConvertError> {
         // SAFETY: `zval` holds an object on the PHP thread. The engine returns a table we
         // own one reference to (or an immutable shared one), released below.
-        let table = unsafe {
-            zend_get_properties_for(std::ptr::from_ref(zval).cast_mut(), PROP_PURPOSE_JSON)
-        };
+        let table = unsafe { zend_get_properties_for(std::ptr::from_ref(zval).cast_mut(), PROP_PURPOSE_JSON) };
         // SAFETY: a non-null result points to a live table until we release it.
         let Some(table_ref) = (unsafe { table.as_ref() }) else {
             return Ok(Value::Object(Map::new()));
         };
         let entries = self.entries(table_ref, depth, true);
         release_properties(table);
-        Ok(Value::Object(
-            entries?
-                .into_iter()
-                .map(|(k, v)| (k.into_string(), v))
-                .collect(),
-        ))
+        Ok(Value::Object(entries?.into_iter().map(|(k, v)| (k.into_string(), v)).collect()))
     }
 }
 
@@ -303,19 +268,15 @@ fn release_properties(table: *mut HashTable) {
 
 fn json_serializable() -> Option<&'static ClassEntry> {
     static CLASS: OnceCell<Option<usize>> = OnceCell::new();
-    let address = CLASS.get_or_init(|| {
-        ClassEntry::try_find("JsonSerializable").map(|ce| std::ptr::from_ref(ce) as usize)
-    });
+    let address =
+        CLASS.get_or_init(|| ClassEntry::try_find("JsonSerializable").map(|ce| std::ptr::from_ref(ce) as usize));
     // SAFETY: class entries of internal classes live until the module shuts down.
     address.map(|a| unsafe { &*(a as *const ClassEntry) })
 }
 
 fn utf8(bytes: &[u8]) -> Result<&str, ConvertError> {
     std::str::from_utf8(bytes).map_err(|e| {
-        ConvertError::invalid(format!(
-            "malformed UTF-8 at byte {} (JSON needs UTF-8 text)",
-            e.valid_up_to()
-        ))
+        ConvertError::invalid(format!("malformed UTF-8 at byte {} (JSON needs UTF-8 text)", e.valid_up_to()))
     })
 }
 
@@ -381,8 +342,7 @@ pub fn to_zval(value: &Value) -> Zval {
             let _ = zval.set_string(text, false);
         }
         Value::Array(items) => {
-            let mut table =
-                ZendHashTable::with_capacity(items.len().try_into().unwrap_or(u32::MAX));
+            let mut table = ZendHashTable::with_capacity(items.len().try_into().unwrap_or(u32::MAX));
             for item in items {
                 let _ = table.push(to_zval(item));
             }

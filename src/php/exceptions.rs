@@ -23,10 +23,7 @@ static INVALID_FEED: Registered = Registered(OnceCell::new());
 static PAYLOAD: Registered = Registered(OnceCell::new());
 
 fn base() -> &'static ClassEntry {
-    BASE.0
-        .get()
-        .copied()
-        .expect("FluentWebhook\\Exception is registered in MINIT")
+    BASE.0.get().copied().expect("FluentWebhook\\Exception is registered in MINIT")
 }
 
 /// Registers the classes; call from module startup.

@@ -25,9 +25,7 @@ impl PhpFeed {
     /// fault. `$id` is the id the site stores the feed under (int or string).
     pub fn __construct(settings: &ZendHashTable, id: Option<&Zval>) -> PhpResult<Self> {
         let id = feed_id(id)?;
-        Ok(PhpFeed {
-            feed: parse_feed(settings, id)?,
-        })
+        Ok(PhpFeed { feed: parse_feed(settings, id)? })
     }
 
     pub fn id(&self) -> Option<String> {
@@ -69,8 +67,7 @@ impl PhpFeed {
     /// holds a fresh id, as a delivery's would.
     pub fn render(&self, event: PhpText, data: &ZendHashTable) -> PhpResult<ZBox<ZendHashTable>> {
         let event = event.event_name()?;
-        let data =
-            convert::array_to_value(data).map_err(|e| exceptions::payload(e.describe("$data")))?;
+        let data = convert::array_to_value(data).map_err(|e| exceptions::payload(e.describe("$data")))?;
         let request = self.feed.request_for(event, &data);
         let mut headers = ZendHashTable::new();
         for (name, value) in request.headers_for_attempt(&new_id(), unix_now()) {
@@ -97,10 +94,7 @@ impl PhpFeed {
 /// Settings array → feed, for the constructor and for arrays given to dispatch().
 pub fn parse_feed(settings: &ZendHashTable, id: Option<String>) -> PhpResult<Feed> {
     let value = convert::array_to_value(settings).map_err(|e| {
-        let problem = InvalidFeed {
-            key: "settings",
-            message: e.describe("$settings"),
-        };
+        let problem = InvalidFeed { key: "settings", message: e.describe("$settings") };
         exceptions::invalid_feed(&problem)
     })?;
     Feed::new(&value, id).map_err(|e| exceptions::invalid_feed(&e))
@@ -119,20 +113,11 @@ pub fn feed_id(id: Option<&Zval>) -> PhpResult<Option<String>> {
     }
     match id.zend_str().map(|s| std::str::from_utf8(s.as_bytes())) {
         Some(Ok(text)) if !text.trim().is_empty() => Ok(Some(text.trim().to_string())),
-        Some(Ok(_)) => Err(exceptions::invalid_feed(&InvalidFeed {
-            key: "id",
-            message: "must not be blank".into(),
-        })),
-        Some(Err(_)) => Err(exceptions::invalid_feed(&InvalidFeed {
-            key: "id",
-            message: "is not valid UTF-8".into(),
-        })),
+        Some(Ok(_)) => Err(exceptions::invalid_feed(&InvalidFeed { key: "id", message: "must not be blank".into() })),
+        Some(Err(_)) => Err(exceptions::invalid_feed(&InvalidFeed { key: "id", message: "is not valid UTF-8".into() })),
         None => Err(exceptions::invalid_feed(&InvalidFeed {
             key: "id",
-            message: format!(
-                "must be an int, a string or null, got {}",
-                convert::type_name(id)
-            ),
+            message: format!("must be an int, a string or null, got {}", convert::type_name(id)),
         })),
     }
 }

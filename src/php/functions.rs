@@ -13,6 +13,8 @@ use super::exceptions;
 use super::feed_class::{parse_feed, PhpFeed};
 use super::ini;
 use super::lifecycle;
+use super::log;
+use super::redact;
 use super::text::PhpText;
 use crate::delivery::Delivery;
 use crate::engine;
@@ -26,6 +28,9 @@ pub fn register(module: ModuleBuilder) -> ModuleBuilder {
         .function(wrap_function!(flush))
         .function(wrap_function!(stats))
         .function(wrap_function!(events))
+        .function(wrap_function!(resume))
+        .function(wrap_function!(deliveries))
+        .function(wrap_function!(redeliver))
 }
 
 /// Queues one delivery for every feed that `$event` fires, and returns their ids at once; a
@@ -34,15 +39,13 @@ pub fn register(module: ModuleBuilder) -> ModuleBuilder {
 /// once. The data is converted here, on the PHP thread, only if some feed matches.
 #[php_function]
 #[php(name = "FluentWebhook\\dispatch")]
-pub fn dispatch(
-    event: PhpText,
-    data: &ZendHashTable,
-    feeds: &ZendHashTable,
-) -> PhpResult<Vec<String>> {
+pub fn dispatch(event: PhpText, data: &ZendHashTable, feeds: &ZendHashTable) -> PhpResult<Vec<String>> {
     let event = event.event_name()?;
     let mut seen_ids = HashSet::new();
     let mut seen_objects = HashSet::new();
-    let mut firing: Vec<Cow<'_, Feed>> = Vec::new();
+    // Owned copies: converting the data runs jsonSerialize(), PHP code that could free a
+    // Feed object while we still read it.
+    let mut firing: Vec<Feed> = Vec::new();
     for (position, (_, item)) in feeds.iter().enumerate() {
         let feed = feed_from(item, position)?;
         if !feed.matches(event) {
@@ -54,29 +57,25 @@ pub fn dispatch(
             (None, None) => true,
         };
         if first_time {
-            firing.push(feed);
+            firing.push(feed.into_owned());
         }
     }
     if firing.is_empty() {
         return Ok(Vec::new());
     }
-    let data =
-        convert::array_to_value(data).map_err(|e| exceptions::payload(e.describe("$data")))?;
+    let data = convert::array_to_value(data).map_err(|e| exceptions::payload(e.describe("$data")))?;
     let deliveries: Vec<Delivery> = firing
         .iter()
         .map(|feed| {
             let request = feed.request_for(event, &data);
-            Delivery::new(
-                feed.id.clone(),
-                feed.settings.name.clone(),
-                event.to_string(),
-                request,
-            )
+            Delivery::new(feed.id.clone(), feed.settings.name.clone(), event.to_string(), request)
         })
         .collect();
     let ids = deliveries.iter().map(|d| d.id.clone()).collect();
     lifecycle::pin_extension();
-    engine::submit(deliveries, ini::engine_config).map_err(exceptions::error)?;
+    let submitted = engine::submit(deliveries, ini::engine_config);
+    lifecycle::log_engine_warnings();
+    submitted.map_err(exceptions::error)?;
     Ok(ids)
 }
 
@@ -101,8 +100,9 @@ fn feed_from(item: &Zval, position: usize) -> PhpResult<Cow<'_, Feed>> {
     )))
 }
 
-/// Waits until nothing is queued or in flight, at most `$timeout` seconds. True when every
-/// delivery has an outcome, false when the time ran out first.
+/// Waits until nothing is queued or in flight, at most `$timeout` seconds, sending retries
+/// (and deliveries other processes left in the spool) that fall due meanwhile. True when
+/// nothing is left to send before the deadline; retries scheduled later stay in the spool.
 #[php_function]
 #[php(name = "FluentWebhook\\flush", defaults(timeout = 30.0))]
 pub fn flush(timeout: f64) -> PhpResult<bool> {
@@ -111,33 +111,52 @@ pub fn flush(timeout: f64) -> PhpResult<bool> {
             "flush(): timeout must be a finite number of seconds >= 0, got {timeout}"
         )));
     }
-    Ok(engine::flush(Duration::from_secs_f64(
-        timeout.min(86_400.0),
-    )))
+    lifecycle::pin_extension();
+    let flushed = engine::flush(Duration::from_secs_f64(timeout.min(86_400.0)), ini::engine_config);
+    lifecycle::log_engine_warnings();
+    flushed.map_err(exceptions::error)
 }
 
-/// This process's counters: dispatched, queued, in_flight, delivered, failed, runtime
-/// (running or not started), pid, and recent_failures (the last 50, newest last, each with
-/// id, feed_id, feed_name, event, url, status_code, reason, at).
+/// Sends the deliveries in the spool that are due (retries, and what processes that exited
+/// left); for a cron job. Returns how many it took up; `flush()` waits for them.
+#[php_function]
+#[php(name = "FluentWebhook\\resume")]
+pub fn resume() -> PhpResult<i64> {
+    lifecycle::pin_extension();
+    let claimed = engine::resume(ini::engine_config);
+    lifecycle::log_engine_warnings();
+    Ok(claimed.map_err(exceptions::error)? as i64)
+}
+
+/// This process's counters: dispatched, queued, in_flight, delivered, failed, gone,
+/// retries_scheduled, spooled, lost, runtime, pid, spool, and recent_failures (the last 50
+/// final failures, newest last).
 #[php_function]
 #[php(name = "FluentWebhook\\stats")]
 pub fn stats() -> PhpResult<ZBox<ZendHashTable>> {
     let snapshot = engine::snapshot();
     let mut result = ZendHashTable::new();
-    result.insert("dispatched", snapshot.dispatched as i64)?;
-    result.insert("queued", snapshot.queued as i64)?;
-    result.insert("in_flight", snapshot.in_flight as i64)?;
-    result.insert("delivered", snapshot.delivered as i64)?;
-    result.insert("failed", snapshot.failed as i64)?;
-    result.insert(
-        "runtime",
-        if engine::is_running() {
-            "running"
-        } else {
-            "not started"
-        },
-    )?;
+    for (key, value) in [
+        ("dispatched", snapshot.dispatched),
+        ("queued", snapshot.queued),
+        ("in_flight", snapshot.in_flight),
+        ("delivered", snapshot.delivered),
+        ("failed", snapshot.failed),
+        ("gone", snapshot.gone),
+        ("retries_scheduled", snapshot.retries_scheduled),
+        ("spooled", snapshot.spooled),
+        ("lost", snapshot.lost),
+    ] {
+        result.insert(key, value as i64)?;
+    }
+    result.insert("runtime", if engine::is_running() { "running" } else { "not started" })?;
     result.insert("pid", i64::from(std::process::id()))?;
+    result.insert(
+        "spool",
+        engine::spool_location().unwrap_or_else(|| {
+            ini::engine_config_checked().0.spool_path.map_or(":memory:".into(), |p| p.display().to_string())
+        }),
+    )?;
     let mut failures = ZendHashTable::new();
     for failure in snapshot.recent_failures {
         let mut row = ZendHashTable::new();
@@ -145,14 +164,51 @@ pub fn stats() -> PhpResult<ZBox<ZendHashTable>> {
         row.insert("feed_id", failure.feed_id)?;
         row.insert("feed_name", failure.feed_name)?;
         row.insert("event", failure.event)?;
-        row.insert("url", failure.url)?;
+        row.insert("url", redact::url(&failure.url))?;
         row.insert("status_code", failure.status.map(i64::from))?;
         row.insert("reason", failure.reason)?;
+        row.insert("gone", failure.gone)?;
         row.insert("at", failure.at as i64)?;
         failures.push(row)?;
     }
     result.insert("recent_failures", failures)?;
     Ok(result)
+}
+
+/// The delivery log from the spool, newest first. `$filter` keys (all optional): `feed`
+/// (feed id), `event`, `status` (pending, delivered, failed, gone), `since` (Unix seconds),
+/// `limit` (default 100, at most 10,000).
+#[php_function]
+#[php(name = "FluentWebhook\\deliveries")]
+pub fn deliveries(filter: Option<&ZendHashTable>) -> PhpResult<Vec<ZBox<ZendHashTable>>> {
+    let filter = match filter {
+        Some(filter) => log::filter_from(filter)?,
+        None => log::filter_from(&ZendHashTable::new())?,
+    };
+    lifecycle::pin_extension();
+    let entries = engine::deliveries(filter, ini::engine_config);
+    lifecycle::log_engine_warnings();
+    entries.map_err(exceptions::error)?.iter().map(log::entry_to_array).collect()
+}
+
+/// Sends a stored delivery again, as a new delivery with a new id; returns that id.
+#[php_function]
+#[php(name = "FluentWebhook\\redeliver")]
+pub fn redeliver(id: PhpText) -> PhpResult<String> {
+    let id = id.delivery_id()?;
+    lifecycle::pin_extension();
+    let stored = engine::delivery(id, ini::engine_config).map_err(exceptions::error)?;
+    let Some(entry) = stored else {
+        return Err(exceptions::error(format!(
+            "redeliver(): no delivery {id:?} in the spool (it may have been pruned)"
+        )));
+    };
+    let again = entry.delivery.resend();
+    let new_id = again.id.clone();
+    let submitted = engine::submit(vec![again], ini::engine_config);
+    lifecycle::log_engine_warnings();
+    submitted.map_err(exceptions::error)?;
+    Ok(new_id)
 }
 
 /// The events FluentCart fires, `name => label`, for building an event picker.

@@ -1,59 +1,53 @@
-//! `fluent_webhook.*` php.ini settings. Read when the runtime starts (timeouts, concurrency)
-//! and at process end (shutdown_timeout); changing them with ini_set() later does not
-//! reconfigure a running runtime.
+//! `fluent_webhook.*` php.ini settings. Read when the process's delivery machinery starts
+//! (first dispatch, flush, resume or deliveries) and at process end (shutdown_timeout);
+//! changing them with ini_set() later does not reconfigure running machinery.
 
 use std::ffi::{c_char, c_int, CStr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use ext_php_rs::flags::IniEntryPermission;
 use ext_php_rs::zend::{IniEntryDef, IniEntryDefs};
 
 use crate::engine::{ClientConfig, EngineConfig};
+use crate::retry::RetryPolicy;
 
 pub const TIMEOUT: &CStr = c"fluent_webhook.timeout";
 pub const CONNECT_TIMEOUT: &CStr = c"fluent_webhook.connect_timeout";
 pub const SHUTDOWN_TIMEOUT: &CStr = c"fluent_webhook.shutdown_timeout";
 pub const MAX_CONCURRENCY: &CStr = c"fluent_webhook.max_concurrency";
+pub const RETRY_SCHEDULE: &CStr = c"fluent_webhook.retry_schedule";
+pub const SPOOL_PATH: &CStr = c"fluent_webhook.spool_path";
+pub const MEMORY_LIMIT: &CStr = c"fluent_webhook.memory_limit";
+pub const LOG_RETENTION_DAYS: &CStr = c"fluent_webhook.log_retention_days";
 
-/// (name, default, what it sets) in the order phpinfo() lists them.
-pub const SETTINGS: [(&CStr, &CStr, &str); 4] = [
-    (
-        TIMEOUT,
-        c"15",
-        "seconds a request may take, connect to last byte",
-    ),
-    (
-        CONNECT_TIMEOUT,
-        c"5",
-        "seconds to open the TCP/TLS connection",
-    ),
-    (
-        SHUTDOWN_TIMEOUT,
-        c"5",
-        "seconds the process waits at exit for queued deliveries",
-    ),
-    (
-        MAX_CONCURRENCY,
-        c"32",
-        "requests in flight at once per process",
-    ),
+/// (name, default) in the order phpinfo() lists them. The README documents each.
+pub const SETTINGS: [(&CStr, &CStr); 8] = [
+    (TIMEOUT, c"15"),
+    (CONNECT_TIMEOUT, c"5"),
+    (SHUTDOWN_TIMEOUT, c"5"),
+    (MAX_CONCURRENCY, c"32"),
+    (RETRY_SCHEDULE, c"5,300,1800,7200,18000,36000,36000"),
+    (SPOOL_PATH, c"/var/lib/php/fluent-webhook/spool.sqlite"),
+    (MEMORY_LIMIT, c"64M"),
+    (LOG_RETENTION_DAYS, c"30"),
 ];
 
-static ENTRIES: IniEntryDefs<5> = IniEntryDefs::new([
+static ENTRIES: IniEntryDefs<9> = IniEntryDefs::new([
     IniEntryDef::new(SETTINGS[0].0, SETTINGS[0].1, IniEntryPermission::All),
     IniEntryDef::new(SETTINGS[1].0, SETTINGS[1].1, IniEntryPermission::All),
     IniEntryDef::new(SETTINGS[2].0, SETTINGS[2].1, IniEntryPermission::All),
     IniEntryDef::new(SETTINGS[3].0, SETTINGS[3].1, IniEntryPermission::All),
+    IniEntryDef::new(SETTINGS[4].0, SETTINGS[4].1, IniEntryPermission::All),
+    // The spool is shared by every process of the host: only php.ini may move it.
+    IniEntryDef::new(SETTINGS[5].0, SETTINGS[5].1, IniEntryPermission::System),
+    IniEntryDef::new(SETTINGS[6].0, SETTINGS[6].1, IniEntryPermission::All),
+    IniEntryDef::new(SETTINGS[7].0, SETTINGS[7].1, IniEntryPermission::All),
     IniEntryDef::end(),
 ]);
 
 extern "C" {
-    fn zend_ini_string_ex(
-        name: *const c_char,
-        name_length: usize,
-        orig: c_int,
-        exists: *mut bool,
-    ) -> *mut c_char;
+    fn zend_ini_string_ex(name: *const c_char, name_length: usize, orig: c_int, exists: *mut bool) -> *mut c_char;
 }
 
 pub fn register(module_number: i32) {
@@ -71,38 +65,73 @@ pub fn text(name: &CStr) -> Option<String> {
     }
 }
 
-/// A duration setting in seconds; an unreadable or negative value falls back to the default.
-pub fn seconds(name: &CStr) -> Duration {
-    let default = SETTINGS
-        .iter()
-        .find(|s| s.0 == name)
-        .map_or("0", |s| s.1.to_str().unwrap_or("0"));
-    let parse = |text: &str| {
-        text.trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|s| s.is_finite() && *s >= 0.0)
-    };
-    let secs = text(name)
-        .as_deref()
-        .and_then(parse)
-        .or_else(|| parse(default))
-        .unwrap_or(0.0);
-    Duration::from_secs_f64(secs.min(86_400.0))
+fn default_of(name: &CStr) -> &'static str {
+    SETTINGS.iter().find(|s| s.0 == name).map_or("", |s| s.1.to_str().unwrap_or(""))
 }
 
-pub fn engine_config() -> EngineConfig {
-    let defaults = EngineConfig::default();
-    let max_concurrency = text(MAX_CONCURRENCY)
-        .and_then(|t| t.trim().parse::<usize>().ok())
-        .filter(|n| (1..=10_000).contains(n))
-        .unwrap_or(defaults.max_concurrency);
-    EngineConfig {
+/// A number setting; an unreadable value or one outside `range` falls back to the default.
+fn number(name: &CStr, range: std::ops::RangeInclusive<f64>) -> f64 {
+    let parse = |text: &str| text.trim().parse::<f64>().ok().filter(|n| range.contains(n));
+    text(name).as_deref().and_then(parse).or_else(|| parse(default_of(name))).unwrap_or(*range.start())
+}
+
+/// A duration setting in seconds.
+pub fn seconds(name: &CStr) -> Duration {
+    Duration::from_secs_f64(number(name, 0.0..=86_400.0))
+}
+
+/// A byte size with PHP's shorthand (`64M`, `1G`, `512K`).
+fn bytes(name: &CStr) -> usize {
+    let parse = |text: &str| {
+        let text = text.trim();
+        let (digits, unit) = match text.char_indices().last() {
+            Some((at, c)) if c.is_ascii_alphabetic() => (&text[..at], c.to_ascii_uppercase()),
+            _ => (text, 'B'),
+        };
+        let scale: usize = match unit {
+            'K' => 1 << 10,
+            'M' => 1 << 20,
+            'G' => 1 << 30,
+            'B' => 1,
+            _ => return None,
+        };
+        digits.trim().parse::<usize>().ok().and_then(|n| n.checked_mul(scale)).filter(|n| *n >= 1024)
+    };
+    text(name).as_deref().and_then(parse).or_else(|| parse(default_of(name))).unwrap_or(64 << 20)
+}
+
+/// The engine's configuration, and messages for the error log about settings it ignored.
+pub fn engine_config_checked() -> (EngineConfig, Vec<String>) {
+    let mut warnings = Vec::new();
+    let retry = match RetryPolicy::parse(&text(RETRY_SCHEDULE).unwrap_or_default()) {
+        Ok(policy) => policy,
+        Err(e) => {
+            warnings.push(format!("fluent_webhook.retry_schedule: {e}; using the default schedule"));
+            RetryPolicy::default()
+        }
+    };
+    let timeout = seconds(TIMEOUT);
+    let spool_path = text(SPOOL_PATH).map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).map(PathBuf::from);
+    let config = EngineConfig {
         client: ClientConfig {
-            timeout: seconds(TIMEOUT),
-            connect_timeout: seconds(CONNECT_TIMEOUT),
+            timeout: if timeout.is_zero() { Duration::from_secs(15) } else { timeout },
+            connect_timeout: seconds(CONNECT_TIMEOUT).max(Duration::from_millis(100)),
         },
-        max_concurrency,
-        ..defaults
+        max_concurrency: number(MAX_CONCURRENCY, 1.0..=10_000.0) as usize,
+        retry,
+        spool_path,
+        memory_limit: bytes(MEMORY_LIMIT),
+        retention: Duration::from_secs_f64(number(LOG_RETENTION_DAYS, 0.0..=3650.0) * 86_400.0),
+        ..EngineConfig::default()
+    };
+    (config, warnings)
+}
+
+/// The engine's configuration; problems with the settings go to PHP's error log.
+pub fn engine_config() -> EngineConfig {
+    let (config, warnings) = engine_config_checked();
+    for warning in warnings {
+        super::lifecycle::log(&warning);
     }
+    config
 }

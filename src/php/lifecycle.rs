@@ -49,30 +49,49 @@ pub extern "C" fn module_startup(_type: i32, module_number: i32) -> i32 {
     }
 }
 
-/// Module shutdown: drain with a bounded wait, stop the runtime, report what was not sent.
+/// Writes what the background threads left for the error log (they must not call PHP).
+pub fn log_engine_warnings() {
+    for warning in engine::take_warnings() {
+        log(&warning);
+    }
+}
+
+/// Module shutdown: drain with a bounded wait, stop, report what was not sent.
 pub extern "C" fn module_shutdown(_type: i32, _module_number: i32) -> i32 {
     let _ = catch_unwind(|| {
         let grace = ini::seconds(ini::SHUTDOWN_TIMEOUT);
-        let Some(report) = engine::shutdown(grace) else {
-            return;
-        };
-        let failed = report.snapshot.failed;
-        if report.unsent() > 0 {
+        let warnings = engine::take_warnings();
+        let Some(report) = engine::shutdown(grace) else { return };
+        warnings.iter().for_each(|w| log(w));
+        let left = report.left_in_spool;
+        if left > 0 && report.spool_in_memory {
             log(&format!(
-                "{} deliveries were not sent: the process exited after waiting {:.1} s (queued {}, in flight {}); raise fluent_webhook.shutdown_timeout or call FluentWebhook\\flush()",
-                report.unsent(),
-                grace.as_secs_f64(),
-                report.snapshot.queued,
-                report.snapshot.in_flight
+                "{left} deliveries were not sent and are lost: the process exited after waiting {:.1} s (queued {}, in flight {}) and the spool is only in memory",
+                grace.as_secs_f64(), report.snapshot.queued, report.snapshot.in_flight
+            ));
+        } else if left > 0 {
+            log(&format!(
+                "{left} deliveries were not sent before the process exited after waiting {:.1} s (queued {}, in flight {}); they stay in the spool {} for the next process",
+                grace.as_secs_f64(), report.snapshot.queued, report.snapshot.in_flight, report.spool
             ));
         }
+        if report.snapshot.lost > 0 {
+            log(&format!(
+                "{} deliveries could not be written to the spool {} and are lost",
+                report.snapshot.lost, report.spool
+            ));
+        }
+        let failed = report.snapshot.failed + report.snapshot.gone;
         if failed > 0 {
             let last = report.snapshot.recent_failures.last();
             log(&format!(
                 "{failed} deliveries failed in this process{}",
                 last.map(|f| format!(
                     "; the last: {} ({}) to {}: {}",
-                    f.delivery_id, f.feed_name, f.url, f.reason
+                    f.delivery_id,
+                    f.feed_name,
+                    super::redact::url(&f.url),
+                    f.reason
                 ))
                 .unwrap_or_default()
             ));
@@ -89,13 +108,8 @@ pub fn pin_extension() {
         // reference (and the NODELETE flag) to a library that is already loaded.
         unsafe {
             let mut info: libc::Dl_info = std::mem::zeroed();
-            if libc::dladdr(pin_extension as *const libc::c_void, &mut info) != 0
-                && !info.dli_fname.is_null()
-            {
-                libc::dlopen(
-                    info.dli_fname,
-                    libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_NODELETE,
-                );
+            if libc::dladdr(pin_extension as *const libc::c_void, &mut info) != 0 && !info.dli_fname.is_null() {
+                libc::dlopen(info.dli_fname, libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_NODELETE);
             }
         }
     });
@@ -112,17 +126,16 @@ pub extern "C" fn module_info(module: *mut ModuleEntry) {
         info_table_row!("user agent", crate::request::USER_AGENT);
         info_table_row!(
             "runtime",
-            if engine::is_running() {
-                "running"
-            } else {
-                "not started (starts on first dispatch)"
-            }
+            if engine::is_running() { "running" } else { "not started (starts on first dispatch)" }
         );
         info_table_row!("dispatched", snapshot.dispatched.to_string());
         info_table_row!("queued", snapshot.queued.to_string());
         info_table_row!("in flight", snapshot.in_flight.to_string());
         info_table_row!("delivered", snapshot.delivered.to_string());
         info_table_row!("failed", snapshot.failed.to_string());
+        info_table_row!("gone (410)", snapshot.gone.to_string());
+        info_table_row!("retries scheduled", snapshot.retries_scheduled.to_string());
+        info_table_row!("spool", engine::spool_location().unwrap_or_else(|| "(opens on first use)".into()));
         info_table_end!();
         // SAFETY: the engine passes its own module entry to this hook.
         unsafe { display_ini_entries(module) };

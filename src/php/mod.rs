@@ -7,6 +7,8 @@ mod feed_class;
 mod functions;
 mod ini;
 mod lifecycle;
+mod log;
+mod redact;
 mod text;
 
 use ext_php_rs::prelude::*;

@@ -24,22 +24,28 @@ impl<'a> FromZval<'a> for PhpText<'a> {
 impl<'a> PhpText<'a> {
     /// An event name: non-blank UTF-8 without control characters (it is sent as a header).
     pub fn event_name(&self) -> PhpResult<&'a str> {
-        let text = std::str::from_utf8(self.0)
-            .map_err(|_| exceptions::error("event name is not valid UTF-8"))?;
+        let text = std::str::from_utf8(self.0).map_err(|_| exceptions::error("event name is not valid UTF-8"))?;
         let name = text.trim();
         if name.is_empty() {
             return Err(exceptions::error("event name must not be blank"));
         }
         if name.len() > MAX_EVENT_NAME {
-            return Err(exceptions::error(format!(
-                "event name is longer than {MAX_EVENT_NAME} bytes"
-            )));
+            return Err(exceptions::error(format!("event name is longer than {MAX_EVENT_NAME} bytes")));
         }
         if name.chars().any(char::is_control) {
-            return Err(exceptions::error(format!(
-                "event name {name:?} contains a control character"
-            )));
+            return Err(exceptions::error(format!("event name {name:?} contains a control character")));
         }
         Ok(name)
+    }
+}
+
+impl<'a> PhpText<'a> {
+    /// A delivery id as dispatch() returns them.
+    pub fn delivery_id(&self) -> PhpResult<&'a str> {
+        std::str::from_utf8(self.0)
+            .ok()
+            .map(str::trim)
+            .filter(|id| !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+            .ok_or_else(|| exceptions::error("delivery id must look like msg_0123… (letters, digits and _)"))
     }
 }

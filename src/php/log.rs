@@ -1,0 +1,91 @@
+//! The delivery log as PHP arrays: `deliveries()` filters in, rows out.
+
+use ext_php_rs::boxed::ZBox;
+use ext_php_rs::exception::PhpResult;
+use ext_php_rs::types::ZendHashTable;
+
+use super::exceptions;
+use super::redact;
+use crate::spool::{Filter, LogEntry, Status};
+
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 10_000;
+
+/// `['feed' => , 'event' => , 'status' => , 'since' => , 'limit' => ]` → a filter.
+pub fn filter_from(filter: &ZendHashTable) -> PhpResult<Filter> {
+    let mut parsed = Filter { limit: DEFAULT_LIMIT, ..Filter::default() };
+    for (key, value) in filter.iter() {
+        let key = key.to_string();
+        let value = value.dereference();
+        let text = || -> PhpResult<String> {
+            if let Some(number) = value.long() {
+                return Ok(number.to_string());
+            }
+            value
+                .str()
+                .map(str::to_string)
+                .ok_or_else(|| exceptions::error(format!("deliveries(): filter '{key}' must be a string")))
+        };
+        match key.as_str() {
+            "feed" => parsed.feed_id = Some(text()?),
+            "event" => parsed.event = Some(crate::events::normalize(&text()?).to_string()),
+            "status" => {
+                let status = text()?;
+                parsed.status = Some(Status::parse(&status).ok_or_else(|| {
+                    exceptions::error(format!(
+                        "deliveries(): status must be pending, delivered, failed or gone, got {status:?}"
+                    ))
+                })?);
+            }
+            "since" => {
+                let seconds =
+                    value.long().map(|n| n as f64).or_else(|| value.double()).filter(|s| s.is_finite() && *s >= 0.0);
+                let seconds = seconds
+                    .ok_or_else(|| exceptions::error("deliveries(): since must be Unix seconds (int or float) >= 0"))?;
+                parsed.since = Some((seconds * 1000.0) as u64);
+            }
+            "limit" => {
+                let limit = value.long().filter(|n| (1..=MAX_LIMIT as i64).contains(n));
+                parsed.limit = limit.ok_or_else(|| {
+                    exceptions::error(format!("deliveries(): limit must be an int from 1 to {MAX_LIMIT}"))
+                })? as usize;
+            }
+            other => {
+                return Err(exceptions::error(format!(
+                    "deliveries(): unknown filter key '{other}' (use feed, event, status, since, limit)"
+                )))
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+/// One log row: id, feed_id, feed_name, event, url, status, attempts (each with at,
+/// status_code, error, duration_ms), response_excerpt, created_at, next_attempt_at. Times are
+/// Unix seconds (floats, millisecond precision). Request headers are never shown.
+pub fn entry_to_array(entry: &LogEntry) -> PhpResult<ZBox<ZendHashTable>> {
+    let seconds = |millis: u64| millis as f64 / 1000.0;
+    let delivery = &entry.delivery;
+    let mut row = ZendHashTable::new();
+    row.insert("id", delivery.id.as_str())?;
+    row.insert("feed_id", delivery.feed_id.clone())?;
+    row.insert("feed_name", delivery.feed_name.as_str())?;
+    row.insert("event", delivery.event.as_str())?;
+    row.insert("method", delivery.request.method.as_str())?;
+    row.insert("url", redact::url(&delivery.request.url))?;
+    row.insert("status", entry.status.as_str())?;
+    let mut attempts = ZendHashTable::new();
+    for attempt in &entry.attempts {
+        let mut item = ZendHashTable::new();
+        item.insert("at", seconds(attempt.at))?;
+        item.insert("status_code", attempt.status_code.map(i64::from))?;
+        item.insert("error", attempt.error.clone())?;
+        item.insert("duration_ms", attempt.duration_ms as i64)?;
+        attempts.push(item)?;
+    }
+    row.insert("attempts", attempts)?;
+    row.insert("response_excerpt", ext_php_rs::binary::Binary::new(entry.response_excerpt.clone()))?;
+    row.insert("created_at", seconds(delivery.created_at))?;
+    row.insert("next_attempt_at", entry.next_attempt_at.filter(|_| entry.status == Status::Pending).map(seconds))?;
+    Ok(row)
+}

@@ -1,0 +1,456 @@
+//! The durable spool: every delivery and every attempt, in one SQLite database that all PHP
+//! processes of a host share (php-fpm workers, CLI, cron).
+//!
+//! - WAL mode: readers never block the one writer; `busy_timeout` waits out other writers.
+//! - A process sends only rows it has *claimed*: `lease_owner` is its owner id and
+//!   `lease_until` a time after which, should it die, any other process may take the row
+//!   over. New deliveries are inserted already claimed by the process that dispatched them.
+//! - Statuses: `pending` (queued, in flight or waiting for a retry), `delivered`, `failed`,
+//!   `gone` (410). Only `pending` rows are ever claimed, so a delivery answered 2xx is not
+//!   sent again.
+//! - The file and its directory are made group-writable, so that CLI runs (root or the site's
+//!   user) and php-fpm workers (www-data) can share it; SQLite gives the -wal and -shm files
+//!   the database file's permissions.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
+
+use crate::delivery::Delivery;
+use crate::request::WebhookRequest;
+use crate::settings::Method;
+
+/// Bytes of a response kept in the log.
+pub const RESPONSE_EXCERPT_BYTES: usize = 4096;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS deliveries (
+    id TEXT PRIMARY KEY,
+    feed_id TEXT,
+    feed_name TEXT NOT NULL,
+    event TEXT NOT NULL,
+    method TEXT NOT NULL,
+    url TEXT NOT NULL,
+    headers TEXT NOT NULL,
+    body BLOB NOT NULL,
+    status TEXT NOT NULL,
+    attempts TEXT NOT NULL DEFAULT '[]',
+    attempt_count INTEGER NOT NULL DEFAULT 0,
+    response_excerpt BLOB,
+    created_at INTEGER NOT NULL,
+    next_attempt_at INTEGER,
+    lease_owner TEXT,
+    lease_until INTEGER
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at);
+CREATE INDEX IF NOT EXISTS deliveries_created ON deliveries (created_at);
+";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Pending,
+    Delivered,
+    Failed,
+    Gone,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Delivered => "delivered",
+            Status::Failed => "failed",
+            Status::Gone => "gone",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Status> {
+        [Status::Pending, Status::Delivered, Status::Failed, Status::Gone].into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// One attempt, as the log shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Attempt {
+    /// Unix milliseconds when it started.
+    pub at: u64,
+    pub status_code: Option<u16>,
+    pub error: Option<String>,
+    pub duration_ms: u64,
+}
+
+/// A row of the delivery log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogEntry {
+    pub delivery: Delivery,
+    pub status: Status,
+    pub attempts: Vec<Attempt>,
+    pub response_excerpt: Vec<u8>,
+    pub next_attempt_at: Option<u64>,
+}
+
+/// `deliveries()` filters; all optional.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filter {
+    pub feed_id: Option<String>,
+    pub event: Option<String>,
+    pub status: Option<Status>,
+    /// Unix milliseconds; rows created at or after.
+    pub since: Option<u64>,
+    pub limit: usize,
+}
+
+pub struct Spool {
+    conn: Connection,
+    location: String,
+    owner: String,
+}
+
+impl Spool {
+    /// Opens (creating if needed) the spool at `path`.
+    pub fn open(path: &Path, owner: &str) -> Result<Spool, String> {
+        let fail = |what: &str, e: &dyn std::fmt::Display| format!("{what} {}: {e}", path.display());
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.exists() {
+                create_shared_dir(dir).map_err(|e| fail("cannot create the directory of", &e))?;
+            }
+        }
+        let existed = path.exists();
+        let conn = Connection::open(path).map_err(|e| fail("cannot open", &e))?;
+        if !existed {
+            share_file(path);
+        }
+        Spool::prepare(conn, path.display().to_string(), owner)
+    }
+
+    /// A spool in this process's memory, for when the file cannot be used: deliveries still
+    /// get retries and a log, but do not survive the process.
+    pub fn in_memory(owner: &str) -> Spool {
+        let conn = Connection::open_in_memory().expect("SQLite can always open an in-memory database");
+        Spool::prepare(conn, ":memory:".to_string(), owner).expect("schema applies to an empty database")
+    }
+
+    /// Opens the spool read-write for a short request from the PHP thread (log, resend).
+    pub fn open_existing(path: &Path, owner: &str) -> Result<Spool, String> {
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        Spool::prepare(conn, path.display().to_string(), owner)
+    }
+
+    fn prepare(conn: Connection, location: String, owner: &str) -> Result<Spool, String> {
+        let setup = || -> rusqlite::Result<()> {
+            conn.busy_timeout(Duration::from_secs(5))?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            // NORMAL in WAL mode: a commit survives a process crash; only an OS crash or
+            // power loss can lose the last transactions.
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            conn.execute_batch(SCHEMA)
+        };
+        setup().map_err(|e| format!("cannot set up the spool {location}: {e}"))?;
+        Ok(Spool { conn, location, owner: owner.to_string() })
+    }
+
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// Writes new deliveries in one transaction. Claimed ones (`lease_until` set) are sent by
+    /// this process; unclaimed ones wait for whoever claims them.
+    pub fn insert(&mut self, deliveries: &[(Delivery, Option<u64>)]) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO deliveries
+                 (id, feed_id, feed_name, event, method, url, headers, body, status, created_at,
+                  next_attempt_at, lease_owner, lease_until)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9, ?10, ?11)",
+            )?;
+            for (delivery, lease_until) in deliveries {
+                let request = &delivery.request;
+                insert.execute(params![
+                    delivery.id,
+                    delivery.feed_id,
+                    delivery.feed_name,
+                    delivery.event,
+                    request.method.as_str(),
+                    request.url,
+                    serde_json::to_string(&request.headers).unwrap_or_else(|_| "[]".into()),
+                    request.body,
+                    delivery.created_at as i64,
+                    lease_until.map(|_| self.owner.as_str()),
+                    lease_until.map(|t| t as i64),
+                ])?;
+            }
+        }
+        tx.commit()
+    }
+
+    /// Claims up to `limit` pending deliveries that are due and not leased by a live claim.
+    pub fn claim_due(&mut self, now: u64, lease_until: u64, limit: usize) -> rusqlite::Result<Vec<Delivery>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let claimed = {
+            let mut claim = tx.prepare_cached(
+                "UPDATE deliveries SET lease_owner = ?1, lease_until = ?2
+                 WHERE id IN (SELECT id FROM deliveries
+                              WHERE status = 'pending' AND next_attempt_at <= ?3
+                                AND (lease_until IS NULL OR lease_until < ?3)
+                              ORDER BY next_attempt_at LIMIT ?4)
+                 RETURNING id, feed_id, feed_name, event, method, url, headers, body, created_at, attempt_count",
+            )?;
+            let rows =
+                claim.query_map(params![self.owner, lease_until as i64, now as i64, limit as i64], read_delivery)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        tx.commit()?;
+        Ok(claimed)
+    }
+
+    /// The earliest time a pending delivery not claimed by a live process becomes due.
+    pub fn next_due(&self, now: u64) -> rusqlite::Result<Option<u64>> {
+        self.conn
+            .query_row(
+                "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until >= ?1
+                                 THEN MAX(next_attempt_at, lease_until + 1) ELSE next_attempt_at END)
+                 FROM deliveries WHERE status = 'pending' AND (lease_owner IS NULL OR lease_owner != ?2 OR lease_until < ?1)",
+                params![now as i64, self.owner],
+                |row| row.get::<_, Option<i64>>(0),
+            )
+            .map(|t| t.map(|t| t.max(0) as u64))
+    }
+
+    /// Records an attempt and what follows it: `Pending` with the time of the next attempt
+    /// (the claim is released so any process may retry), or a final status.
+    pub fn record_attempt(
+        &mut self,
+        id: &str,
+        attempt: &Attempt,
+        status: Status,
+        next_attempt_at: Option<u64>,
+        response_excerpt: &[u8],
+    ) -> rusqlite::Result<()> {
+        let attempts: Option<String> =
+            self.conn.query_row("SELECT attempts FROM deliveries WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+        let mut list: Vec<Attempt> = attempts.and_then(|a| serde_json::from_str(&a).ok()).unwrap_or_default();
+        list.push(attempt.clone());
+        self.conn.execute(
+            "UPDATE deliveries SET status = ?2, attempts = ?3, attempt_count = ?4, response_excerpt = ?5,
+                    next_attempt_at = ?6, lease_owner = NULL, lease_until = NULL
+             WHERE id = ?1",
+            params![
+                id,
+                status.as_str(),
+                serde_json::to_string(&list).unwrap_or_else(|_| "[]".into()),
+                list.len() as i64,
+                &response_excerpt[..response_excerpt.len().min(RESPONSE_EXCERPT_BYTES)],
+                next_attempt_at.map(|t| t as i64),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Gives up this process's claims on unfinished deliveries, so another process can send
+    /// them at once instead of after the lease; called when the process stops.
+    pub fn release_claims(&mut self) -> rusqlite::Result<usize> {
+        self.conn.execute(
+            "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?1 AND status = 'pending'",
+            [&self.owner],
+        )
+    }
+
+    /// Deletes finished deliveries created before `before` (Unix ms).
+    pub fn prune(&mut self, before: u64) -> rusqlite::Result<usize> {
+        self.conn.execute("DELETE FROM deliveries WHERE status != 'pending' AND created_at < ?1", [before as i64])
+    }
+
+    /// Pending deliveries (queued, in flight or waiting for a retry).
+    pub fn pending_count(&self) -> rusqlite::Result<u64> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM deliveries WHERE status = 'pending'", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+    }
+
+    /// The log, newest first.
+    pub fn list(&self, filter: &Filter) -> rusqlite::Result<Vec<LogEntry>> {
+        let mut sql = format!("SELECT {LOG_COLUMNS} FROM deliveries WHERE 1 = 1");
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(feed) = &filter.feed_id {
+            sql.push_str(" AND feed_id = ?");
+            args.push(feed.clone().into());
+        }
+        if let Some(event) = &filter.event {
+            sql.push_str(" AND event = ?");
+            args.push(event.clone().into());
+        }
+        if let Some(status) = filter.status {
+            sql.push_str(" AND status = ?");
+            args.push(status.as_str().to_string().into());
+        }
+        if let Some(since) = filter.since {
+            sql.push_str(" AND created_at >= ?");
+            args.push((since as i64).into());
+        }
+        sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ?");
+        args.push((filter.limit.max(1) as i64).into());
+        let mut statement = self.conn.prepare(&sql)?;
+        let rows = statement.query_map(rusqlite::params_from_iter(args), read_entry)?;
+        rows.collect()
+    }
+
+    pub fn get(&self, id: &str) -> rusqlite::Result<Option<LogEntry>> {
+        self.conn.query_row(&format!("SELECT {LOG_COLUMNS} FROM deliveries WHERE id = ?1"), [id], read_entry).optional()
+    }
+}
+
+/// What read_entry reads, in order.
+const LOG_COLUMNS: &str = "id, feed_id, feed_name, event, method, url, headers, body, created_at, attempt_count,
+                           status, attempts, response_excerpt, next_attempt_at";
+
+fn read_entry(row: &Row<'_>) -> rusqlite::Result<LogEntry> {
+    Ok(LogEntry {
+        delivery: read_delivery(row)?,
+        status: Status::parse(&row.get::<_, String>(10)?).unwrap_or(Status::Pending),
+        attempts: serde_json::from_str(&row.get::<_, String>(11)?).unwrap_or_default(),
+        response_excerpt: row.get::<_, Option<Vec<u8>>>(12)?.unwrap_or_default(),
+        next_attempt_at: row.get::<_, Option<i64>>(13)?.map(|t| t as u64),
+    })
+}
+
+/// Columns id … attempt_count, in the order every query selects them.
+fn read_delivery(row: &Row<'_>) -> rusqlite::Result<Delivery> {
+    let method = match row.get::<_, String>(4)?.as_str() {
+        "GET" => Method::Get,
+        "PUT" => Method::Put,
+        "PATCH" => Method::Patch,
+        "DELETE" => Method::Delete,
+        _ => Method::Post,
+    };
+    Ok(Delivery {
+        id: row.get(0)?,
+        feed_id: row.get(1)?,
+        feed_name: row.get(2)?,
+        event: row.get(3)?,
+        request: WebhookRequest {
+            method,
+            url: row.get(5)?,
+            headers: serde_json::from_str(&row.get::<_, String>(6)?).unwrap_or_default(),
+            body: row.get(7)?,
+        },
+        created_at: row.get::<_, i64>(8)?.max(0) as u64,
+        attempts: row.get::<_, i64>(9)?.max(0) as u32,
+    })
+}
+
+/// The directory is shared by the web server's user and the site's CLI user: group-writable
+/// and setgid, so new files take its group.
+fn create_shared_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new().recursive(true).mode(0o2775).create(dir)?;
+    // The umask may have removed bits; set them explicitly. Failure only narrows sharing.
+    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o2775));
+    Ok(())
+}
+
+fn share_file(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o664));
+}
+
+/// The spool path when `fluent_webhook.spool_path` is empty.
+pub fn default_path() -> PathBuf {
+    PathBuf::from("/var/lib/php/fluent-webhook/spool.sqlite")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(n: u32) -> Delivery {
+        let request = WebhookRequest {
+            method: Method::Post,
+            url: format!("http://h.test/{n}"),
+            headers: vec![("X-A".into(), "b".into())],
+            body: b"{}".to_vec(),
+        };
+        let mut d = Delivery::new(Some("7".into()), "feed".into(), "order_paid_done".into(), request);
+        d.created_at = 1_000 + u64::from(n);
+        d
+    }
+
+    #[test]
+    fn claims_are_exclusive_until_the_lease_ends() {
+        let dir = std::env::temp_dir().join(format!("fw-spool-{}", uuid::Uuid::now_v7().simple()));
+        let path = dir.join("spool.sqlite");
+        let mut a = Spool::open(&path, "a").unwrap();
+        let mut b = Spool::open(&path, "b").unwrap();
+        a.insert(&[(delivery(1), None), (delivery(2), Some(10_000))]).unwrap();
+        let first = b.claim_due(5_000, 6_000, 10).unwrap();
+        assert_eq!(first.len(), 1, "the unclaimed one only");
+        assert!(a.claim_due(5_000, 6_000, 10).unwrap().is_empty(), "b holds it, a holds the other");
+        let taken_over = a.claim_due(20_000, 30_000, 10).unwrap();
+        assert_eq!(taken_over.len(), 2, "both leases expired");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn attempts_statuses_and_the_log() {
+        let mut spool = Spool::in_memory("me");
+        let d = delivery(1);
+        spool.insert(&[(d.clone(), Some(u64::MAX / 2))]).unwrap();
+        let attempt = Attempt { at: 5, status_code: Some(500), error: Some("HTTP 500".into()), duration_ms: 3 };
+        spool.record_attempt(&d.id, &attempt, Status::Pending, Some(9_000), b"oops").unwrap();
+        assert_eq!(spool.next_due(0).unwrap(), Some(9_000));
+        assert!(spool.claim_due(8_999, 20_000, 5).unwrap().is_empty());
+        let again = spool.claim_due(9_000, 20_000, 5).unwrap();
+        assert_eq!(again[0].attempts, 1);
+        assert_eq!(again[0].request, d.request);
+        spool
+            .record_attempt(
+                &d.id,
+                &Attempt { status_code: Some(200), error: None, ..attempt },
+                Status::Delivered,
+                None,
+                b"ok",
+            )
+            .unwrap();
+        assert!(spool.claim_due(u64::MAX / 4, u64::MAX / 2, 5).unwrap().is_empty(), "delivered is never claimed");
+        let entry = spool.get(&d.id).unwrap().unwrap();
+        assert_eq!(entry.status, Status::Delivered);
+        assert_eq!(entry.attempts.len(), 2);
+        assert_eq!(entry.response_excerpt, b"ok");
+        assert_eq!(spool.pending_count().unwrap(), 0);
+    }
+
+    #[test]
+    fn filters_and_pruning() {
+        let mut spool = Spool::in_memory("me");
+        let mut other = delivery(2);
+        other.event = "order_fully_refunded".into();
+        other.feed_id = Some("8".into());
+        spool.insert(&[(delivery(1), None), (other, None), (delivery(3), None)]).unwrap();
+        let all = spool.list(&Filter { limit: 10, ..Filter::default() }).unwrap();
+        assert_eq!(all.iter().map(|e| e.delivery.created_at).collect::<Vec<_>>(), [1003, 1002, 1001]);
+        let refunds =
+            spool.list(&Filter { event: Some("order_fully_refunded".into()), limit: 10, ..Filter::default() }).unwrap();
+        assert_eq!(refunds.len(), 1);
+        assert_eq!(spool.list(&Filter { feed_id: Some("7".into()), limit: 10, ..Filter::default() }).unwrap().len(), 2);
+        assert_eq!(spool.list(&Filter { since: Some(1002), limit: 10, ..Filter::default() }).unwrap().len(), 2);
+        assert_eq!(spool.list(&Filter { limit: 1, ..Filter::default() }).unwrap().len(), 1);
+        let id = all[0].delivery.id.clone();
+        spool
+            .record_attempt(
+                &id,
+                &Attempt { at: 1, status_code: Some(404), error: None, duration_ms: 1 },
+                Status::Failed,
+                None,
+                b"",
+            )
+            .unwrap();
+        assert_eq!(spool.prune(2_000).unwrap(), 1, "only finished rows are pruned");
+        assert_eq!(spool.pending_count().unwrap(), 2);
+    }
+}
