@@ -12,15 +12,6 @@ use function FluentWebhook\stats;
  */
 final class DeliveryTest extends WebhookTestCase
 {
-    /** A port nothing listens on: connecting is refused at once. */
-    private static function closedPort(): int
-    {
-        $server = stream_socket_server('tcp://127.0.0.1:0');
-        $name = stream_socket_get_name($server, false);
-        fclose($server);
-        return (int) substr($name, strrpos($name, ':') + 1);
-    }
-
     private function answeredLines(): array
     {
         return array_values(array_filter(self::receiver()->records($this->prefix), fn ($r) => $r['phase'] === 'answered'));
@@ -88,7 +79,7 @@ final class DeliveryTest extends WebhookTestCase
     public function testAnEndpointThatIsDownIsCountedAsFailed(): void
     {
         $before = stats();
-        $port = self::closedPort();
+        $port = Receiver::freePort(); // nothing listens there: connecting is refused at once
         $ids = dispatch('order_paid_done', [], [$this->feed(['request_url' => "http://127.0.0.1:$port/hook"], 'down')]);
         $this->assertTrue(flush(10.0));
         $after = stats();

@@ -120,7 +120,7 @@ function resume(): int {}
  * This process's delivery counters.
  *
  * @return array{dispatched: int, queued: int, in_flight: int, delivered: int, failed: int,
- *     gone: int, retries_scheduled: int, spooled: int, lost: int,
+ *     gone: int, retries_scheduled: int, spooled: int, parked: int, lost: int,
  *     runtime: 'running'|'not started', pid: int, spool: string,
  *     recent_failures: list<array{id: string, feed_id: ?string, feed_name: string,
  *     event: string, url: string, status_code: ?int, reason: string, gone: bool, at: int}>}

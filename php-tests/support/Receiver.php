@@ -12,12 +12,12 @@ final class Receiver
     public readonly int $port;
     public readonly string $dir;
 
-    public function __construct()
+    public function __construct(?int $port = null)
     {
         $this->dir = sys_get_temp_dir() . '/fluent-webhook-receiver-' . getmypid() . '-' . bin2hex(random_bytes(4));
         mkdir($this->dir, 0777, true);
         touch("$this->dir/requests.jsonl");
-        $this->port = self::freePort();
+        $this->port = $port ?? self::freePort();
         $env = getenv();
         $env['FLUENT_RECEIVER_DIR'] = $this->dir;
         $env['PHP_CLI_SERVER_WORKERS'] = '8';
@@ -94,7 +94,7 @@ final class Receiver
         }
     }
 
-    private static function freePort(): int
+    public static function freePort(): int
     {
         $server = stream_socket_server('tcp://127.0.0.1:0');
         $name = stream_socket_get_name($server, false);

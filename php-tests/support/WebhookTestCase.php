@@ -109,6 +109,7 @@ abstract class WebhookTestCase extends TestCase
             'stderr' => $stderr,
             'seconds' => microtime(true) - $started,
             'timed_out' => $timedOut,
+            'signal' => !$timedOut && $status['signaled'] ? $status['termsig'] : null,
         ];
     }
 }

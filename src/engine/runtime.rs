@@ -44,7 +44,7 @@ const CLAIM_BATCH: usize = 256;
 /// New deliveries written in one transaction at most.
 const INSERT_BATCH: usize = 1024;
 /// A claim outlives the request timeout by this much before another process may take over.
-const LEASE_MARGIN: Duration = Duration::from_secs(30);
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
 /// How long the PHP thread waits for an answer from the spool thread.
 const SPOOL_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -159,6 +159,10 @@ pub fn flush(timeout: Duration, config: impl FnOnce() -> EngineConfig) -> Result
             commands.send(Command::NextDue(reply)).map_err(|_| "the spool thread has stopped".to_string())?;
             let next_due =
                 answer.recv_timeout(SPOOL_REPLY_TIMEOUT).map_err(|_| "the spool did not answer".to_string())?;
+            // The spool thread may have claimed deliveries just before answering; they count.
+            if tally.pending() > 0 {
+                continue;
+            }
             let Some(due) = next_due else { return Ok(true) };
             let wait = Duration::from_millis(due.saturating_sub(unix_millis()));
             // A retry due after the deadline is scheduled, not queued: it stays in the spool.

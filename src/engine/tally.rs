@@ -39,6 +39,7 @@ pub struct Snapshot {
     pub gone: u64,
     pub retries_scheduled: u64,
     pub spooled: u64,
+    pub parked: u64,
     pub lost: u64,
     pub recent_failures: Vec<FailureRecord>,
 }
@@ -53,6 +54,7 @@ pub struct Tally {
     gone: AtomicU64,
     retries_scheduled: AtomicU64,
     spooled: AtomicU64,
+    parked: AtomicU64,
     lost: AtomicU64,
     recent_failures: Mutex<VecDeque<FailureRecord>>,
     warnings: Mutex<Vec<String>>,
@@ -76,6 +78,7 @@ impl Tally {
 
     /// A queued delivery left on disk because memory is at its cap.
     pub fn parked(&self) {
+        self.parked.fetch_add(1, Ordering::Relaxed);
         self.queued.fetch_sub(1, Ordering::SeqCst);
         self.notify_if_idle();
     }
@@ -202,6 +205,7 @@ impl Tally {
             gone: self.gone.load(Ordering::Relaxed),
             retries_scheduled: self.retries_scheduled.load(Ordering::Relaxed),
             spooled: self.spooled.load(Ordering::Relaxed),
+            parked: self.parked.load(Ordering::Relaxed),
             lost: self.lost.load(Ordering::Relaxed),
             recent_failures: self.recent_failures.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect(),
         }

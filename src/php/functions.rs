@@ -129,7 +129,8 @@ pub fn resume() -> PhpResult<i64> {
 }
 
 /// This process's counters: dispatched, queued, in_flight, delivered, failed, gone,
-/// retries_scheduled, spooled, lost, runtime, pid, spool, and recent_failures (the last 50
+/// retries_scheduled, spooled, parked (left on disk by the memory cap), lost, runtime, pid,
+/// spool, and recent_failures (the last 50
 /// final failures, newest last).
 #[php_function]
 #[php(name = "FluentWebhook\\stats")]
@@ -145,6 +146,7 @@ pub fn stats() -> PhpResult<ZBox<ZendHashTable>> {
         ("gone", snapshot.gone),
         ("retries_scheduled", snapshot.retries_scheduled),
         ("spooled", snapshot.spooled),
+        ("parked", snapshot.parked),
         ("lost", snapshot.lost),
     ] {
         result.insert(key, value as i64)?;

@@ -1,0 +1,179 @@
+<?php
+
+namespace FluentWebhook\Tests;
+
+/**
+ * Retries against an endpoint that fails on purpose (support/fault-server.php), each case in
+ * a child process with a short retry schedule and a spool of its own.
+ */
+final class RetryTest extends WebhookTestCase
+{
+    /** @var list<resource> */
+    private array $servers = [];
+    private string $dir;
+
+    protected function setUp(): void
+    {
+        parent::setUp();
+        $this->dir = sys_get_temp_dir() . '/fw-retry-' . bin2hex(random_bytes(6));
+        mkdir($this->dir);
+    }
+
+    protected function tearDown(): void
+    {
+        foreach ($this->servers as $server) {
+            proc_terminate($server);
+            proc_close($server);
+        }
+        exec('rm -rf ' . escapeshellarg($this->dir));
+    }
+
+    /** Starts the fault server on $port with a script of answers; returns its log file. */
+    private function faultServer(int $port, string $script): string
+    {
+        $log = "$this->dir/fault-$port.jsonl";
+        touch($log);
+        $this->servers[] = proc_open([PHP_BINARY, __DIR__ . '/support/fault-server.php', (string) $port, $log, $script],
+            [1 => ['file', "$this->dir/server.log", 'a'], 2 => ['file', "$this->dir/server.log", 'a']], $pipes);
+        $deadline = microtime(true) + 5;
+        while (!($probe = @fsockopen('127.0.0.1', $port, $errno, $error, 0.1)) && microtime(true) < $deadline) {
+            usleep(20000);
+        }
+        if ($probe) {
+            fclose($probe);
+        }
+        return $log;
+    }
+
+    private static function requests(string $log): array
+    {
+        return array_map(fn ($l) => json_decode($l, true), file($log, FILE_IGNORE_NEW_LINES | FILE_SKIP_EMPTY_LINES));
+    }
+
+    /** Dispatches one delivery to $url in a child and returns its deliveries() row and stats. */
+    private function sendFromChild(string $url, array $ini = [], string $before = ''): array
+    {
+        $result = self::runPhp(<<<PHP
+            <?php
+            \$feed = new FluentWebhook\Feed(['name' => 'retry', 'request_url' => '$url', 'event_trigger' => ['order_paid_done']], 'r1');
+            \$ids = FluentWebhook\dispatch('order_paid_done', ['order' => ['id' => 1]], [\$feed]);
+            $before
+            \$flushed = FluentWebhook\\flush(20);
+            echo json_encode(['id' => \$ids[0], 'flushed' => \$flushed, 'log' => FluentWebhook\deliveries(), 'stats' => FluentWebhook\stats()]);
+            PHP, $ini + [
+            'fluent_webhook.retry_schedule' => '0.3,0.3,0.3',
+            'fluent_webhook.spool_path' => "$this->dir/spool.sqlite",
+        ], 40.0);
+        $this->assertFalse($result['timed_out'], 'child hung');
+        $this->assertSame(0, $result['exit'], $result['stderr'] . $result['stdout']);
+        return json_decode($result['stdout'], true, 512, JSON_THROW_ON_ERROR);
+    }
+
+    public function testServerErrorsAreRetriedWithTheSameId(): void
+    {
+        $port = Receiver::freePort();
+        $log = $this->faultServer($port, '500,503,200');
+        $out = $this->sendFromChild("http://127.0.0.1:$port/hook");
+        $this->assertTrue($out['flushed']);
+        $requests = self::requests($log);
+        $this->assertSame(['500', '503', '200'], array_column($requests, 'answer'));
+        $this->assertSame([$out['id'], $out['id'], $out['id']], array_map(fn ($r) => $r['headers']['webhook-id'], $requests));
+        $this->assertSame(array_fill(0, 3, '{"order":{"id":1}}'), array_column($requests, 'body'));
+        [$row] = $out['log'];
+        $this->assertSame('delivered', $row['status']);
+        $this->assertSame([500, 503, 200], array_column($row['attempts'], 'status_code'));
+        $this->assertSame(['HTTP 500', 'HTTP 503', null], array_column($row['attempts'], 'error'));
+        $this->assertSame('answer 3: 200', $row['response_excerpt']);
+        $this->assertNull($row['next_attempt_at']);
+        $this->assertSame(1, $out['stats']['delivered']);
+        $this->assertSame(2, $out['stats']['retries_scheduled']);
+    }
+
+    public function testTooManyRequestsHonoursRetryAfter(): void
+    {
+        $port = Receiver::freePort();
+        $log = $this->faultServer($port, '429:1,200');
+        $out = $this->sendFromChild("http://127.0.0.1:$port/hook", ['fluent_webhook.retry_schedule' => '0.1']);
+        $this->assertTrue($out['flushed']);
+        [$first, $second] = self::requests($log);
+        $this->assertGreaterThanOrEqual(0.9, $second['at'] - $first['at'], 'waited for Retry-After: 1, not the 0.1 s schedule');
+        $this->assertSame('delivered', $out['log'][0]['status']);
+    }
+
+    public function testGoneStopsAtOnce(): void
+    {
+        $port = Receiver::freePort();
+        $log = $this->faultServer($port, '410,200');
+        $out = $this->sendFromChild("http://127.0.0.1:$port/hook");
+        $this->assertCount(1, self::requests($log));
+        $this->assertSame('gone', $out['log'][0]['status']);
+        $this->assertSame(1, $out['stats']['gone']);
+        $this->assertTrue($out['stats']['recent_failures'][0]['gone']);
+        $this->assertStringContainsString('410 Gone', $out['stats']['recent_failures'][0]['reason']);
+    }
+
+    public function testOtherClientErrorsAreNotRetried(): void
+    {
+        $port = Receiver::freePort();
+        $log = $this->faultServer($port, '404,200');
+        $out = $this->sendFromChild("http://127.0.0.1:$port/hook");
+        $this->assertCount(1, self::requests($log));
+        $this->assertSame('failed', $out['log'][0]['status']);
+        $this->assertSame(1, $out['stats']['failed']);
+    }
+
+    public function testTheScheduleRunsOut(): void
+    {
+        $port = Receiver::freePort();
+        $log = $this->faultServer($port, '500');
+        $out = $this->sendFromChild("http://127.0.0.1:$port/hook", ['fluent_webhook.retry_schedule' => '0.1,0.1']);
+        $this->assertCount(3, self::requests($log));
+        $this->assertSame('failed', $out['log'][0]['status']);
+        $this->assertCount(3, $out['log'][0]['attempts']);
+    }
+
+    public function testResetConnectionsAreRetried(): void
+    {
+        $port = Receiver::freePort();
+        $log = $this->faultServer($port, 'reset,200');
+        $out = $this->sendFromChild("http://127.0.0.1:$port/hook");
+        $this->assertCount(2, self::requests($log));
+        [$row] = $out['log'];
+        $this->assertSame('delivered', $row['status']);
+        $this->assertNull($row['attempts'][0]['status_code']);
+        $this->assertNotEmpty($row['attempts'][0]['error']);
+    }
+
+    public function testAnEndpointSlowerThanTheTimeoutIsRetried(): void
+    {
+        $port = Receiver::freePort();
+        $log = $this->faultServer($port, 'slow:3,200');
+        $out = $this->sendFromChild("http://127.0.0.1:$port/hook", ['fluent_webhook.timeout' => '1']);
+        // The server answers one connection at a time, so a retry made while it still sleeps
+        // can time out too; what matters is that timeouts are retried until delivered.
+        $requests = self::requests($log);
+        $this->assertGreaterThanOrEqual(2, count($requests));
+        $this->assertCount(1, array_unique(array_map(fn ($r) => $r['headers']['webhook-id'], $requests)));
+        [$row] = $out['log'];
+        $this->assertSame('delivered', $row['status']);
+        $this->assertSame('timed out after 1 s', $row['attempts'][0]['error']);
+    }
+
+    public function testAnEndpointThatIsDownThenUp(): void
+    {
+        $port = Receiver::freePort();
+        $log = "$this->dir/fault-$port.jsonl";
+        // The endpoint comes up only after the first attempt failed.
+        $startServer = "while ((FluentWebhook\\deliveries()[0]['attempts'] ?? []) === []) { usleep(20000); }\n"
+            . "proc_open([PHP_BINARY, " . var_export(__DIR__ . '/support/fault-server.php', true) . ", '$port', '$log', '200'], [], \$pipes);";
+        touch($log);
+        $out = $this->sendFromChild("http://127.0.0.1:$port/hook", ['fluent_webhook.retry_schedule' => '0.5,0.5,0.5,0.5'], $startServer);
+        exec("pkill -f " . escapeshellarg("fault-server.php $port"));
+        $this->assertTrue($out['flushed']);
+        [$row] = $out['log'];
+        $this->assertSame('delivered', $row['status']);
+        $this->assertStringContainsString('could not connect', $row['attempts'][0]['error']);
+        $this->assertSame(200, end($row['attempts'])['status_code']);
+        $this->assertCount(1, self::requests($log), 'one request reached the endpoint once it was up');
+    }
+}

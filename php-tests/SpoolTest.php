@@ -1,0 +1,251 @@
+<?php
+
+namespace FluentWebhook\Tests;
+
+use function FluentWebhook\deliveries;
+use function FluentWebhook\dispatch;
+use function FluentWebhook\flush;
+use function FluentWebhook\redeliver;
+
+/**
+ * The durable spool: the delivery log and resend, surviving kill -9 and process exit, sharing
+ * between processes, the memory cap, and a spool that cannot be opened.
+ */
+final class SpoolTest extends WebhookTestCase
+{
+    private string $dir;
+
+    protected function setUp(): void
+    {
+        parent::setUp();
+        $this->dir = sys_get_temp_dir() . '/fw-spool-' . bin2hex(random_bytes(6));
+        mkdir($this->dir);
+    }
+
+    protected function tearDown(): void
+    {
+        exec('rm -rf ' . escapeshellarg($this->dir));
+    }
+
+    public function testTheLogAndItsFilters(): void
+    {
+        $feedA = 'a-' . $this->prefix;
+        $before = microtime(true) - 1;
+        $a = $this->feed(['event_trigger' => ['order_paid_done', 'order_fully_refunded']], $feedA);
+        $b = $this->feed(['request_url' => $this->url('n', '/status/404')], 'b-' . $this->prefix);
+        [$first] = dispatch('order_paid_done', ['n' => 1], [$a, $b]);
+        [$second] = dispatch('order_fully_refunded', ['n' => 2], [$a]);
+        $this->assertTrue(flush(10));
+
+        $rows = deliveries(['feed' => $feedA]);
+        $this->assertSame([$second, $first], array_column($rows, 'id'), 'newest first');
+        $this->assertSame(['delivered', 'delivered'], array_column($rows, 'status'));
+        $row = $rows[1];
+        $this->assertSame($feedA, $row['feed_id']);
+        $this->assertSame('Test feed', $row['feed_name']);
+        $this->assertSame('order_paid_done', $row['event']);
+        $this->assertSame('POST', $row['method']);
+        $this->assertSame($this->url(), $row['url']);
+        $this->assertCount(1, $row['attempts']);
+        $this->assertSame(200, $row['attempts'][0]['status_code']);
+        $this->assertNull($row['attempts'][0]['error']);
+        $this->assertIsInt($row['attempts'][0]['duration_ms']);
+        $this->assertEqualsWithDelta(microtime(true), $row['attempts'][0]['at'], 30);
+        $this->assertSame('ok', $row['response_excerpt']);
+        $this->assertGreaterThan($before, $row['created_at']);
+        $this->assertNull($row['next_attempt_at']);
+
+        $this->assertSame([$second], array_column(deliveries(['feed' => $feedA, 'event' => 'order_fully_refunded']), 'id'));
+        $this->assertSame([$second], array_column(deliveries(['feed' => $feedA, 'limit' => 1]), 'id'));
+        $failed = deliveries(['feed' => 'b-' . $this->prefix, 'status' => 'failed']);
+        $this->assertCount(1, $failed);
+        $this->assertSame('HTTP 404', $failed[0]['attempts'][0]['error']);
+        $this->assertSame([], deliveries(['feed' => $feedA, 'status' => 'failed']));
+        $this->assertSame([], deliveries(['feed' => $feedA, 'since' => time() + 3600]));
+        $this->assertCount(2, deliveries(['feed' => $feedA, 'since' => $before]));
+    }
+
+    public function testBadFiltersAreRefused(): void
+    {
+        foreach ([['colour' => 'red'], ['status' => 'lost'], ['limit' => 0], ['limit' => 'ten'], ['since' => 'yesterday'], ['feed' => []]] as $filter) {
+            try {
+                deliveries($filter);
+                $this->fail('no exception for ' . json_encode($filter));
+            } catch (\FluentWebhook\Exception $e) {
+                $this->assertStringStartsWith('deliveries(): ', $e->getMessage());
+            }
+        }
+    }
+
+    public function testCredentialsNeverAppearInTheLog(): void
+    {
+        $feed = $this->feed([
+            'request_url' => $this->url('hook?token=tok-SECRET-1&page=2'),
+            'request_headers' => 'custom_headers',
+            'custom_header_values' => [
+                ['header_name' => 'Authorization', 'header_value' => 'Bearer SECRET-2'],
+                ['header_name' => 'X-Api-Key', 'header_value' => 'SECRET-3'],
+            ],
+        ], 'cred-' . $this->prefix);
+        dispatch('order_paid_done', ['n' => 1], [$feed]);
+        $this->assertTrue(flush(10));
+        [$request] = self::receiver()->waitForRequests($this->prefix, 1);
+        $this->assertSame('Bearer SECRET-2', $request['headers']['authorization'], 'the receiver gets them');
+        $log = print_r(deliveries(['feed' => 'cred-' . $this->prefix]), true) . print_r(\FluentWebhook\stats(), true);
+        $this->assertStringNotContainsString('SECRET', $log);
+        $this->assertStringContainsString('token=[redacted]&page=2', $log);
+    }
+
+    public function testRedeliverSendsAStoredDeliveryAgainUnderANewId(): void
+    {
+        [$id] = dispatch('order_paid_done', ['n' => 'again'], [$this->feed([], 'redo-' . $this->prefix)]);
+        $this->assertTrue(flush(10));
+        $newId = redeliver($id);
+        $this->assertNotSame($id, $newId);
+        $this->assertMatchesRegularExpression('/^msg_[0-9a-f]{32}$/', $newId);
+        $requests = $this->received(2);
+        $this->assertSame([$id, $newId], array_map(fn ($r) => $r['headers']['webhook-id'], $requests));
+        $this->assertSame($requests[0]['body'], $requests[1]['body']);
+        $this->assertSame([$newId, $id], array_column(deliveries(['feed' => 'redo-' . $this->prefix]), 'id'));
+        try {
+            redeliver('msg_00000000000000000000000000000000');
+            $this->fail('no exception');
+        } catch (\FluentWebhook\Exception $e) {
+            $this->assertStringContainsString('no delivery', $e->getMessage());
+        }
+        $this->expectException(\FluentWebhook\Exception::class);
+        redeliver("msg_x'; DROP TABLE deliveries; --");
+    }
+
+    /**
+     * kill -9 after the deliveries reached the spool (stats()['spooled']), with the endpoint
+     * down; then the endpoint comes up and a new process sends every one, each id once.
+     */
+    public function testDeliveriesSurviveKillDashNine(): void
+    {
+        $port = Receiver::freePort();
+        $spool = "$this->dir/spool.sqlite";
+        $idsFile = "$this->dir/ids.txt";
+        $ini = [
+            'fluent_webhook.spool_path' => $spool,
+            'fluent_webhook.retry_schedule' => '1,1,1,1,1,1,1,1,1,1',
+            'fluent_webhook.timeout' => '1',
+        ];
+        $crashed = self::runPhp(<<<PHP
+            <?php
+            \$feed = new FluentWebhook\Feed(['name' => 'crash', 'request_url' => 'http://127.0.0.1:$port/crash', 'event_trigger' => ['e']]);
+            \$ids = [];
+            for (\$i = 0; \$i < 1000; \$i++) {
+                \$ids[] = FluentWebhook\dispatch('e', ['n' => \$i], [\$feed])[0];
+            }
+            file_put_contents('$idsFile', implode("\\n", \$ids));
+            for (\$i = 0; \$i < 1000 && FluentWebhook\stats()['spooled'] < 1000; \$i++) {
+                usleep(10000);
+            }
+            posix_kill(getmypid(), SIGKILL);
+            PHP, $ini);
+        $this->assertSame(SIGKILL, $crashed['signal'], $crashed['stderr']);
+        $ids = file($idsFile, FILE_IGNORE_NEW_LINES);
+        $this->assertCount(1000, $ids);
+
+        $receiver = new Receiver($port);
+        try {
+            $resumed = self::runPhp("<?php FluentWebhook\\resume(); var_dump(FluentWebhook\\flush(60)); echo json_encode(FluentWebhook\\stats());", $ini, 90.0);
+            $this->assertSame(0, $resumed['exit'], $resumed['stderr']);
+            $this->assertStringStartsWith('bool(true)', $resumed['stdout']);
+            $requests = $receiver->waitForRequests('/crash', 1000);
+            $received = array_map(fn ($r) => $r['headers']['webhook-id'], $requests);
+            $this->assertCount(1000, $received);
+            $this->assertCount(1000, array_unique($received), 'each webhook-id exactly once');
+            $this->assertEqualsCanonicalizing($ids, $received);
+        } finally {
+            $receiver->stop();
+        }
+    }
+
+    public function testWhatIsLeftAtExitStaysInTheSpoolForTheNextProcess(): void
+    {
+        $hold = 'exit-' . bin2hex(random_bytes(4));
+        $url = $this->url('hook', "/hold/$hold");
+        $ini = ['fluent_webhook.spool_path' => "$this->dir/spool.sqlite", 'fluent_webhook.shutdown_timeout' => '0.5'];
+        $first = self::runPhp(<<<PHP
+            <?php
+            \$feed = new FluentWebhook\Feed(['name' => 'left', 'request_url' => '$url', 'event_trigger' => ['e']]);
+            echo FluentWebhook\dispatch('e', ['n' => 1], [\$feed])[0];
+            PHP, $ini);
+        $this->assertSame(0, $first['exit']);
+        $this->assertStringContainsString('1 deliveries were not sent', $first['stderr']);
+        $this->assertStringContainsString('they stay in the spool', $first['stderr']);
+        self::receiver()->release($hold);
+
+        $second = self::runPhp('<?php var_dump(FluentWebhook\\flush(20)); echo json_encode(FluentWebhook\\deliveries());', $ini);
+        $this->assertSame(0, $second['exit'], $second['stderr']);
+        [$flushed, $log] = explode("\n", $second['stdout'], 2);
+        $this->assertSame('bool(true)', $flushed);
+        [$row] = json_decode($log, true);
+        $this->assertSame($first['stdout'], $row['id']);
+        $this->assertSame('delivered', $row['status']);
+        $ids = array_map(fn ($r) => $r['headers']['webhook-id'], self::receiver()->requests("/hold/$hold"));
+        $this->assertContains($first['stdout'], $ids);
+        $this->assertCount(1, array_unique($ids));
+    }
+
+    public function testTheMemoryCapParksDeliveriesOnDisk(): void
+    {
+        $url = $this->url('capped');
+        $result = self::runPhp(<<<PHP
+            <?php
+            \$feed = new FluentWebhook\Feed(['name' => 'cap', 'request_url' => '$url', 'event_trigger' => ['e']]);
+            \$big = str_repeat('x', 4000);
+            for (\$i = 0; \$i < 40; \$i++) {
+                FluentWebhook\dispatch('e', ['n' => \$i, 'pad' => \$big], [\$feed]);
+            }
+            var_dump(FluentWebhook\\flush(30));
+            echo json_encode(FluentWebhook\\stats());
+            PHP, ['fluent_webhook.spool_path' => "$this->dir/spool.sqlite", 'fluent_webhook.memory_limit' => '8K']);
+        $this->assertSame(0, $result['exit'], $result['stderr']);
+        [$flushed, $stats] = explode("\n", $result['stdout'], 2);
+        $this->assertSame('bool(true)', $flushed);
+        $stats = json_decode($stats, true);
+        $this->assertGreaterThan(0, $stats['parked'], 'deliveries past the cap waited on disk');
+        $this->assertSame(40, $stats['delivered']);
+        $this->assertCount(40, self::receiver()->waitForRequests($this->prefix, 40));
+    }
+
+    public function testASpoolThatCannotBeOpenedFallsBackToMemory(): void
+    {
+        $url = $this->url('fallback');
+        $result = self::runPhp(<<<PHP
+            <?php
+            \$feed = new FluentWebhook\Feed(['name' => 'mem', 'request_url' => '$url', 'event_trigger' => ['e']]);
+            FluentWebhook\dispatch('e', ['n' => 1], [\$feed]);
+            var_dump(FluentWebhook\\flush(10));
+            echo FluentWebhook\\stats()['spool'];
+            PHP, ['fluent_webhook.spool_path' => '/proc/fluent-webhook/spool.sqlite', 'log_errors' => '1', 'error_log' => '']);
+        $this->assertSame(0, $result['exit'], $result['stderr']);
+        $this->assertSame("bool(true)\n:memory:", $result['stdout']);
+        $this->assertStringContainsString('fluent_webhook: cannot create the directory of /proc/fluent-webhook/spool.sqlite', $result['stderr']);
+        $this->assertStringContainsString('kept in memory only', $result['stderr']);
+        $this->assertCount(1, self::receiver()->waitForRequests($this->prefix, 1));
+    }
+
+    public function testOldFinishedDeliveriesArePruned(): void
+    {
+        $ini = ['fluent_webhook.spool_path' => "$this->dir/spool.sqlite"];
+        $url = $this->url();
+        $first = self::runPhp(<<<PHP
+            <?php
+            \$feed = new FluentWebhook\Feed(['name' => 'old', 'request_url' => '$url', 'event_trigger' => ['e']]);
+            FluentWebhook\dispatch('e', [], [\$feed]);
+            FluentWebhook\dispatch('e', [], [new FluentWebhook\Feed(['name' => 'down', 'request_url' => 'http://127.0.0.1:9/x', 'event_trigger' => ['e']])]);
+            FluentWebhook\\flush(10);
+            echo count(FluentWebhook\deliveries());
+            PHP, $ini + ['fluent_webhook.retry_schedule' => '3600']);
+        $this->assertSame('2', $first['stdout'], $first['stderr']);
+        $kept = self::runPhp('<?php echo count(FluentWebhook\\deliveries());', $ini);
+        $this->assertSame('2', $kept['stdout'], 'within the 30 days');
+        usleep(5000);
+        $pruned = self::runPhp('<?php echo json_encode(array_column(FluentWebhook\\deliveries(), "status"));', $ini + ['fluent_webhook.log_retention_days' => '0']);
+        $this->assertSame('["pending"]', $pruned['stdout'], 'finished rows are pruned, the pending retry is kept');
+    }
+}
