@@ -10,7 +10,7 @@ SO        := target/release/libfluent_webhook.so
 PHP_DEV   := scripts/php-dev
 PHPUNIT   ?= $(shell command -v phpunit || echo /usr/bin/phpunit)
 
-.PHONY: all build deps test test-rust test-php demo install clean
+.PHONY: all build deps test test-rust test-php demo install crash-window clean
 
 all: build
 
@@ -31,6 +31,10 @@ test: test-rust test-php
 
 demo: build
 	$(PHP_DEV) scripts/demo.php
+
+# How long a dispatched delivery lives only in memory before the spool has it.
+crash-window: build
+	FLUENT_WEBHOOK_SPOOL=$(CURDIR)/target/crash-window/spool.sqlite $(PHP_DEV) -d fluent_webhook.retry_schedule=3600 scripts/crash-window.php
 
 install: build
 	@scripts/install-extension.sh $(SO)

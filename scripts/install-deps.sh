@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what building, testing and the demo need on Debian 12, only what is missing:
 # PHP 8.2 with its headers, libclang (ext-php-rs generates PHP's bindings with bindgen),
-# PHPUnit, a C toolchain, and Rust (through rustup) when there is no cargo.
+# PHPUnit, php-fpm and nginx (for the php-fpm test), a C toolchain, and Rust (through rustup)
+# when there is no cargo.
 set -euo pipefail
 
 packages=()
-for package in php8.2-cli php8.2-dev php8.2-xml php8.2-mbstring php8.2-curl \
+for package in php8.2-cli php8.2-dev php8.2-xml php8.2-mbstring php8.2-curl php8.2-fpm nginx \
                libclang-dev clang build-essential pkg-config phpunit ca-certificates curl; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || packages+=("$package")
 done
@@ -13,6 +14,13 @@ if ((${#packages[@]})); then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo=sudo
   echo "install-deps: installing ${packages[*]}"
+  # The tests start their own nginx and php-fpm on 127.0.0.1; the packages must not start
+  # system services listening on every interface.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+    $sudo chmod +x /usr/sbin/policy-rc.d
+    trap '$sudo rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${packages[@]}" >/dev/null
 fi
