@@ -30,7 +30,8 @@ test-php: build
 test: test-rust test-php
 
 demo: build
-	$(PHP_DEV) scripts/demo.php
+	rm -rf target/demo
+	FLUENT_WEBHOOK_SPOOL=$(CURDIR)/target/demo/spool.sqlite $(PHP_DEV) scripts/demo.php
 
 # How long a dispatched delivery lives only in memory before the spool has it.
 crash-window: build

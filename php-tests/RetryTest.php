@@ -132,10 +132,16 @@ final class RetryTest extends WebhookTestCase
         $this->assertCount(3, $out['log'][0]['attempts']);
     }
 
-    public function testResetConnectionsAreRetried(): void
+    public static function resets(): array
+    {
+        return ['before the answer' => ['reset'], 'in the middle of the status line' => ['partial']];
+    }
+
+    /** @dataProvider resets */
+    public function testResetConnectionsAreRetried(string $fault): void
     {
         $port = Receiver::freePort();
-        $log = $this->faultServer($port, 'reset,200');
+        $log = $this->faultServer($port, "$fault,200");
         $out = $this->sendFromChild("http://127.0.0.1:$port/hook");
         $this->assertCount(2, self::requests($log));
         [$row] = $out['log'];

@@ -73,6 +73,7 @@ foreach (['order_paid_done', 'subscription_renewed', 'shipping_status_changed_to
 }
 
 $flushed = FluentWebhook\flush(10.0);
+$stats = FluentWebhook\stats();
 echo "\nflush(): " . ($flushed ? 'every delivery has an outcome' : 'time ran out') . "\n";
 
 $requests = $receiver->waitForRequests('/', 4, 5.0);
@@ -89,8 +90,14 @@ foreach ($requests as $request) {
     echo '  body (' . strlen($body) . ' bytes): ' . (strlen($body) > 160 ? substr($body, 0, 160) . '…' : $body) . "\n";
 }
 
+echo "\nThe delivery log in the spool ({$stats['spool']}), FluentWebhook\\deliveries():\n";
+foreach (FluentWebhook\deliveries() as $row) {
+    $attempt = end($row['attempts']);
+    printf("  %s  %-28s %-37s %-9s HTTP %s in %d ms\n", $row['id'], $row['feed_name'], $row['event'], $row['status'],
+        $attempt['status_code'] ?? '-', $attempt['duration_ms'] ?? 0);
+}
+
 echo "\nFluentWebhook\\stats():\n";
-$stats = FluentWebhook\stats();
 foreach (['dispatched', 'queued', 'in_flight', 'delivered', 'failed', 'runtime'] as $key) {
     echo "  $key: {$stats[$key]}\n";
 }

@@ -5,6 +5,7 @@
 //   200, 404, 500, 410 ...  answer with that status
 //   429:N                   429 with Retry-After: N
 //   reset                   read the request, then reset the connection without answering
+//   partial                 send half a status line, then reset the connection
 //   slow:S                  wait S seconds, then answer 200
 // Each request is logged to LOG as a JSON line (method, path, headers, body, answer).
 
@@ -46,6 +47,11 @@ while ($connection = @stream_socket_accept($server, 60)) {
     file_put_contents($log, json_encode(['method' => $method, 'path' => $path, 'headers' => $headers,
         'body' => $body, 'answer' => $answer, 'at' => microtime(true)]) . "\n", FILE_APPEND | LOCK_EX);
 
+    if ($answer === 'partial') {
+        fwrite($connection, 'HTTP/1.1 20');
+        fflush($connection);
+        $answer = 'reset';
+    }
     if ($answer === 'reset') {
         $socket = socket_import_stream($connection);
         socket_set_option($socket, SOL_SOCKET, SO_LINGER, ['l_onoff' => 1, 'l_linger' => 0]);
