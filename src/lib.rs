@@ -19,6 +19,7 @@ pub mod payload;
 pub mod request;
 pub mod retry;
 pub mod settings;
+pub mod signature;
 pub mod smartcode;
 pub mod spool;
 

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::encode::{form, json};
 use crate::settings::{FeedSettings, Format, Method};
+use crate::signature::Secret;
 
 /// `fluent-webhook/<version> (PHP extension)`, sent unless a feed sets its own User-Agent.
 pub const USER_AGENT: &str = concat!("fluent-webhook/", env!("CARGO_PKG_VERSION"), " (PHP extension)");
@@ -28,6 +29,8 @@ pub struct WebhookRequest {
     pub headers: Vec<(String, String)>,
     /// Empty for GET.
     pub body: Vec<u8>,
+    /// Signs every attempt (`webhook-signature`) when the feed has a secret.
+    pub secret: Option<Secret>,
 }
 
 impl WebhookRequest {
@@ -36,6 +39,9 @@ impl WebhookRequest {
         let mut headers = self.headers.clone();
         headers.push(("webhook-id".to_string(), delivery_id.to_string()));
         headers.push(("webhook-timestamp".to_string(), timestamp.to_string()));
+        if let Some(secret) = &self.secret {
+            headers.push(("webhook-signature".to_string(), secret.sign(delivery_id, timestamp, &self.body)));
+        }
         headers
     }
 }
@@ -62,7 +68,7 @@ pub fn build(settings: &FeedSettings, event: &str, payload: &Value) -> WebhookRe
             None => headers.push((custom.name.clone(), custom.value.clone())),
         }
     }
-    WebhookRequest { method: settings.method, url, headers, body }
+    WebhookRequest { method: settings.method, url, headers, body, secret: settings.secret.clone() }
 }
 
 /// Appends `query` to the URL's query string (before any fragment).

@@ -13,6 +13,7 @@
 //! | `selected_field_values` | list of `{field_name, field_value}` | `[]` |
 //! | `event_trigger` | non-empty list of event names | required |
 //! | `enabled` | `true`/`false`, `'yes'`/`'no'`, `1`/`0`, `'1'`/`'0'`, `'true'`/`'false'` | `true` |
+//! | `secret` | `whsec_` + base64 of ≥ 24 bytes (ours: signs requests) | none |
 //!
 //! Rows of the two lists whose name and value are both blank are what the form submits when
 //! the user adds nothing, and are ignored; a row with a value but no name is an error. The
@@ -22,6 +23,7 @@
 use serde_json::{Map, Value};
 use std::fmt;
 
+use crate::signature::Secret;
 use crate::smartcode::Template;
 
 /// Settings that cannot make a request. `key` names the settings key at fault.
@@ -115,6 +117,8 @@ pub struct FeedSettings {
     pub body: Body,
     pub events: Vec<String>,
     pub enabled: bool,
+    /// `secret` (our key, not FluentCart's): signs requests; never shown by to_value().
+    pub secret: Option<Secret>,
 }
 
 /// Headers the transport owns; a feed may not set them.
@@ -171,7 +175,11 @@ impl FeedSettings {
         };
         let events = parse_events(map)?;
         let enabled = parse_enabled(map.get("enabled"))?;
-        Ok(FeedSettings { name, url, method, format, custom_headers, body, events, enabled })
+        let secret = match optional_text(map, "secret")? {
+            Some(text) if !text.is_empty() => Some(Secret::parse(&text).map_err(|problem| invalid("secret", problem))?),
+            _ => None,
+        };
+        Ok(FeedSettings { name, url, method, format, custom_headers, body, events, enabled, secret })
     }
 
     /// The normalised settings array, in FluentCart's keys.

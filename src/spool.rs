@@ -8,6 +8,8 @@
 //! - Statuses: `pending` (queued, in flight or waiting for a retry), `delivered`, `failed`,
 //!   `gone` (410). Only `pending` rows are ever claimed, so a delivery answered 2xx is not
 //!   sent again.
+//! - A signing feed's secret is stored with its deliveries (retries are signed anew); the log
+//!   never returns it.
 //! - The file and its directory are made group-writable, so that CLI runs (root or the site's
 //!   user) and php-fpm workers (www-data) can share it; SQLite gives the -wal and -shm files
 //!   the database file's permissions.
@@ -20,6 +22,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 use crate::delivery::Delivery;
 use crate::request::WebhookRequest;
 use crate::settings::Method;
+use crate::signature::Secret;
 
 /// Bytes of a response kept in the log.
 pub const RESPONSE_EXCERPT_BYTES: usize = 4096;
@@ -41,7 +44,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     created_at INTEGER NOT NULL,
     next_attempt_at INTEGER,
     lease_owner TEXT,
-    lease_until INTEGER
+    lease_until INTEGER,
+    secret TEXT
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS deliveries_created ON deliveries (created_at);
@@ -146,7 +150,17 @@ impl Spool {
             // NORMAL in WAL mode: a commit survives a process crash; only an OS crash or
             // power loss can lose the last transactions.
             conn.pragma_update(None, "synchronous", "NORMAL")?;
-            conn.execute_batch(SCHEMA)
+            conn.execute_batch(SCHEMA)?;
+            // Spools made before signing existed lack the column.
+            let has_secret: bool = conn.query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('deliveries') WHERE name = 'secret'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )? > 0;
+            if !has_secret {
+                conn.execute_batch("ALTER TABLE deliveries ADD COLUMN secret TEXT")?;
+            }
+            Ok(())
         };
         setup().map_err(|e| format!("cannot set up the spool {location}: {e}"))?;
         Ok(Spool { conn, location, owner: owner.to_string() })
@@ -164,8 +178,8 @@ impl Spool {
             let mut insert = tx.prepare_cached(
                 "INSERT OR IGNORE INTO deliveries
                  (id, feed_id, feed_name, event, method, url, headers, body, status, created_at,
-                  next_attempt_at, lease_owner, lease_until)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9, ?10, ?11)",
+                  next_attempt_at, lease_owner, lease_until, secret)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9, ?10, ?11, ?12)",
             )?;
             for (delivery, lease_until) in deliveries {
                 let request = &delivery.request;
@@ -181,6 +195,7 @@ impl Spool {
                     delivery.created_at as i64,
                     lease_until.map(|_| self.owner.as_str()),
                     lease_until.map(|t| t as i64),
+                    request.secret.as_ref().map(Secret::expose),
                 ])?;
             }
         }
@@ -200,7 +215,7 @@ impl Spool {
                               WHERE status = 'pending' AND next_attempt_at <= ?3
                                 AND (lease_until IS NULL OR lease_until < ?3)
                               ORDER BY next_attempt_at LIMIT ?4)
-                 RETURNING id, feed_id, feed_name, event, method, url, headers, body, created_at, attempt_count",
+                 RETURNING id, feed_id, feed_name, event, method, url, headers, body, created_at, attempt_count, secret",
             )?;
             let rows =
                 claim.query_map(params![self.owner, lease_until as i64, now as i64, limit as i64], read_delivery)?;
@@ -307,20 +322,21 @@ impl Spool {
 }
 
 /// What read_entry reads, in order.
-const LOG_COLUMNS: &str = "id, feed_id, feed_name, event, method, url, headers, body, created_at, attempt_count,
+const LOG_COLUMNS: &str =
+    "id, feed_id, feed_name, event, method, url, headers, body, created_at, attempt_count, secret,
                            status, attempts, response_excerpt, next_attempt_at";
 
 fn read_entry(row: &Row<'_>) -> rusqlite::Result<LogEntry> {
     Ok(LogEntry {
         delivery: read_delivery(row)?,
-        status: Status::parse(&row.get::<_, String>(10)?).unwrap_or(Status::Pending),
-        attempts: serde_json::from_str(&row.get::<_, String>(11)?).unwrap_or_default(),
-        response_excerpt: row.get::<_, Option<Vec<u8>>>(12)?.unwrap_or_default(),
-        next_attempt_at: row.get::<_, Option<i64>>(13)?.map(|t| t as u64),
+        status: Status::parse(&row.get::<_, String>(11)?).unwrap_or(Status::Pending),
+        attempts: serde_json::from_str(&row.get::<_, String>(12)?).unwrap_or_default(),
+        response_excerpt: row.get::<_, Option<Vec<u8>>>(13)?.unwrap_or_default(),
+        next_attempt_at: row.get::<_, Option<i64>>(14)?.map(|t| t as u64),
     })
 }
 
-/// Columns id … attempt_count, in the order every query selects them.
+/// Columns id … secret, in the order every query selects them.
 fn read_delivery(row: &Row<'_>) -> rusqlite::Result<Delivery> {
     let method = match row.get::<_, String>(4)?.as_str() {
         "GET" => Method::Get,
@@ -339,6 +355,7 @@ fn read_delivery(row: &Row<'_>) -> rusqlite::Result<Delivery> {
             url: row.get(5)?,
             headers: serde_json::from_str(&row.get::<_, String>(6)?).unwrap_or_default(),
             body: row.get(7)?,
+            secret: row.get::<_, Option<String>>(10)?.and_then(|s| Secret::parse(&s).ok()),
         },
         created_at: row.get::<_, i64>(8)?.max(0) as u64,
         attempts: row.get::<_, i64>(9)?.max(0) as u32,
@@ -375,6 +392,7 @@ mod tests {
             url: format!("http://h.test/{n}"),
             headers: vec![("X-A".into(), "b".into())],
             body: b"{}".to_vec(),
+            secret: Secret::parse("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").ok(),
         };
         let mut d = Delivery::new(Some("7".into()), "feed".into(), "order_paid_done".into(), request);
         d.created_at = 1_000 + u64::from(n);

@@ -23,7 +23,9 @@ final class Feed
      *     custom_header_values (list of {header_name, header_value}), request_body
      *     (all_data|selected_fields), selected_field_values (list of {field_name,
      *     field_value}), event_trigger (list of event names), enabled (true/false,
-     *     'yes'/'no', 1/0, '1'/'0'; default true). Blank rows are ignored, unknown keys too.
+     *     'yes'/'no', 1/0, '1'/'0'; default true), and our own optional secret (whsec_ + base64
+ *     of at least 24 random bytes, see generate_secret()) to sign requests. Blank rows are
+ *     ignored, unknown keys too.
      * @param int|string|null $id The id the site stores the feed under; dispatch() sends a
      *     feed given twice with the same id once.
      * @throws InvalidFeedException naming the settings key at fault.
@@ -49,6 +51,9 @@ final class Feed
     public function events(): array {}
 
     public function isEnabled(): bool {}
+
+    /** True when the feed has a secret and signs its requests (webhook-signature). */
+    public function isSigned(): bool {}
 
     /**
      * True when the feed is enabled and listens to $event.
@@ -156,6 +161,26 @@ function redeliver(string $id): string {}
  * @return array<string, string> event name => the admin screen's label.
  */
 function events(): array {}
+
+/**
+ * A new signing secret for a feed's 'secret' setting.
+ *
+ * @return string whsec_ + base64 of 32 random bytes.
+ */
+function generate_secret(): string {}
+
+/**
+ * For PHP receivers: checks a request signed as the Standard Webhooks spec says.
+ *
+ * @param string $secret The feed's whsec_… secret.
+ * @param array<string, string> $headers The request's headers (names in any case), with
+ *     webhook-id, webhook-timestamp and webhook-signature.
+ * @param string $body The raw request body.
+ * @param int $tolerance Seconds the timestamp may be from now.
+ * @return bool true when a v1 signature matches (constant-time) and the timestamp is fresh.
+ * @throws Exception when $secret is not a whsec_ secret (the message never repeats it).
+ */
+function verify(string $secret, array $headers, string $body, int $tolerance = 300): bool {}
 
 /** The base of every exception the extension throws. */
 class Exception extends \Exception {}

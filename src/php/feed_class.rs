@@ -57,6 +57,13 @@ impl PhpFeed {
         self.feed.settings.enabled
     }
 
+    /// True when the feed has a secret and signs its requests; the secret itself is never
+    /// shown.
+    #[php(name = "isSigned")]
+    pub fn is_signed(&self) -> bool {
+        self.feed.settings.secret.is_some()
+    }
+
     /// True when the feed is enabled and listens to `$event` (`fluent_cart/` prefix optional).
     pub fn matches(&self, event: PhpText) -> PhpResult<bool> {
         Ok(self.feed.matches(event.event_name()?))

@@ -16,10 +16,12 @@ use super::lifecycle;
 use super::log;
 use super::redact;
 use super::text::PhpText;
+use crate::delivery::unix_now;
 use crate::delivery::Delivery;
 use crate::engine;
 use crate::events::KNOWN_EVENTS;
 use crate::feed::Feed;
+use crate::signature::{self, Secret};
 
 /// Adds the functions of this file to the module.
 pub fn register(module: ModuleBuilder) -> ModuleBuilder {
@@ -31,6 +33,8 @@ pub fn register(module: ModuleBuilder) -> ModuleBuilder {
         .function(wrap_function!(resume))
         .function(wrap_function!(deliveries))
         .function(wrap_function!(redeliver))
+        .function(wrap_function!(generate_secret))
+        .function(wrap_function!(verify))
 }
 
 /// Queues one delivery for every feed that `$event` fires, and returns their ids at once; a
@@ -222,4 +226,36 @@ pub fn events() -> PhpResult<ZBox<ZendHashTable>> {
         result.insert(*name, *label)?;
     }
     Ok(result)
+}
+
+/// A new signing secret for a feed: `whsec_` + base64 of 32 random bytes.
+#[php_function]
+#[php(name = "FluentWebhook\\generate_secret")]
+pub fn generate_secret() -> PhpResult<String> {
+    Ok(Secret::generate().map_err(exceptions::error)?.expose().to_string())
+}
+
+/// For PHP receivers: true when `$headers` (names in any case) carry a `webhook-signature`
+/// that `$secret` made for this `webhook-id`, `webhook-timestamp` and `$body`, and the
+/// timestamp is within `$tolerance` seconds of now. Compared in constant time.
+#[php_function]
+#[php(name = "FluentWebhook\\verify", defaults(tolerance = 300))]
+pub fn verify(secret: PhpText, headers: &ZendHashTable, body: PhpText, tolerance: i64) -> PhpResult<bool> {
+    let secret = secret.secret()?;
+    if tolerance < 0 {
+        return Err(exceptions::error("verify(): tolerance must be >= 0 seconds"));
+    }
+    let header = |wanted: &str| -> Option<String> {
+        headers.iter().find_map(|(name, value)| {
+            (name.to_string().eq_ignore_ascii_case(wanted))
+                .then(|| value.dereference().str().map(str::to_string))
+                .flatten()
+        })
+    };
+    let (Some(id), Some(timestamp), Some(signatures)) =
+        (header("webhook-id"), header("webhook-timestamp"), header("webhook-signature"))
+    else {
+        return Ok(false);
+    };
+    Ok(signature::verify(&secret, &id, &timestamp, &signatures, body.bytes(), unix_now(), tolerance as u64))
 }

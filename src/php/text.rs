@@ -49,3 +49,15 @@ impl<'a> PhpText<'a> {
             .ok_or_else(|| exceptions::error("delivery id must look like msg_0123… (letters, digits and _)"))
     }
 }
+
+impl<'a> PhpText<'a> {
+    pub fn bytes(&self) -> &'a [u8] {
+        self.0
+    }
+
+    /// A `whsec_…` secret; the error never repeats it.
+    pub fn secret(&self) -> PhpResult<crate::signature::Secret> {
+        let text = std::str::from_utf8(self.0).map_err(|_| exceptions::error("secret is not valid UTF-8"))?;
+        crate::signature::Secret::parse(text).map_err(|problem| exceptions::error(format!("secret {problem}")))
+    }
+}

@@ -1,0 +1,120 @@
+<?php
+
+namespace FluentWebhook\Tests;
+
+use function FluentWebhook\dispatch;
+use function FluentWebhook\generate_secret;
+use function FluentWebhook\verify;
+
+/** Standard Webhooks signatures: what we send, what verify() accepts, and secrets kept secret. */
+final class SignatureTest extends WebhookTestCase
+{
+    private const VECTOR_SECRET = 'whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD';
+
+    public function testTheStandardWebhooksTestVector(): void
+    {
+        $headers = [
+            'webhook-id' => 'msg_27UH4WbU6Z5A5EzD8u03UvzRbpk',
+            'webhook-timestamp' => '1649367553',
+            'webhook-signature' => 'v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=',
+        ];
+        $body = '{"email":"test@example.com","username":"test_user"}';
+        $tolerance = time() - 1649367553 + 60;
+        $this->assertTrue(verify(self::VECTOR_SECRET, $headers, $body, $tolerance));
+        $this->assertFalse(verify(self::VECTOR_SECRET, $headers, $body), 'a 2022 timestamp is stale');
+        $this->assertFalse(verify(self::VECTOR_SECRET, $headers, $body . ' ', $tolerance));
+        $this->assertFalse(verify(self::VECTOR_SECRET, ['webhook-id' => 'x'], $body, $tolerance));
+    }
+
+    public function testSignedRequestsVerifyAtTheReceiver(): void
+    {
+        $secret = generate_secret();
+        $this->assertMatchesRegularExpression('#^whsec_[A-Za-z0-9+/]{43}=$#', $secret);
+        $this->assertNotSame($secret, generate_secret());
+        $feed = $this->feed(['secret' => $secret, 'request_format' => 'FORM']);
+        $this->assertTrue($feed->isSigned());
+        $this->assertFalse($this->feed()->isSigned());
+        [$id] = dispatch('order_paid_done', ['order' => ['id' => 7, 'note' => 'Zoë & co']], [$feed]);
+        [$request] = $this->received(1);
+        $this->assertSame($id, $request['headers']['webhook-id']);
+        $this->assertMatchesRegularExpression('#^v1,[A-Za-z0-9+/]{43}=$#', $request['headers']['webhook-signature']);
+        $this->assertTrue(verify($secret, $request['headers'], $request['body']));
+        $this->assertTrue(verify($secret, array_change_key_case($request['headers'], CASE_UPPER), $request['body']));
+        $this->assertFalse(verify($secret, $request['headers'], $request['body'] . 'x'), 'tampered body');
+        $this->assertFalse(verify(generate_secret(), $request['headers'], $request['body']), 'other secret');
+        $this->assertArrayNotHasKey('webhook-signature', $this->feed()->render('order_paid_done', [])['headers']);
+    }
+
+    public function testRenderSignsToo(): void
+    {
+        $secret = generate_secret();
+        $request = $this->feed(['secret' => $secret])->render('order_paid_done', ['a' => 1]);
+        $this->assertTrue(verify($secret, $request['headers'], $request['body']));
+    }
+
+    public function testSecretsAreCheckedAndNeverShown(): void
+    {
+        $secret = generate_secret();
+        $feed = $this->feed(['secret' => $secret], 'signed-' . $this->prefix);
+        dispatch('order_paid_done', ['x' => 1], [$feed]);
+        $this->assertTrue(\FluentWebhook\flush(10));
+        ob_start();
+        var_dump($feed);
+        print_r($feed);
+        var_export($feed->toArray());
+        phpinfo();
+        $shown = ob_get_clean() . json_encode(\FluentWebhook\stats()) . json_encode(\FluentWebhook\deliveries(['feed' => 'signed-' . $this->prefix]));
+        $key = substr($secret, 6);
+        $this->assertStringNotContainsString($key, $shown);
+        $this->assertArrayNotHasKey('secret', $feed->toArray());
+
+        foreach (['plain-text-secret', 'whsec_' . base64_encode('too short'), 'whsec_***not-base64***'] as $bad) {
+            try {
+                $this->feed(['secret' => $bad]);
+                $this->fail("accepted $bad");
+            } catch (\FluentWebhook\InvalidFeedException $e) {
+                $this->assertStringStartsWith('secret: ', $e->getMessage());
+                $this->assertStringNotContainsString(substr($bad, 6), $e->getMessage());
+            }
+        }
+        try {
+            verify('whsec_' . base64_encode('also too short'), [], '');
+            $this->fail('no exception');
+        } catch (\FluentWebhook\Exception $e) {
+            $this->assertStringNotContainsString(base64_encode('also too short'), $e->getMessage());
+        }
+    }
+
+    public function testRetriesAreSignedAnew(): void
+    {
+        $secret = generate_secret();
+        $dir = sys_get_temp_dir() . '/fw-sign-' . bin2hex(random_bytes(4));
+        mkdir($dir);
+        $port = Receiver::freePort();
+        $log = "$dir/fault.jsonl";
+        touch($log);
+        $server = proc_open([PHP_BINARY, __DIR__ . '/support/fault-server.php', (string) $port, $log, '500,200'], [], $pipes);
+        try {
+            usleep(300000);
+            $result = self::runPhp(<<<PHP
+                <?php
+                \$feed = new FluentWebhook\Feed(['name' => 's', 'request_url' => 'http://127.0.0.1:$port/h', 'event_trigger' => ['e'], 'secret' => '$secret']);
+                FluentWebhook\dispatch('e', ['n' => 1], [\$feed]);
+                var_dump(FluentWebhook\\flush(20));
+                PHP, ['fluent_webhook.retry_schedule' => '2', 'fluent_webhook.spool_path' => "$dir/spool.sqlite"]);
+            $this->assertSame("bool(true)\n", $result['stdout'], $result['stderr']);
+            $requests = array_map(fn ($l) => json_decode($l, true), file($log, FILE_IGNORE_NEW_LINES));
+            $this->assertCount(2, $requests);
+            [$first, $second] = $requests;
+            $this->assertSame($first['headers']['webhook-id'], $second['headers']['webhook-id']);
+            $this->assertNotSame($first['headers']['webhook-timestamp'], $second['headers']['webhook-timestamp']);
+            foreach ($requests as $request) {
+                $this->assertTrue(verify($secret, $request['headers'], $request['body']));
+            }
+        } finally {
+            proc_terminate($server);
+            proc_close($server);
+            exec('rm -rf ' . escapeshellarg($dir));
+        }
+    }
+}
