@@ -105,7 +105,7 @@ final class FpmTest extends WebhookTestCase
             }
             CONF);
         $this->start(['/usr/sbin/php-fpm8.2', '-n', '-d', "extension=$so", '-d', "fluent_webhook.spool_path=$spool",
-            '-d', 'fluent_webhook.retry_schedule=1,1,1', '-y', "$this->dir/fpm.conf", '-F'], "$this->dir/fpm.out");
+            '-d', 'fluent_webhook.retry_schedule=1,1,1', '-d', 'fluent_webhook.allowed_networks=127.0.0.0/8', '-y', "$this->dir/fpm.conf", '-F'], "$this->dir/fpm.out");
         $this->start(['/usr/sbin/nginx', '-c', "$this->dir/nginx.conf", '-p', $this->dir], "$this->dir/nginx.out");
         $this->waitForHttp("http://127.0.0.1:$port/?n=-1");
 

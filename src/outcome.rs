@@ -7,8 +7,9 @@ pub enum Outcome {
     /// The endpoint answered 2xx.
     Delivered { status: u16, duration: Duration },
     /// Anything else: a non-2xx answer (`status` is set), or no answer at all.
-    /// `retry_after` is the answer's Retry-After, if it had one.
-    Failed { status: Option<u16>, reason: String, duration: Duration, retry_after: Option<Duration> },
+    /// `retry_after` is the answer's Retry-After, if it had one. `refused`: the extension
+    /// would not connect (a forbidden address), which no retry can change.
+    Failed { status: Option<u16>, reason: String, duration: Duration, retry_after: Option<Duration>, refused: bool },
 }
 
 impl Outcome {
@@ -29,12 +30,17 @@ impl Outcome {
             410 => "HTTP 410 Gone: the endpoint asked not to be sent to again".to_string(),
             _ => format!("HTTP {status}"),
         };
-        Outcome::Failed { status: Some(status), reason, duration, retry_after }
+        Outcome::Failed { status: Some(status), reason, duration, retry_after, refused: false }
     }
 
     /// No answer at all (connect error, timeout, reset).
     pub fn no_answer(reason: String, duration: Duration) -> Outcome {
-        Outcome::Failed { status: None, reason, duration, retry_after: None }
+        Outcome::Failed { status: None, reason, duration, retry_after: None, refused: false }
+    }
+
+    /// Not sent at all: the address is one the extension may not connect to.
+    pub fn refused(reason: String) -> Outcome {
+        Outcome::Failed { status: None, reason, duration: Duration::ZERO, retry_after: None, refused: true }
     }
 
     pub fn is_delivered(&self) -> bool {

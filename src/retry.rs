@@ -3,7 +3,8 @@
 //!
 //! - Retried: no answer at all (connection refused or reset, DNS failure, timeout), and the
 //!   answers 408, 425, 429 and 5xx.
-//! - Not retried: any other 4xx, and 3xx (redirects are not followed).
+//! - Not retried: any other 4xx, 3xx (redirects are not followed), and a request the network
+//!   policy refused (its address would not change by waiting).
 //! - 410 Gone: not retried, and reported as `gone`, as Standard Webhooks asks.
 //!
 //! The waits between attempts default to Svix's 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h
@@ -74,9 +75,12 @@ impl RetryPolicy {
     /// What follows attempt number `attempt` (1 for the first) that ended in `outcome`.
     /// `jitter` is a random number in [-1, 1].
     pub fn after(&self, attempt: usize, outcome: &Outcome, jitter: f64) -> Next {
-        let Outcome::Failed { status, retry_after, .. } = outcome else {
+        let Outcome::Failed { status, retry_after, refused, .. } = outcome else {
             return Next::Delivered;
         };
+        if *refused {
+            return Next::Failed;
+        }
         match status {
             Some(410) => return Next::Gone,
             Some(408 | 425 | 429 | 500..=599) | None => {}
@@ -114,6 +118,7 @@ mod tests {
             reason: String::new(),
             duration: Duration::ZERO,
             retry_after: retry_after.map(Duration::from_secs),
+            refused: false,
         }
     }
 
@@ -144,6 +149,7 @@ mod tests {
             assert_eq!(policy.after(1, &failed(Some(status), None), 0.0), Next::Failed, "{status}");
         }
         assert_eq!(policy.after(1, &failed(Some(410), None), 0.0), Next::Gone);
+        assert_eq!(policy.after(1, &Outcome::refused("private".into()), 0.0), Next::Failed);
         let delivered = Outcome::Delivered { status: 204, duration: Duration::ZERO };
         assert_eq!(policy.after(1, &delivered, 0.0), Next::Delivered);
     }

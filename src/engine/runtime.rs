@@ -66,7 +66,11 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
-            client: ClientConfig { timeout: Duration::from_secs(15), connect_timeout: Duration::from_secs(5) },
+            client: ClientConfig {
+                timeout: Duration::from_secs(15),
+                connect_timeout: Duration::from_secs(5),
+                network: Arc::default(),
+            },
             max_concurrency: 32,
             worker_threads: 2,
             retry: RetryPolicy::default(),
@@ -544,7 +548,7 @@ async fn http_loop(
         let client = client.clone();
         let commands = commands.clone();
         let tally = Arc::clone(&tally);
-        let timeouts = config.client;
+        let timeouts = config.client.clone();
         tokio::spawn(async move {
             let mut guard = InFlight { tally: &tally, handed_over: false };
             let started_at = unix_millis();

@@ -1,10 +1,14 @@
-//! One HTTP attempt for one delivery, with the process's pooled client.
+//! One HTTP attempt for one delivery, with the process's pooled client, which connects only
+//! where the network policy allows (see crate::network).
 
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, LOCATION, RETRY_AFTER};
 
 use crate::delivery::{unix_now, Delivery};
+use crate::network::NetworkPolicy;
 use crate::outcome::Outcome;
 use crate::retry::parse_retry_after;
 use crate::settings::Method;
@@ -14,18 +18,22 @@ use crate::spool::RESPONSE_EXCERPT_BYTES;
 /// RESPONSE_EXCERPT_BYTES are kept for the log); past this the connection is closed instead.
 const RESPONSE_DRAIN_LIMIT: usize = 64 * 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ClientConfig {
     /// Whole request, connect to last response byte (`fluent_webhook.timeout`).
     pub timeout: Duration,
     /// TCP and TLS connect (`fluent_webhook.connect_timeout`).
     pub connect_timeout: Duration,
+    /// Where requests may go (`fluent_webhook.allowed_networks` opens ranges).
+    pub network: Arc<NetworkPolicy>,
 }
 
 /// The client every delivery of this process shares: keep-alive pool, rustls with the
-/// system's roots, no redirects, no proxy from the environment.
+/// system's roots, no redirects, no proxy from the environment, and a resolver that refuses
+/// names with a forbidden address.
 pub fn build_client(config: &ClientConfig) -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
+        .dns_resolver(GuardedResolver(Arc::clone(&config.network)))
         .timeout(config.timeout)
         .connect_timeout(config.connect_timeout)
         .redirect(reqwest::redirect::Policy::none())
@@ -41,6 +49,12 @@ pub async fn attempt(client: &reqwest::Client, delivery: &Delivery, config: &Cli
     let started = Instant::now();
     let failed = |reason: String| (Outcome::no_answer(reason, started.elapsed()), Vec::new());
     let request = &delivery.request;
+    // reqwest resolves no name for an IP-literal URL, so the resolver never sees these.
+    if let Some(address) = literal_address(&request.url) {
+        if let Err(reason) = config.network.check(address) {
+            return (Outcome::refused(reason), Vec::new());
+        }
+    }
     let mut headers = HeaderMap::with_capacity(request.headers.len() + 2);
     for (name, value) in request.headers_for_attempt(&delivery.id, unix_now()) {
         // Feed validation already refused names and values these would reject.
@@ -64,6 +78,7 @@ pub async fn attempt(client: &reqwest::Client, delivery: &Delivery, config: &Cli
     }
     let mut response = match builder.send().await {
         Ok(response) => response,
+        Err(e) if refusal(&e).is_some() => return (Outcome::refused(refusal(&e).unwrap_or_default()), Vec::new()),
         Err(e) if e.is_timeout() => return failed(format!("timed out after {} s", config.timeout.as_secs_f64())),
         Err(e) if e.is_connect() => return failed(format!("could not connect: {}", error_chain(&e))),
         Err(e) => return failed(error_chain(&e)),
@@ -86,6 +101,60 @@ pub async fn attempt(client: &reqwest::Client, delivery: &Delivery, config: &Cli
         }
     }
     (Outcome::from_status(status, location.as_deref(), retry_after, started.elapsed()), excerpt)
+}
+
+/// The IP address of an IP-literal URL.
+fn literal_address(url: &str) -> Option<IpAddr> {
+    match reqwest::Url::parse(url).ok()?.host()? {
+        url::Host::Ipv4(v4) => Some(IpAddr::V4(v4)),
+        url::Host::Ipv6(v6) => Some(IpAddr::V6(v6)),
+        url::Host::Domain(_) => None,
+    }
+}
+
+/// The network policy's reason, when it is what stopped the request.
+fn refusal(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut source = Some(error);
+    while let Some(cause) = source {
+        if let Some(refused) = cause.downcast_ref::<Refused>() {
+            return Some(refused.0.clone());
+        }
+        source = cause.source();
+    }
+    None
+}
+
+/// A DNS answer with an address the network policy forbids.
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// Resolves with the system's resolver, then refuses the name if any address is forbidden:
+/// the check is on the addresses the connection will use, so a name cannot pass a check and
+/// then connect somewhere else.
+struct GuardedResolver(Arc<NetworkPolicy>);
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = Arc::clone(&self.0);
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            for address in &addresses {
+                if let Err(reason) = policy.check(address.ip()) {
+                    return Err(Box::new(Refused(format!("{host} resolves to {}; {reason}", address.ip()))) as _);
+                }
+            }
+            Ok(Box::new(addresses.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
 
 /// An error and its causes on one line: reqwest's own message names only the URL.

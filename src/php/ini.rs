@@ -10,6 +10,7 @@ use ext_php_rs::flags::IniEntryPermission;
 use ext_php_rs::zend::{IniEntryDef, IniEntryDefs};
 
 use crate::engine::{ClientConfig, EngineConfig};
+use crate::network::NetworkPolicy;
 use crate::retry::RetryPolicy;
 
 pub const TIMEOUT: &CStr = c"fluent_webhook.timeout";
@@ -20,9 +21,10 @@ pub const RETRY_SCHEDULE: &CStr = c"fluent_webhook.retry_schedule";
 pub const SPOOL_PATH: &CStr = c"fluent_webhook.spool_path";
 pub const MEMORY_LIMIT: &CStr = c"fluent_webhook.memory_limit";
 pub const LOG_RETENTION_DAYS: &CStr = c"fluent_webhook.log_retention_days";
+pub const ALLOWED_NETWORKS: &CStr = c"fluent_webhook.allowed_networks";
 
 /// (name, default) in the order phpinfo() lists them. The README documents each.
-pub const SETTINGS: [(&CStr, &CStr); 8] = [
+pub const SETTINGS: [(&CStr, &CStr); 9] = [
     (TIMEOUT, c"15"),
     (CONNECT_TIMEOUT, c"5"),
     (SHUTDOWN_TIMEOUT, c"5"),
@@ -31,9 +33,10 @@ pub const SETTINGS: [(&CStr, &CStr); 8] = [
     (SPOOL_PATH, c"/var/lib/php/fluent-webhook/spool.sqlite"),
     (MEMORY_LIMIT, c"64M"),
     (LOG_RETENTION_DAYS, c"30"),
+    (ALLOWED_NETWORKS, c""),
 ];
 
-static ENTRIES: IniEntryDefs<9> = IniEntryDefs::new([
+static ENTRIES: IniEntryDefs<10> = IniEntryDefs::new([
     IniEntryDef::new(SETTINGS[0].0, SETTINGS[0].1, IniEntryPermission::All),
     IniEntryDef::new(SETTINGS[1].0, SETTINGS[1].1, IniEntryPermission::All),
     IniEntryDef::new(SETTINGS[2].0, SETTINGS[2].1, IniEntryPermission::All),
@@ -43,6 +46,8 @@ static ENTRIES: IniEntryDefs<9> = IniEntryDefs::new([
     IniEntryDef::new(SETTINGS[5].0, SETTINGS[5].1, IniEntryPermission::System),
     IniEntryDef::new(SETTINGS[6].0, SETTINGS[6].1, IniEntryPermission::All),
     IniEntryDef::new(SETTINGS[7].0, SETTINGS[7].1, IniEntryPermission::All),
+    // Opening the shop's own network to webhooks is the server admin's decision.
+    IniEntryDef::new(SETTINGS[8].0, SETTINGS[8].1, IniEntryPermission::System),
     IniEntryDef::end(),
 ]);
 
@@ -110,12 +115,17 @@ pub fn engine_config_checked() -> (EngineConfig, Vec<String>) {
             RetryPolicy::default()
         }
     };
+    let network = NetworkPolicy::parse(&text(ALLOWED_NETWORKS).unwrap_or_default()).unwrap_or_else(|e| {
+        warnings.push(format!("fluent_webhook.allowed_networks: {e}; no range is opened"));
+        NetworkPolicy::default()
+    });
     let timeout = seconds(TIMEOUT);
     let spool_path = text(SPOOL_PATH).map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).map(PathBuf::from);
     let config = EngineConfig {
         client: ClientConfig {
             timeout: if timeout.is_zero() { Duration::from_secs(15) } else { timeout },
             connect_timeout: seconds(CONNECT_TIMEOUT).max(Duration::from_millis(100)),
+            network: std::sync::Arc::new(network),
         },
         max_concurrency: number(MAX_CONCURRENCY, 1.0..=10_000.0) as usize,
         retry,
