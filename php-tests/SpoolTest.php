@@ -245,7 +245,8 @@ final class SpoolTest extends WebhookTestCase
         $kept = self::runPhp('<?php echo count(FluentWebhook\\deliveries());', $ini);
         $this->assertSame('2', $kept['stdout'], 'within the 30 days');
         usleep(5000);
-        $pruned = self::runPhp('<?php echo json_encode(array_column(FluentWebhook\\deliveries(), "status"));', $ini + ['fluent_webhook.log_retention_days' => '0']);
+        // Pruning runs a second after a process's spool thread starts.
+        $pruned = self::runPhp('<?php FluentWebhook\\resume(); usleep(1500000); echo json_encode(array_column(FluentWebhook\\deliveries(), "status"));', $ini + ['fluent_webhook.log_retention_days' => '0']);
         $this->assertSame('["pending"]', $pruned['stdout'], 'finished rows are pruned, the pending retry is kept');
     }
 }

@@ -25,7 +25,7 @@ impl Outcome {
             200..=299 => return Outcome::Delivered { status, duration },
             300..=399 => format!(
                 "HTTP {status} redirect to {}; redirects are not followed",
-                location.unwrap_or("(no Location header)")
+                location.map_or_else(|| "(no Location header)".to_string(), crate::redact::url)
             ),
             410 => "HTTP 410 Gone: the endpoint asked not to be sent to again".to_string(),
             _ => format!("HTTP {status}"),

@@ -239,7 +239,9 @@ impl Spool {
     }
 
     /// Records an attempt and what follows it: `Pending` with the time of the next attempt
-    /// (the claim is released so any process may retry), or a final status.
+    /// (the claim is released so any process may retry), or a final status. Only a row this
+    /// process still holds is changed, so a late outcome never overwrites another's; returns
+    /// false when nothing was changed.
     pub fn record_attempt(
         &mut self,
         id: &str,
@@ -247,12 +249,19 @@ impl Spool {
         status: Status,
         next_attempt_at: Option<u64>,
         response_excerpt: &[u8],
-    ) -> rusqlite::Result<()> {
-        let attempts: Option<String> =
-            self.conn.query_row("SELECT attempts FROM deliveries WHERE id = ?1", [id], |r| r.get(0)).optional()?;
-        let mut list: Vec<Attempt> = attempts.and_then(|a| serde_json::from_str(&a).ok()).unwrap_or_default();
+    ) -> rusqlite::Result<bool> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let attempts: Option<String> = tx
+            .query_row(
+                "SELECT attempts FROM deliveries WHERE id = ?1 AND status = 'pending' AND lease_owner = ?2",
+                params![id, self.owner],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(attempts) = attempts else { return Ok(false) };
+        let mut list: Vec<Attempt> = serde_json::from_str(&attempts).unwrap_or_default();
         list.push(attempt.clone());
-        self.conn.execute(
+        tx.execute(
             "UPDATE deliveries SET status = ?2, attempts = ?3, attempt_count = ?4, response_excerpt = ?5,
                     next_attempt_at = ?6, lease_owner = NULL, lease_until = NULL
              WHERE id = ?1",
@@ -265,7 +274,8 @@ impl Spool {
                 next_attempt_at.map(|t| t as i64),
             ],
         )?;
-        Ok(())
+        tx.commit()?;
+        Ok(true)
     }
 
     /// Gives up this process's claims on unfinished deliveries, so another process can send
@@ -449,7 +459,7 @@ mod tests {
         let mut other = delivery(2);
         other.event = "order_fully_refunded".into();
         other.feed_id = Some("8".into());
-        spool.insert(&[(delivery(1), None), (other, None), (delivery(3), None)]).unwrap();
+        spool.insert(&[(delivery(1), None), (other, None), (delivery(3), Some(u64::MAX / 2))]).unwrap();
         let all = spool.list(&Filter { limit: 10, ..Filter::default() }).unwrap();
         assert_eq!(all.iter().map(|e| e.delivery.created_at).collect::<Vec<_>>(), [1003, 1002, 1001]);
         let refunds =

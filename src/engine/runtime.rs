@@ -35,12 +35,11 @@ use crate::spool::{Attempt, Filter, LogEntry, Spool, Status};
 
 /// How long [`shutdown`] lets HTTP tasks wind down after the grace period.
 const RUNTIME_STOP_TIMEOUT: Duration = Duration::from_millis(250);
-/// How long [`shutdown`] waits for the spool thread to write what it holds.
-const SPOOL_STOP_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long [`shutdown`] waits for the spool thread to write what it holds: longer than
+/// SQLite's busy timeout (5 s), so a spool that another process holds does not lose it.
+const SPOOL_STOP_TIMEOUT: Duration = Duration::from_secs(8);
 /// How often the spool thread looks for due deliveries when it knows of none.
 const CLAIM_INTERVAL: Duration = Duration::from_secs(1);
-/// Deliveries claimed at once.
-const CLAIM_BATCH: usize = 256;
 /// New deliveries written in one transaction at most.
 const INSERT_BATCH: usize = 1024;
 /// A claim outlives the request timeout by this much before another process may take over.
@@ -96,7 +95,7 @@ enum Command {
     NextDue(std_mpsc::Sender<Option<u64>>),
     List(Filter, std_mpsc::Sender<Result<Vec<LogEntry>, String>>),
     Get(String, std_mpsc::Sender<Result<Option<LogEntry>, String>>),
-    Stop(std_mpsc::Sender<usize>),
+    Stop(std_mpsc::Sender<()>),
 }
 
 struct Engine {
@@ -169,6 +168,9 @@ pub fn flush(timeout: Duration, config: impl FnOnce() -> EngineConfig) -> Result
             }
             let Some(due) = next_due else { return Ok(true) };
             let wait = Duration::from_millis(due.saturating_sub(unix_millis()));
+            if wait.is_zero() && Instant::now() >= deadline {
+                return Ok(false);
+            }
             // A retry due after the deadline is scheduled, not queued: it stays in the spool.
             if now + wait > deadline {
                 return Ok(true);
@@ -231,22 +233,20 @@ pub fn shutdown(grace: Duration) -> Option<ShutdownReport> {
         return None;
     }
     let drained = engine.tally.wait_idle(grace);
-    let snapshot = engine.tally.snapshot();
+    let in_memory = engine.tally.pending();
     engine.runtime.shutdown_timeout(RUNTIME_STOP_TIMEOUT);
     let (reply, answer) = std_mpsc::channel();
     let _ = engine.commands.send(Command::Stop(reply));
-    let released = answer.recv_timeout(SPOOL_STOP_TIMEOUT).ok();
-    if released.is_some() {
-        let _ = engine.spool_thread.join();
+    match answer.recv_timeout(SPOOL_STOP_TIMEOUT) {
+        Ok(()) => {
+            let _ = engine.spool_thread.join();
+        }
+        // The spool thread is stuck (a disk that does not answer): what it held is lost.
+        Err(_) => engine.tally.lost(in_memory),
     }
+    let snapshot = engine.tally.snapshot();
     let (spool, spool_in_memory) = engine.tally.spool_location();
-    Some(ShutdownReport {
-        drained,
-        left_in_spool: snapshot.queued + snapshot.in_flight,
-        snapshot,
-        spool,
-        spool_in_memory,
-    })
+    Some(ShutdownReport { drained, left_in_spool: in_memory, snapshot, spool, spool_in_memory })
 }
 
 fn lock_engine() -> std::sync::MutexGuard<'static, Option<Engine>> {
@@ -313,8 +313,12 @@ struct SpoolWorker {
     config: EngineConfig,
     tally: Arc<Tally>,
     to_http: mpsc::UnboundedSender<Delivery>,
-    /// Bytes of deliveries handed to the HTTP side and not finished.
+    /// Deliveries handed to the HTTP side and not finished, and their bytes. A delivery is
+    /// claimed only when it can start at once, so its claim cannot run out while it waits.
+    in_memory: usize,
     bytes_in_memory: usize,
+    /// New deliveries the spool refused (busy or failing disk), written again before sending.
+    unwritten: Vec<Delivery>,
     next_claim: u64,
     next_prune: u64,
 }
@@ -334,12 +338,28 @@ impl SpoolWorker {
             None => Spool::in_memory(&owner),
         };
         tally.set_spool_location(spool.location().to_string(), spool.location() == ":memory:");
-        SpoolWorker { spool, config, tally, to_http, bytes_in_memory: 0, next_claim: 0, next_prune: 0 }
+        // Not before the first commands: a spool busy with another process would delay them.
+        let next_prune = unix_millis() + 1_000;
+        SpoolWorker {
+            spool,
+            config,
+            tally,
+            to_http,
+            in_memory: 0,
+            bytes_in_memory: 0,
+            unwritten: Vec::new(),
+            next_claim: 0,
+            next_prune,
+        }
     }
 
     fn run(mut self, inbox: std_mpsc::Receiver<Command>) {
         loop {
             let now = unix_millis();
+            if !self.unwritten.is_empty() {
+                let retry = std::mem::take(&mut self.unwritten);
+                self.insert(retry);
+            }
             if now >= self.next_prune {
                 self.prune(now);
             }
@@ -353,7 +373,8 @@ impl SpoolWorker {
                 Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
             };
             if let Some(stopped) = self.handle(command, &inbox) {
-                let _ = stopped.send(self.stop(&inbox));
+                self.stop(&inbox);
+                let _ = stopped.send(());
                 return;
             }
         }
@@ -361,7 +382,7 @@ impl SpoolWorker {
 
     /// Handles one command and any that queued up behind it; returns the reply channel of a
     /// Stop.
-    fn handle(&mut self, first: Command, inbox: &std_mpsc::Receiver<Command>) -> Option<std_mpsc::Sender<usize>> {
+    fn handle(&mut self, first: Command, inbox: &std_mpsc::Receiver<Command>) -> Option<std_mpsc::Sender<()>> {
         let mut new = Vec::new();
         let mut next = Some(first);
         while let Some(command) = next.take() {
@@ -402,58 +423,76 @@ impl SpoolWorker {
         None
     }
 
-    /// Writes new deliveries, claimed by this process while memory allows, then hands the
-    /// claimed ones to the HTTP side. A delivery is on disk before its first attempt.
+    /// Writes new deliveries, claimed by this process while it has room to start them at once
+    /// (a free request slot, memory under the cap), then hands the claimed ones to the HTTP
+    /// side. A delivery is on disk before its first attempt; one the spool refuses waits in
+    /// memory and is written again, never sent unwritten.
     fn insert(&mut self, deliveries: Vec<Delivery>) {
         if deliveries.is_empty() {
             return;
         }
         let lease_until = self.lease_until(unix_millis());
         let mut rows = Vec::with_capacity(deliveries.len());
-        let mut budget = self.bytes_in_memory;
+        let (mut slots, mut budget) = (self.in_memory, self.bytes_in_memory);
         for delivery in deliveries {
-            let fits = budget + delivery.size() <= self.config.memory_limit || budget == 0;
+            let fits = slots < self.config.max_concurrency
+                && (budget + delivery.size() <= self.config.memory_limit || budget == 0);
             if fits {
+                slots += 1;
                 budget += delivery.size();
             }
             rows.push((delivery, fits.then_some(lease_until)));
         }
-        let written = self.spool.insert(&rows);
-        let count = rows.len() as u64;
-        if let Err(e) = &written {
-            self.tally.warn(format!("cannot write to the spool {}: {e}; sending from memory", self.spool.location()));
+        if let Err(e) = self.spool.insert(&rows) {
+            self.tally.warn(format!("cannot write to the spool {}: {e}; trying again", self.spool.location()));
+            self.unwritten.extend(rows.into_iter().map(|(d, _)| d));
+            self.next_claim = self.next_claim.min(unix_millis() + 500);
+            return;
         }
+        self.tally.spooled(rows.len() as u64);
         for (delivery, claimed) in rows {
-            if claimed.is_some() || written.is_err() {
+            if claimed.is_some() {
                 self.send(delivery);
             } else {
-                // Waits on disk; claimed again when memory frees up.
+                // Waits on disk; claimed when a slot and memory free up.
                 self.tally.parked();
-                self.next_claim = self.next_claim.min(unix_millis() + 100);
             }
-        }
-        if written.is_ok() {
-            self.tally.spooled(count);
         }
     }
 
     fn send(&mut self, delivery: Delivery) {
+        self.in_memory += 1;
         self.bytes_in_memory += delivery.size();
         if let Err(mpsc::error::SendError(delivery)) = self.to_http.send(delivery) {
+            self.in_memory -= 1;
             self.bytes_in_memory -= delivery.size();
             self.tally.started();
             self.tally.settled(&delivery, &abandoned("the delivery runtime has stopped"), Status::Pending);
         }
     }
 
-    /// Claims due deliveries (retries, deliveries parked past the memory cap, and those other
-    /// processes left) while memory allows.
+    /// Claims due deliveries (retries, parked ones, and those other processes left) as many
+    /// as can start at once.
     fn claim(&mut self, now: u64) -> usize {
         self.next_claim = now + CLAIM_INTERVAL.as_millis() as u64;
-        if self.bytes_in_memory >= self.config.memory_limit {
+        let free = self.config.max_concurrency.saturating_sub(self.in_memory);
+        if free == 0 || (self.bytes_in_memory >= self.config.memory_limit && self.in_memory > 0) {
             return 0;
         }
-        let claimed = match self.spool.claim_due(now, self.lease_until(now), CLAIM_BATCH) {
+        // A read first: most ticks find nothing, and a claim takes the write lock.
+        match self.spool.next_due(now) {
+            Ok(Some(due)) if due <= now => {}
+            Ok(Some(due)) => {
+                self.next_claim = self.next_claim.min(due);
+                return 0;
+            }
+            Ok(None) => return 0,
+            Err(e) => {
+                self.tally.warn(format!("cannot read the spool {}: {e}", self.spool.location()));
+                return 0;
+            }
+        }
+        let claimed = match self.spool.claim_due(now, self.lease_until(now), free) {
             Ok(claimed) => claimed,
             Err(e) => {
                 self.tally.warn(format!("cannot read the spool {}: {e}", self.spool.location()));
@@ -465,13 +504,11 @@ impl SpoolWorker {
             self.tally.claimed(delivery.attempts > 0);
             self.send(delivery);
         }
-        if count == CLAIM_BATCH {
-            self.next_claim = now;
-        }
         count
     }
 
     fn finished(&mut self, delivery: Delivery, outcome: &Outcome, started_at: u64, excerpt: &[u8]) {
+        self.in_memory = self.in_memory.saturating_sub(1);
         self.bytes_in_memory = self.bytes_in_memory.saturating_sub(delivery.size());
         let attempt_number = delivery.attempts as usize + 1;
         let next = self.config.retry.after(attempt_number, outcome, fastrand::f64() * 2.0 - 1.0);
@@ -488,16 +525,20 @@ impl SpoolWorker {
             error: outcome.error().map(str::to_string),
             duration_ms: outcome.duration().as_millis() as u64,
         };
-        if let Err(e) = self.spool.record_attempt(&delivery.id, &attempt, status, next_attempt_at, excerpt) {
-            self.tally.warn(format!("cannot record an attempt in the spool {}: {e}", self.spool.location()));
+        match self.spool.record_attempt(&delivery.id, &attempt, status, next_attempt_at, excerpt) {
+            Ok(true) => {}
+            Ok(false) => self.tally.warn(format!(
+                "the outcome of {} was not recorded: its claim had passed to another process, which sends it",
+                delivery.id
+            )),
+            Err(e) => self.tally.warn(format!("cannot record an attempt in the spool {}: {e}", self.spool.location())),
         }
         if let Some(at) = next_attempt_at {
             self.next_claim = self.next_claim.min(at);
         }
         self.tally.settled(&delivery, outcome, status);
-        if self.bytes_in_memory < self.config.memory_limit {
-            self.next_claim = self.next_claim.min(now + 100);
-        }
+        // A slot is free: take up what waits.
+        self.next_claim = self.next_claim.min(now);
     }
 
     fn prune(&mut self, now: u64) {
@@ -509,23 +550,26 @@ impl SpoolWorker {
     }
 
     /// Writes what is still queued, records what finished, and gives up this process's
-    /// claims; returns how many claims it released.
-    fn stop(mut self, inbox: &std_mpsc::Receiver<Command>) -> usize {
+    /// claims. What cannot be kept (a spool in memory, a failing disk) is counted lost.
+    fn stop(mut self, inbox: &std_mpsc::Receiver<Command>) {
+        let mut unwritten = std::mem::take(&mut self.unwritten);
         while let Ok(command) = inbox.try_recv() {
             match command {
-                Command::New(deliveries) => {
-                    let rows: Vec<_> = deliveries.into_iter().map(|d| (d, None)).collect();
-                    if self.spool.insert(&rows).is_err() {
-                        self.tally.lost(rows.len() as u64);
-                    }
-                }
+                Command::New(deliveries) => unwritten.extend(deliveries),
                 Command::Finished { delivery, outcome, started_at, excerpt } => {
                     self.finished(delivery, &outcome, started_at, &excerpt)
                 }
                 _ => {}
             }
         }
-        self.spool.release_claims().unwrap_or(0)
+        let rows: Vec<_> = unwritten.into_iter().map(|d| (d, None)).collect();
+        if !rows.is_empty() && self.spool.insert(&rows).is_err() {
+            self.tally.lost(rows.len() as u64);
+        }
+        if self.spool.location() == ":memory:" {
+            self.tally.lost(self.spool.pending_count().unwrap_or(0));
+        }
+        let _ = self.spool.release_claims();
     }
 
     fn lease_until(&self, now: u64) -> u64 {

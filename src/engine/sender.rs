@@ -76,7 +76,8 @@ pub async fn attempt(client: &reqwest::Client, delivery: &Delivery, config: &Cli
     if request.method.has_body() {
         builder = builder.body(request.body.clone());
     }
-    let mut response = match builder.send().await {
+    // Errors name no URL: its query string may hold credentials, and the log shows reasons.
+    let mut response = match builder.send().await.map_err(reqwest::Error::without_url) {
         Ok(response) => response,
         Err(e) if refusal(&e).is_some() => return (Outcome::refused(refusal(&e).unwrap_or_default()), Vec::new()),
         Err(e) if e.is_timeout() => return failed(format!("timed out after {} s", config.timeout.as_secs_f64())),

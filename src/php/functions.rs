@@ -14,13 +14,13 @@ use super::feed_class::{parse_feed, PhpFeed};
 use super::ini;
 use super::lifecycle;
 use super::log;
-use super::redact;
 use super::text::PhpText;
 use crate::delivery::unix_now;
 use crate::delivery::Delivery;
 use crate::engine;
 use crate::events::KNOWN_EVENTS;
 use crate::feed::Feed;
+use crate::redact;
 use crate::signature::{self, Secret};
 
 /// Adds the functions of this file to the module.

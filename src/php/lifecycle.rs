@@ -64,22 +64,22 @@ pub extern "C" fn module_shutdown(_type: i32, _module_number: i32) -> i32 {
         let Some(report) = engine::shutdown(grace) else { return };
         warnings.iter().for_each(|w| log(w));
         let left = report.left_in_spool;
-        if left > 0 && report.spool_in_memory {
+        let lost = report.snapshot.lost;
+        if report.spool_in_memory && lost > 0 {
             log(&format!(
-                "{left} deliveries were not sent and are lost: the process exited after waiting {:.1} s (queued {}, in flight {}) and the spool is only in memory",
-                grace.as_secs_f64(), report.snapshot.queued, report.snapshot.in_flight
+                "{lost} deliveries are lost: they were queued, in flight or waiting for a retry when the process exited after waiting {:.1} s, and the spool is only in memory",
+                grace.as_secs_f64()
             ));
-        } else if left > 0 {
-            log(&format!(
-                "{left} deliveries were not sent before the process exited after waiting {:.1} s (queued {}, in flight {}); they stay in the spool {} for the next process",
-                grace.as_secs_f64(), report.snapshot.queued, report.snapshot.in_flight, report.spool
-            ));
-        }
-        if report.snapshot.lost > 0 {
-            log(&format!(
-                "{} deliveries could not be written to the spool {} and are lost",
-                report.snapshot.lost, report.spool
-            ));
+        } else if !report.spool_in_memory {
+            if left > lost {
+                log(&format!(
+                    "{} deliveries were not sent before the process exited after waiting {:.1} s; they stay in the spool {} for the next process",
+                    left - lost, grace.as_secs_f64(), report.spool
+                ));
+            }
+            if lost > 0 {
+                log(&format!("{lost} deliveries could not be written to the spool {} and are lost", report.spool));
+            }
         }
         let failed = report.snapshot.failed + report.snapshot.gone;
         if failed > 0 {
@@ -90,7 +90,7 @@ pub extern "C" fn module_shutdown(_type: i32, _module_number: i32) -> i32 {
                     "; the last: {} ({}) to {}: {}",
                     f.delivery_id,
                     f.feed_name,
-                    super::redact::url(&f.url),
+                    crate::redact::url(&f.url),
                     f.reason
                 ))
                 .unwrap_or_default()

@@ -5,7 +5,7 @@ use ext_php_rs::exception::PhpResult;
 use ext_php_rs::types::ZendHashTable;
 
 use super::exceptions;
-use super::redact;
+use crate::redact;
 use crate::spool::{Filter, LogEntry, Status};
 
 const DEFAULT_LIMIT: usize = 100;

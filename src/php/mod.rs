@@ -8,7 +8,6 @@ mod functions;
 mod ini;
 mod lifecycle;
 mod log;
-mod redact;
 mod text;
 
 use ext_php_rs::prelude::*;
