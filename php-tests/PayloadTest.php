@@ -187,7 +187,12 @@ final class PayloadTest extends WebhookTestCase
     public function testLargeArrays(): void
     {
         $data = ['items' => range(1, 100000), 'text' => str_repeat('é', 100000)];
-        $this->assertSame(json_encode($data), $this->feed()->render('e', $data)['body']);
+        $previous = ini_set('fluent_webhook.max_payload_bytes', '8M');
+        try {
+            $this->assertSame(json_encode($data), $this->feed()->render('e', $data)['body']);
+        } finally {
+            ini_set('fluent_webhook.max_payload_bytes', $previous);
+        }
     }
 }
 

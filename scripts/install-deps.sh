@@ -7,7 +7,7 @@ set -euo pipefail
 
 packages=()
 for package in php8.2-cli php8.2-dev php8.2-xml php8.2-mbstring php8.2-curl php8.2-fpm nginx \
-               libclang-dev clang build-essential pkg-config phpunit ca-certificates curl; do
+               libclang-dev clang build-essential pkg-config phpunit ca-certificates curl openssl; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || packages+=("$package")
 done
 if ((${#packages[@]})); then

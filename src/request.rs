@@ -71,6 +71,18 @@ pub fn build(settings: &FeedSettings, event: &str, payload: &Value) -> WebhookRe
     WebhookRequest { method: settings.method, url, headers, body, secret: settings.secret.clone() }
 }
 
+/// Refuses a request whose payload (the body, or the URL for GET) is larger than `limit` bytes.
+pub fn check_size(request: &WebhookRequest, feed_name: &str, limit: usize) -> Result<(), String> {
+    let (what, size) =
+        if request.method.has_body() { ("body", request.body.len()) } else { ("URL", request.url.len()) };
+    if size > limit {
+        return Err(format!(
+            "the {what} for feed {feed_name:?} is {size} bytes, over fluent_webhook.max_payload_bytes ({limit} bytes)"
+        ));
+    }
+    Ok(())
+}
+
 /// Appends `query` to the URL's query string (before any fragment).
 fn append_query(url: &str, query: &str) -> String {
     if query.is_empty() {
@@ -133,6 +145,16 @@ mod tests {
         assert_eq!(append_query("https://h.test/p#frag", "b=1"), "https://h.test/p?b=1#frag");
         assert_eq!(append_query("https://h.test/p?", "b=1"), "https://h.test/p?b=1");
         assert_eq!(append_query("https://h.test/p", ""), "https://h.test/p");
+    }
+
+    #[test]
+    fn payload_size_limit() {
+        let request = build(&settings(json!({})), "e", &json!({"a": "x".repeat(100)}));
+        assert!(check_size(&request, "f", 200).is_ok());
+        let refused = check_size(&request, "f", 50).unwrap_err();
+        assert!(refused.contains("over fluent_webhook.max_payload_bytes"), "{refused}");
+        let get = build(&settings(json!({"request_method": "GET"})), "e", &json!({"a": "x".repeat(100)}));
+        assert!(check_size(&get, "f", 50).unwrap_err().contains("URL"));
     }
 
     #[test]

@@ -240,6 +240,11 @@ fn required_text(map: &Map<String, Value>, key: &'static str) -> Result<String, 
 }
 
 fn parse_url(text: &str) -> Result<String, InvalidFeed> {
+    // The URL parser would silently drop tabs and line breaks; a URL that has them was not
+    // typed by a person.
+    if text.chars().any(char::is_control) {
+        return Err(invalid("request_url", "must not contain control characters (tabs, line breaks, NUL)"));
+    }
     let url = url::Url::parse(text).map_err(|e| {
         invalid("request_url", format!("must be an absolute http:// or https:// URL ({e}), got {text:?}"))
     })?;
@@ -483,6 +488,7 @@ mod tests {
         assert_eq!(error_key(with("request_url", json!("ftp://example.com/x"))), "request_url");
         assert_eq!(error_key(with("request_url", json!("javascript:alert(1)"))), "request_url");
         assert_eq!(error_key(with("request_url", json!("https://user:pw@example.com/"))), "request_url");
+        assert_eq!(error_key(with("request_url", json!("https://example.com/\r\nHost: x"))), "request_url");
         assert_eq!(error_key(with("request_method", json!("HEAD"))), "request_method");
         assert_eq!(error_key(with("request_format", json!("XML"))), "request_format");
         assert_eq!(error_key(with("request_headers", json!("some"))), "request_headers");

@@ -7,6 +7,7 @@
 //   /hold/NAME[/...]    waits until the file release-NAME exists (at most 30 s), then answers
 //                       200 and records a second line with "phase": "answered"
 //   /sleep/SECONDS/...  sleeps, then answers 200
+//   /big/BYTES/...      answers 200 with a body of BYTES bytes
 
 $dir = getenv('FLUENT_RECEIVER_DIR');
 $path = parse_url($_SERVER['REQUEST_URI'], PHP_URL_PATH);
@@ -47,6 +48,16 @@ if ($parts[0] === 'hold' && isset($parts[1])) {
     }
     $append(['phase' => 'answered', 'seq' => hrtime(true), 'path' => $path, 'released' => file_exists($release)]);
     echo 'released';
+    return true;
+}
+if ($parts[0] === 'big' && isset($parts[1])) {
+    $left = (int) $parts[1];
+    header("Content-Length: $left");
+    while ($left > 0) {
+        $chunk = min($left, 65536);
+        echo str_repeat('b', $chunk);
+        $left -= $chunk;
+    }
     return true;
 }
 if ($parts[0] === 'sleep' && isset($parts[1])) {

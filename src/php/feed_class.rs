@@ -7,9 +7,11 @@ use ext_php_rs::types::{ZendHashTable, Zval};
 
 use super::convert;
 use super::exceptions;
+use super::ini;
 use super::text::PhpText;
 use crate::delivery::{new_id, unix_now};
 use crate::feed::Feed;
+use crate::request;
 use crate::settings::InvalidFeed;
 
 #[php_class]
@@ -76,6 +78,8 @@ impl PhpFeed {
         let event = event.event_name()?;
         let data = convert::array_to_value(data).map_err(|e| exceptions::payload(e.describe("$data")))?;
         let request = self.feed.request_for(event, &data);
+        request::check_size(&request, &self.feed.settings.name, ini::max_payload_bytes())
+            .map_err(exceptions::payload)?;
         let mut headers = ZendHashTable::new();
         for (name, value) in request.headers_for_attempt(&new_id(), unix_now()) {
             headers.insert(name.as_str(), value)?;

@@ -21,6 +21,7 @@ use crate::engine;
 use crate::events::KNOWN_EVENTS;
 use crate::feed::Feed;
 use crate::redact;
+use crate::request;
 use crate::signature::{self, Secret};
 
 /// Adds the functions of this file to the module.
@@ -68,13 +69,15 @@ pub fn dispatch(event: PhpText, data: &ZendHashTable, feeds: &ZendHashTable) -> 
         return Ok(Vec::new());
     }
     let data = convert::array_to_value(data).map_err(|e| exceptions::payload(e.describe("$data")))?;
+    let limit = ini::max_payload_bytes();
     let deliveries: Vec<Delivery> = firing
         .iter()
         .map(|feed| {
             let request = feed.request_for(event, &data);
-            Delivery::new(feed.id.clone(), feed.settings.name.clone(), event.to_string(), request)
+            request::check_size(&request, &feed.settings.name, limit).map_err(exceptions::payload)?;
+            Ok(Delivery::new(feed.id.clone(), feed.settings.name.clone(), event.to_string(), request))
         })
-        .collect();
+        .collect::<PhpResult<_>>()?;
     let ids = deliveries.iter().map(|d| d.id.clone()).collect();
     lifecycle::pin_extension();
     let submitted = engine::submit(deliveries, ini::engine_config);

@@ -22,9 +22,10 @@ pub const SPOOL_PATH: &CStr = c"fluent_webhook.spool_path";
 pub const MEMORY_LIMIT: &CStr = c"fluent_webhook.memory_limit";
 pub const LOG_RETENTION_DAYS: &CStr = c"fluent_webhook.log_retention_days";
 pub const ALLOWED_NETWORKS: &CStr = c"fluent_webhook.allowed_networks";
+pub const MAX_PAYLOAD_BYTES: &CStr = c"fluent_webhook.max_payload_bytes";
 
 /// (name, default) in the order phpinfo() lists them. The README documents each.
-pub const SETTINGS: [(&CStr, &CStr); 9] = [
+pub const SETTINGS: [(&CStr, &CStr); 10] = [
     (TIMEOUT, c"15"),
     (CONNECT_TIMEOUT, c"5"),
     (SHUTDOWN_TIMEOUT, c"5"),
@@ -34,9 +35,10 @@ pub const SETTINGS: [(&CStr, &CStr); 9] = [
     (MEMORY_LIMIT, c"64M"),
     (LOG_RETENTION_DAYS, c"30"),
     (ALLOWED_NETWORKS, c""),
+    (MAX_PAYLOAD_BYTES, c"1M"),
 ];
 
-static ENTRIES: IniEntryDefs<10> = IniEntryDefs::new([
+static ENTRIES: IniEntryDefs<11> = IniEntryDefs::new([
     IniEntryDef::new(SETTINGS[0].0, SETTINGS[0].1, IniEntryPermission::All),
     IniEntryDef::new(SETTINGS[1].0, SETTINGS[1].1, IniEntryPermission::All),
     IniEntryDef::new(SETTINGS[2].0, SETTINGS[2].1, IniEntryPermission::All),
@@ -48,6 +50,7 @@ static ENTRIES: IniEntryDefs<10> = IniEntryDefs::new([
     IniEntryDef::new(SETTINGS[7].0, SETTINGS[7].1, IniEntryPermission::All),
     // Opening the shop's own network to webhooks is the server admin's decision.
     IniEntryDef::new(SETTINGS[8].0, SETTINGS[8].1, IniEntryPermission::System),
+    IniEntryDef::new(SETTINGS[9].0, SETTINGS[9].1, IniEntryPermission::All),
     IniEntryDef::end(),
 ]);
 
@@ -103,6 +106,11 @@ fn bytes(name: &CStr) -> usize {
         digits.trim().parse::<usize>().ok().and_then(|n| n.checked_mul(scale)).filter(|n| *n >= 1024)
     };
     text(name).as_deref().and_then(parse).or_else(|| parse(default_of(name))).unwrap_or(64 << 20)
+}
+
+/// The largest payload (body, or URL for GET) dispatch() accepts.
+pub fn max_payload_bytes() -> usize {
+    bytes(MAX_PAYLOAD_BYTES)
 }
 
 /// The engine's configuration, and messages for the error log about settings it ignored.

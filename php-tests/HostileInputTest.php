@@ -1,0 +1,152 @@
+<?php
+
+namespace FluentWebhook\Tests;
+
+/**
+ * Hostile calls across every public function and method, each in its own child process so
+ * that a crash, abort or hang shows as a failure of that case alone. Each must end in the
+ * exception named (a FluentWebhook\ exception, or PHP's TypeError/ArgumentCountError for a
+ * wrong argument type or count) or in documented behaviour ("ok").
+ */
+final class HostileInputTest extends WebhookTestCase
+{
+    private const PRELUDE = <<<'PHP'
+        <?php
+        function fw_feed(array $o = []) {
+            return new FluentWebhook\Feed($o + ['name' => 'h', 'request_url' => 'http://127.0.0.1:9/h', 'event_trigger' => ['e']]);
+        }
+        function fw_cycle() { $a = ['x' => 1]; $a['self'] = &$a; return $a; }
+        function fw_deep(int $n) { $d = []; for ($i = 0; $i < $n; $i++) { $d = ['n' => $d]; } return $d; }
+        class FwThrows implements JsonSerializable { function jsonSerialize(): mixed { throw new LogicException('nope'); } }
+        class FwMagic { public $a = 1; function __get($n) { throw new Exception('magic'); } }
+        enum FwUnit { case A; }
+        $rows = fn (int $n, string $k, string $v) => array_map(fn ($i) => [$k => "k$i", $v => '{{order.id}}'], range(1, $n));
+        try {
+        PHP;
+
+    private const POSTLUDE = <<<'PHP'
+
+            echo "RESULT:ok";
+        } catch (Throwable $e) {
+            echo 'RESULT:', get_class($e), ': ', $e->getMessage();
+        }
+        PHP;
+
+    public static function hostileCalls(): array
+    {
+        $invalid = 'FluentWebhook\InvalidFeedException';
+        $payload = 'FluentWebhook\PayloadException';
+        $error = 'FluentWebhook\Exception';
+        return [
+            // Feed::__construct
+            'settings is a string' => ['new FluentWebhook\Feed("name=x");', 'TypeError'],
+            'settings is null' => ['new FluentWebhook\Feed(null);', 'TypeError'],
+            'no arguments' => ['new FluentWebhook\Feed();', 'ArgumentCountError'],
+            'id is an array' => ['fw_feed([])->id(); new FluentWebhook\Feed(["name" => "x"], [1]);', $invalid],
+            'id is a float' => ['new FluentWebhook\Feed(["name" => "h", "request_url" => "http://a.test/", "event_trigger" => ["e"]], 1.5);', $invalid],
+            'id is an object' => ['new FluentWebhook\Feed(["name" => "h", "request_url" => "http://a.test/", "event_trigger" => ["e"]], new stdClass);', $invalid],
+            'id has invalid UTF-8' => ['fw_feed(); new FluentWebhook\Feed(["name" => "h", "request_url" => "http://a.test/", "event_trigger" => ["e"]], "\xff");', $invalid],
+            'name with NUL bytes' => ['echo strlen(fw_feed(["name" => "a\0b"])->name());', 'ok'],
+            'name with invalid UTF-8' => ['fw_feed(["name" => "Zo\xeb"]);', $invalid],
+            'settings key with invalid UTF-8' => ['fw_feed(["\xff" => 1]);', $invalid],
+            'URL with CR LF' => ['fw_feed(["request_url" => "http://a.test/\r\nHost: evil"]);', $invalid],
+            'URL with a tab' => ['fw_feed(["request_url" => "http://a.test/\tx"]);', $invalid],
+            'javascript: URL' => ['fw_feed(["request_url" => "javascript:alert(1)"]);', $invalid],
+            'file: URL' => ['fw_feed(["request_url" => "file:///etc/passwd"]);', $invalid],
+            'data: URL' => ['fw_feed(["request_url" => "data:text/plain,hi"]);', $invalid],
+            'gopher: URL' => ['fw_feed(["request_url" => "gopher://a.test/"]);', $invalid],
+            'URL with user and password' => ['fw_feed(["request_url" => "https://u:p@a.test/"]);', $invalid],
+            'IDN URL is punycoded' => ['if (!str_contains(fw_feed(["request_url" => "http://bücher.example/x"])->url(), "xn--bcher-kva")) throw new Exception("no punycode");', 'ok'],
+            'IPv6 literal URL' => ['fw_feed(["request_url" => "http://[::1]:8080/x"])->url();', 'ok'],
+            'very long URL' => ['fw_feed(["request_url" => "http://a.test/" . str_repeat("a", 100000)]);', 'ok'],
+            'header value with CR LF' => ['fw_feed(["request_headers" => "custom_headers", "custom_header_values" => [["header_name" => "X-A", "header_value" => "a\r\nX-Evil: 1"]]]);', $invalid],
+            'header name with NUL' => ['fw_feed(["request_headers" => "custom_headers", "custom_header_values" => [["header_name" => "X\0A", "header_value" => "a"]]]);', $invalid],
+            'header name with non-ASCII' => ['fw_feed(["request_headers" => "custom_headers", "custom_header_values" => [["header_name" => "Ünï", "header_value" => "a"]]]);', $invalid],
+            'header rows are a string' => ['fw_feed(["request_headers" => "custom_headers", "custom_header_values" => "X-A: b"]);', $invalid],
+            'template with unbalanced braces' => ['fw_feed(["request_body" => "selected_fields", "selected_field_values" => [["field_name" => "a", "field_value" => "{{{{order.id}} }} {{ ## {{x"]]])->render("e", ["order" => ["id" => 1]]);', 'ok'],
+            'template of 100,000 codes' => ['fw_feed(["request_body" => "selected_fields", "selected_field_values" => [["field_name" => "a", "field_value" => str_repeat("{{order.id}}", 100000)]]])->render("e", ["order" => ["id" => 1]]);', 'ok'],
+            '10,000 selected fields' => ['fw_feed(["request_body" => "selected_fields", "selected_field_values" => $rows(10000, "field_name", "field_value")])->render("e", ["order" => ["id" => 1]]);', 'ok'],
+            '100,000 event names' => ['fw_feed(["event_trigger" => array_map(fn ($i) => "e$i", range(1, 100000))])->matches("e99999") || throw new Exception("no match");', 'ok'],
+            'event name is an array' => ['fw_feed(["event_trigger" => [["e"]]]);', $invalid],
+            'enabled is an object' => ['fw_feed(["enabled" => new stdClass]);', $invalid],
+            'settings hold a resource' => ['fw_feed(["name" => STDIN]);', $invalid],
+            'settings hold a cycle' => ['$s = ["name" => "h", "request_url" => "http://a.test/", "event_trigger" => ["e"]]; $s["me"] = &$s; new FluentWebhook\Feed($s);', $invalid],
+            'settings hold a closure' => ['fw_feed(["name" => fn () => 1]);', $invalid],
+            'secret is not whsec_' => ['fw_feed(["secret" => "hunter2"]);', $invalid],
+            // Feed methods
+            'matches(null)' => ['fw_feed()->matches(null);', 'TypeError'],
+            'matches invalid UTF-8' => ['fw_feed()->matches("\xff");', $error],
+            'matches a 10 MB name' => ['fw_feed()->matches(str_repeat("a", 10 << 20));', $error],
+            'render with a string for data' => ['fw_feed()->render("e", "data");', 'TypeError'],
+            'render NAN' => ['fw_feed()->render("e", ["x" => NAN]);', $payload],
+            'render INF' => ['fw_feed()->render("e", ["x" => INF]);', $payload],
+            'render 10,000-deep nesting' => ['fw_feed()->render("e", fw_deep(10000));', $payload],
+            'render a reference cycle' => ['fw_feed()->render("e", fw_cycle());', $payload],
+            'render an object cycle' => ['$o = new stdClass; $o->o = $o; fw_feed()->render("e", [$o]);', $payload],
+            'render a throwing JsonSerializable' => ['fw_feed()->render("e", [new FwThrows]);', 'LogicException'],
+            'render a resource' => ['fw_feed()->render("e", [STDOUT]);', $payload],
+            'render a closure' => ['fw_feed()->render("e", [fn () => 1]);', 'ok'],
+            'render 100,000 elements' => ['fw_feed()->render("e", range(1, 100000));', 'ok'],
+            'render a 10 MB string' => ['fw_feed()->render("e", ["x" => str_repeat("a", 10 << 20)]);', $payload],
+            'render invalid UTF-8 key' => ['fw_feed()->render("e", ["\xfe" => 1]);', $payload],
+            'render invalid UTF-8 value' => ['fw_feed()->render("e", ["x" => "\xc3\x28"]);', $payload],
+            'render an object with __get' => ['fw_feed()->render("e", [new FwMagic]);', 'ok'],
+            'render a generator' => ['fw_feed()->render("e", [(function () { yield 1; })()]);', 'ok'],
+            'render an ArrayObject' => ['fw_feed()->render("e", [new ArrayObject([1, 2])]);', 'ok'],
+            'render SplObjectStorage' => ['$s = new SplObjectStorage; $s->attach(new stdClass); fw_feed()->render("e", [$s]);', 'ok'],
+            'render a unit enum' => ['fw_feed()->render("e", [FwUnit::A]);', $payload],
+            'render a WeakMap' => ['fw_feed()->render("e", [new WeakMap]);', 'ok'],
+            'render NUL in keys and values' => ['fw_feed()->render("e", ["a\0b" => "c\0d"]);', 'ok'],
+            'clone a Feed' => ['clone fw_feed();', 'Error'],
+            'unserialize a Feed' => ['unserialize(\'O:18:"FluentWebhook\Feed":0:{}\')->name();', 'Exception'],
+            // dispatch()
+            'dispatch(null, ...)' => ['FluentWebhook\dispatch(null, [], []);', 'TypeError'],
+            'dispatch with data null' => ['FluentWebhook\dispatch("e", null, []);', 'TypeError'],
+            'dispatch with feeds null' => ['FluentWebhook\dispatch("e", [], null);', 'TypeError'],
+            'dispatch an int feed' => ['FluentWebhook\dispatch("e", [], [1]);', $error],
+            'dispatch a resource feed' => ['FluentWebhook\dispatch("e", [], [STDIN]);', $error],
+            'dispatch an stdClass feed' => ['FluentWebhook\dispatch("e", [], [new stdClass]);', $error],
+            'dispatch an event with NUL' => ['FluentWebhook\dispatch("e\0x", [], [fw_feed()]);', $error],
+            'dispatch a cycle' => ['FluentWebhook\dispatch("e", fw_cycle(), [fw_feed()]);', $payload],
+            'dispatch an invalid settings array' => ['FluentWebhook\dispatch("e", [], [["name" => "x"]]);', $invalid],
+            'dispatch to 1,000 feeds' => ['FluentWebhook\dispatch("e", ["x" => 1], array_map(fn ($i) => fw_feed([], $i), range(1, 1000)));', 'ok'],
+            // flush(), stats(), events(), resume()
+            'flush(-1)' => ['FluentWebhook\flush(-1);', $error],
+            'flush(NAN)' => ['FluentWebhook\flush(NAN);', $error],
+            'flush(INF)' => ['FluentWebhook\flush(INF);', $error],
+            'flush("soon")' => ['FluentWebhook\flush("soon");', 'TypeError'],
+            'stats(1)' => ['FluentWebhook\stats(1);', 'ArgumentCountError'],
+            'events(1)' => ['FluentWebhook\events(1);', 'ArgumentCountError'],
+            'resume(1)' => ['FluentWebhook\resume(1);', 'ArgumentCountError'],
+            // deliveries(), redeliver()
+            'deliveries with since NAN' => ['FluentWebhook\deliveries(["since" => NAN]);', $error],
+            'deliveries with a huge limit' => ['FluentWebhook\deliveries(["limit" => PHP_INT_MAX]);', $error],
+            'deliveries("x")' => ['FluentWebhook\deliveries("x");', 'TypeError'],
+            'deliveries with SQL in a filter' => ['FluentWebhook\deliveries(["feed" => "1\' OR 1=1 --", "event" => "\'; DROP TABLE deliveries; --"]) === [] || throw new Exception("rows");', 'ok'],
+            'redeliver invalid UTF-8' => ['FluentWebhook\redeliver("\xff");', $error],
+            'redeliver a long id' => ['FluentWebhook\redeliver(str_repeat("a", 1000));', $error],
+            // generate_secret(), verify()
+            'verify with a bad secret' => ['FluentWebhook\verify("x", [], "");', $error],
+            'verify with array headers' => ['FluentWebhook\verify(FluentWebhook\generate_secret(), ["webhook-id" => [1, 2], "webhook-timestamp" => new stdClass], "") && throw new Exception("true");', 'ok'],
+            'verify a 10 MB body' => ['FluentWebhook\verify(FluentWebhook\generate_secret(), ["webhook-id" => "a", "webhook-timestamp" => (string) time(), "webhook-signature" => "v1,x"], str_repeat("a", 10 << 20)) && throw new Exception("true");', 'ok'],
+            'verify a negative tolerance' => ['FluentWebhook\verify(FluentWebhook\generate_secret(), [], "", -1);', $error],
+            'generate_secret(1)' => ['FluentWebhook\generate_secret(1);', 'ArgumentCountError'],
+        ];
+    }
+
+    /** @dataProvider hostileCalls */
+    public function testAHostileCallEndsCleanly(string $code, string $expected): void
+    {
+        $result = self::runPhp(self::PRELUDE . "\n" . $code . self::POSTLUDE, ['fluent_webhook.shutdown_timeout' => '1'], 60.0);
+        $this->assertFalse($result['timed_out'], 'hung: ' . $result['stdout']);
+        $this->assertNull($result['signal'], "killed by signal {$result['signal']}: " . $result['stderr']);
+        $this->assertSame(0, $result['exit'], $result['stdout'] . $result['stderr']);
+        $this->assertStringNotContainsString('Rust panic', $result['stdout'] . $result['stderr']);
+        $this->assertMatchesRegularExpression('/RESULT:' . preg_quote($expected, '/') . '($|: )/', $result['stdout']);
+    }
+
+    public function testTheCorpusIsLargeEnough(): void
+    {
+        $this->assertGreaterThanOrEqual(60, count(self::hostileCalls()));
+    }
+}

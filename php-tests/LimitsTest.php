@@ -1,0 +1,84 @@
+<?php
+
+namespace FluentWebhook\Tests;
+
+use FluentWebhook\PayloadException;
+use function FluentWebhook\dispatch;
+
+/** Limits: payload size, response size, and TLS certificates checked against the system's roots. */
+final class LimitsTest extends WebhookTestCase
+{
+    public function testPayloadsOverTheLimitAreRefusedAtDispatch(): void
+    {
+        $url = $this->url('too-big');
+        $result = self::runPhp(<<<PHP
+            <?php
+            \$feed = new FluentWebhook\Feed(['name' => 'Big', 'request_url' => '$url', 'event_trigger' => ['e']]);
+            \$get = new FluentWebhook\Feed(['name' => 'Big GET', 'request_url' => '$url', 'request_method' => 'GET', 'event_trigger' => ['e']]);
+            foreach ([[\$feed, 'dispatch'], [\$get, 'dispatch'], [\$feed, 'render']] as [\$f, \$how]) {
+                try {
+                    \$how === 'render' ? \$f->render('e', ['x' => str_repeat('a', 2000)]) : FluentWebhook\dispatch('e', ['x' => str_repeat('a', 2000)], [\$f]);
+                    echo "sent\\n";
+                } catch (FluentWebhook\PayloadException \$e) {
+                    echo \$e->getMessage(), "\\n";
+                }
+            }
+            echo count(FluentWebhook\dispatch('e', ['x' => str_repeat('a', 500)], [\$feed])), "\\n";
+            FluentWebhook\\flush(10);
+            PHP, ['fluent_webhook.max_payload_bytes' => '1K']);
+        $this->assertSame(0, $result['exit'], $result['stderr']);
+        $lines = explode("\n", trim($result['stdout']));
+        $this->assertSame('the body for feed "Big" is 2008 bytes, over fluent_webhook.max_payload_bytes (1024 bytes)', $lines[0]);
+        $this->assertStringStartsWith('the URL for feed "Big GET" is', $lines[1]);
+        $this->assertStringStartsWith('the body for feed "Big" is', $lines[2]);
+        $this->assertSame('1', $lines[3], 'a payload under the limit is sent');
+        $this->assertCount(1, self::receiver()->waitForRequests($this->prefix, 1));
+    }
+
+    public function testTheDefaultLimitIsOneMebibyte(): void
+    {
+        $this->assertSame('1M', ini_get('fluent_webhook.max_payload_bytes'));
+        $this->expectException(PayloadException::class);
+        $this->expectExceptionMessage('over fluent_webhook.max_payload_bytes (1048576 bytes)');
+        dispatch('order_paid_done', ['x' => str_repeat('a', 10 << 20)], [$this->feed()]);
+    }
+
+    public function testResponsesAreReadOnlyUpToACap(): void
+    {
+        dispatch('order_paid_done', [], [$this->feed(['request_url' => $this->url('hook', '/big/20000000')], 'big-' . $this->prefix)]);
+        $this->assertTrue(\FluentWebhook\flush(20));
+        [$row] = \FluentWebhook\deliveries(['feed' => 'big-' . $this->prefix]);
+        $this->assertSame('delivered', $row['status']);
+        $this->assertSame(str_repeat('b', 4096), $row['response_excerpt'], 'the log keeps the first 4 KB');
+    }
+
+    public function testTlsCertificatesAreVerified(): void
+    {
+        $dir = sys_get_temp_dir() . '/fw-tls-' . bin2hex(random_bytes(4));
+        mkdir($dir);
+        exec(sprintf('openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -addext basicConstraints=CA:FALSE -keyout %s -out %s 2>&1',
+            escapeshellarg("$dir/key.pem"), escapeshellarg("$dir/cert.pem")), $output, $status);
+        $this->assertSame(0, $status, implode("\n", $output));
+        $port = Receiver::freePort();
+        $server = proc_open(['openssl', 's_server', '-quiet', '-accept', "127.0.0.1:$port", '-cert', "$dir/cert.pem", '-key', "$dir/key.pem", '-www'],
+            [0 => ['pipe', 'r'], 1 => ['file', "$dir/server.log", 'a'], 2 => ['file', "$dir/server.log", 'a']], $pipes);
+        try {
+            $deadline = microtime(true) + 5;
+            while (!($probe = @fsockopen('127.0.0.1', $port)) && microtime(true) < $deadline) {
+                usleep(20000);
+            }
+            if ($probe) {
+                fclose($probe);
+            }
+            [$id] = dispatch('order_paid_done', [], [$this->feed(['request_url' => "https://127.0.0.1:$port/hook"])]);
+            $this->assertTrue(\FluentWebhook\flush(10));
+            $failure = array_values(array_filter(\FluentWebhook\stats()['recent_failures'], fn ($f) => $f['id'] === $id));
+            $this->assertCount(1, $failure, 'a self-signed certificate is not trusted');
+            $this->assertStringContainsString('certificate', $failure[0]['reason']);
+        } finally {
+            proc_terminate($server);
+            proc_close($server);
+            exec('rm -rf ' . escapeshellarg($dir));
+        }
+    }
+}
