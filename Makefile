@@ -10,7 +10,10 @@ SO        := target/release/libfluent_webhook.so
 PHP_DEV   := scripts/php-dev
 PHPUNIT   ?= $(shell command -v phpunit || echo /usr/bin/phpunit)
 
-.PHONY: all build deps test test-rust test-php demo install crash-window clean
+.PHONY: all build deps test test-rust test-php demo install crash-window fuzz valgrind clean
+
+# Seconds each fuzz target runs in `make fuzz`.
+FUZZ_SECONDS ?= 60
 
 all: build
 
@@ -36,6 +39,21 @@ demo: build
 # How long a dispatched delivery lives only in memory before the spool has it.
 crash-window: build
 	FLUENT_WEBHOOK_SPOOL=$(CURDIR)/target/crash-window/spool.sqlite $(PHP_DEV) -d fluent_webhook.retry_schedule=3600 scripts/crash-window.php
+
+# cargo-fuzz (libFuzzer) on the settings parser, the smartcode renderer and the encoders,
+# seeded with the sample events; bounded by FUZZ_SECONDS per target. RUSTC_BOOTSTRAP lets
+# the stable toolchain take the sanitizer flags cargo-fuzz passes.
+fuzz: deps
+	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
+	scripts/fuzz-seed.sh
+	for target in settings smartcode encoders; do \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run $$target fuzz/corpus/$$target -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; \
+	done
+
+# The in-process PHPUnit suites under valgrind memcheck; fails on any invalid read or write.
+valgrind: build
+	command -v valgrind >/dev/null || apt-get install -y -qq valgrind
+	scripts/valgrind.sh
 
 install: build
 	@scripts/install-extension.sh $(SO)

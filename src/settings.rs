@@ -293,19 +293,36 @@ fn cell(row: &Map<String, Value>, list: &'static str, index: usize, column: &str
     }
 }
 
-fn parse_headers(map: &Map<String, Value>) -> Result<Vec<Header>, InvalidFeed> {
-    const KEY: &str = "custom_header_values";
-    let mut headers: Vec<Header> = Vec::new();
-    for (index, row) in rows(map, KEY)?.into_iter().enumerate() {
-        let name = cell(row, KEY, index, "header_name")?.trim().to_string();
-        let value = cell(row, KEY, index, "header_value")?;
+/// The filled-in rows of a repeatable list as (row number, name, value). Rows whose name and
+/// value are both blank are what the form submits when the user adds nothing; a value without
+/// a name is an error.
+fn named_rows(
+    map: &Map<String, Value>,
+    key: &'static str,
+    name_column: &str,
+    value_column: &str,
+    name_noun: &str,
+) -> Result<Vec<(usize, String, String)>, InvalidFeed> {
+    let mut named = Vec::new();
+    for (index, row) in rows(map, key)?.into_iter().enumerate() {
+        let name = cell(row, key, index, name_column)?.trim().to_string();
+        let value = cell(row, key, index, value_column)?;
         let row_no = index + 1;
         if name.is_empty() {
             if value.trim().is_empty() {
                 continue;
             }
-            return Err(invalid(KEY, format!("row {row_no} has a header value but no header name")));
+            return Err(invalid(key, format!("row {row_no} has a value but no {name_noun}")));
         }
+        named.push((row_no, name, value));
+    }
+    Ok(named)
+}
+
+fn parse_headers(map: &Map<String, Value>) -> Result<Vec<Header>, InvalidFeed> {
+    const KEY: &str = "custom_header_values";
+    let mut headers: Vec<Header> = Vec::new();
+    for (row_no, name, value) in named_rows(map, KEY, "header_name", "header_value", "header name")? {
         if !name.bytes().all(is_token_byte) {
             return Err(invalid(KEY, format!("row {row_no}: header name {name:?} is not a valid HTTP header name")));
         }
@@ -337,16 +354,7 @@ fn is_token_byte(byte: u8) -> bool {
 fn parse_selected_fields(map: &Map<String, Value>) -> Result<Vec<SelectedField>, InvalidFeed> {
     const KEY: &str = "selected_field_values";
     let mut fields: Vec<SelectedField> = Vec::new();
-    for (index, row) in rows(map, KEY)?.into_iter().enumerate() {
-        let key = cell(row, KEY, index, "field_name")?.trim().to_string();
-        let template = cell(row, KEY, index, "field_value")?;
-        let row_no = index + 1;
-        if key.is_empty() {
-            if template.trim().is_empty() {
-                continue;
-            }
-            return Err(invalid(KEY, format!("row {row_no} has a value ({template:?}) but no payload key")));
-        }
+    for (row_no, key, template) in named_rows(map, KEY, "field_name", "field_value", "payload key")? {
         if fields.iter().any(|f| f.key == key) {
             return Err(invalid(KEY, format!("row {row_no}: payload key {key:?} is used twice")));
         }

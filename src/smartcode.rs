@@ -84,9 +84,12 @@ impl Template {
             while source[body_start..].starts_with("{{") || source[body_start..].starts_with("##") {
                 body_start += 2;
             }
-            let Some((body_end, close_end)) = find_closer(source, body_start) else {
-                cursor = open + 1;
-                continue;
+            let (body_end, close_end) = match find_closer(source, body_start) {
+                Ok(found) => found,
+                Err(line_end) => {
+                    cursor = line_end;
+                    continue;
+                }
             };
             let body = source[body_start..body_end].trim();
             if body.is_empty() {
@@ -129,30 +132,26 @@ impl Template {
     }
 }
 
-/// The first `{{` or `##` at or after `from`.
+/// The first `{{` or `##` at or after `from`. One forward scan: templates can be long.
 fn find_opener(source: &str, from: usize) -> Option<usize> {
-    let rest = source.get(from..)?;
-    let brace = rest.find("{{");
-    let hash = rest.find("##");
-    let first = match (brace, hash) {
-        (Some(a), Some(b)) => a.min(b),
-        (a, b) => a.or(b)?,
-    };
-    Some(from + first)
+    let bytes = source.as_bytes();
+    (from..bytes.len().saturating_sub(1)).find(|&i| matches!(&bytes[i..i + 2], b"{{" | b"##"))
 }
 
-/// The nearest `}}` or `##` after `from` on the same line: (end of body, end of closer).
-/// FluentCart's pattern uses `.`, which stops at a newline.
-fn find_closer(source: &str, from: usize) -> Option<(usize, usize)> {
-    let line = &source[from..];
-    let line = &line[..line.find('\n').unwrap_or(line.len())];
-    let brace = line.find("}}");
-    let hash = line.find("##");
-    let first = match (brace, hash) {
-        (Some(a), Some(b)) => a.min(b),
-        (a, b) => a.or(b)?,
-    };
-    Some((from + first, from + first + 2))
+/// The nearest `}}` or `##` after `from` on the same line: (end of body, end of closer), or
+/// where the line ends when there is none (FluentCart's pattern uses `.`, which stops at a
+/// newline, so no code on the rest of that line can close either).
+fn find_closer(source: &str, from: usize) -> Result<(usize, usize), usize> {
+    let bytes = source.as_bytes();
+    let mut i = from;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\n' => return Err(i),
+            b'}' | b'#' if bytes.get(i + 1) == Some(&bytes[i]) => return Ok((i, i + 2)),
+            _ => i += 1,
+        }
+    }
+    Err(bytes.len())
 }
 
 impl Code {
@@ -504,6 +503,16 @@ mod tests {
         assert_eq!(headline("shippingStatusChanged"), "Shipping Status Changed");
         assert_eq!(headline("hello  wide-world"), "Hello Wide World");
         assert_eq!(php_trim("\0 x \n"), "x");
+    }
+
+    #[test]
+    fn long_templates_parse_in_linear_time() {
+        let many = "{{order.id}}".repeat(100_000);
+        assert_eq!(Template::parse(&many).parts.len(), 100_000);
+        let unclosed = "{{".repeat(500_000);
+        assert_eq!(Template::parse(&unclosed).render(&order()), json!(unclosed));
+        let hashes = format!("{}{}", "#".repeat(300_001), "x");
+        assert_eq!(Template::parse(&hashes).render(&order()), json!(hashes));
     }
 
     #[test]
