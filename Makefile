@@ -10,7 +10,7 @@ SO        := target/release/libfluent_webhook.so
 PHP_DEV   := scripts/php-dev
 PHPUNIT   ?= $(shell command -v phpunit || echo /usr/bin/phpunit)
 
-.PHONY: all build deps test test-rust test-php demo install crash-window fuzz valgrind clean
+.PHONY: all build deps test test-rust test-php demo install crash-window fuzz valgrind bench clean
 
 # Seconds each fuzz target runs in `make fuzz`.
 FUZZ_SECONDS ?= 60
@@ -35,6 +35,12 @@ test: test-rust test-php
 demo: build
 	rm -rf target/demo
 	FLUENT_WEBHOOK_SPOOL=$(CURDIR)/target/demo/spool.sqlite $(PHP_DEV) scripts/demo.php
+
+# The extension side by side with WordPress's Requests, curl_multi and wrk (BENCHMARKS.md).
+bench: build
+	command -v wrk >/dev/null && [ -f /usr/share/wordpress/wp-includes/class-requests.php ] || \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk wordpress >/dev/null
+	scripts/bench.sh
 
 # How long a dispatched delivery lives only in memory before the spool has it.
 crash-window: build

@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS deliveries_created ON deliveries (created_at);
+CREATE INDEX IF NOT EXISTS deliveries_leased ON deliveries (status, lease_until);
 ";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,7 +212,7 @@ impl Spool {
         let claimed = {
             let mut claim = tx.prepare_cached(
                 "UPDATE deliveries SET lease_owner = ?1, lease_until = ?2
-                 WHERE id IN (SELECT id FROM deliveries
+                 WHERE id IN (SELECT id FROM deliveries INDEXED BY deliveries_due
                               WHERE status = 'pending' AND next_attempt_at <= ?3
                                 AND (lease_until IS NULL OR lease_until < ?3)
                               ORDER BY next_attempt_at LIMIT ?4)
@@ -227,15 +228,44 @@ impl Spool {
 
     /// The earliest time a pending delivery not claimed by a live process becomes due.
     pub fn next_due(&self, now: u64) -> rusqlite::Result<Option<u64>> {
+        // Two index walks that stop at their first row, instead of one scan of every pending
+        // row: the spool may hold a hundred thousand.
+        let unclaimed: Option<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT next_attempt_at FROM deliveries INDEXED BY deliveries_due
+                 WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < ?1)
+                 ORDER BY next_attempt_at LIMIT 1",
+            )?
+            .query_row([now as i64], |row| row.get(0))
+            .optional()?;
+        let claimed_elsewhere: Option<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT lease_until + 1 FROM deliveries INDEXED BY deliveries_leased
+                 WHERE status = 'pending' AND lease_until >= ?1 AND lease_owner != ?2
+                 ORDER BY lease_until LIMIT 1",
+            )?
+            .query_row(params![now as i64, self.owner], |row| row.get(0))
+            .optional()?;
+        Ok(match (unclaimed, claimed_elsewhere) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+        .map(|t| t.max(0) as u64))
+    }
+
+    /// Whether a delivery is due now and free to claim: one index probe.
+    pub fn has_due(&self, now: u64) -> rusqlite::Result<bool> {
         self.conn
-            .query_row(
-                "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until >= ?1
-                                 THEN MAX(next_attempt_at, lease_until + 1) ELSE next_attempt_at END)
-                 FROM deliveries WHERE status = 'pending' AND (lease_owner IS NULL OR lease_owner != ?2 OR lease_until < ?1)",
-                params![now as i64, self.owner],
-                |row| row.get::<_, Option<i64>>(0),
-            )
-            .map(|t| t.map(|t| t.max(0) as u64))
+            .prepare_cached(
+                "SELECT 1 FROM deliveries INDEXED BY deliveries_due
+                 WHERE status = 'pending' AND next_attempt_at <= ?1 AND (lease_until IS NULL OR lease_until < ?1)
+                 LIMIT 1",
+            )?
+            .query_row([now as i64], |_| Ok(()))
+            .optional()
+            .map(|found| found.is_some())
     }
 
     /// Records an attempt and what follows it: `Pending` with the time of the next attempt

@@ -480,13 +480,9 @@ impl SpoolWorker {
             return 0;
         }
         // A read first: most ticks find nothing, and a claim takes the write lock.
-        match self.spool.next_due(now) {
-            Ok(Some(due)) if due <= now => {}
-            Ok(Some(due)) => {
-                self.next_claim = self.next_claim.min(due);
-                return 0;
-            }
-            Ok(None) => return 0,
+        match self.spool.has_due(now) {
+            Ok(true) => {}
+            Ok(false) => return 0,
             Err(e) => {
                 self.tally.warn(format!("cannot read the spool {}: {e}", self.spool.location()));
                 return 0;

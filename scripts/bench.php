@@ -1,0 +1,218 @@
+<?php
+// The benchmark behind `make bench` (scripts/bench.sh starts the servers): the extension side
+// by side with what PHP sites use today, in one run, every loop bounded. Prints one table.
+//   env: BENCH_NGINX (URL answering 204), BENCH_SLOW (URL answering after 500 ms),
+//        BENCH_DOWN (URL nobody listens on), BENCH_SCALE (1 = full run, smaller = smoke)
+
+require '/usr/share/wordpress/wp-includes/class-requests.php';
+Requests::register_autoloader();
+
+$nginx = getenv('BENCH_NGINX');
+$slow = getenv('BENCH_SLOW');
+$down = getenv('BENCH_DOWN');
+$scale = (float) (getenv('BENCH_SCALE') ?: 1);
+$data = json_decode(file_get_contents(__DIR__ . '/../fixtures/events/order_paid_done.json'), true);
+$body = json_encode($data);
+$n = fn (int $full) => max(10, (int) ($full * $scale));
+
+function feeds(string $url, int $count): array
+{
+    $feeds = [];
+    for ($i = 0; $i < $count; $i++) {
+        $feeds[] = new FluentWebhook\Feed(['name' => "bench $i", 'request_url' => $url, 'event_trigger' => ['order_paid_done'],
+            'request_format' => $i % 2 ? 'FORM' : 'JSON'], "bench-$i");
+    }
+    return $feeds;
+}
+
+function percentile(array $values, float $p): float
+{
+    if ($values === []) {
+        return NAN;
+    }
+    sort($values);
+    return $values[min(count($values) - 1, (int) floor($p * (count($values) - 1)))];
+}
+
+function cpu(): float
+{
+    $u = getrusage();
+    return $u['ru_utime.tv_sec'] + $u['ru_utime.tv_usec'] / 1e6 + $u['ru_stime.tv_sec'] + $u['ru_stime.tv_usec'] / 1e6;
+}
+
+function rss_kb(string $field = 'VmRSS'): int
+{
+    preg_match("/^$field:\\s+(\\d+)/m", file_get_contents('/proc/self/status'), $m);
+    return (int) $m[1];
+}
+
+function requests_post(string $url, string $body, bool $blocking): void
+{
+    Requests::request($url, ['Content-Type' => 'application/json'], $body, Requests::POST, ['timeout' => 5, 'blocking' => $blocking]);
+}
+
+$rows = [];
+$row = function (string $figure, string $ours, string $baseline, string $ratio, string $target) use (&$rows) {
+    $rows[] = [$figure, $ours, $baseline, $ratio, $target];
+};
+
+// 1. Time in dispatch() per matched feed, against blocking Requests per feed.
+FluentWebhook\dispatch('order_paid_done', $data, feeds($nginx, 1));
+FluentWebhook\flush(30);
+$requestsTimes = [];
+for ($i = 0; $i < $n(300); $i++) {
+    $t = hrtime(true);
+    requests_post($nginx, $body, true);
+    $requestsTimes[] = (hrtime(true) - $t) / 1e3;
+}
+$requestsMedian = percentile($requestsTimes, 0.5);
+foreach ([1, 3, 10] as $count) {
+    $feeds = feeds($nginx, $count);
+    $times = [];
+    for ($i = 0; $i < $n(2000); $i++) {
+        $t = hrtime(true);
+        FluentWebhook\dispatch('order_paid_done', $data, $feeds);
+        $times[] = (hrtime(true) - $t) / 1e3 / $count;
+        if ($i % 200 === 199) {
+            FluentWebhook\flush(60);
+        }
+    }
+    FluentWebhook\flush(60);
+    $median = percentile($times, 0.5);
+    $row("dispatch() per feed, $count feed(s): median / p99 µs", sprintf('%.1f / %.1f', $median, percentile($times, 0.99)),
+        sprintf('Requests blocking %.0f / %.0f', $requestsMedian, percentile($requestsTimes, 0.99)),
+        sprintf('%.0f× less', $requestsMedian / $median), '≤ 10 µs median; ≥ 25× less');
+}
+
+// 2. A PHP request that fires a webhook, with the endpoint answering in 0 ms and in 500 ms.
+$feed = feeds($slow, 1);
+$fast = feeds($nginx, 1);
+$request = function (array $feeds) use ($data) {
+    $t = hrtime(true);
+    FluentWebhook\dispatch('order_paid_done', $data, $feeds);
+    return (hrtime(true) - $t) / 1e3;
+};
+$fastTimes = $slowTimes = [];
+for ($i = 0; $i < $n(200); $i++) {
+    $fastTimes[] = $request($fast);
+    $slowTimes[] = $request($feed);
+}
+$blockingSlow = [];
+for ($i = 0; $i < 5; $i++) {
+    $t = hrtime(true);
+    requests_post($slow, $body, true);
+    $blockingSlow[] = (hrtime(true) - $t) / 1e3;
+}
+$nonBlocking = [];
+for ($i = 0; $i < $n(100); $i++) {
+    $t = hrtime(true);
+    requests_post($slow, $body, false);
+    $nonBlocking[] = (hrtime(true) - $t) / 1e3;
+}
+FluentWebhook\flush(60);
+$row('request time, endpoint 0 ms vs 500 ms: median µs', sprintf('%.1f vs %.1f', percentile($fastTimes, 0.5), percentile($slowTimes, 0.5)),
+    sprintf('Requests %.0f (blocking), %.0f (non-blocking)', percentile($blockingSlow, 0.5), percentile($nonBlocking, 0.5)),
+    sprintf('%+.1f %%', (percentile($slowTimes, 0.5) / percentile($fastTimes, 0.5) - 1) * 100), '≤ 1 % above 0 ms');
+
+// 3. Deliveries per second from one process: dispatch many, then flush.
+$total = $n(100000);
+$feeds = feeds($nginx, 1);
+$cpu = cpu();
+$t = hrtime(true);
+for ($i = 0; $i < $total; $i++) {
+    FluentWebhook\dispatch('order_paid_done', $data, $feeds);
+}
+$dispatched = (hrtime(true) - $t) / 1e9;
+$flushed = FluentWebhook\flush(600);
+$seconds = (hrtime(true) - $t) / 1e9;
+$oursCpu = (cpu() - $cpu) / $total * 1e6;
+$oursRate = $total / $seconds;
+$stats = FluentWebhook\stats();
+
+$multi = curl_multi_init();
+curl_multi_setopt($multi, CURLMOPT_MAX_HOST_CONNECTIONS, 32);
+$cpu = cpu();
+$t = hrtime(true);
+$sent = $done = 0;
+$handles = [];
+$make = function () use ($nginx, $body) {
+    $h = curl_init($nginx);
+    curl_setopt_array($h, [CURLOPT_POST => true, CURLOPT_POSTFIELDS => $body, CURLOPT_RETURNTRANSFER => true,
+        CURLOPT_HTTPHEADER => ['Content-Type: application/json'], CURLOPT_TIMEOUT => 15]);
+    return $h;
+};
+for (; $sent < min(32, $total); $sent++) {
+    curl_multi_add_handle($multi, $make());
+}
+$deadline = microtime(true) + 600;
+do {
+    curl_multi_exec($multi, $running);
+    curl_multi_select($multi, 0.05);
+    while ($info = curl_multi_info_read($multi)) {
+        $h = $info['handle'];
+        $done++;
+        curl_multi_remove_handle($multi, $h);
+        if ($sent < $total) {
+            // Reuse the handle: keep-alive, as the best pure-PHP sender would.
+            curl_setopt($h, CURLOPT_POSTFIELDS, $body);
+            curl_multi_add_handle($multi, $h);
+            $sent++;
+        } else {
+            curl_close($h);
+        }
+    }
+} while ($done < $total && microtime(true) < $deadline);
+$curlSeconds = (hrtime(true) - $t) / 1e9;
+$curlCpu = (cpu() - $cpu) / $total * 1e6;
+$curlRate = $done / $curlSeconds;
+
+$wrkScript = tempnam(sys_get_temp_dir(), 'wrk') . '.lua';
+file_put_contents($wrkScript, "wrk.method = 'POST'\nwrk.headers['Content-Type'] = 'application/json'\nwrk.body = io.open('" . addslashes(__DIR__ . '/../fixtures/events/order_paid_done.json') . "'):read('*a')\n");
+$wrk = shell_exec(sprintf('wrk -t2 -c32 -d%ds -s %s %s 2>&1', max(2, (int) (10 * $scale)), escapeshellarg($wrkScript), escapeshellarg($nginx)));
+preg_match('/Requests\/sec:\s+([\d.]+)/', (string) $wrk, $m);
+$wrkRate = (float) ($m[1] ?? 0);
+unlink($wrkScript);
+
+$row("deliveries/s, $total dispatched then flush()", sprintf('%.0f (dispatch loop %.1f s, flushed: %s)', $oursRate, $dispatched, $flushed ? 'yes' : 'NO'),
+    sprintf('curl_multi ×32 %.0f; wrk -c32 %.0f', $curlRate, $wrkRate),
+    sprintf('%.2f× curl_multi; %.0f %% of wrk', $oursRate / $curlRate, $oursRate / max(1, $wrkRate) * 100), '≥ 1.2× curl_multi; ≥ 85 % of wrk');
+$row('CPU µs per delivery (user+sys of this process)', sprintf('%.0f', $oursCpu), sprintf('curl_multi %.0f', $curlCpu),
+    sprintf('%.2f×', $oursCpu / $curlCpu), 'lower than curl_multi');
+
+// 4. dispatch → answered latency at light load, from the delivery log.
+$light = feeds($nginx, 1);
+$ids = [];
+for ($i = 0; $i < $n(500); $i++) {
+    $ids[FluentWebhook\dispatch('order_paid_done', $data, $light)[0]] = true;
+    usleep(2000);
+}
+FluentWebhook\flush(60);
+$latencies = [];
+foreach (FluentWebhook\deliveries(['feed' => 'bench-0', 'limit' => 10000]) as $entry) {
+    if (isset($ids[$entry['id']]) && $entry['attempts']) {
+        $attempt = $entry['attempts'][0];
+        $latencies[] = ($attempt['at'] - $entry['created_at']) * 1000 + $attempt['duration_ms'];
+    }
+}
+$row(sprintf('dispatch → answered latency, light load (%d): p50 / p99 ms', count($latencies)),
+    sprintf('%.0f / %.0f (the log has 1 ms resolution)', percentile($latencies, 0.5), percentile($latencies, 0.99)), '', '', 'p50 ≤ 1 ms');
+
+// 5. Memory with many deliveries queued to an endpoint that is down (a fresh process).
+// Its own spool: what it leaves behind must not be sent by this process.
+$memory = shell_exec(sprintf('%s -d fluent_webhook.retry_schedule=3600 -d fluent_webhook.shutdown_timeout=0 -d fluent_webhook.spool_path=%s %s %s %d 2>/dev/null',
+    escapeshellarg(PHP_BINARY), escapeshellarg(dirname(ini_get('fluent_webhook.spool_path')) . '/memory.sqlite'),
+    escapeshellarg(__DIR__ . '/bench-memory.php'), escapeshellarg($down), $n(100000)));
+$memory = json_decode((string) $memory, true) ?? ['payload_mb' => 0, 'rss_growth_mb' => 0, 'peak_growth_mb' => 0, 'cap_mb' => 0];
+$row(sprintf('RSS growth with %d queued to a down endpoint, MB', $n(100000)),
+    sprintf('%.0f (peak %.0f)', $memory['rss_growth_mb'], $memory['peak_growth_mb']), sprintf('payload %.0f MB; cap %.0f MB', $memory['payload_mb'], $memory['cap_mb']),
+    sprintf('%.2f× payload', $memory['peak_growth_mb'] / max(1, $memory['payload_mb'])), '≤ 2× payload, bounded by the cap');
+
+$widths = [52, 40, 44, 26, 32];
+$line = fn (array $cells) => implode(' | ', array_map(fn ($c, $w) => str_pad($c, $w), $cells, $widths));
+echo $line(['figure', 'fluent_webhook', 'baseline (same run)', 'ratio', 'target']), "\n";
+echo str_repeat('-', array_sum($widths) + 12), "\n";
+foreach ($rows as $r) {
+    echo $line($r), "\n";
+}
+printf("\nmachine: %s, %d cores; PHP %s; spool %s; deliveries delivered %d, failed %d\n",
+    php_uname('m'), (int) shell_exec('nproc'), PHP_VERSION, $stats['spool'], $stats['delivered'], $stats['failed']);
