@@ -85,6 +85,16 @@ pub struct Attempt {
     pub duration_ms: u64,
 }
 
+/// An attempt to record, and what the delivery is after it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    pub id: String,
+    pub attempt: Attempt,
+    pub status: Status,
+    pub next_attempt_at: Option<u64>,
+    pub response_excerpt: Vec<u8>,
+}
+
 /// A row of the delivery log.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogEntry {
@@ -268,10 +278,7 @@ impl Spool {
             .map(|found| found.is_some())
     }
 
-    /// Records an attempt and what follows it: `Pending` with the time of the next attempt
-    /// (the claim is released so any process may retry), or a final status. Only a row this
-    /// process still holds is changed, so a late outcome never overwrites another's; returns
-    /// false when nothing was changed.
+    /// Records an attempt and what follows it; see [`Spool::record_attempts`].
     pub fn record_attempt(
         &mut self,
         id: &str,
@@ -280,32 +287,55 @@ impl Spool {
         next_attempt_at: Option<u64>,
         response_excerpt: &[u8],
     ) -> rusqlite::Result<bool> {
+        let record = AttemptRecord {
+            id: id.to_string(),
+            attempt: attempt.clone(),
+            status,
+            next_attempt_at,
+            response_excerpt: response_excerpt.to_vec(),
+        };
+        Ok(self.record_attempts(std::slice::from_ref(&record))?[0])
+    }
+
+    /// Records attempts and what follows each, in one transaction: `Pending` with the time of
+    /// the next attempt (the claim is released so any process may retry), or a final status.
+    /// Only a row this process still holds is changed, so a late outcome never overwrites
+    /// another's; the result says, per record, whether it was written.
+    pub fn record_attempts(&mut self, records: &[AttemptRecord]) -> rusqlite::Result<Vec<bool>> {
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let attempts: Option<String> = tx
-            .query_row(
+        let mut written = Vec::with_capacity(records.len());
+        {
+            let mut read = tx.prepare_cached(
                 "SELECT attempts FROM deliveries WHERE id = ?1 AND status = 'pending' AND lease_owner = ?2",
-                params![id, self.owner],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(attempts) = attempts else { return Ok(false) };
-        let mut list: Vec<Attempt> = serde_json::from_str(&attempts).unwrap_or_default();
-        list.push(attempt.clone());
-        tx.execute(
-            "UPDATE deliveries SET status = ?2, attempts = ?3, attempt_count = ?4, response_excerpt = ?5,
-                    next_attempt_at = ?6, lease_owner = NULL, lease_until = NULL
-             WHERE id = ?1",
-            params![
-                id,
-                status.as_str(),
-                serde_json::to_string(&list).unwrap_or_else(|_| "[]".into()),
-                list.len() as i64,
-                &response_excerpt[..response_excerpt.len().min(RESPONSE_EXCERPT_BYTES)],
-                next_attempt_at.map(|t| t as i64),
-            ],
-        )?;
+            )?;
+            let mut update = tx.prepare_cached(
+                "UPDATE deliveries SET status = ?2, attempts = ?3, attempt_count = ?4, response_excerpt = ?5,
+                        next_attempt_at = ?6, lease_owner = NULL, lease_until = NULL
+                 WHERE id = ?1",
+            )?;
+            for record in records {
+                let attempts: Option<String> =
+                    read.query_row(params![record.id, self.owner], |r| r.get(0)).optional()?;
+                let Some(attempts) = attempts else {
+                    written.push(false);
+                    continue;
+                };
+                let mut list: Vec<Attempt> = serde_json::from_str(&attempts).unwrap_or_default();
+                list.push(record.attempt.clone());
+                let excerpt = &record.response_excerpt[..record.response_excerpt.len().min(RESPONSE_EXCERPT_BYTES)];
+                update.execute(params![
+                    record.id,
+                    record.status.as_str(),
+                    serde_json::to_string(&list).unwrap_or_else(|_| "[]".into()),
+                    list.len() as i64,
+                    excerpt,
+                    record.next_attempt_at.map(|t| t as i64),
+                ])?;
+                written.push(true);
+            }
+        }
         tx.commit()?;
-        Ok(true)
+        Ok(written)
     }
 
     /// Gives up this process's claims on unfinished deliveries, so another process can send

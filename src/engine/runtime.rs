@@ -31,7 +31,7 @@ use super::tally::{Snapshot, Tally};
 use crate::delivery::{unix_millis, Delivery};
 use crate::outcome::Outcome;
 use crate::retry::{Next, RetryPolicy};
-use crate::spool::{Attempt, Filter, LogEntry, Spool, Status};
+use crate::spool::{Attempt, AttemptRecord, Filter, LogEntry, Spool, Status};
 
 /// How long [`shutdown`] lets HTTP tasks wind down after the grace period.
 const RUNTIME_STOP_TIMEOUT: Duration = Duration::from_millis(250);
@@ -319,6 +319,8 @@ struct SpoolWorker {
     bytes_in_memory: usize,
     /// New deliveries the spool refused (busy or failing disk), written again before sending.
     unwritten: Vec<Delivery>,
+    /// Outcomes waiting to be written together in one transaction.
+    outcomes: Vec<(Delivery, Outcome, AttemptRecord)>,
     next_claim: u64,
     next_prune: u64,
 }
@@ -348,6 +350,7 @@ impl SpoolWorker {
             in_memory: 0,
             bytes_in_memory: 0,
             unwritten: Vec::new(),
+            outcomes: Vec::new(),
             next_claim: 0,
             next_prune,
         }
@@ -389,10 +392,11 @@ impl SpoolWorker {
             match command {
                 Command::New(deliveries) => new.extend(deliveries),
                 Command::Finished { delivery, outcome, started_at, excerpt } => {
-                    self.finished(delivery, &outcome, started_at, &excerpt)
+                    self.finished(delivery, outcome, started_at, excerpt)
                 }
                 Command::Claim(reply) => {
                     self.insert(std::mem::take(&mut new));
+                    self.record_outcomes();
                     let claimed = self.claim(unix_millis());
                     if let Some(reply) = reply {
                         let _ = reply.send(claimed);
@@ -400,18 +404,22 @@ impl SpoolWorker {
                 }
                 Command::NextDue(reply) => {
                     self.insert(std::mem::take(&mut new));
+                    self.record_outcomes();
                     let _ = reply.send(self.spool.next_due(unix_millis()).unwrap_or(None));
                 }
                 Command::List(filter, reply) => {
                     self.insert(std::mem::take(&mut new));
+                    self.record_outcomes();
                     let _ = reply.send(self.spool.list(&filter).map_err(|e| e.to_string()));
                 }
                 Command::Get(id, reply) => {
                     self.insert(std::mem::take(&mut new));
+                    self.record_outcomes();
                     let _ = reply.send(self.spool.get(&id).map_err(|e| e.to_string()));
                 }
                 Command::Stop(reply) => {
                     self.insert(std::mem::take(&mut new));
+                    self.record_outcomes();
                     return Some(reply);
                 }
             }
@@ -420,6 +428,7 @@ impl SpoolWorker {
             }
         }
         self.insert(new);
+        self.record_outcomes();
         None
     }
 
@@ -503,11 +512,10 @@ impl SpoolWorker {
         count
     }
 
-    fn finished(&mut self, delivery: Delivery, outcome: &Outcome, started_at: u64, excerpt: &[u8]) {
-        self.in_memory = self.in_memory.saturating_sub(1);
-        self.bytes_in_memory = self.bytes_in_memory.saturating_sub(delivery.size());
+    /// Queues an attempt's outcome; [`Self::record_outcomes`] writes them together.
+    fn finished(&mut self, delivery: Delivery, outcome: Outcome, started_at: u64, excerpt: Vec<u8>) {
         let attempt_number = delivery.attempts as usize + 1;
-        let next = self.config.retry.after(attempt_number, outcome, fastrand::f64() * 2.0 - 1.0);
+        let next = self.config.retry.after(attempt_number, &outcome, fastrand::f64() * 2.0 - 1.0);
         let now = unix_millis();
         let (status, next_attempt_at) = match next {
             Next::Delivered => (Status::Delivered, None),
@@ -521,19 +529,42 @@ impl SpoolWorker {
             error: outcome.error().map(str::to_string),
             duration_ms: outcome.duration().as_millis() as u64,
         };
-        match self.spool.record_attempt(&delivery.id, &attempt, status, next_attempt_at, excerpt) {
-            Ok(true) => {}
-            Ok(false) => self.tally.warn(format!(
-                "the outcome of {} was not recorded: its claim had passed to another process, which sends it",
-                delivery.id
-            )),
-            Err(e) => self.tally.warn(format!("cannot record an attempt in the spool {}: {e}", self.spool.location())),
+        let record =
+            AttemptRecord { id: delivery.id.clone(), attempt, status, next_attempt_at, response_excerpt: excerpt };
+        self.outcomes.push((delivery, outcome, record));
+    }
+
+    /// Writes the queued outcomes in one transaction, then settles them: a delivery leaves the
+    /// in-flight count only once its outcome is on disk.
+    fn record_outcomes(&mut self) {
+        if self.outcomes.is_empty() {
+            return;
         }
-        if let Some(at) = next_attempt_at {
-            self.next_claim = self.next_claim.min(at);
+        let outcomes = std::mem::take(&mut self.outcomes);
+        let records: Vec<AttemptRecord> = outcomes.iter().map(|(_, _, record)| record.clone()).collect();
+        let written = match self.spool.record_attempts(&records) {
+            Ok(written) => written,
+            Err(e) => {
+                self.tally.warn(format!("cannot record attempts in the spool {}: {e}", self.spool.location()));
+                vec![true; records.len()]
+            }
+        };
+        let now = unix_millis();
+        for ((delivery, outcome, record), written) in outcomes.into_iter().zip(written) {
+            if !written {
+                self.tally.warn(format!(
+                    "the outcome of {} was not recorded: its claim had passed to another process, which sends it",
+                    delivery.id
+                ));
+            }
+            self.in_memory = self.in_memory.saturating_sub(1);
+            self.bytes_in_memory = self.bytes_in_memory.saturating_sub(delivery.size());
+            if let Some(at) = record.next_attempt_at {
+                self.next_claim = self.next_claim.min(at);
+            }
+            self.tally.settled(&delivery, &outcome, record.status);
         }
-        self.tally.settled(&delivery, outcome, status);
-        // A slot is free: take up what waits.
+        // Slots are free: take up what waits.
         self.next_claim = self.next_claim.min(now);
     }
 
@@ -553,11 +584,12 @@ impl SpoolWorker {
             match command {
                 Command::New(deliveries) => unwritten.extend(deliveries),
                 Command::Finished { delivery, outcome, started_at, excerpt } => {
-                    self.finished(delivery, &outcome, started_at, &excerpt)
+                    self.finished(delivery, outcome, started_at, excerpt)
                 }
                 _ => {}
             }
         }
+        self.record_outcomes();
         let rows: Vec<_> = unwritten.into_iter().map(|d| (d, None)).collect();
         if !rows.is_empty() && self.spool.insert(&rows).is_err() {
             self.tally.lost(rows.len() as u64);
