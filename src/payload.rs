@@ -1,23 +1,26 @@
 //! The payload a feed sends: the whole event data (`all_data`), or a map of payload key →
 //! rendered smartcode template (`selected_fields`), in the order the user listed them.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use crate::settings::Body;
 
-pub fn build(body: &Body, data: &Value) -> Value {
+/// The payload; all data is borrowed, not copied (it is only encoded).
+pub fn build<'a>(body: &Body, data: &'a Value) -> Cow<'a, Value> {
     match body {
-        Body::AllData => data.clone(),
+        Body::AllData => Cow::Borrowed(data),
         Body::SelectedFields(fields) => {
             // Keys "0", "1", … in order make a PHP list, which json_encode writes as [..].
             if fields.iter().enumerate().all(|(i, f)| f.key == i.to_string()) {
-                return Value::Array(fields.iter().map(|f| f.template.render(data)).collect());
+                return Cow::Owned(Value::Array(fields.iter().map(|f| f.template.render(data)).collect()));
             }
             let mut payload = Map::with_capacity(fields.len());
             for field in fields {
                 payload.insert(field.key.clone(), field.template.render(data));
             }
-            Value::Object(payload)
+            Cow::Owned(Value::Object(payload))
         }
     }
 }
@@ -35,7 +38,7 @@ mod tests {
             SelectedField { key: "0".into(), template: Template::parse("a") },
             SelectedField { key: "1".into(), template: Template::parse("b") },
         ]);
-        assert_eq!(build(&body, &Value::Null), serde_json::json!(["a", "b"]));
+        assert_eq!(*build(&body, &Value::Null), serde_json::json!(["a", "b"]));
     }
 
     #[test]
