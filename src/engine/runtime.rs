@@ -111,7 +111,6 @@ static ENGINE: Mutex<Option<Engine>> = Mutex::new(None);
 /// What [`shutdown`] left behind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShutdownReport {
-    pub drained: bool,
     pub snapshot: Snapshot,
     /// Deliveries that were in memory and stay pending in the spool for another process.
     pub left_in_spool: u64,
@@ -232,7 +231,7 @@ pub fn shutdown(grace: Duration) -> Option<ShutdownReport> {
         std::mem::forget(engine);
         return None;
     }
-    let drained = engine.tally.wait_idle(grace);
+    engine.tally.wait_idle(grace);
     let in_memory = engine.tally.pending();
     engine.runtime.shutdown_timeout(RUNTIME_STOP_TIMEOUT);
     let (reply, answer) = std_mpsc::channel();
@@ -246,7 +245,7 @@ pub fn shutdown(grace: Duration) -> Option<ShutdownReport> {
     }
     let snapshot = engine.tally.snapshot();
     let (spool, spool_in_memory) = engine.tally.spool_location();
-    Some(ShutdownReport { drained, left_in_spool: in_memory, snapshot, spool, spool_in_memory })
+    Some(ShutdownReport { left_in_spool: in_memory, snapshot, spool, spool_in_memory })
 }
 
 fn lock_engine() -> std::sync::MutexGuard<'static, Option<Engine>> {
@@ -506,7 +505,7 @@ impl SpoolWorker {
         };
         let count = claimed.len();
         for delivery in claimed {
-            self.tally.claimed(delivery.attempts > 0);
+            self.tally.claimed();
             self.send(delivery);
         }
         count

@@ -84,7 +84,7 @@ impl Tally {
     }
 
     /// A delivery taken from the spool to send (a retry, a parked one, another process's).
-    pub fn claimed(&self, _is_retry: bool) {
+    pub fn claimed(&self) {
         self.queued.fetch_add(1, Ordering::SeqCst);
     }
 
