@@ -84,7 +84,8 @@ impl Default for EngineConfig {
 enum Command {
     New(Vec<Delivery>),
     Finished {
-        delivery: Delivery,
+        // Boxed: commands of every kind share the channel's slots.
+        delivery: Box<Delivery>,
         outcome: Outcome,
         started_at: u64,
         excerpt: Vec<u8>,
@@ -391,7 +392,7 @@ impl SpoolWorker {
             match command {
                 Command::New(deliveries) => new.extend(deliveries),
                 Command::Finished { delivery, outcome, started_at, excerpt } => {
-                    self.finished(delivery, outcome, started_at, excerpt)
+                    self.finished(*delivery, outcome, started_at, excerpt)
                 }
                 Command::Claim(reply) => {
                     self.insert(std::mem::take(&mut new));
@@ -583,7 +584,7 @@ impl SpoolWorker {
             match command {
                 Command::New(deliveries) => unwritten.extend(deliveries),
                 Command::Finished { delivery, outcome, started_at, excerpt } => {
-                    self.finished(delivery, outcome, started_at, excerpt)
+                    self.finished(*delivery, outcome, started_at, excerpt)
                 }
                 _ => {}
             }
@@ -629,6 +630,7 @@ async fn http_loop(
             };
             // The spool thread records the outcome and only then takes the delivery off the
             // in-flight count, so flush() never returns before an outcome is on disk.
+            let delivery = Box::new(delivery);
             guard.handed_over = commands.send(Command::Finished { delivery, outcome, started_at, excerpt }).is_ok();
             drop(slot);
         });
