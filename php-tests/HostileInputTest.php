@@ -137,7 +137,9 @@ final class HostileInputTest extends WebhookTestCase
     /** @dataProvider hostileCalls */
     public function testAHostileCallEndsCleanly(string $code, string $expected): void
     {
-        $result = self::runPhp(self::PRELUDE . "\n" . $code . self::POSTLUDE, ['fluent_webhook.shutdown_timeout' => '1'], 60.0);
+        // An in-memory spool: what a case leaves unsent must not be sent by the next process.
+        $ini = ['fluent_webhook.shutdown_timeout' => '1', 'fluent_webhook.spool_path' => ''];
+        $result = self::runPhp(self::PRELUDE . "\n" . $code . self::POSTLUDE, $ini, 60.0);
         $this->assertFalse($result['timed_out'], 'hung: ' . $result['stdout']);
         $this->assertNull($result['signal'], "killed by signal {$result['signal']}: " . $result['stderr']);
         $this->assertSame(0, $result['exit'], $result['stdout'] . $result['stderr']);
