@@ -183,7 +183,7 @@ final class DeliveryTest extends WebhookTestCase
             FluentWebhook\dispatch('e', ['who' => 'parent-after'], [\$feed('$parentUrl')]);
             \$ok = FluentWebhook\\flush(10);
             echo json_encode(['child_exit' => pcntl_wexitstatus(\$status), 'flushed' => \$ok, 'delivered' => FluentWebhook\\stats()['delivered']]);
-            PHP, ['fluent_webhook.spool_path' => sys_get_temp_dir() . '/fw-fork-' . bin2hex(random_bytes(4)) . '/spool.sqlite']);
+            PHP, ['fluent_webhook.spool_path' => $this->tempDir('fork') . '/spool.sqlite']);
         $this->assertFalse($result['timed_out'], 'a process hung');
         $this->assertSame(0, $result['exit'], $result['stderr']);
         $this->assertSame(['child_exit' => 0, 'flushed' => true, 'delivered' => 2], json_decode($result['stdout'], true));

@@ -44,6 +44,7 @@ final class FpmTest extends WebhookTestCase
             proc_close($process);
         }
         exec('rm -rf ' . escapeshellarg($this->dir));
+        parent::tearDown();
     }
 
     private function start(array $command, string $log): void

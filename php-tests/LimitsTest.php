@@ -54,8 +54,7 @@ final class LimitsTest extends WebhookTestCase
 
     public function testTlsCertificatesAreVerified(): void
     {
-        $dir = sys_get_temp_dir() . '/fw-tls-' . bin2hex(random_bytes(4));
-        mkdir($dir);
+        $dir = $this->tempDir('tls');
         exec(sprintf('openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -addext basicConstraints=CA:FALSE -keyout %s -out %s 2>&1',
             escapeshellarg("$dir/key.pem"), escapeshellarg("$dir/cert.pem")), $output, $status);
         $this->assertSame(0, $status, implode("\n", $output));
@@ -78,7 +77,6 @@ final class LimitsTest extends WebhookTestCase
         } finally {
             proc_terminate($server);
             proc_close($server);
-            exec('rm -rf ' . escapeshellarg($dir));
         }
     }
 }

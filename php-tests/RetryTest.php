@@ -8,40 +8,19 @@ namespace FluentWebhook\Tests;
  */
 final class RetryTest extends WebhookTestCase
 {
-    /** @var list<resource> */
-    private array $servers = [];
     private string $dir;
 
     protected function setUp(): void
     {
         parent::setUp();
-        $this->dir = sys_get_temp_dir() . '/fw-retry-' . bin2hex(random_bytes(6));
-        mkdir($this->dir);
-    }
-
-    protected function tearDown(): void
-    {
-        foreach ($this->servers as $server) {
-            proc_terminate($server);
-            proc_close($server);
-        }
-        exec('rm -rf ' . escapeshellarg($this->dir));
+        $this->dir = $this->tempDir('retry');
     }
 
     /** Starts the fault server on $port with a script of answers; returns its log file. */
-    private function faultServer(int $port, string $script): string
+    private function faultServerLog(int $port, string $script): string
     {
         $log = "$this->dir/fault-$port.jsonl";
-        touch($log);
-        $this->servers[] = proc_open([PHP_BINARY, __DIR__ . '/support/fault-server.php', (string) $port, $log, $script],
-            [1 => ['file', "$this->dir/server.log", 'a'], 2 => ['file', "$this->dir/server.log", 'a']], $pipes);
-        $deadline = microtime(true) + 5;
-        while (!($probe = @fsockopen('127.0.0.1', $port, $errno, $error, 0.1)) && microtime(true) < $deadline) {
-            usleep(20000);
-        }
-        if ($probe) {
-            fclose($probe);
-        }
+        $this->faultServer($port, $log, $script);
         return $log;
     }
 
@@ -72,7 +51,7 @@ final class RetryTest extends WebhookTestCase
     public function testServerErrorsAreRetriedWithTheSameId(): void
     {
         $port = Receiver::freePort();
-        $log = $this->faultServer($port, '500,503,200');
+        $log = $this->faultServerLog($port, '500,503,200');
         $out = $this->sendFromChild("http://127.0.0.1:$port/hook");
         $this->assertTrue($out['flushed']);
         $requests = self::requests($log);
@@ -92,7 +71,7 @@ final class RetryTest extends WebhookTestCase
     public function testTooManyRequestsHonoursRetryAfter(): void
     {
         $port = Receiver::freePort();
-        $log = $this->faultServer($port, '429:1,200');
+        $log = $this->faultServerLog($port, '429:1,200');
         $out = $this->sendFromChild("http://127.0.0.1:$port/hook", ['fluent_webhook.retry_schedule' => '0.1']);
         $this->assertTrue($out['flushed']);
         [$first, $second] = self::requests($log);
@@ -103,7 +82,7 @@ final class RetryTest extends WebhookTestCase
     public function testGoneStopsAtOnce(): void
     {
         $port = Receiver::freePort();
-        $log = $this->faultServer($port, '410,200');
+        $log = $this->faultServerLog($port, '410,200');
         $out = $this->sendFromChild("http://127.0.0.1:$port/hook");
         $this->assertCount(1, self::requests($log));
         $this->assertSame('gone', $out['log'][0]['status']);
@@ -115,7 +94,7 @@ final class RetryTest extends WebhookTestCase
     public function testOtherClientErrorsAreNotRetried(): void
     {
         $port = Receiver::freePort();
-        $log = $this->faultServer($port, '404,200');
+        $log = $this->faultServerLog($port, '404,200');
         $out = $this->sendFromChild("http://127.0.0.1:$port/hook");
         $this->assertCount(1, self::requests($log));
         $this->assertSame('failed', $out['log'][0]['status']);
@@ -125,7 +104,7 @@ final class RetryTest extends WebhookTestCase
     public function testTheScheduleRunsOut(): void
     {
         $port = Receiver::freePort();
-        $log = $this->faultServer($port, '500');
+        $log = $this->faultServerLog($port, '500');
         $out = $this->sendFromChild("http://127.0.0.1:$port/hook", ['fluent_webhook.retry_schedule' => '0.1,0.1']);
         $this->assertCount(3, self::requests($log));
         $this->assertSame('failed', $out['log'][0]['status']);
@@ -141,7 +120,7 @@ final class RetryTest extends WebhookTestCase
     public function testResetConnectionsAreRetried(string $fault): void
     {
         $port = Receiver::freePort();
-        $log = $this->faultServer($port, "$fault,200");
+        $log = $this->faultServerLog($port, "$fault,200");
         $out = $this->sendFromChild("http://127.0.0.1:$port/hook");
         $this->assertCount(2, self::requests($log));
         [$row] = $out['log'];
@@ -153,7 +132,7 @@ final class RetryTest extends WebhookTestCase
     public function testAnEndpointSlowerThanTheTimeoutIsRetried(): void
     {
         $port = Receiver::freePort();
-        $log = $this->faultServer($port, 'slow:3,200');
+        $log = $this->faultServerLog($port, 'slow:3,200');
         $out = $this->sendFromChild("http://127.0.0.1:$port/hook", ['fluent_webhook.timeout' => '1']);
         // The server answers one connection at a time, so a retry made while it still sleeps
         // can time out too; what matters is that timeouts are retried until delivered.

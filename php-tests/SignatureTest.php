@@ -88,33 +88,24 @@ final class SignatureTest extends WebhookTestCase
     public function testRetriesAreSignedAnew(): void
     {
         $secret = generate_secret();
-        $dir = sys_get_temp_dir() . '/fw-sign-' . bin2hex(random_bytes(4));
-        mkdir($dir);
+        $dir = $this->tempDir('sign');
         $port = Receiver::freePort();
         $log = "$dir/fault.jsonl";
-        touch($log);
-        $server = proc_open([PHP_BINARY, __DIR__ . '/support/fault-server.php', (string) $port, $log, '500,200'], [], $pipes);
-        try {
-            usleep(300000);
-            $result = self::runPhp(<<<PHP
-                <?php
-                \$feed = new FluentWebhook\Feed(['name' => 's', 'request_url' => 'http://127.0.0.1:$port/h', 'event_trigger' => ['e'], 'secret' => '$secret']);
-                FluentWebhook\dispatch('e', ['n' => 1], [\$feed]);
-                var_dump(FluentWebhook\\flush(20));
-                PHP, ['fluent_webhook.retry_schedule' => '2', 'fluent_webhook.spool_path' => "$dir/spool.sqlite"]);
-            $this->assertSame("bool(true)\n", $result['stdout'], $result['stderr']);
-            $requests = array_map(fn ($l) => json_decode($l, true), file($log, FILE_IGNORE_NEW_LINES));
-            $this->assertCount(2, $requests);
-            [$first, $second] = $requests;
-            $this->assertSame($first['headers']['webhook-id'], $second['headers']['webhook-id']);
-            $this->assertNotSame($first['headers']['webhook-timestamp'], $second['headers']['webhook-timestamp']);
-            foreach ($requests as $request) {
-                $this->assertTrue(verify($secret, $request['headers'], $request['body']));
-            }
-        } finally {
-            proc_terminate($server);
-            proc_close($server);
-            exec('rm -rf ' . escapeshellarg($dir));
+        $this->faultServer($port, $log, '500,200');
+        $result = self::runPhp(<<<PHP
+            <?php
+            \$feed = new FluentWebhook\Feed(['name' => 's', 'request_url' => 'http://127.0.0.1:$port/h', 'event_trigger' => ['e'], 'secret' => '$secret']);
+            FluentWebhook\dispatch('e', ['n' => 1], [\$feed]);
+            var_dump(FluentWebhook\\flush(20));
+            PHP, ['fluent_webhook.retry_schedule' => '2', 'fluent_webhook.spool_path' => "$dir/spool.sqlite"]);
+        $this->assertSame("bool(true)\n", $result['stdout'], $result['stderr']);
+        $requests = array_map(fn ($l) => json_decode($l, true), file($log, FILE_IGNORE_NEW_LINES));
+        $this->assertCount(2, $requests);
+        [$first, $second] = $requests;
+        $this->assertSame($first['headers']['webhook-id'], $second['headers']['webhook-id']);
+        $this->assertNotSame($first['headers']['webhook-timestamp'], $second['headers']['webhook-timestamp']);
+        foreach ($requests as $request) {
+            $this->assertTrue(verify($secret, $request['headers'], $request['body']));
         }
     }
 }

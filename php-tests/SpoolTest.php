@@ -18,13 +18,7 @@ final class SpoolTest extends WebhookTestCase
     protected function setUp(): void
     {
         parent::setUp();
-        $this->dir = sys_get_temp_dir() . '/fw-spool-' . bin2hex(random_bytes(6));
-        mkdir($this->dir);
-    }
-
-    protected function tearDown(): void
-    {
-        exec('rm -rf ' . escapeshellarg($this->dir));
+        $this->dir = $this->tempDir('spool');
     }
 
     public function testTheLogAndItsFilters(): void

@@ -166,12 +166,14 @@ $curlSeconds = (hrtime(true) - $t) / 1e9;
 $curlCpu = (cpu() - $cpu) / $total * 1e6;
 $curlRate = $done / $curlSeconds;
 
-$wrkScript = tempnam(sys_get_temp_dir(), 'wrk') . '.lua';
+$wrkPlaceholder = tempnam(sys_get_temp_dir(), 'wrk');
+$wrkScript = "$wrkPlaceholder.lua";
 file_put_contents($wrkScript, "wrk.method = 'POST'\nwrk.headers['Content-Type'] = 'application/json'\nwrk.body = io.open('" . addslashes(__DIR__ . '/../fixtures/events/order_paid_done.json') . "'):read('*a')\n");
 $wrk = shell_exec(sprintf('wrk -t2 -c32 -d%ds -s %s %s 2>&1', max(2, (int) (10 * $scale)), escapeshellarg($wrkScript), escapeshellarg($nginx)));
 preg_match('/Requests\/sec:\s+([\d.]+)/', (string) $wrk, $m);
 $wrkRate = (float) ($m[1] ?? 0);
 unlink($wrkScript);
+unlink($wrkPlaceholder);
 
 $row("deliveries/s, $total dispatched then flush()", sprintf('%.0f (dispatch loop %.1f s, flushed: %s)', $oursRate, $dispatched, $flushed ? 'yes' : 'NO'),
     sprintf('curl_multi ×32 %.0f; wrk -c32 %.0f', $curlRate, $wrkRate),

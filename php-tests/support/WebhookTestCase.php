@@ -13,6 +13,10 @@ abstract class WebhookTestCase extends TestCase
 {
     protected static ?Receiver $receiver = null;
     protected string $prefix;
+    /** @var list<string> removed after each test */
+    private array $tempDirs = [];
+    /** @var list<resource> ended after each test */
+    private array $servers = [];
 
     public static function receiver(): Receiver
     {
@@ -26,6 +30,45 @@ abstract class WebhookTestCase extends TestCase
     protected function setUp(): void
     {
         $this->prefix = '/t/' . bin2hex(random_bytes(6)) . '/';
+    }
+
+    protected function tearDown(): void
+    {
+        foreach ($this->servers as $server) {
+            proc_terminate($server);
+            proc_close($server);
+        }
+        foreach ($this->tempDirs as $dir) {
+            exec('rm -rf ' . escapeshellarg($dir));
+        }
+    }
+
+    /** A fresh directory, removed when the test ends. */
+    protected function tempDir(string $label): string
+    {
+        $dir = sys_get_temp_dir() . "/fw-$label-" . bin2hex(random_bytes(6));
+        mkdir($dir, 0755, true);
+        $this->tempDirs[] = $dir;
+        return $dir;
+    }
+
+    /**
+     * Starts support/fault-server.php on $port with a script of answers, logging requests to
+     * $log, and waits until it accepts connections; it is stopped when the test ends.
+     */
+    protected function faultServer(int $port, string $log, string $script): void
+    {
+        touch($log);
+        $serverLog = dirname($log) . '/fault-server.log';
+        $this->servers[] = proc_open([PHP_BINARY, __DIR__ . '/fault-server.php', (string) $port, $log, $script],
+            [1 => ['file', $serverLog, 'a'], 2 => ['file', $serverLog, 'a']], $pipes);
+        $deadline = microtime(true) + 5;
+        while (!($probe = @fsockopen('127.0.0.1', $port, $errno, $error, 0.1)) && microtime(true) < $deadline) {
+            usleep(20000);
+        }
+        if ($probe) {
+            fclose($probe);
+        }
     }
 
     /** A URL on the receiver under this test's prefix. */
@@ -71,7 +114,8 @@ abstract class WebhookTestCase extends TestCase
     protected static function runPhp(string $code, array $ini = [], float $timeout = 30.0): array
     {
         $ini += ['fluent_webhook.retry_schedule' => ''];
-        $script = tempnam(sys_get_temp_dir(), 'fw-child-') . '.php';
+        $placeholder = tempnam(sys_get_temp_dir(), 'fw-child-');
+        $script = "$placeholder.php";
         file_put_contents($script, $code);
         $command = [PHP_BINARY];
         foreach ($ini as $key => $value) {
@@ -103,6 +147,7 @@ abstract class WebhookTestCase extends TestCase
         $stderr .= stream_get_contents($pipes[2]);
         proc_close($process);
         unlink($script);
+        unlink($placeholder);
         return [
             'exit' => $timedOut ? null : $status['exitcode'],
             'stdout' => $stdout,
