@@ -1,6 +1,7 @@
 # fluent-webhook: build, test, demo and install the PHP extension.
 #   make demo     build, start a local receiver, send webhooks for sample store events
-#   make test     cargo tests of the core, then PHPUnit against the built extension
+#   make test     cargo tests of the core, PHPUnit against the built extension, then make e2e
+#   make e2e      the WordPress plugin in a real WordPress (MariaDB, php-fpm, nginx) and Chromium
 #   make install  copy the extension into PHP's extension dir and enable it (CLI and FPM)
 
 # rustup installs cargo here; a fresh machine may not have it on PATH yet.
@@ -10,7 +11,7 @@ SO        := target/release/libfluent_webhook.so
 PHP_DEV   := scripts/php-dev
 PHPUNIT   ?= $(shell command -v phpunit || echo /usr/bin/phpunit)
 
-.PHONY: all build deps test test-rust test-php demo install crash-window fuzz valgrind bench clean
+.PHONY: all build deps test test-rust test-php e2e demo install crash-window fuzz valgrind bench clean
 
 # Seconds each fuzz target runs in `make fuzz`.
 FUZZ_SECONDS ?= 60
@@ -30,7 +31,11 @@ test-php: build
 	rm -rf target/spool
 	$(PHP_DEV) $(PHPUNIT) -c php-tests/phpunit.xml
 
-test: test-rust test-php
+# The WordPress plugin end to end (e2e/run.sh): screenshots of every step in target/e2e-screenshots.
+e2e: build
+	e2e/run.sh
+
+test: test-rust test-php e2e
 
 demo: build
 	rm -rf target/demo

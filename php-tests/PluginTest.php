@@ -1,0 +1,168 @@
+<?php
+
+namespace FluentWebhook\Tests;
+
+use FluentWebhook\Feed;
+use FluentWebhook\InvalidFeedException;
+use FluentWebhookPlugin\Admin\FeedForm;
+use FluentWebhookPlugin\EventData;
+use PHPUnit\Framework\TestCase;
+
+/**
+ * The WordPress plugin's parts that need no WordPress: the form ↔ settings mapping against the
+ * extension's real validation errors, and the shaping of FluentCart's models. The whole plugin
+ * in a real WordPress and browser is tested by `make e2e` (e2e/admin.test.mjs).
+ */
+final class PluginTest extends TestCase
+{
+    public static function setUpBeforeClass(): void
+    {
+        require_once dirname(__DIR__) . '/wordpress/fluent-webhook/src/Admin/FeedForm.php';
+        require_once dirname(__DIR__) . '/wordpress/fluent-webhook/src/EventData.php';
+    }
+
+    private const VALID = [
+        'name' => 'Orders',
+        'request_url' => 'https://hooks.example/orders',
+        'event_trigger' => ['order_paid_done'],
+    ];
+
+    public static function invalidSettings(): array
+    {
+        return [
+            'blank title' => [['name' => ''], 'name'],
+            'relative URL' => [['request_url' => 'hooks.example/x'], 'request_url'],
+            'method' => [['request_method' => 'TRACE'], 'request_method'],
+            'format' => [['request_format' => 'XML'], 'request_format'],
+            'headers switch' => [['request_headers' => 'some'], 'request_headers'],
+            'header name' => [['request_headers' => 'custom_headers', 'custom_header_values' => [['header_name' => 'Bad Name', 'header_value' => 'x']]], 'request_headers'],
+            'header CR/LF' => [['request_headers' => 'custom_headers', 'custom_header_values' => [['header_name' => 'X-A', 'header_value' => "a\r\nB: c"]]], 'request_headers'],
+            'body switch' => [['request_body' => 'some'], 'request_body'],
+            'payload key twice' => [['request_body' => 'selected_fields', 'selected_field_values' => [
+                ['field_name' => 'a', 'field_value' => '{{order.id}}'], ['field_name' => 'a', 'field_value' => '{{order.id}}']]], 'request_body'],
+            'no event' => [['event_trigger' => []], 'event_trigger'],
+            'secret' => [['secret' => 'not-a-secret'], 'secret'],
+        ];
+    }
+
+    /**
+     * Each error the extension raises is shown next to a field of the form, never only on top.
+     *
+     * @dataProvider invalidSettings
+     */
+    public function testEveryValidationErrorHasAField(array $override, string $field): void
+    {
+        try {
+            new Feed(array_merge(self::VALID, $override));
+            $this->fail('the extension accepted invalid settings');
+        } catch (InvalidFeedException $e) {
+            [$mapped, $message] = FeedForm::fieldError($e->getMessage());
+            $this->assertSame($field, $mapped, $e->getMessage());
+            $this->assertNotSame('', $message);
+            $this->assertStringStartsNotWith($field, $message, 'the key is not repeated in the message');
+        }
+    }
+
+    public function testAFormErrorWithoutAKnownKeyStaysWhole(): void
+    {
+        $this->assertSame(['form', 'something else broke'], FeedForm::fieldError('something else broke'));
+    }
+
+    public function testTheSubmittedFormBecomesFluentCartSettings(): void
+    {
+        $settings = FeedForm::settingsFromPost(['feed' => [
+            'name' => '  Orders ', 'request_url' => ' https://hooks.example/orders ', 'request_method' => 'PUT',
+            'request_format' => 'FORM', 'request_headers' => 'custom_headers',
+            'custom_header_values' => [['header_name' => 'X-Key', 'header_value' => 'v'], ['header_name' => '', 'header_value' => '']],
+            'request_body' => 'selected_fields',
+            'selected_field_values' => [['field_name' => 'email', 'field_value' => '{{order.billing.email}}']],
+            'event_trigger' => ['order_paid_done', 'order_fully_refunded'], 'enabled' => '1',
+        ]]);
+        $feed = new Feed($settings);
+        $this->assertSame('Orders', $feed->name());
+        $this->assertSame('PUT', $feed->method());
+        $this->assertSame('FORM', $feed->format());
+        $this->assertTrue($feed->isEnabled());
+        $this->assertSame(['order_paid_done', 'order_fully_refunded'], $feed->events());
+        $this->assertSame([['header_name' => 'X-Key', 'header_value' => 'v']], $feed->toArray()['custom_header_values'], 'the blank row is ignored');
+    }
+
+    public function testAForgedFormIsRefusedByNameNotByCrash(): void
+    {
+        $settings = FeedForm::settingsFromPost(['feed' => [
+            'name' => ['array'], 'request_url' => new \stdClass(), 'custom_header_values' => 'x',
+            'selected_field_values' => [['field_name' => ['x']]], 'event_trigger' => [['nested'], 7], 'enabled' => ['1'],
+        ]]);
+        $this->assertSame('', $settings['name']);
+        $this->assertSame('', $settings['request_url']);
+        $this->assertSame([], $settings['event_trigger']);
+        $this->assertFalse($settings['enabled']);
+        $this->expectException(InvalidFeedException::class);
+        $this->expectExceptionMessageMatches('/^name: /');
+        new Feed($settings);
+    }
+
+    public function testModelsBecomeArraysWithFluentCartsAddressAliases(): void
+    {
+        $model = new class (['id' => 42, 'total_amount' => 12345]) {
+            public array $loaded = [];
+
+            public function __construct(private array $attributes)
+            {
+            }
+
+            public function __get(string $name): mixed
+            {
+                return $this->attributes[$name] ?? $this->loaded[$name] ?? null;
+            }
+
+            public function loadMissing(string $relation): static
+            {
+                $this->loaded[$relation] = match ($relation) {
+                    'billing_address' => ['email' => 'ada@example.test', 'created' => new \DateTimeImmutable('2026-01-02 03:04:05')],
+                    'order_items' => [new \ArrayObject(['sku' => 'A'])],
+                    default => null,
+                };
+                return $this;
+            }
+
+            public function billing_address(): void
+            {
+            }
+
+            public function order_items(): void
+            {
+            }
+
+            public function toArray(): array
+            {
+                return $this->attributes + $this->loaded;
+            }
+        };
+        $data = EventData::shape(['order' => $model]);
+        $this->assertSame(42, $data['order']['id']);
+        $this->assertSame('ada@example.test', $data['order']['billing']['email'], 'order.billing from the billing_address relation');
+        $this->assertSame('2026-01-02 03:04:05', $data['order']['billing']['created']);
+        $this->assertArrayNotHasKey('shipping', $data['order'], 'no shipping address, no alias');
+        $this->assertArrayNotHasKey('customer', $data['order'], 'a relation the model lacks is not loaded');
+        $this->assertSame('42', EventData::orderId(['order' => $model]));
+        $this->assertSame('7', EventData::orderId(['order' => ['id' => 7]]));
+        $this->assertNull(EventData::orderId(['subscription' => ['id' => 7]]));
+        $body = (new Feed(self::VALID + ['request_body' => 'selected_fields', 'selected_field_values' => [
+            ['field_name' => 'email', 'field_value' => '{{order.billing.email}}'], ['field_name' => 'total', 'field_value' => '{{order.total_amount}}']]]))
+            ->render('order_paid_done', $data)['body'];
+        $this->assertSame('{"email":"ada@example.test","total":123.45}', $body);
+    }
+
+    public function testAModelGraphThatRefersToItselfEnds(): void
+    {
+        $node = new \stdClass();
+        $node->self = $node;
+        $data = EventData::shape(['order' => ['id' => 1, 'node' => $node]]);
+        $depth = 0;
+        for ($at = $data['order']['node']; is_array($at); $at = $at['self']) {
+            $depth++;
+        }
+        $this->assertLessThan(40, $depth);
+    }
+}

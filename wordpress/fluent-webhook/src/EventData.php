@@ -1,0 +1,87 @@
+<?php
+
+namespace FluentWebhookPlugin;
+
+/**
+ * Shapes the argument of a FluentCart action the way FluentCart hands it to integrations: the
+ * order with its items, customer and addresses loaded, the addresses also as order.billing and
+ * order.shipping (what the smartcodes read), the subscription where there is one, and every
+ * model turned into a plain array.
+ */
+final class EventData
+{
+    /** Relations of FluentCart's Order model that "All Data" carries. */
+    private const ORDER_RELATIONS = ['order_items', 'customer', 'billing_address', 'shipping_address'];
+
+    /** Deeper than any store data; stops a model graph that refers back to itself. */
+    private const MAX_DEPTH = 32;
+
+    /** @return array<array-key, mixed> */
+    public static function shape(mixed $data): array
+    {
+        $data = is_array($data) ? $data : ['data' => $data];
+        if (is_object($data['order'] ?? null)) {
+            self::loadRelations($data['order'], self::ORDER_RELATIONS);
+        }
+        $shaped = self::plain($data, 0);
+        if (is_array($shaped['order'] ?? null)) {
+            $order = &$shaped['order'];
+            foreach (['billing' => 'billing_address', 'shipping' => 'shipping_address'] as $short => $relation) {
+                if (!isset($order[$short]) && isset($order[$relation])) {
+                    $order[$short] = $order[$relation];
+                }
+            }
+            if (!isset($shaped['customer']) && isset($order['customer'])) {
+                $shaped['customer'] = $order['customer'];
+            }
+        }
+        return $shaped;
+    }
+
+    /** The order's id, for FluentCart's rule of one run per (feed, order) per request. */
+    public static function orderId(mixed $data): ?string
+    {
+        $order = is_array($data) ? ($data['order'] ?? null) : null;
+        $id = is_object($order) ? ($order->id ?? null) : (is_array($order) ? ($order['id'] ?? null) : null);
+        return is_scalar($id) && $id !== '' ? (string) $id : null;
+    }
+
+    private static function loadRelations(object $model, array $relations): void
+    {
+        // FluentCart's models are WPFluent (Eloquent) models: loadMissing() reads each relation
+        // once; a relation the model does not have is skipped.
+        if (!method_exists($model, 'loadMissing')) {
+            return;
+        }
+        foreach ($relations as $relation) {
+            if (method_exists($model, $relation)) {
+                try {
+                    $model->loadMissing($relation);
+                } catch (\Throwable $e) {
+                    error_log("fluent-webhook: could not load the order's $relation: " . $e->getMessage());
+                }
+            }
+        }
+    }
+
+    private static function plain(mixed $value, int $depth): mixed
+    {
+        if ($depth > self::MAX_DEPTH) {
+            return null;
+        }
+        if (is_object($value)) {
+            $value = match (true) {
+                method_exists($value, 'toArray') => $value->toArray(),
+                $value instanceof \JsonSerializable => $value->jsonSerialize(),
+                $value instanceof \DateTimeInterface => $value->format('Y-m-d H:i:s'),
+                default => get_object_vars($value),
+            };
+        }
+        if (is_array($value)) {
+            foreach ($value as $key => $item) {
+                $value[$key] = self::plain($item, $depth + 1);
+            }
+        }
+        return $value;
+    }
+}

@@ -1,0 +1,111 @@
+<?php
+
+namespace FluentWebhookPlugin;
+
+/**
+ * The webhook feeds, in one autoloaded option: FluentCart's settings array per feed id, plus
+ * the optional signing secret. Settings are validated by the extension before they are stored.
+ */
+final class FeedStore
+{
+    private const OPTION = 'fluent_webhook_feeds';
+
+    /** @var array<int, \FluentWebhook\Feed>|null built once per request */
+    private ?array $feeds = null;
+
+    /** @return array<int, array<string, mixed>> feed id => settings, in creation order */
+    public function all(): array
+    {
+        $stored = get_option(self::OPTION, []);
+        $feeds = is_array($stored['feeds'] ?? null) ? $stored['feeds'] : [];
+        ksort($feeds);
+        return $feeds;
+    }
+
+    /** @return array<string, mixed>|null */
+    public function get(int $id): ?array
+    {
+        return $this->all()[$id] ?? null;
+    }
+
+    /** Enabled as FluentCart stores it: true/false, or 'yes'/'no' in its other feeds. */
+    public static function isEnabled(array $settings): bool
+    {
+        return !in_array($settings['enabled'] ?? true, [false, 'no', 0, '0', 'false'], true);
+    }
+
+    /** Stores new settings (already validated) and returns the new feed's id. */
+    public function insert(array $settings): int
+    {
+        $stored = $this->stored();
+        $id = max(1, (int) ($stored['next_id'] ?? 1));
+        $stored['feeds'][$id] = $settings;
+        $stored['next_id'] = $id + 1;
+        $this->save($stored);
+        return $id;
+    }
+
+    public function update(int $id, array $settings): void
+    {
+        $stored = $this->stored();
+        $stored['feeds'][$id] = $settings;
+        $this->save($stored);
+    }
+
+    public function setEnabled(int $id, bool $enabled): bool
+    {
+        $stored = $this->stored();
+        if (!isset($stored['feeds'][$id])) {
+            return false;
+        }
+        $stored['feeds'][$id]['enabled'] = $enabled;
+        $this->save($stored);
+        return true;
+    }
+
+    public function delete(int $id): bool
+    {
+        $stored = $this->stored();
+        if (!isset($stored['feeds'][$id])) {
+            return false;
+        }
+        unset($stored['feeds'][$id]);
+        $this->save($stored);
+        return true;
+    }
+
+    /**
+     * The stored feeds as the extension's Feed objects. A stored feed the extension refuses
+     * (settings saved by another version) is left out and logged, never sent half-configured.
+     *
+     * @return array<int, \FluentWebhook\Feed>
+     */
+    public function feeds(): array
+    {
+        if ($this->feeds === null) {
+            $this->feeds = [];
+            foreach ($this->all() as $id => $settings) {
+                try {
+                    $this->feeds[$id] = new \FluentWebhook\Feed($settings, $id);
+                } catch (\FluentWebhook\Exception $e) {
+                    error_log("fluent-webhook: feed $id is not sent, its settings are invalid: " . $e->getMessage());
+                }
+            }
+        }
+        return $this->feeds;
+    }
+
+    private function stored(): array
+    {
+        $stored = get_option(self::OPTION, []);
+        $stored = is_array($stored) ? $stored : [];
+        $stored['feeds'] = is_array($stored['feeds'] ?? null) ? $stored['feeds'] : [];
+        return $stored;
+    }
+
+    private function save(array $stored): void
+    {
+        update_option(self::OPTION, $stored, true);
+        $this->feeds = null;
+    }
+}
