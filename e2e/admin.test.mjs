@@ -95,8 +95,13 @@ try {
 
   await step('log in', async () => {
     await page.goto(`${WP_URL}/wp-login.php`);
+    // wp-login.php focuses the user name field shortly after loading; typing before that
+    // would land in the wrong field.
+    await page.waitForFunction(() => document.activeElement && document.activeElement.id === 'user_login');
     await page.fill('#user_login', env('WP_ADMIN_USER'));
     await page.fill('#user_pass', env('WP_ADMIN_PASSWORD'));
+    assert.equal(await page.inputValue('#user_login'), env('WP_ADMIN_USER'));
+    assert.equal(await page.inputValue('#user_pass'), env('WP_ADMIN_PASSWORD'));
     await Promise.all([page.waitForURL(/wp-admin/), page.click('#wp-submit')]);
   });
 
@@ -175,7 +180,7 @@ try {
   const row = () => page.locator('table.fw-feeds tbody tr', { hasText: /Send New Sales to Slack|Sync Orders with Accounting/ });
   const toggle = async (on) => {
     const [response] = await Promise.all([
-      page.waitForResponse((r) => r.url().includes('admin-ajax.php')),
+      page.waitForResponse((r) => r.url().includes('admin-ajax.php') && (r.request().postData() || '').includes('action=fluent_webhook_toggle')),
       row().locator('.fw-enabled-toggle').setChecked(on),
     ]);
     assert.equal(response.status(), 200, 'the toggle request succeeds');
@@ -229,6 +234,8 @@ try {
     await page.getByRole('heading', { name: 'Edit Webhook' }).waitFor();
     assert.ok(!(await page.content()).includes(secret.slice(6)), 'the edit form does not carry the secret');
     assert.ok(await page.getByLabel('Keep signing with the current secret (not shown again)').isChecked());
+    assert.ok(!(await page.content()).includes('key-123'), 'nor the stored header values');
+    assert.equal(await page.locator('#fw-header-rows tr.fw-row').first().getByLabel('Header Name').inputValue(), 'X-Api-Key');
     await page.goto(admin('fluent-webhook'));
   });
 
@@ -255,11 +262,20 @@ try {
   });
 
   const deliveryRow = (id) => page.locator(`tr.fw-delivery[data-delivery-id="${id}"]`);
+  /** Reloads the Deliveries screen until the delivery's status is recorded (its answer can trail its arrival). */
+  const waitForStatus = async (id, status) => {
+    const deadline = Date.now() + 10000;
+    for (;;) {
+      await page.goto(admin('fluent-webhook-deliveries'));
+      const badge = deliveryRow(id).locator('.fw-badge');
+      if ((await badge.count()) && (await badge.innerText()) === status) return;
+      if (Date.now() > deadline) throw new Error(`delivery ${id} is not shown as ${status} in Deliveries`);
+      await page.waitForTimeout(250);
+    }
+  };
   await step('deliveries: the delivery, delivered at the first attempt', async () => {
-    await page.goto(admin('fluent-webhook-deliveries'));
+    await waitForStatus(first.headers['webhook-id'], 'delivered');
     const delivery = deliveryRow(first.headers['webhook-id']);
-    await delivery.waitFor();
-    assert.equal(await delivery.locator('.fw-badge').innerText(), 'delivered');
     assert.equal(await delivery.locator('.fw-attempt-count').innerText(), '1');
     assert.match(await delivery.innerText(), /Sync Orders with Accounting/);
     assert.match(await delivery.innerText(), /HTTP 200/);
@@ -271,6 +287,8 @@ try {
     assert.match(await page.locator('.fw-notice').innerText(), /Sent again as a new delivery/);
     const [, again] = await received(2);
     assert.notEqual(again.headers['webhook-id'], first.headers['webhook-id']);
+    assert.match(page.url(), new RegExp(`fw_delivery=${again.headers['webhook-id']}`), 'the notice names the new delivery');
+    assert.equal(again.headers['x-api-key'], 'key-123');
     assert.equal(again.body, first.body);
     await page.reload();
     await deliveryRow(again.headers['webhook-id']).waitFor();
@@ -286,10 +304,17 @@ try {
   });
 
   await step('delete asks for confirmation; cancel keeps the feed', async () => {
-    page.once('dialog', (dialog) => dialog.dismiss());
+    let asked = null;
+    page.once('dialog', (dialog) => {
+      asked = { type: dialog.type(), message: dialog.message() };
+      return dialog.dismiss();
+    });
     await row().getByRole('button', { name: 'Delete' }).click();
+    assert.equal(asked?.type, 'confirm', 'Delete asks first');
+    assert.match(asked.message, /Delete this webhook feed/);
     await page.waitForTimeout(300);
     assert.equal(await row().count(), 1);
+    assert.doesNotMatch(page.url(), /fw_notice=deleted/);
   });
 
   await step('delete, confirmed: the feed is gone', async () => {
@@ -300,6 +325,7 @@ try {
     assert.equal((await fire(['order_paid_done'])).dispatched, 0, 'a deleted feed sends nothing');
   });
 
+  currentStep = 'no JavaScript errors or alerts on any screen';
   assert.deepEqual(pageErrors, [], 'no JavaScript errors on the admin screens');
   console.log(`e2e: all steps passed; screenshots in ${SCREENSHOTS}`);
 } catch (error) {

@@ -30,12 +30,17 @@ if ((${#packages[@]})); then
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
     chmod +x /usr/sbin/policy-rc.d
-    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null || { rm -f /usr/sbin/policy-rc.d; exit 1; }
+    rm -f /usr/sbin/policy-rc.d
+  else
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
   fi
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
 fi
 [ -f "$SO" ] || fail "the extension is not built: run make build ($SO missing)"
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+[ "$node_major" -ge 18 ] || fail "Node.js 18 or later is needed for playwright-core (found $(node --version))"
 (cd e2e && { [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --loglevel=error; })
 
 free_port() { php -n -r '$s = stream_socket_server("tcp://127.0.0.1:0"); echo explode(":", stream_socket_get_name($s, false))[1];'; }
@@ -73,6 +78,16 @@ ln -s /usr/share/wordpress/wp-content/themes/twentytwentythree "$E2E_DIR/wp-cont
 cp "$SO" "$E2E_DIR/fluent_webhook.so"
 chown -R www-data:www-data "$E2E_DIR/wp-content" "$E2E_DIR/spool"
 touch "$E2E_DIR/php-errors.log" "$E2E_DIR/wp-debug.log" && chown www-data "$E2E_DIR/php-errors.log" "$E2E_DIR/wp-debug.log"
+
+# PHP's configuration without any fluent_webhook.ini that `make install` may have enabled: the
+# CLI runs without the extension, php-fpm loads the one just built.
+for sapi in cli fpm; do
+  mkdir -p "$E2E_DIR/conf.d-$sapi"
+  for ini in /etc/php/8.2/$sapi/conf.d/*.ini; do
+    case "$ini" in *fluent_webhook*) ;; *) ln -s "$ini" "$E2E_DIR/conf.d-$sapi/" ;; esac
+  done
+done
+export PHP_INI_SCAN_DIR="$E2E_DIR/conf.d-cli"
 
 step "MariaDB on a unix socket only"
 mariadb-install-db --no-defaults --datadir="$E2E_DIR/mysql" --user=root --auth-root-authentication-method=socket \
@@ -118,13 +133,11 @@ define('FLUENT_WEBHOOK_E2E_TOKEN', '$E2E_TOKEN');
 define('FLUENT_WEBHOOK_E2E_FIXTURES', '$E2E_DIR');
 $salts
 PHP
-chmod 644 "$WP_CONFIG"
-WORDPRESS_CONFIG=$WP_CONFIG_NAME php e2e/install-wordpress.php "$WP_URL" "$WP_ADMIN_USER" "$WP_ADMIN_PASSWORD" \
-  || fail "WordPress could not be installed"
+chown root:www-data "$WP_CONFIG" && chmod 640 "$WP_CONFIG"
+WORDPRESS_CONFIG=$WP_CONFIG_NAME php e2e/install-wordpress.php "$WP_URL" "$WP_ADMIN_USER" "$WP_ADMIN_PASSWORD" 2>"$E2E_DIR/install.log" \
+  || fail "WordPress could not be installed: $(cat "$E2E_DIR/install.log")"
 
 step "php-fpm with the extension, nginx on $WP_URL"
-extension_args=()
-php-fpm8.2 -m 2>/dev/null | grep -qx fluent_webhook || extension_args=(-d "extension=$E2E_DIR/fluent_webhook.so")
 cat >"$E2E_DIR/fpm.conf" <<INI
 [global]
 pid = $E2E_DIR/fpm.pid
@@ -142,7 +155,7 @@ clear_env = no
 php_admin_value[error_log] = $E2E_DIR/php-errors.log
 php_admin_flag[log_errors] = on
 INI
-start fpm.out /usr/sbin/php-fpm8.2 -F -y "$E2E_DIR/fpm.conf" "${extension_args[@]}" \
+start fpm.out env PHP_INI_SCAN_DIR="$E2E_DIR/conf.d-fpm" /usr/sbin/php-fpm8.2 -F -y "$E2E_DIR/fpm.conf" -d "extension=$E2E_DIR/fluent_webhook.so" \
   -d "fluent_webhook.spool_path=$E2E_DIR/spool/spool.sqlite" -d fluent_webhook.allowed_networks=127.0.0.0/8 \
   -d fluent_webhook.retry_schedule=1,2
 cat >"$E2E_DIR/nginx.conf" <<CONF

@@ -76,14 +76,14 @@ final class PluginTest extends TestCase
             'custom_header_values' => [['header_name' => 'X-Key', 'header_value' => 'v'], ['header_name' => '', 'header_value' => '']],
             'request_body' => 'selected_fields',
             'selected_field_values' => [['field_name' => 'email', 'field_value' => '{{order.billing.email}}']],
-            'event_trigger' => ['order_paid_done', 'order_fully_refunded'], 'enabled' => '1',
-        ]]);
+            'event_trigger' => ['order_paid_done', 'order_fully_refunded', 'not_an_event'], 'enabled' => '1',
+        ]], array_keys(\FluentWebhook\events()));
         $feed = new Feed($settings);
         $this->assertSame('Orders', $feed->name());
         $this->assertSame('PUT', $feed->method());
         $this->assertSame('FORM', $feed->format());
         $this->assertTrue($feed->isEnabled());
-        $this->assertSame(['order_paid_done', 'order_fully_refunded'], $feed->events());
+        $this->assertSame(['order_paid_done', 'order_fully_refunded'], $feed->events(), 'an event the site does not know is left out');
         $this->assertSame([['header_name' => 'X-Key', 'header_value' => 'v']], $feed->toArray()['custom_header_values'], 'the blank row is ignored');
     }
 
@@ -92,7 +92,7 @@ final class PluginTest extends TestCase
         $settings = FeedForm::settingsFromPost(['feed' => [
             'name' => ['array'], 'request_url' => new \stdClass(), 'custom_header_values' => 'x',
             'selected_field_values' => [['field_name' => ['x']]], 'event_trigger' => [['nested'], 7], 'enabled' => ['1'],
-        ]]);
+        ]], array_keys(\FluentWebhook\events()));
         $this->assertSame('', $settings['name']);
         $this->assertSame('', $settings['request_url']);
         $this->assertSame([], $settings['event_trigger']);
@@ -100,6 +100,22 @@ final class PluginTest extends TestCase
         $this->expectException(InvalidFeedException::class);
         $this->expectExceptionMessageMatches('/^name: /');
         new Feed($settings);
+    }
+
+    public function testStoredHeaderValuesAreNeverShownAndKeptWhenLeftBlank(): void
+    {
+        $stored = ['custom_header_values' => [['header_name' => 'X-Api-Key', 'header_value' => 'key-123'], ['header_name' => 'X-Store', 'header_value' => 'e2e']]];
+        $rows = FeedForm::headerRowsForForm($stored['custom_header_values'], $stored);
+        $this->assertSame(['', ''], array_column($rows, 'header_value'), 'the form carries no stored value');
+        $this->assertSame([true, true], array_column($rows, 'kept'));
+
+        $submitted = ['custom_header_values' => [
+            ['header_name' => 'x-api-key', 'header_value' => ''],   // left blank: kept
+            ['header_name' => 'X-Store', 'header_value' => 'new'],  // typed: replaced
+            ['header_name' => 'X-New', 'header_value' => ''],       // nothing stored: stays blank
+        ]];
+        $this->assertSame(['key-123', 'new', ''], array_column(FeedForm::keepStoredHeaderValues($submitted, $stored)['custom_header_values'], 'header_value'));
+        $this->assertSame([['header_name' => '', 'header_value' => '', 'kept' => false]], FeedForm::headerRowsForForm([], null), 'an empty list shows one row');
     }
 
     public function testModelsBecomeArraysWithFluentCartsAddressAliases(): void

@@ -61,7 +61,9 @@ foreach (['_maybe_update_core', '_maybe_update_plugins', '_maybe_update_themes',
 add_filter('pre_site_transient_update_core', '__return_null');
 
 add_action('init', static function (): void {
-    if (!isset($_GET['fluent_webhook_e2e_fire'], $_GET['token']) || !hash_equals(FLUENT_WEBHOOK_E2E_TOKEN, (string) $_GET['token'])) {
+    $token = $_GET['token'] ?? null;
+    if (!defined('FLUENT_WEBHOOK_E2E_TOKEN') || !is_string($token) || !is_string($_GET['fluent_webhook_e2e_fire'] ?? null)
+        || !hash_equals(FLUENT_WEBHOOK_E2E_TOKEN, $token)) {
         return;
     }
     $sample = json_decode(file_get_contents(FLUENT_WEBHOOK_E2E_FIXTURES . '/order_paid_done.json'), true);

@@ -15,6 +15,9 @@
         field.name = field.name.replace(/\[\d+\]/, '[' + index + ']');
       }
       field.value = '';
+      if (field.classList.contains('fw-header-value')) {
+        field.removeAttribute('placeholder'); // a new row has no saved value to keep
+      }
     });
     body.appendChild(row);
     row.querySelector('input').focus();
@@ -55,7 +58,7 @@
         if (!result.success) {
           throw new Error(result.data && result.data.message ? result.data.message : 'error');
         }
-        state.textContent = enabled ? 'On' : 'Off';
+        state.textContent = enabled ? settings.on : settings.off;
         checkbox.closest('tr').dataset.enabled = enabled ? '1' : '0';
       })
       .catch(function (error) {

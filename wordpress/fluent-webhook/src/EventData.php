@@ -11,7 +11,7 @@ namespace FluentWebhookPlugin;
 final class EventData
 {
     /** Relations of FluentCart's Order model that "All Data" carries. */
-    private const ORDER_RELATIONS = ['order_items', 'customer', 'billing_address', 'shipping_address'];
+    private const ORDER_RELATIONS = ['order_items', 'customer', 'billing_address', 'shipping_address', 'subscriptions'];
 
     /** Deeper than any store data; stops a model graph that refers back to itself. */
     private const MAX_DEPTH = 32;
@@ -33,6 +33,11 @@ final class EventData
             }
             if (!isset($shaped['customer']) && isset($order['customer'])) {
                 $shaped['customer'] = $order['customer'];
+            }
+            // A subscription order's paid event carries its subscription, as the subscription
+            // events do.
+            if (!isset($shaped['subscription']) && is_array($order['subscriptions'] ?? null) && $order['subscriptions']) {
+                $shaped['subscription'] = reset($order['subscriptions']);
             }
         }
         return $shaped;

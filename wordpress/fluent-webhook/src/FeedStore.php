@@ -13,11 +13,36 @@ final class FeedStore
     /** @var array<int, \FluentWebhook\Feed>|null built once per request */
     private ?array $feeds = null;
 
+    /** @var array<int, string> stored feeds the extension refuses: id => its error */
+    private array $invalid = [];
+
+    /**
+     * The id the extension files a feed's deliveries under. The delivery log is shared by
+     * every site a PHP pool serves, so the id carries this site (blog id and home URL): one
+     * site's admins never see or resend another's deliveries.
+     */
+    public static function extensionId(int $id): string
+    {
+        return self::sitePrefix() . $id;
+    }
+
+    /** Whether a delivery log entry's feed id belongs to this site. */
+    public static function isThisSite(?string $extensionId): bool
+    {
+        return $extensionId !== null && str_starts_with($extensionId, self::sitePrefix());
+    }
+
+    private static function sitePrefix(): string
+    {
+        return 'wp-' . substr(hash('sha256', get_current_blog_id() . '|' . home_url()), 0, 12) . ':';
+    }
+
     /** @return array<int, array<string, mixed>> feed id => settings, in creation order */
     public function all(): array
     {
         $stored = get_option(self::OPTION, []);
-        $feeds = is_array($stored['feeds'] ?? null) ? $stored['feeds'] : [];
+        // A row that is not an array was not written by this plugin; it cannot be a feed.
+        $feeds = array_filter(is_array($stored['feeds'] ?? null) ? $stored['feeds'] : [], 'is_array');
         ksort($feeds);
         return $feeds;
     }
@@ -84,15 +109,28 @@ final class FeedStore
     {
         if ($this->feeds === null) {
             $this->feeds = [];
+            $this->invalid = [];
             foreach ($this->all() as $id => $settings) {
                 try {
-                    $this->feeds[$id] = new \FluentWebhook\Feed($settings, $id);
+                    $this->feeds[$id] = new \FluentWebhook\Feed($settings, self::extensionId((int) $id));
                 } catch (\FluentWebhook\Exception $e) {
-                    error_log("fluent-webhook: feed $id is not sent, its settings are invalid: " . $e->getMessage());
+                    $this->invalid[$id] = $e->getMessage();
                 }
             }
         }
         return $this->feeds;
+    }
+
+    /**
+     * Stored feeds the extension refuses (settings saved by another version, or edited by
+     * hand): they are not sent, and the bridge records every event they miss.
+     *
+     * @return array<int, string> id => the extension's error
+     */
+    public function invalid(): array
+    {
+        $this->feeds();
+        return $this->invalid;
     }
 
     private function stored(): array

@@ -81,14 +81,17 @@ $time = static fn (?float $at): string => $at === null ? '—' : wp_date('Y-m-d 
                     <?php endif; ?>
                 </td>
                 <td><span class="fw-attempt-count"><?php echo (int) count($attempts); ?></span> · <?php echo esc_html(DeliveriesPage::attemptSummary($last)); ?></td>
-                <td><code class="fw-response"><?php echo esc_html(mb_strimwidth((string) $delivery['response_excerpt'], 0, 200, '…')); ?></code></td>
+                <td><code class="fw-response"><?php echo esc_html(wp_html_excerpt((string) $delivery['response_excerpt'], 200, '…')); ?></code></td>
                 <td>
+                    <?php if ($delivery['status'] !== 'pending') : // a pending delivery is still being sent ?>
                     <form method="post" action="<?php echo esc_url(admin_url('admin-post.php')); ?>" class="fw-inline-form fw-resend">
                         <input type="hidden" name="action" value="<?php echo esc_attr(Actions::RESEND); ?>">
                         <input type="hidden" name="delivery" value="<?php echo esc_attr($delivery['id']); ?>">
+                        <input type="hidden" name="feed_id" value="<?php echo esc_attr((string) $delivery['feed_id']); ?>">
                         <?php wp_nonce_field(Actions::RESEND . '_' . $delivery['id']); ?>
                         <button type="submit" class="button button-small"><?php esc_html_e('Resend', 'fluent-webhook'); ?></button>
                     </form>
+                    <?php endif; ?>
                 </td>
             </tr>
         <?php endforeach; ?>

@@ -94,7 +94,8 @@ $checked = static fn (bool $on): string => $on ? ' checked' : '';
                             <?php foreach (array_values((array) $settings['custom_header_values']) as $i => $row) : ?>
                                 <tr class="fw-row">
                                     <td><input type="text" class="fw-header-name" name="feed[custom_header_values][<?php echo (int) $i; ?>][header_name]" value="<?php echo esc_attr($row['header_name'] ?? ''); ?>" aria-label="<?php esc_attr_e('Header Name', 'fluent-webhook'); ?>"></td>
-                                    <td><input type="text" class="fw-header-value" name="feed[custom_header_values][<?php echo (int) $i; ?>][header_value]" value="<?php echo esc_attr($row['header_value'] ?? ''); ?>" aria-label="<?php esc_attr_e('Header Value', 'fluent-webhook'); ?>"></td>
+                                    <td><input type="text" class="fw-header-value" name="feed[custom_header_values][<?php echo (int) $i; ?>][header_value]" value="<?php echo esc_attr($row['header_value'] ?? ''); ?>" aria-label="<?php esc_attr_e('Header Value', 'fluent-webhook'); ?>"
+                                        <?php if (!empty($row['kept'])) : ?>placeholder="<?php esc_attr_e('saved value, not shown: leave blank to keep', 'fluent-webhook'); ?>"<?php endif; ?>></td>
                                     <td><button type="button" class="button-link fw-remove-row" aria-label="<?php esc_attr_e('Remove this row', 'fluent-webhook'); ?>">&times;</button></td>
                                 </tr>
                             <?php endforeach; ?>

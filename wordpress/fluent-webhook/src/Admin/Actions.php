@@ -68,7 +68,7 @@ final class Actions
         $settings['enabled'] = true;
         $event = (string) (((array) ($settings['event_trigger'] ?? []))[0] ?? 'order_paid_done');
         try {
-            $feed = new \FluentWebhook\Feed($settings, $id);
+            $feed = new \FluentWebhook\Feed($settings, FeedStore::extensionId($id));
             $ids = \FluentWebhook\dispatch($event, self::sampleData(), [$feed]);
             \FluentWebhook\flush(self::TEST_WAIT_SECONDS);
         } catch (\FluentWebhook\Exception $e) {
@@ -78,11 +78,16 @@ final class Actions
         $this->redirect(Screens::url(Screens::LIST_PAGE, ['fw_notice' => 'test', 'fw_feed' => $id, 'fw_delivery' => $ids[0] ?? '']));
     }
 
+    /** Sends a delivery of this site's log again, as a new delivery. */
     public function resend(): void
     {
         Screens::requireCapability();
-        $id = sanitize_text_field(wp_unslash($_POST['delivery'] ?? ''));
+        $id = is_string($_POST['delivery'] ?? null) ? $_POST['delivery'] : '';
         check_admin_referer(self::RESEND . '_' . $id);
+        $feedId = is_string($_POST['feed_id'] ?? null) ? wp_unslash($_POST['feed_id']) : null;
+        if (!Extension::loaded() || DeliveriesPage::find($id, $feedId) === null) {
+            $this->redirect(Screens::url(Screens::DELIVERIES_PAGE, ['fw_notice' => 'resend_failed']));
+        }
         try {
             $newId = \FluentWebhook\redeliver($id);
         } catch (\FluentWebhook\Exception $e) {

@@ -12,6 +12,8 @@ final class DeliveriesPage
 {
     private const STATUSES = ['pending', 'delivered', 'failed', 'gone'];
     private const LIMIT = 200;
+    /** How far back the log is read for this site's entries, Resend and Send test. */
+    private const SCAN_LIMIT = 10000;
 
     public function __construct(private readonly FeedStore $store)
     {
@@ -30,20 +32,47 @@ final class DeliveriesPage
         $deliveries = [];
         $error = null;
         if (Extension::loaded()) {
-            $filter = ['limit' => self::LIMIT];
-            if ($feedFilter > 0) {
-                $filter['feed'] = (string) $feedFilter;
-            }
+            $filter = $feedFilter > 0 ? ['feed' => FeedStore::extensionId($feedFilter)] : [];
             if ($statusFilter !== '') {
                 $filter['status'] = $statusFilter;
             }
             try {
-                $deliveries = \FluentWebhook\deliveries($filter);
+                $deliveries = array_slice(self::thisSite($filter), 0, self::LIMIT);
             } catch (\FluentWebhook\Exception $e) {
                 $error = $e->getMessage();
             }
         }
         include __DIR__ . '/../../views/deliveries.php';
+    }
+
+    /**
+     * This site's entries of the delivery log (shared by every site the PHP pool serves), newest
+     * first. Without a feed in $filter, the newest SCAN_LIMIT entries of all sites are read.
+     *
+     * @return list<array<string, mixed>>
+     */
+    public static function thisSite(array $filter): array
+    {
+        $entries = \FluentWebhook\deliveries($filter + ['limit' => self::SCAN_LIMIT]);
+        return array_values(array_filter($entries, static fn (array $entry) => FeedStore::isThisSite($entry['feed_id'])));
+    }
+
+    /** A delivery of this site's log by its id (looked for under $feedId when given), or null. */
+    public static function find(string $id, ?string $feedId = null): ?array
+    {
+        if ($id === '' || !Extension::loaded()) {
+            return null;
+        }
+        try {
+            foreach (self::thisSite(FeedStore::isThisSite($feedId) ? ['feed' => $feedId] : []) as $entry) {
+                if ($entry['id'] === $id) {
+                    return $entry;
+                }
+            }
+        } catch (\FluentWebhook\Exception $e) {
+            error_log('fluent-webhook: the delivery log cannot be read: ' . $e->getMessage());
+        }
+        return null;
     }
 
     /** "HTTP 204 in 3 ms" or the error of an attempt, for a table cell or a notice. */

@@ -48,10 +48,10 @@ final class FeedForm
      * The settings array from the submitted form (already unslashed). Anything that is not the
      * expected shape becomes empty, and the extension's validation then names the field.
      */
-    public static function settingsFromPost(array $post): array
+    public static function settingsFromPost(array $post, array $knownEvents): array
     {
         $feed = is_array($post['feed'] ?? null) ? $post['feed'] : [];
-        $events = array_filter((array) ($feed['event_trigger'] ?? []), 'is_string');
+        $events = array_filter((array) ($feed['event_trigger'] ?? []), static fn ($event) => is_string($event) && in_array($event, $knownEvents, true));
         return [
             'name' => trim(self::text($feed['name'] ?? '')),
             'request_url' => trim(self::text($feed['request_url'] ?? '')),
@@ -83,6 +83,48 @@ final class FeedForm
         };
         $text = $field === 'form' ? $message : ltrim(substr($message, strlen($key) + 1));
         return [$field, $text];
+    }
+
+    /**
+     * Header values often are API keys: the form never shows a stored one. A row whose value
+     * is left blank keeps the value stored under the same header name.
+     */
+    public static function keepStoredHeaderValues(array $settings, ?array $stored): array
+    {
+        $storedValues = self::headerValues($stored);
+        foreach ($settings['custom_header_values'] as $i => $row) {
+            $name = strtolower($row['header_name']);
+            if ($name !== '' && $row['header_value'] === '' && isset($storedValues[$name])) {
+                $settings['custom_header_values'][$i]['header_value'] = $storedValues[$name];
+            }
+        }
+        return $settings;
+    }
+
+    /** The rows for the form: stored values blanked and marked as kept. */
+    public static function headerRowsForForm(array $rows, ?array $stored): array
+    {
+        $storedValues = self::headerValues($stored);
+        foreach ($rows as $i => $row) {
+            $name = strtolower((string) ($row['header_name'] ?? ''));
+            $rows[$i]['kept'] = isset($storedValues[$name]) && in_array($row['header_value'] ?? '', ['', $storedValues[$name]], true);
+            if ($rows[$i]['kept']) {
+                $rows[$i]['header_value'] = '';
+            }
+        }
+        return $rows ?: [['header_name' => '', 'header_value' => '', 'kept' => false]];
+    }
+
+    /** @return array<string, string> lower-case header name => stored value */
+    private static function headerValues(?array $stored): array
+    {
+        $values = [];
+        foreach ((array) ($stored['custom_header_values'] ?? []) as $row) {
+            if (is_array($row) && is_string($row['header_name'] ?? null) && is_string($row['header_value'] ?? null) && $row['header_value'] !== '') {
+                $values[strtolower($row['header_name'])] = $row['header_value'];
+            }
+        }
+        return $values;
     }
 
     private static function text(mixed $value): string

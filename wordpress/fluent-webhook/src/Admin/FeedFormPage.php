@@ -31,9 +31,11 @@ final class FeedFormPage
         $id = absint($_GET['id'] ?? 0);
         check_admin_referer(self::SAVE . '_' . $id);
         $post = wp_unslash($_POST);
-        $settings = FeedForm::settingsFromPost($post);
+        $stored = $id > 0 ? $this->store->get($id) : null;
+        $settings = FeedForm::settingsFromPost($post, array_keys(Extension::events()));
         $this->submitted = $settings;
-        if ($id > 0 && $this->store->get($id) === null) {
+        $settings = FeedForm::keepStoredHeaderValues($settings, $stored);
+        if ($id > 0 && $stored === null) {
             $this->errors['form'] = __('This webhook feed no longer exists.', 'fluent-webhook');
             return;
         }
@@ -46,7 +48,7 @@ final class FeedFormPage
             $settings['secret'] = $secret;
         }
         try {
-            new \FluentWebhook\Feed($settings, $id ?: null);
+            new \FluentWebhook\Feed($settings);
         } catch (\FluentWebhook\Exception $e) {
             [$field, $message] = FeedForm::fieldError($e->getMessage());
             $this->errors[$field] = $message;
@@ -74,6 +76,10 @@ final class FeedFormPage
             wp_die(esc_html__('This webhook feed no longer exists.', 'fluent-webhook'), 404);
         }
         $settings = array_merge(FeedForm::DEFAULTS, $this->submitted ?? $stored ?? []);
+        $settings['custom_header_values'] = FeedForm::headerRowsForForm(array_values((array) $settings['custom_header_values']), $stored);
+        if (!$settings['selected_field_values']) {
+            $settings['selected_field_values'] = FeedForm::DEFAULTS['selected_field_values'];
+        }
         $hasSecret = !empty($stored['secret']);
         unset($settings['secret']);
         $errors = $this->errors;

@@ -42,17 +42,7 @@ final class FeedListPage
     /** What happened to the test delivery, read back from the delivery log. */
     private function testResult(): array
     {
-        $id = DeliveriesPage::deliveryIdFromQuery();
-        $feed = absint($_GET['fw_feed'] ?? 0);
-        $entry = null;
-        if (Extension::loaded() && $id !== '') {
-            foreach (\FluentWebhook\deliveries(['feed' => (string) $feed, 'limit' => 50]) as $delivery) {
-                if ($delivery['id'] === $id) {
-                    $entry = $delivery;
-                    break;
-                }
-            }
-        }
+        $entry = DeliveriesPage::find(DeliveriesPage::deliveryIdFromQuery(), FeedStore::extensionId(absint($_GET['fw_feed'] ?? 0)));
         if ($entry === null) {
             return ['warning', __('The test delivery is not in the delivery log.', 'fluent-webhook')];
         }
