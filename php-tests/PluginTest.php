@@ -170,6 +170,14 @@ final class PluginTest extends TestCase
         $this->assertSame('{"email":"ada@example.test","total":123.45}', $body);
     }
 
+    public function testASubscriptionOrderCarriesItsSubscription(): void
+    {
+        $data = EventData::shape(['order' => ['id' => 9, 'subscriptions' => [['id' => 3, 'status' => 'active']]]]);
+        $this->assertSame(['id' => 3, 'status' => 'active'], $data['subscription']);
+        $given = EventData::shape(['order' => ['id' => 9, 'subscriptions' => [['id' => 3]]], 'subscription' => ['id' => 4]]);
+        $this->assertSame(['id' => 4], $given['subscription'], 'the subscription FluentCart passes wins');
+    }
+
     public function testAModelGraphThatRefersToItselfEnds(): void
     {
         $node = new \stdClass();
