@@ -45,8 +45,13 @@ CREATE TABLE IF NOT EXISTS deliveries (
     next_attempt_at INTEGER,
     lease_owner TEXT,
     lease_until INTEGER,
-    secret TEXT
+    secret TEXT,
+    payload INTEGER
 );
+-- Bodies apart from the rows that change: an attempt, a claim or a status rewrites a small
+-- row, not the body (SQLite rewrites a whole row on UPDATE, overflow pages included).
+-- deliveries.body stays empty for rows that have one here.
+CREATE TABLE IF NOT EXISTS payloads (body BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS deliveries_created ON deliveries (created_at);
 CREATE INDEX IF NOT EXISTS deliveries_leased ON deliveries (status, lease_until);
@@ -163,13 +168,12 @@ impl Spool {
             conn.pragma_update(None, "synchronous", "NORMAL")?;
             conn.execute_batch(SCHEMA)?;
             // Spools made before signing existed lack the column.
-            let has_secret: bool = conn.query_row(
-                "SELECT COUNT(*) FROM pragma_table_info('deliveries') WHERE name = 'secret'",
-                [],
-                |r| r.get::<_, i64>(0),
-            )? > 0;
-            if !has_secret {
+            if !has_column(&conn, "secret")? {
                 conn.execute_batch("ALTER TABLE deliveries ADD COLUMN secret TEXT")?;
+            }
+            // Spools made before bodies moved to their own table keep theirs in `body`.
+            if !has_column(&conn, "payload")? {
+                conn.execute_batch("ALTER TABLE deliveries ADD COLUMN payload INTEGER")?;
             }
             Ok(())
         };
@@ -182,19 +186,23 @@ impl Spool {
     }
 
     /// Writes new deliveries in one transaction. Claimed ones (`lease_until` set) are sent by
-    /// this process; unclaimed ones wait for whoever claims them.
+    /// this process; unclaimed ones wait for whoever claims them. The body goes to `payloads`,
+    /// written once and never rewritten.
     pub fn insert(&mut self, deliveries: &[(Delivery, Option<u64>)]) -> rusqlite::Result<()> {
         let tx = self.conn.transaction()?;
         {
+            let mut payload = tx.prepare_cached("INSERT INTO payloads (body) VALUES (?1)")?;
+            let mut unused = tx.prepare_cached("DELETE FROM payloads WHERE rowid = ?1")?;
             let mut insert = tx.prepare_cached(
                 "INSERT OR IGNORE INTO deliveries
                  (id, feed_id, feed_name, event, method, url, headers, body, status, created_at,
-                  next_attempt_at, lease_owner, lease_until, secret)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9, ?10, ?11, ?12)",
+                  next_attempt_at, lease_owner, lease_until, secret, payload)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, x'', 'pending', ?8, ?8, ?9, ?10, ?11, ?12)",
             )?;
             for (delivery, lease_until) in deliveries {
                 let request = &delivery.request;
-                insert.execute(params![
+                let body = payload.insert([&request.body])?;
+                let inserted = insert.execute(params![
                     delivery.id,
                     delivery.feed_id,
                     delivery.feed_name,
@@ -202,12 +210,16 @@ impl Spool {
                     request.method.as_str(),
                     request.url,
                     serde_json::to_string(&request.headers).unwrap_or_else(|_| "[]".into()),
-                    request.body,
                     delivery.created_at as i64,
                     lease_until.map(|_| self.owner.as_str()),
                     lease_until.map(|t| t as i64),
                     request.secret.as_ref().map(Secret::expose),
+                    body,
                 ])?;
+                // A delivery already stored (written again after a failed commit) keeps its own.
+                if inserted == 0 {
+                    unused.execute([body])?;
+                }
             }
         }
         tx.commit()
@@ -226,11 +238,17 @@ impl Spool {
                               WHERE status = 'pending' AND next_attempt_at <= ?3
                                 AND (lease_until IS NULL OR lease_until < ?3)
                               ORDER BY next_attempt_at LIMIT ?4)
-                 RETURNING id, feed_id, feed_name, event, method, url, headers, body, created_at, attempt_count, secret",
+                 RETURNING id",
             )?;
-            let rows =
-                claim.query_map(params![self.owner, lease_until as i64, now as i64, limit as i64], read_delivery)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()?
+            let ids = claim
+                .query_map(params![self.owner, lease_until as i64, now as i64, limit as i64], |row| {
+                    row.get::<_, String>(0)
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut read = tx.prepare_cached(&format!(
+                "SELECT {DELIVERY_COLUMNS} FROM deliveries LEFT JOIN payloads ON payloads.rowid = payload WHERE id = ?1"
+            ))?;
+            ids.iter().map(|id| read.query_row([id], read_delivery)).collect::<rusqlite::Result<Vec<_>>>()?
         };
         tx.commit()?;
         Ok(claimed)
@@ -347,9 +365,18 @@ impl Spool {
         )
     }
 
-    /// Deletes finished deliveries created before `before` (Unix ms).
+    /// Deletes finished deliveries created before `before` (Unix ms), and their bodies.
     pub fn prune(&mut self, before: u64) -> rusqlite::Result<usize> {
-        self.conn.execute("DELETE FROM deliveries WHERE status != 'pending' AND created_at < ?1", [before as i64])
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "DELETE FROM payloads WHERE rowid IN
+             (SELECT payload FROM deliveries WHERE status != 'pending' AND created_at < ?1)",
+            [before as i64],
+        )?;
+        let deleted =
+            tx.execute("DELETE FROM deliveries WHERE status != 'pending' AND created_at < ?1", [before as i64])?;
+        tx.commit()?;
+        Ok(deleted)
     }
 
     /// Pending deliveries (queued, in flight or waiting for a retry).
@@ -361,7 +388,7 @@ impl Spool {
 
     /// The log, newest first.
     pub fn list(&self, filter: &Filter) -> rusqlite::Result<Vec<LogEntry>> {
-        let mut sql = format!("SELECT {LOG_COLUMNS} FROM deliveries WHERE 1 = 1");
+        let mut sql = format!("SELECT {LOG_COLUMNS} FROM {LOG_SOURCE} WHERE 1 = 1");
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
         if let Some(feed) = &filter.feed_id {
             sql.push_str(" AND feed_id = ?");
@@ -387,14 +414,28 @@ impl Spool {
     }
 
     pub fn get(&self, id: &str) -> rusqlite::Result<Option<LogEntry>> {
-        self.conn.query_row(&format!("SELECT {LOG_COLUMNS} FROM deliveries WHERE id = ?1"), [id], read_entry).optional()
+        self.conn
+            .query_row(&format!("SELECT {LOG_COLUMNS} FROM {LOG_SOURCE} WHERE id = ?1"), [id], read_entry)
+            .optional()
     }
 }
 
+fn has_column(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.query_row("SELECT COUNT(*) FROM pragma_table_info('deliveries') WHERE name = ?1", [name], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map(|n| n > 0)
+}
+
+/// What read_delivery reads, in order; the body is in `payloads`, or in `body` for rows
+/// written before bodies had their own table.
+const DELIVERY_COLUMNS: &str = "id, feed_id, feed_name, event, method, url, headers,
+    COALESCE(payloads.body, deliveries.body), created_at, attempt_count, secret";
 /// What read_entry reads, in order.
-const LOG_COLUMNS: &str =
-    "id, feed_id, feed_name, event, method, url, headers, body, created_at, attempt_count, secret,
-                           status, attempts, response_excerpt, next_attempt_at";
+const LOG_COLUMNS: &str = "id, feed_id, feed_name, event, method, url, headers,
+    COALESCE(payloads.body, deliveries.body), created_at, attempt_count, secret,
+    status, attempts, response_excerpt, next_attempt_at";
+const LOG_SOURCE: &str = "deliveries LEFT JOIN payloads ON payloads.rowid = payload";
 
 fn read_entry(row: &Row<'_>) -> rusqlite::Result<LogEntry> {
     Ok(LogEntry {
@@ -511,6 +552,37 @@ mod tests {
         assert_eq!(entry.attempts.len(), 2);
         assert_eq!(entry.response_excerpt, b"ok");
         assert_eq!(spool.pending_count().unwrap(), 0);
+    }
+
+    #[test]
+    fn bodies_live_apart_and_old_rows_keep_theirs() {
+        let mut spool = Spool::in_memory("me");
+        let d = delivery(1);
+        spool.insert(&[(d.clone(), None)]).unwrap();
+        // A row as spools made before the payloads table hold it: the body in the row.
+        spool
+            .conn
+            .execute(
+                "INSERT INTO deliveries (id, feed_name, event, method, url, headers, body, status, created_at,
+                                         next_attempt_at)
+                 VALUES ('msg_old', 'feed', 'e', 'POST', 'http://h.test/', '[]', x'7b7d', 'pending', 1, 1)",
+                [],
+            )
+            .unwrap();
+        let stored: Vec<u8> =
+            spool.conn.query_row("SELECT body FROM deliveries WHERE id = ?1", [&d.id], |r| r.get(0)).unwrap();
+        assert!(stored.is_empty(), "the body is in payloads");
+        let claimed = spool.claim_due(u64::MAX / 4, u64::MAX / 2, 10).unwrap();
+        assert_eq!(claimed.len(), 2);
+        assert!(claimed.iter().all(|c| c.request.body == b"{}"));
+        assert_eq!(spool.get(&d.id).unwrap().unwrap().delivery.request, d.request);
+        for c in &claimed {
+            let attempt = Attempt { at: 1, status_code: Some(200), error: None, duration_ms: 1 };
+            spool.record_attempt(&c.id, &attempt, Status::Delivered, None, b"").unwrap();
+        }
+        assert_eq!(spool.prune(u64::MAX / 4).unwrap(), 2);
+        let left: i64 = spool.conn.query_row("SELECT COUNT(*) FROM payloads", [], |r| r.get(0)).unwrap();
+        assert_eq!(left, 0, "pruning takes the bodies too");
     }
 
     #[test]
