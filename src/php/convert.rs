@@ -15,7 +15,10 @@ use ext_php_rs::ffi::{zend_array_destroy, HashTable};
 use ext_php_rs::types::{ZendHashTable, ZendObject, Zval};
 use ext_php_rs::zend::{ClassEntry, ExecutorGlobals};
 use once_cell::sync::OnceCell;
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
+
+use crate::encode::tree::TreeBuilder;
+use crate::encode::{Key, Scalar, Sink};
 
 /// `json_encode`'s default depth limit.
 pub const MAX_DEPTH: usize = 512;
@@ -78,34 +81,45 @@ impl ConvertError {
 
 /// Converts an array as `json_encode` would see it.
 pub fn array_to_value(array: &ZendHashTable) -> Result<Value, ConvertError> {
-    Converter::default().array(array, 1)
+    let mut tree = TreeBuilder::default();
+    walk_array(array, &mut tree)?;
+    Ok(tree.finish())
 }
 
-#[derive(Default)]
-struct Converter {
-    /// Arrays and objects being converted, outermost first: meeting one again is a cycle.
+/// Walks an array as `json_encode` sees it into `sink`, which may write a body straight from
+/// the zvals. On an error the sink holds part of the data and must be dropped.
+pub fn walk_array(array: &ZendHashTable, sink: &mut impl Sink) -> Result<(), ConvertError> {
+    Walker { open: Vec::new(), serializing: 0, sink }.array(array, 1)
+}
+
+struct Walker<'s, S> {
+    /// Arrays and objects being walked, outermost first: meeting one again is a cycle.
     open: Vec<usize>,
     /// jsonSerialize() calls under way, nested; they add no JSON depth, but each costs stack.
     serializing: usize,
+    sink: &'s mut S,
 }
 
-impl Converter {
-    fn value(&mut self, zval: &Zval, depth: usize) -> Result<Value, ConvertError> {
+impl<S: Sink> Walker<'_, S> {
+    fn value(&mut self, zval: &Zval, depth: usize) -> Result<(), ConvertError> {
         let zval = zval.dereference();
         if let Some(inner) = zval.indirect() {
             return self.value(inner, depth);
         }
         if zval.is_null() || zval.get_type() == ext_php_rs::flags::DataType::Undef {
-            return Ok(Value::Null);
+            self.sink.scalar(Scalar::Null);
+            return Ok(());
         }
         if let Some(flag) = zval.bool() {
-            return Ok(Value::Bool(flag));
+            self.sink.scalar(Scalar::Bool(flag));
+            return Ok(());
         }
         if let Some(number) = zval.long() {
-            return Ok(Value::from(number));
+            self.sink.scalar(Scalar::Int(number));
+            return Ok(());
         }
         if let Some(float) = zval.double() {
-            return Number::from_f64(float).map(Value::Number).ok_or_else(|| {
+            if !float.is_finite() {
                 let name = if float.is_nan() {
                     "NAN"
                 } else if float > 0.0 {
@@ -113,14 +127,17 @@ impl Converter {
                 } else {
                     "-INF"
                 };
-                ConvertError::invalid(format!("{name} cannot be encoded as JSON"))
-            });
+                return Err(ConvertError::invalid(format!("{name} cannot be encoded as JSON")));
+            }
+            self.sink.scalar(Scalar::Float(float));
+            return Ok(());
         }
         if let Some(text) = zval.zend_str() {
-            return utf8(text.as_bytes()).map(|s| Value::String(s.to_string()));
+            self.sink.scalar(Scalar::Str(utf8(text.as_bytes())?));
+            return Ok(());
         }
         if zval.is_array() || zval.is_object() {
-            // Hold a reference while converting: jsonSerialize() runs PHP code, which could
+            // Hold a reference while walking: jsonSerialize() runs PHP code, which could
             // otherwise change or free this array or object through a PHP reference.
             let held = zval.shallow_clone();
             if let Some(array) = held.array() {
@@ -136,15 +153,15 @@ impl Converter {
         Err(ConvertError::invalid(format!("a value of type {} cannot be encoded as JSON", type_name(zval))))
     }
 
-    /// Converts the contents of an array or object at `depth`, refusing cycles and depth
-    /// past json_encode's limit.
-    fn nested<T>(
+    /// Walks the contents of an array or object at `depth`, refusing cycles and depth past
+    /// json_encode's limit.
+    fn nested(
         &mut self,
         identity: usize,
         kind: &str,
         depth: usize,
-        convert: impl FnOnce(&mut Self) -> Result<T, ConvertError>,
-    ) -> Result<T, ConvertError> {
+        walk: impl FnOnce(&mut Self) -> Result<(), ConvertError>,
+    ) -> Result<(), ConvertError> {
         if depth > MAX_DEPTH {
             return Err(ConvertError::invalid(format!("nesting is deeper than {MAX_DEPTH} levels")));
         }
@@ -152,56 +169,50 @@ impl Converter {
             return Err(ConvertError::invalid(format!("the {kind} contains itself (a reference cycle)")));
         }
         self.open.push(identity);
-        let result = convert(self);
+        let result = walk(self);
         self.open.pop();
         result
     }
 
-    fn array(&mut self, array: &ZendHashTable, depth: usize) -> Result<Value, ConvertError> {
+    fn array(&mut self, array: &ZendHashTable, depth: usize) -> Result<(), ConvertError> {
         let identity = std::ptr::from_ref(array) as usize;
-        let entries = self.nested(identity, "array", depth, |this| this.entries(array, depth, false))?;
-        let is_list = entries.iter().enumerate().all(|(i, (key, _))| matches!(key, Key::Index(k) if *k == i as i64));
-        Ok(if is_list {
-            Value::Array(entries.into_iter().map(|(_, v)| v).collect())
-        } else {
-            Value::Object(entries.into_iter().map(|(k, v)| (k.into_string(), v)).collect::<Map<_, _>>())
+        self.nested(identity, "array", depth, |this| {
+            // Keys 0..n-1 in order make a list, as json_encode decides.
+            let mut position = 0;
+            let list = entries(array, false).all(|(key, _)| {
+                position += 1;
+                matches!(key, EntryKey::Index(k) if k == position - 1)
+            });
+            this.sink.begin(list);
+            this.entries(array, depth, false)?;
+            this.sink.end(list);
+            Ok(())
         })
     }
 
-    /// Key-value pairs of a table; `public_only` skips private and protected properties,
-    /// whose names the engine mangles with a leading NUL byte.
-    fn entries(
-        &mut self,
-        table: &ZendHashTable,
-        depth: usize,
-        public_only: bool,
-    ) -> Result<Vec<(Key, Value)>, ConvertError> {
-        let mut entries = Vec::with_capacity(table.len());
-        let mut iter = table.iter();
-        while let Some((key, value)) = iter.next_zval() {
-            let value = match value.indirect() {
-                Some(slot) if slot.get_type() == ext_php_rs::flags::DataType::Undef => continue,
-                Some(slot) => slot,
-                None => value,
+    /// Walks key-value pairs of a table; `public_only` skips private and protected
+    /// properties, whose names the engine mangles with a leading NUL byte.
+    fn entries(&mut self, table: &ZendHashTable, depth: usize, public_only: bool) -> Result<(), ConvertError> {
+        for (key, value) in entries(table, public_only) {
+            let key = match key {
+                EntryKey::Index(index) => Key::Index(index),
+                EntryKey::Name(ref name) => {
+                    let bytes = name.zend_str().map_or(&[][..], |n| n.as_bytes());
+                    Key::Name(utf8(bytes).map_err(|e| e.under("?"))?)
+                }
             };
-            let key = match (key.long(), key.zend_str()) {
-                (Some(index), _) => Key::Index(index),
-                (None, Some(name)) if public_only && name.as_bytes().first() == Some(&0) => continue,
-                (None, Some(name)) => Key::Name(utf8(name.as_bytes()).map_err(|e| e.under("?"))?.to_string()),
-                (None, None) => continue,
-            };
-            let converted = self.value(value, depth).map_err(|e| e.under(&key.to_string()))?;
-            entries.push((key, converted));
+            self.sink.key(key);
+            self.value(value, depth).map_err(|e| e.under(&key.to_string()))?;
         }
-        Ok(entries)
+        Ok(())
     }
 
-    fn object(&mut self, zval: &Zval, object: &ZendObject, depth: usize) -> Result<Value, ConvertError> {
+    fn object(&mut self, zval: &Zval, object: &ZendObject, depth: usize) -> Result<(), ConvertError> {
         let identity = std::ptr::from_ref(object) as usize;
         self.nested(identity, "object", depth, |this| this.object_contents(zval, object, depth))
     }
 
-    fn object_contents(&mut self, zval: &Zval, object: &ZendObject, depth: usize) -> Result<Value, ConvertError> {
+    fn object_contents(&mut self, zval: &Zval, object: &ZendObject, depth: usize) -> Result<(), ConvertError> {
         let class = object.get_class_entry();
         if json_serializable().is_some_and(|iface| object.instance_of(iface)) {
             if self.serializing >= MAX_DEPTH {
@@ -236,19 +247,48 @@ impl Converter {
         self.properties(zval, depth)
     }
 
-    /// Public properties through the JSON view of the object's handlers.
-    fn properties(&mut self, zval: &Zval, depth: usize) -> Result<Value, ConvertError> {
+    /// Public properties through the JSON view of the object's handlers, as a map.
+    fn properties(&mut self, zval: &Zval, depth: usize) -> Result<(), ConvertError> {
         // SAFETY: `zval` holds an object on the PHP thread. The engine returns a table we
         // own one reference to (or an immutable shared one), released below.
         let table = unsafe { zend_get_properties_for(std::ptr::from_ref(zval).cast_mut(), PROP_PURPOSE_JSON) };
+        self.sink.begin(false);
         // SAFETY: a non-null result points to a live table until we release it.
-        let Some(table_ref) = (unsafe { table.as_ref() }) else {
-            return Ok(Value::Object(Map::new()));
-        };
-        let entries = self.entries(table_ref, depth, true);
-        release_properties(table);
-        Ok(Value::Object(entries?.into_iter().map(|(k, v)| (k.into_string(), v)).collect()))
+        if let Some(table_ref) = unsafe { table.as_ref() } {
+            let walked = self.entries(table_ref, depth, true);
+            release_properties(table);
+            walked?;
+        }
+        self.sink.end(false);
+        Ok(())
     }
+}
+
+/// A table's entries as json_encode visits them: unset property slots skipped, and with
+/// `public_only` the mangled names of private and protected properties too.
+fn entries(table: &ZendHashTable, public_only: bool) -> impl Iterator<Item = (EntryKey, &Zval)> {
+    let mut iter = table.iter();
+    std::iter::from_fn(move || loop {
+        let (key, value) = iter.next_zval()?;
+        let value = match value.indirect() {
+            Some(slot) if slot.get_type() == ext_php_rs::flags::DataType::Undef => continue,
+            Some(slot) => slot,
+            None => value,
+        };
+        let key = match (key.long(), key.zend_str()) {
+            (Some(index), _) => EntryKey::Index(index),
+            (None, Some(name)) if public_only && name.as_bytes().first() == Some(&0) => continue,
+            (None, Some(_)) => EntryKey::Name(key),
+            (None, None) => continue,
+        };
+        return Some((key, value));
+    })
+}
+
+enum EntryKey {
+    Index(i64),
+    /// A string key (its zval holds the string).
+    Name(Zval),
 }
 
 /// `zend_release_properties`, an inline function in the engine's headers.
@@ -278,29 +318,6 @@ fn utf8(bytes: &[u8]) -> Result<&str, ConvertError> {
     std::str::from_utf8(bytes).map_err(|e| {
         ConvertError::invalid(format!("malformed UTF-8 at byte {} (JSON needs UTF-8 text)", e.valid_up_to()))
     })
-}
-
-enum Key {
-    Index(i64),
-    Name(String),
-}
-
-impl Key {
-    fn into_string(self) -> String {
-        match self {
-            Key::Index(index) => index.to_string(),
-            Key::Name(name) => name,
-        }
-    }
-}
-
-impl std::fmt::Display for Key {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Key::Index(index) => write!(f, "{index}"),
-            Key::Name(name) => write!(f, "{name}"),
-        }
-    }
 }
 
 /// The type name PHP's own messages use (`get_debug_type` without class names).

@@ -19,7 +19,7 @@ use crate::delivery::unix_now;
 use crate::delivery::Delivery;
 use crate::engine;
 use crate::events::KNOWN_EVENTS;
-use crate::feed::Feed;
+use crate::feed::{self, Feed};
 use crate::redact;
 use crate::request;
 use crate::signature::{self, Secret};
@@ -68,12 +68,16 @@ pub fn dispatch(event: PhpText, data: &ZendHashTable, feeds: &ZendHashTable) -> 
     if firing.is_empty() {
         return Ok(Vec::new());
     }
-    let data = convert::array_to_value(data).map_err(|e| exceptions::payload(e.describe("$data")))?;
+    // One walk of the zvals makes every encoding the feeds need (JSON and form bodies written
+    // straight from them; a Value only for selected fields), each shared by its feeds.
+    let mut sinks = feed::sinks_for(&firing);
+    convert::walk_array(data, &mut sinks).map_err(|e| exceptions::payload(e.describe("$data")))?;
+    let encoded = sinks.finish();
     let limit = ini::max_payload_bytes();
     let deliveries: Vec<Delivery> = firing
         .iter()
         .map(|feed| {
-            let request = feed.request_for(event, &data);
+            let request = feed.request_from(event, &encoded).map_err(exceptions::error)?;
             request::check_size(&request, &feed.settings.name, limit).map_err(exceptions::payload)?;
             Ok(Delivery::new(feed.id.clone(), feed.settings.name.clone(), event.to_string(), request))
         })
