@@ -79,6 +79,19 @@ impl Sink for JsonWriter {
     }
 }
 
+/// Bytes `write_str` does not copy as they are: `"`, `\\`, `/`, control characters, and every
+/// byte of a non-ASCII character.
+static NEEDS_ESCAPE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] =
+            byte < 0x20 || byte >= 0x80 || byte == b'"' as usize || byte == b'\\' as usize || byte == b'/' as usize;
+        byte += 1;
+    }
+    table
+};
+
 fn write_int(out: &mut Vec<u8>, value: i64) {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
@@ -107,7 +120,7 @@ pub fn write_str(out: &mut Vec<u8>, text: &str) {
     let (mut plain_start, mut at) = (0, 0);
     while at < bytes.len() {
         let byte = bytes[at];
-        if (0x20..0x80).contains(&byte) && byte != b'"' && byte != b'\\' && byte != b'/' {
+        if !NEEDS_ESCAPE[usize::from(byte)] {
             at += 1;
             continue;
         }

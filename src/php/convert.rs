@@ -11,6 +11,7 @@
 use std::ffi::c_int;
 
 use ext_php_rs::boxed::ZBox;
+use ext_php_rs::flags::DataType;
 use ext_php_rs::ffi::{zend_array_destroy, HashTable};
 use ext_php_rs::types::{ZendHashTable, ZendObject, Zval};
 use ext_php_rs::zend::{ClassEntry, ExecutorGlobals};
@@ -27,6 +28,8 @@ pub const MAX_DEPTH: usize = 512;
 const PROP_PURPOSE_JSON: c_int = 4;
 /// `GC_IMMUTABLE` in zend_types.h: a table the engine shares and never frees.
 const GC_IMMUTABLE: u32 = 1 << 6;
+/// `HASH_FLAG_PACKED` in zend_hash.h: the table holds bare zvals, keyed 0..n-1.
+const HASH_FLAG_PACKED: u32 = 1 << 2;
 /// `ZEND_ACC_ENUM` in zend_compile.h.
 const ACC_ENUM: u32 = 1 << 28;
 
@@ -106,7 +109,7 @@ impl<S: Sink> Walker<'_, S> {
         if let Some(inner) = zval.indirect() {
             return self.value(inner, depth);
         }
-        if zval.is_null() || zval.get_type() == ext_php_rs::flags::DataType::Undef {
+        if zval.is_null() || zval.get_type() == DataType::Undef {
             self.sink.scalar(Scalar::Null);
             return Ok(());
         }
@@ -196,10 +199,7 @@ impl<S: Sink> Walker<'_, S> {
         for (key, value) in entries(table, public_only) {
             let key = match key {
                 EntryKey::Index(index) => Key::Index(index),
-                EntryKey::Name(ref name) => {
-                    let bytes = name.zend_str().map_or(&[][..], |n| n.as_bytes());
-                    Key::Name(utf8(bytes).map_err(|e| e.under("?"))?)
-                }
+                EntryKey::Name(name) => Key::Name(utf8(name).map_err(|e| e.under("?"))?),
             };
             self.sink.key(key);
             self.value(value, depth).map_err(|e| e.under(&key.to_string()))?;
@@ -265,30 +265,54 @@ impl<S: Sink> Walker<'_, S> {
 }
 
 /// A table's entries as json_encode visits them: unset property slots skipped, and with
-/// `public_only` the mangled names of private and protected properties too.
-fn entries(table: &ZendHashTable, public_only: bool) -> impl Iterator<Item = (EntryKey, &Zval)> {
-    let mut iter = table.iter();
+/// `public_only` the mangled names of private and protected properties too. Reads the
+/// table's slots directly (the engine's iterator API costs three calls and a key copy per
+/// entry); the bounds and the data pointer are read again at every step, as the engine's
+/// own loops do, and callers hold a reference to the table while PHP code runs.
+fn entries(table: &ZendHashTable, public_only: bool) -> impl Iterator<Item = (EntryKey<'_>, &Zval)> {
+    let mut position = 0usize;
     std::iter::from_fn(move || loop {
-        let (key, value) = iter.next_zval()?;
+        if position >= table.nNumUsed as usize {
+            return None;
+        }
+        let at = position;
+        position += 1;
+        // SAFETY: `at` < nNumUsed, so the slot lies within the table's data: zvals in a
+        // packed table, buckets otherwise (PHP 8.2's layout). The table outlives the borrow.
+        let (key, value): (EntryKey<'_>, &Zval) = unsafe {
+            // SAFETY (union): `flags` is the whole of the union's 32 bits.
+            if table.u.flags & HASH_FLAG_PACKED != 0 {
+                (EntryKey::Index(at as i64), &*table.__bindgen_anon_1.arPacked.add(at))
+            } else {
+                let bucket = &*table.__bindgen_anon_1.arData.add(at);
+                let key = match bucket.key.as_ref() {
+                    Some(name) => EntryKey::Name(name.as_bytes()),
+                    None => EntryKey::Index(bucket.h as i64),
+                };
+                (key, &bucket.val)
+            }
+        };
+        if value.get_type() == DataType::Undef {
+            continue;
+        }
         let value = match value.indirect() {
-            Some(slot) if slot.get_type() == ext_php_rs::flags::DataType::Undef => continue,
+            Some(slot) if slot.get_type() == DataType::Undef => continue,
             Some(slot) => slot,
             None => value,
         };
-        let key = match (key.long(), key.zend_str()) {
-            (Some(index), _) => EntryKey::Index(index),
-            (None, Some(name)) if public_only && name.as_bytes().first() == Some(&0) => continue,
-            (None, Some(_)) => EntryKey::Name(key),
-            (None, None) => continue,
-        };
+        if let EntryKey::Name(name) = key {
+            if public_only && name.first() == Some(&0) {
+                continue;
+            }
+        }
         return Some((key, value));
     })
 }
 
-enum EntryKey {
+#[derive(Clone, Copy)]
+enum EntryKey<'a> {
     Index(i64),
-    /// A string key (its zval holds the string).
-    Name(Zval),
+    Name(&'a [u8]),
 }
 
 /// `zend_release_properties`, an inline function in the engine's headers.
@@ -315,6 +339,11 @@ fn json_serializable() -> Option<&'static ClassEntry> {
 }
 
 fn utf8(bytes: &[u8]) -> Result<&str, ConvertError> {
+    // Most keys and strings are short and ASCII: one quick pass instead of the full check.
+    if bytes.is_ascii() {
+        // SAFETY: ASCII is valid UTF-8.
+        return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
+    }
     std::str::from_utf8(bytes).map_err(|e| {
         ConvertError::invalid(format!("malformed UTF-8 at byte {} (JSON needs UTF-8 text)", e.valid_up_to()))
     })
