@@ -44,6 +44,12 @@ const CLAIM_INTERVAL: Duration = Duration::from_secs(1);
 const INSERT_BATCH: usize = 1024;
 /// A claim outlives the request timeout by this much before another process may take over.
 const LEASE_MARGIN: Duration = Duration::from_secs(5);
+/// Bytes of new deliveries that may wait for the spool thread. Past it, dispatch() waits for
+/// the spool to catch up: this bounds both the memory they hold and how long a delivery is
+/// only in memory (the crash window) when a burst comes faster than the disk writes.
+const INBOX_LIMIT: u64 = 2 << 20;
+/// The longest dispatch() waits for room (a spool that cannot write at all).
+const INBOX_WAIT: Duration = Duration::from_secs(2);
 /// How long the PHP thread waits for an answer from the spool thread.
 const SPOOL_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -123,10 +129,22 @@ pub struct ShutdownReport {
 
 /// Queues deliveries for sending; starts this process's machinery first if needed.
 pub fn submit(deliveries: Vec<Delivery>, config: impl FnOnce() -> EngineConfig) -> Result<(), String> {
-    with_engine(config, |engine| {
+    let bytes = deliveries.iter().map(Delivery::size).sum::<usize>() as u64;
+    let tally = with_engine(config, |engine| {
         engine.tally.queued(deliveries.len() as u64);
-        engine.commands.send(Command::New(deliveries)).map_err(|_| "the spool thread has stopped".to_string())
-    })?
+        engine.tally.inbox_add(bytes);
+        engine.commands.send(Command::New(deliveries)).map_err(|_| "the spool thread has stopped".to_string())?;
+        Ok::<_, String>(Arc::clone(&engine.tally))
+    })??;
+    // Outside the engine's lock: flush(), stats() and shutdown must not wait behind this.
+    if !tally.wait_for_inbox_room(INBOX_LIMIT, INBOX_WAIT) {
+        tally.warn(format!(
+            "the spool {} has not taken new deliveries for {} s; dispatch() goes on without waiting",
+            tally.spool_location().0,
+            INBOX_WAIT.as_secs()
+        ));
+    }
+    Ok(())
 }
 
 /// Counters of this process (zeros before anything started).
@@ -395,7 +413,7 @@ impl SpoolWorker {
                     self.finished(*delivery, outcome, started_at, excerpt)
                 }
                 Command::Claim(reply) => {
-                    self.insert(std::mem::take(&mut new));
+                    self.insert_new(std::mem::take(&mut new));
                     self.record_outcomes();
                     let claimed = self.claim(unix_millis());
                     if let Some(reply) = reply {
@@ -403,22 +421,22 @@ impl SpoolWorker {
                     }
                 }
                 Command::NextDue(reply) => {
-                    self.insert(std::mem::take(&mut new));
+                    self.insert_new(std::mem::take(&mut new));
                     self.record_outcomes();
                     let _ = reply.send(self.spool.next_due(unix_millis()).unwrap_or(None));
                 }
                 Command::List(filter, reply) => {
-                    self.insert(std::mem::take(&mut new));
+                    self.insert_new(std::mem::take(&mut new));
                     self.record_outcomes();
                     let _ = reply.send(self.spool.list(&filter).map_err(|e| e.to_string()));
                 }
                 Command::Get(id, reply) => {
-                    self.insert(std::mem::take(&mut new));
+                    self.insert_new(std::mem::take(&mut new));
                     self.record_outcomes();
                     let _ = reply.send(self.spool.get(&id).map_err(|e| e.to_string()));
                 }
                 Command::Stop(reply) => {
-                    self.insert(std::mem::take(&mut new));
+                    self.insert_new(std::mem::take(&mut new));
                     self.record_outcomes();
                     return Some(reply);
                 }
@@ -427,7 +445,7 @@ impl SpoolWorker {
                 next = inbox.try_recv().ok();
             }
         }
-        self.insert(new);
+        self.insert_new(new);
         self.record_outcomes();
         None
     }
@@ -436,6 +454,13 @@ impl SpoolWorker {
     /// (a free request slot, memory under the cap), then hands the claimed ones to the HTTP
     /// side. A delivery is on disk before its first attempt; one the spool refuses waits in
     /// memory and is written again, never sent unwritten.
+    /// New deliveries from dispatch(): written, then the PHP thread may queue more.
+    fn insert_new(&mut self, deliveries: Vec<Delivery>) {
+        let bytes = deliveries.iter().map(Delivery::size).sum::<usize>() as u64;
+        self.insert(deliveries);
+        self.tally.inbox_done(bytes);
+    }
+
     fn insert(&mut self, deliveries: Vec<Delivery>) {
         if deliveries.is_empty() {
             return;

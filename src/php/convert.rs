@@ -11,8 +11,8 @@
 use std::ffi::c_int;
 
 use ext_php_rs::boxed::ZBox;
-use ext_php_rs::flags::DataType;
 use ext_php_rs::ffi::{zend_array_destroy, HashTable};
+use ext_php_rs::flags::DataType;
 use ext_php_rs::types::{ZendHashTable, ZendObject, Zval};
 use ext_php_rs::zend::{ClassEntry, ExecutorGlobals};
 use once_cell::sync::OnceCell;
