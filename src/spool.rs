@@ -238,17 +238,13 @@ impl Spool {
                               WHERE status = 'pending' AND next_attempt_at <= ?3
                                 AND (lease_until IS NULL OR lease_until < ?3)
                               ORDER BY next_attempt_at LIMIT ?4)
-                 RETURNING id",
+                 RETURNING id, feed_id, feed_name, event, method, url, headers,
+                           COALESCE((SELECT body FROM payloads WHERE rowid = payload), body),
+                           created_at, attempt_count, secret",
             )?;
-            let ids = claim
-                .query_map(params![self.owner, lease_until as i64, now as i64, limit as i64], |row| {
-                    row.get::<_, String>(0)
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let mut read = tx.prepare_cached(&format!(
-                "SELECT {DELIVERY_COLUMNS} FROM deliveries LEFT JOIN payloads ON payloads.rowid = payload WHERE id = ?1"
-            ))?;
-            ids.iter().map(|id| read.query_row([id], read_delivery)).collect::<rusqlite::Result<Vec<_>>>()?
+            let rows =
+                claim.query_map(params![self.owner, lease_until as i64, now as i64, limit as i64], read_delivery)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()?
         };
         tx.commit()?;
         Ok(claimed)
@@ -323,33 +319,24 @@ impl Spool {
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut written = Vec::with_capacity(records.len());
         {
-            let mut read = tx.prepare_cached(
-                "SELECT attempts FROM deliveries WHERE id = ?1 AND status = 'pending' AND lease_owner = ?2",
-            )?;
+            // One statement per record: the attempt is appended to the JSON list in place.
             let mut update = tx.prepare_cached(
-                "UPDATE deliveries SET status = ?2, attempts = ?3, attempt_count = ?4, response_excerpt = ?5,
-                        next_attempt_at = ?6, lease_owner = NULL, lease_until = NULL
-                 WHERE id = ?1",
+                "UPDATE deliveries SET status = ?2, attempts = json_insert(attempts, '$[#]', json(?3)),
+                        attempt_count = attempt_count + 1, response_excerpt = ?4, next_attempt_at = ?5,
+                        lease_owner = NULL, lease_until = NULL
+                 WHERE id = ?1 AND status = 'pending' AND lease_owner = ?6",
             )?;
             for record in records {
-                let attempts: Option<String> =
-                    read.query_row(params![record.id, self.owner], |r| r.get(0)).optional()?;
-                let Some(attempts) = attempts else {
-                    written.push(false);
-                    continue;
-                };
-                let mut list: Vec<Attempt> = serde_json::from_str(&attempts).unwrap_or_default();
-                list.push(record.attempt.clone());
                 let excerpt = &record.response_excerpt[..record.response_excerpt.len().min(RESPONSE_EXCERPT_BYTES)];
-                update.execute(params![
+                let changed = update.execute(params![
                     record.id,
                     record.status.as_str(),
-                    serde_json::to_string(&list).unwrap_or_else(|_| "[]".into()),
-                    list.len() as i64,
+                    serde_json::to_string(&record.attempt).unwrap_or_else(|_| "{}".into()),
                     excerpt,
                     record.next_attempt_at.map(|t| t as i64),
+                    self.owner,
                 ])?;
-                written.push(true);
+                written.push(changed > 0);
             }
         }
         tx.commit()?;
@@ -427,11 +414,8 @@ fn has_column(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
     .map(|n| n > 0)
 }
 
-/// What read_delivery reads, in order; the body is in `payloads`, or in `body` for rows
+/// What read_entry reads, in order; the body is in `payloads`, or in `body` for rows
 /// written before bodies had their own table.
-const DELIVERY_COLUMNS: &str = "id, feed_id, feed_name, event, method, url, headers,
-    COALESCE(payloads.body, deliveries.body), created_at, attempt_count, secret";
-/// What read_entry reads, in order.
 const LOG_COLUMNS: &str = "id, feed_id, feed_name, event, method, url, headers,
     COALESCE(payloads.body, deliveries.body), created_at, attempt_count, secret,
     status, attempts, response_excerpt, next_attempt_at";

@@ -42,8 +42,15 @@ const SPOOL_STOP_TIMEOUT: Duration = Duration::from_secs(8);
 const CLAIM_INTERVAL: Duration = Duration::from_secs(1);
 /// New deliveries written in one transaction at most.
 const INSERT_BATCH: usize = 1024;
-/// A claim outlives the request timeout by this much before another process may take over.
+/// A claim outlives the longest a held delivery can take by this much before another
+/// process may take over.
 const LEASE_MARGIN: Duration = Duration::from_secs(5);
+/// Deliveries held in memory per request slot: one in flight and this many minus one
+/// queued for the next free slot, so that a finished request starts the next at once and
+/// the spool thread claims and records in larger batches. A queued delivery starts after
+/// at most QUEUED_ROUNDS - 1 requests per slot, each bounded by the timeout, which is what
+/// the claim's lease covers.
+const QUEUED_ROUNDS: usize = 4;
 /// Bytes of new deliveries that may wait for the spool thread. Past it, dispatch() waits for
 /// the spool to catch up: this bounds both the memory they hold and how long a delivery is
 /// only in memory (the crash window) when a burst comes faster than the disk writes.
@@ -332,7 +339,8 @@ struct SpoolWorker {
     tally: Arc<Tally>,
     to_http: mpsc::UnboundedSender<Delivery>,
     /// Deliveries handed to the HTTP side and not finished, and their bytes. A delivery is
-    /// claimed only when it can start at once, so its claim cannot run out while it waits.
+    /// claimed only when it can start within QUEUED_ROUNDS - 1 rounds of requests, so its
+    /// claim cannot run out while it waits.
     in_memory: usize,
     bytes_in_memory: usize,
     /// New deliveries the spool refused (busy or failing disk), written again before sending.
@@ -450,10 +458,6 @@ impl SpoolWorker {
         None
     }
 
-    /// Writes new deliveries, claimed by this process while it has room to start them at once
-    /// (a free request slot, memory under the cap), then hands the claimed ones to the HTTP
-    /// side. A delivery is on disk before its first attempt; one the spool refuses waits in
-    /// memory and is written again, never sent unwritten.
     /// New deliveries from dispatch(): written, then the PHP thread may queue more.
     fn insert_new(&mut self, deliveries: Vec<Delivery>) {
         let bytes = deliveries.iter().map(Delivery::size).sum::<usize>() as u64;
@@ -461,6 +465,10 @@ impl SpoolWorker {
         self.tally.inbox_done(bytes);
     }
 
+    /// Writes new deliveries, claimed by this process while it has room to start them soon
+    /// (a free request slot, memory under the cap), then hands the claimed ones to the HTTP
+    /// side. A delivery is on disk before its first attempt; one the spool refuses waits in
+    /// memory and is written again, never sent unwritten.
     fn insert(&mut self, deliveries: Vec<Delivery>) {
         if deliveries.is_empty() {
             return;
@@ -469,8 +477,7 @@ impl SpoolWorker {
         let mut rows = Vec::with_capacity(deliveries.len());
         let (mut slots, mut budget) = (self.in_memory, self.bytes_in_memory);
         for delivery in deliveries {
-            let fits = slots < self.config.max_concurrency
-                && (budget + delivery.size() <= self.config.memory_limit || budget == 0);
+            let fits = slots < self.capacity() && (budget + delivery.size() <= self.config.memory_limit || budget == 0);
             if fits {
                 slots += 1;
                 budget += delivery.size();
@@ -505,11 +512,11 @@ impl SpoolWorker {
         }
     }
 
-    /// Claims due deliveries (retries, parked ones, and those other processes left) as many
-    /// as can start at once.
+    /// Claims due deliveries (retries, parked ones, and those other processes left), as many
+    /// as it has room to hold.
     fn claim(&mut self, now: u64) -> usize {
         self.next_claim = now + CLAIM_INTERVAL.as_millis() as u64;
-        let free = self.config.max_concurrency.saturating_sub(self.in_memory);
+        let free = self.capacity().saturating_sub(self.in_memory);
         if free == 0 || (self.bytes_in_memory >= self.config.memory_limit && self.in_memory > 0) {
             return 0;
         }
@@ -625,8 +632,15 @@ impl SpoolWorker {
         let _ = self.spool.release_claims();
     }
 
+    /// Deliveries held in memory at most (in flight, or queued for a request slot).
+    fn capacity(&self) -> usize {
+        self.config.max_concurrency.max(1) * QUEUED_ROUNDS
+    }
+
+    /// Until when a claim made now holds: long enough for a delivery queued behind full
+    /// slots to wait its turn and be sent.
     fn lease_until(&self, now: u64) -> u64 {
-        now + (self.config.client.timeout + LEASE_MARGIN).as_millis() as u64
+        now + (self.config.client.timeout * QUEUED_ROUNDS as u32 + LEASE_MARGIN).as_millis() as u64
     }
 }
 
