@@ -91,35 +91,37 @@ pub struct Tee {
     pub tree: Option<tree::TreeBuilder>,
 }
 
-impl Tee {
-    fn each(&mut self, mut f: impl FnMut(&mut dyn Sink)) {
-        if let Some(json) = &mut self.json {
-            f(json);
+/// Calls the same method on every sink present (static calls: this is the hot path of
+/// dispatch()).
+macro_rules! each {
+    ($tee:expr, $sink:ident => $call:expr) => {{
+        if let Some($sink) = &mut $tee.json {
+            $call;
         }
-        if let Some(form) = &mut self.form {
-            f(form);
+        if let Some($sink) = &mut $tee.form {
+            $call;
         }
-        if let Some(tree) = &mut self.tree {
-            f(tree);
+        if let Some($sink) = &mut $tee.tree {
+            $call;
         }
-    }
+    }};
 }
 
 impl Sink for Tee {
     fn scalar(&mut self, value: Scalar<'_>) {
-        self.each(|sink| sink.scalar(value));
+        each!(self, sink => sink.scalar(value));
     }
 
     fn begin(&mut self, list: bool) {
-        self.each(|sink| sink.begin(list));
+        each!(self, sink => sink.begin(list));
     }
 
     fn key(&mut self, key: Key<'_>) {
-        self.each(|sink| sink.key(key));
+        each!(self, sink => sink.key(key));
     }
 
     fn end(&mut self, list: bool) {
-        self.each(|sink| sink.end(list));
+        each!(self, sink => sink.end(list));
     }
 }
 

@@ -28,6 +28,15 @@ pub const MAX_DEPTH: usize = 512;
 const PROP_PURPOSE_JSON: c_int = 4;
 /// `GC_IMMUTABLE` in zend_types.h: a table the engine shares and never frees.
 const GC_IMMUTABLE: u32 = 1 << 6;
+/// Type bytes of zend_types.h.
+const IS_UNDEF: u8 = 0;
+const IS_NULL: u8 = 1;
+const IS_FALSE: u8 = 2;
+const IS_TRUE: u8 = 3;
+const IS_LONG: u8 = 4;
+const IS_DOUBLE: u8 = 5;
+const IS_STRING: u8 = 6;
+const IS_INDIRECT: u8 = 12;
 /// `HASH_FLAG_PACKED` in zend_hash.h: the table holds bare zvals, keyed 0..n-1.
 const HASH_FLAG_PACKED: u32 = 1 << 2;
 /// `ZEND_ACC_ENUM` in zend_compile.h.
@@ -105,6 +114,27 @@ struct Walker<'s, S> {
 
 impl<S: Sink> Walker<'_, S> {
     fn value(&mut self, zval: &Zval, depth: usize) -> Result<(), ConvertError> {
+        // The common scalars straight from the type byte and the value; everything else
+        // (references, indirect slots, arrays, objects) through ext-php-rs below.
+        // SAFETY: each arm reads the union member that the zval's type says is live.
+        match zval_type(zval) {
+            IS_UNDEF | IS_NULL => self.sink.scalar(Scalar::Null),
+            IS_FALSE => self.sink.scalar(Scalar::Bool(false)),
+            IS_TRUE => self.sink.scalar(Scalar::Bool(true)),
+            IS_LONG => self.sink.scalar(Scalar::Int(unsafe { zval.value.lval })),
+            IS_DOUBLE if unsafe { zval.value.dval }.is_finite() => {
+                self.sink.scalar(Scalar::Float(unsafe { zval.value.dval }))
+            }
+            IS_STRING => match unsafe { zval.value.str_.as_ref() } {
+                Some(text) => self.sink.scalar(Scalar::Str(utf8(text.as_bytes())?)),
+                None => self.sink.scalar(Scalar::Null),
+            },
+            _ => return self.other_value(zval, depth),
+        }
+        Ok(())
+    }
+
+    fn other_value(&mut self, zval: &Zval, depth: usize) -> Result<(), ConvertError> {
         let zval = zval.dereference();
         if let Some(inner) = zval.indirect() {
             return self.value(inner, depth);
@@ -292,13 +322,14 @@ fn entries(table: &ZendHashTable, public_only: bool) -> impl Iterator<Item = (En
                 (key, &bucket.val)
             }
         };
-        if value.get_type() == DataType::Undef {
-            continue;
-        }
-        let value = match value.indirect() {
-            Some(slot) if slot.get_type() == DataType::Undef => continue,
-            Some(slot) => slot,
-            None => value,
+        let value = match zval_type(value) {
+            IS_UNDEF => continue,
+            IS_INDIRECT => match value.indirect() {
+                Some(slot) if zval_type(slot) == IS_UNDEF => continue,
+                Some(slot) => slot,
+                None => value,
+            },
+            _ => value,
         };
         if let EntryKey::Name(name) = key {
             if public_only && name.first() == Some(&0) {
@@ -328,6 +359,12 @@ fn release_properties(table: *mut HashTable) {
             }
         }
     }
+}
+
+/// `Z_TYPE()`: the low byte of the type info.
+fn zval_type(zval: &Zval) -> u8 {
+    // SAFETY: `type_info` covers the whole of the union's 32 bits.
+    unsafe { zval.u1.type_info as u8 }
 }
 
 fn json_serializable() -> Option<&'static ClassEntry> {
