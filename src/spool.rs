@@ -5,6 +5,9 @@
 //! - A process sends only rows it has *claimed*: `lease_owner` is its owner id and
 //!   `lease_until` a time after which, should it die, any other process may take the row
 //!   over. New deliveries are inserted already claimed by the process that dispatched them.
+//!   A claimed row's `next_attempt_at` is its `lease_until`: it is not due for anyone else
+//!   before then, and the walk of `deliveries_due` that finds due rows never steps over the
+//!   rows that processes hold (it did, once per claim, for every held row).
 //! - Statuses: `pending` (queued, in flight or waiting for a retry), `delivered`, `failed`,
 //!   `gone` (410). Only `pending` rows are ever claimed, so a delivery answered 2xx is not
 //!   sent again.
@@ -197,7 +200,7 @@ impl Spool {
                 "INSERT OR IGNORE INTO deliveries
                  (id, feed_id, feed_name, event, method, url, headers, body, status, created_at,
                   next_attempt_at, lease_owner, lease_until, secret, payload)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, x'', 'pending', ?8, ?8, ?9, ?10, ?11, ?12)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, x'', 'pending', ?8, COALESCE(?10, ?8), ?9, ?10, ?11, ?12)",
             )?;
             for (delivery, lease_until) in deliveries {
                 let request = &delivery.request;
@@ -233,7 +236,7 @@ impl Spool {
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let claimed = {
             let mut claim = tx.prepare_cached(
-                "UPDATE deliveries SET lease_owner = ?1, lease_until = ?2
+                "UPDATE deliveries SET lease_owner = ?1, lease_until = ?2, next_attempt_at = ?2
                  WHERE id IN (SELECT id FROM deliveries INDEXED BY deliveries_due
                               WHERE status = 'pending' AND next_attempt_at <= ?3
                                 AND (lease_until IS NULL OR lease_until < ?3)
@@ -345,10 +348,12 @@ impl Spool {
 
     /// Gives up this process's claims on unfinished deliveries, so another process can send
     /// them at once instead of after the lease; called when the process stops.
-    pub fn release_claims(&mut self) -> rusqlite::Result<usize> {
+    pub fn release_claims(&mut self, now: u64) -> rusqlite::Result<usize> {
+        let now = now as i64;
         self.conn.execute(
-            "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?1 AND status = 'pending'",
-            [&self.owner],
+            "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, next_attempt_at = MIN(next_attempt_at, ?2)
+             WHERE lease_owner = ?1 AND status = 'pending'",
+            params![self.owner, now],
         )
     }
 
@@ -506,6 +511,9 @@ mod tests {
         assert!(a.claim_due(5_000, 6_000, 10).unwrap().is_empty(), "b holds it, a holds the other");
         let taken_over = a.claim_due(20_000, 30_000, 10).unwrap();
         assert_eq!(taken_over.len(), 2, "both leases expired");
+        assert!(!b.has_due(25_000).unwrap(), "a held row is not due before its lease ends");
+        assert_eq!(a.release_claims(25_000).unwrap(), 2);
+        assert!(b.has_due(25_000).unwrap(), "released rows are due at once");
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -629,7 +629,7 @@ impl SpoolWorker {
         if self.spool.location() == ":memory:" {
             self.tally.lost(self.spool.pending_count().unwrap_or(0));
         }
-        let _ = self.spool.release_claims();
+        let _ = self.spool.release_claims(unix_millis());
     }
 
     /// Deliveries held in memory at most (in flight, or queued for a request slot).
