@@ -1,6 +1,7 @@
 //! A feed: validated settings plus the id the site stores them under. Decides whether an
 //! event fires it and turns event data into the request it configures.
 
+use bytes::Bytes;
 use serde_json::Value;
 
 use crate::encode::{form::FormWriter, json::JsonWriter, tree::TreeBuilder, Tee};
@@ -41,9 +42,12 @@ impl Feed {
         Ok(match self.needs() {
             Needs::Json => request::with_body(&self.settings, event, data.json.clone().ok_or_else(missing)?),
             Needs::Form if self.settings.method.has_body() => {
-                request::with_body(&self.settings, event, data.form.clone().ok_or_else(missing)?.into_bytes())
+                request::with_body(&self.settings, event, data.form.clone().ok_or_else(missing)?)
             }
-            Needs::Form => request::with_query(&self.settings, event, data.form.as_deref().ok_or_else(missing)?),
+            Needs::Form => {
+                let query = data.form.as_deref().ok_or_else(missing)?;
+                request::with_query(&self.settings, event, std::str::from_utf8(query).unwrap_or_default())
+            }
             Needs::Tree => self.request_for(event, data.tree.as_ref().ok_or_else(missing)?),
         })
     }
@@ -71,8 +75,8 @@ enum Needs {
 /// The event data as the feeds of one dispatch need it, each encoding made once.
 #[derive(Debug, Default)]
 pub struct Encoded {
-    pub json: Option<Vec<u8>>,
-    pub form: Option<String>,
+    pub json: Option<Bytes>,
+    pub form: Option<Bytes>,
     pub tree: Option<Value>,
 }
 
@@ -92,8 +96,8 @@ pub fn sinks_for<'a>(feeds: impl IntoIterator<Item = &'a Feed>) -> Tee {
 impl Tee {
     pub fn finish(self) -> Encoded {
         Encoded {
-            json: self.json.map(JsonWriter::finish),
-            form: self.form.map(FormWriter::finish),
+            json: self.json.map(|w| w.finish().into()),
+            form: self.form.map(|w| w.finish().into_bytes().into()),
             tree: self.tree.map(TreeBuilder::finish),
         }
     }

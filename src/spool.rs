@@ -204,7 +204,7 @@ impl Spool {
             )?;
             for (delivery, lease_until) in deliveries {
                 let request = &delivery.request;
-                let body = payload.insert([&request.body])?;
+                let body = payload.insert([request.body.as_ref()])?;
                 let inserted = insert.execute(params![
                     delivery.id,
                     delivery.feed_id,
@@ -454,7 +454,7 @@ fn read_delivery(row: &Row<'_>) -> rusqlite::Result<Delivery> {
             method,
             url: row.get(5)?,
             headers: serde_json::from_str(&row.get::<_, String>(6)?).unwrap_or_default(),
-            body: row.get(7)?,
+            body: row.get::<_, Vec<u8>>(7)?.into(),
             secret: row.get::<_, Option<String>>(10)?.and_then(|s| Secret::parse(&s).ok()),
         },
         created_at: row.get::<_, i64>(8)?.max(0) as u64,
@@ -491,7 +491,7 @@ mod tests {
             method: Method::Post,
             url: format!("http://h.test/{n}"),
             headers: vec![("X-A".into(), "b".into())],
-            body: b"{}".to_vec(),
+            body: bytes::Bytes::from_static(b"{}"),
             secret: Secret::parse("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").ok(),
         };
         let mut d = Delivery::new(Some("7".into()), "feed".into(), "order_paid_done".into(), request);
@@ -566,7 +566,7 @@ mod tests {
         assert!(stored.is_empty(), "the body is in payloads");
         let claimed = spool.claim_due(u64::MAX / 4, u64::MAX / 2, 10).unwrap();
         assert_eq!(claimed.len(), 2);
-        assert!(claimed.iter().all(|c| c.request.body == b"{}"));
+        assert!(claimed.iter().all(|c| c.request.body == &b"{}"[..]));
         assert_eq!(spool.get(&d.id).unwrap().unwrap().delivery.request, d.request);
         for c in &claimed {
             let attempt = Attempt { at: 1, status_code: Some(200), error: None, duration_ms: 1 };

@@ -82,13 +82,13 @@ impl PhpFeed {
             .map_err(exceptions::payload)?;
         let mut headers = ZendHashTable::new();
         for (name, value) in request.headers_for_attempt(&new_id(), unix_now()) {
-            headers.insert(name.as_str(), value)?;
+            headers.insert(name, value.into_owned())?;
         }
         let mut result = ZendHashTable::new();
         result.insert("method", request.method.as_str())?;
         result.insert("url", request.url)?;
         result.insert("headers", headers)?;
-        result.insert("body", ext_php_rs::binary::Binary::new(request.body))?;
+        result.insert("body", ext_php_rs::binary::Binary::new(request.body.to_vec()))?;
         Ok(result)
     }
 
