@@ -115,6 +115,8 @@ for ($i = 0; $i < $n(200); $i++) {
     $fastTimes[] = $request($fast);
     $slowTimes[] = $request($feed);
 }
+// Our 500 ms deliveries first: Requests' calls would otherwise queue behind them at the server.
+FluentWebhook\flush(60);
 $blockingSlow = [];
 for ($i = 0; $i < 5; $i++) {
     $t = hrtime(true);
@@ -127,7 +129,6 @@ for ($i = 0; $i < $n(100); $i++) {
     requests_post($slow, $body, false);
     $nonBlocking[] = (hrtime(true) - $t) / 1e3;
 }
-FluentWebhook\flush(60);
 $row('request time, endpoint 0 ms vs 500 ms: median µs', sprintf('%.1f vs %.1f', percentile($fastTimes, 0.5), percentile($slowTimes, 0.5)),
     sprintf('Requests %.0f (blocking), %.0f (non-blocking)', percentile($blockingSlow, 0.5), percentile($nonBlocking, 0.5)),
     sprintf('%+.1f %%', (percentile($slowTimes, 0.5) / percentile($fastTimes, 0.5) - 1) * 100), '≤ 1 % above 0 ms');
@@ -212,6 +213,15 @@ $row('CPU µs per delivery (user+sys of this process)', sprintf('%.0f', $oursCpu
 // Bounds: the same run with the spool in memory, and nginx's own CPU per request.
 $row('  bound: same, spool in memory: deliveries/s; CPU µs', sprintf('%.0f; %.0f', $total / $memorySpool['seconds'], $memorySpool['cpu_seconds'] / $total * 1e6),
     '', sprintf('%.2f× curl_multi', $total / $memorySpool['seconds'] / $curlRate), '');
+// The engine's HTTP side alone (no spool, no PHP), when examples/http_bound is built:
+//   cargo build --release --no-default-features --example http_bound --target-dir target/bound
+$bound = __DIR__ . '/../target/bound/release/examples/http_bound';
+if (is_executable($bound)) {
+    $http = json_decode((string) shell_exec(sprintf('cd %s && %s %s %d 32', escapeshellarg(dirname(__DIR__)), escapeshellarg($bound),
+        escapeshellarg($nginx), $total)), true) ?? ['deliveries_per_second' => NAN, 'cpu_us_per_delivery' => NAN];
+    $row('  bound: HTTP side alone (examples/http_bound): /s; CPU µs', sprintf('%.0f; %.0f', $http['deliveries_per_second'], $http['cpu_us_per_delivery']),
+        '', sprintf('%.2f× curl_multi; %.0f %% of wrk', $http['deliveries_per_second'] / $curlRate, $http['deliveries_per_second'] / max(1, $wrkRate) * 100), '');
+}
 $row('  bound: nginx CPU µs per request', sprintf('%.1f (our run)', $ours['nginx_cpu_seconds'] / $total * 1e6),
     sprintf('curl_multi %.1f; wrk %.1f', $curlNginx, $wrkNginx), '', '');
 
