@@ -49,7 +49,7 @@ const LEASE_MARGIN: Duration = Duration::from_secs(5);
 /// queued for the next free slot, so that a finished request starts the next at once and
 /// the spool thread claims and records in larger batches. A queued delivery starts after
 /// at most QUEUED_ROUNDS - 1 requests per slot, each bounded by the timeout, which is what
-/// the claim's lease covers.
+/// its claim's lease covers (see `SpoolWorker::lease_until`).
 const QUEUED_ROUNDS: usize = 4;
 /// Bytes of new deliveries that may wait for the spool thread. Past it, dispatch() waits for
 /// the spool to catch up: this bounds both the memory they hold and how long a delivery is
@@ -473,16 +473,17 @@ impl SpoolWorker {
         if deliveries.is_empty() {
             return;
         }
-        let lease_until = self.lease_until(unix_millis());
+        let now = unix_millis();
         let mut rows = Vec::with_capacity(deliveries.len());
         let (mut slots, mut budget) = (self.in_memory, self.bytes_in_memory);
         for delivery in deliveries {
             let fits = slots < self.capacity() && (budget + delivery.size() <= self.config.memory_limit || budget == 0);
+            let lease_until = fits.then(|| self.lease_until(now, slots));
             if fits {
                 slots += 1;
                 budget += delivery.size();
             }
-            rows.push((delivery, fits.then_some(lease_until)));
+            rows.push((delivery, lease_until));
         }
         if let Err(e) = self.spool.insert(&rows) {
             self.tally.warn(format!("cannot write to the spool {}: {e}; trying again", self.spool.location()));
@@ -529,17 +530,30 @@ impl SpoolWorker {
                 return 0;
             }
         }
-        let claimed = match self.spool.claim_due(now, self.lease_until(now), free) {
-            Ok(claimed) => claimed,
-            Err(e) => {
-                self.tally.warn(format!("cannot read the spool {}: {e}", self.spool.location()));
-                return 0;
+        // Those that will start at once get the short lease, those queued behind full slots
+        // the long one.
+        let at_once = self.config.max_concurrency.saturating_sub(self.in_memory).min(free);
+        let mut count = 0;
+        for (limit, last_position) in [(at_once, self.in_memory + at_once), (free - at_once, self.capacity())] {
+            if limit == 0 {
+                continue;
             }
-        };
-        let count = claimed.len();
-        for delivery in claimed {
-            self.tally.claimed();
-            self.send(delivery);
+            let claimed = match self.spool.claim_due(now, self.lease_until(now, last_position - 1), limit) {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    self.tally.warn(format!("cannot read the spool {}: {e}", self.spool.location()));
+                    return count;
+                }
+            };
+            count += claimed.len();
+            let short = claimed.len() < limit;
+            for delivery in claimed {
+                self.tally.claimed();
+                self.send(delivery);
+            }
+            if short {
+                break;
+            }
         }
         count
     }
@@ -637,10 +651,13 @@ impl SpoolWorker {
         self.config.max_concurrency.max(1) * QUEUED_ROUNDS
     }
 
-    /// Until when a claim made now holds: long enough for a delivery queued behind full
-    /// slots to wait its turn and be sent.
-    fn lease_until(&self, now: u64) -> u64 {
-        now + (self.config.client.timeout * QUEUED_ROUNDS as u32 + LEASE_MARGIN).as_millis() as u64
+    /// Until when a claim made now holds for the delivery at `position` among those held
+    /// (0 = the first): long enough to wait for its turn and be sent. One that starts at once
+    /// has the request timeout plus the margin, as before deliveries were queued; one queued
+    /// behind full slots waits at most a request per slot for each round ahead of it.
+    fn lease_until(&self, now: u64, position: usize) -> u64 {
+        let rounds = (position / self.config.max_concurrency.max(1) + 1).min(QUEUED_ROUNDS) as u32;
+        now + (self.config.client.timeout * rounds + LEASE_MARGIN).as_millis() as u64
     }
 }
 
