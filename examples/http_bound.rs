@@ -31,9 +31,10 @@ fn main() {
     let url = args.get(1).expect("usage: http_bound URL [COUNT] [CONCURRENCY]").clone();
     let count: usize = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(100_000);
     let concurrency: usize = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(32);
-    let data: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string("fixtures/events/order_paid_done.json").expect("run from the repository"))
-            .expect("valid JSON");
+    let data: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string("fixtures/events/order_paid_done.json").expect("run from the repository"),
+    )
+    .expect("valid JSON");
     let feed = Feed::new(&serde_json::json!({"name": "bound", "request_url": url, "event_trigger": ["e"]}), None)
         .expect("a valid feed");
     let config = ClientConfig {

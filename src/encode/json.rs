@@ -134,9 +134,43 @@ fn write_int(out: &mut Vec<u8>, value: i64) {
 /// A JSON string as `json_encode` writes it: `"` `\\` and `/` escaped, control characters as
 /// `\b \f \n \r \t` or `\u00xx`, everything past ASCII as `\uxxxx` (UTF-16 units).
 pub fn write_str(out: &mut Vec<u8>, text: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = text.as_bytes();
     out.reserve(bytes.len() + 2);
+    // Most keys and values need no escaping: one check of the whole string, one copy.
+    if !any_needs_escape(bytes) {
+        out.push(b'"');
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
+    write_escaped(out, text);
+}
+
+/// Whether any byte of `bytes` may need escaping, a word at a time: the last word overlaps
+/// the one before it, and a string shorter than a word is padded with a plain byte.
+fn any_needs_escape(bytes: &[u8]) -> bool {
+    let word_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or_default());
+    if bytes.len() < 8 {
+        let mut word = u64::from_le_bytes([b'a'; 8]);
+        for (index, &byte) in bytes.iter().enumerate() {
+            let shift = 8 * index;
+            word = (word & !(0xff << shift)) | (u64::from(byte) << shift);
+        }
+        return word_needs_escape(word);
+    }
+    let mut at = 0;
+    while at + 8 <= bytes.len() {
+        if word_needs_escape(word_at(at)) {
+            return true;
+        }
+        at += 8;
+    }
+    at < bytes.len() && word_needs_escape(word_at(bytes.len() - 8))
+}
+
+fn write_escaped(out: &mut Vec<u8>, text: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = text.as_bytes();
     out.push(b'"');
     let (mut plain_start, mut at) = (0, 0);
     while at < bytes.len() {

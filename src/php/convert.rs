@@ -377,13 +377,31 @@ fn json_serializable() -> Option<&'static ClassEntry> {
 
 fn utf8(bytes: &[u8]) -> Result<&str, ConvertError> {
     // Most keys and strings are short and ASCII: one quick pass instead of the full check.
-    if bytes.is_ascii() {
+    if is_ascii(bytes) {
         // SAFETY: ASCII is valid UTF-8.
         return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
     }
     std::str::from_utf8(bytes).map_err(|e| {
         ConvertError::invalid(format!("malformed UTF-8 at byte {} (JSON needs UTF-8 text)", e.valid_up_to()))
     })
+}
+
+/// `<[u8]>::is_ascii` a word at a time for short strings too (the last word overlaps the one
+/// before it; a string shorter than a word is read byte by byte into one).
+fn is_ascii(bytes: &[u8]) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let word_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or_default());
+    if bytes.len() < 8 {
+        let word = bytes.iter().enumerate().fold(0u64, |word, (index, &byte)| word | u64::from(byte) << (8 * index));
+        return word & HIGH == 0;
+    }
+    let mut high = word_at(bytes.len() - 8);
+    let mut at = 0;
+    while at + 8 <= bytes.len() {
+        high |= word_at(at);
+        at += 8;
+    }
+    high & HIGH == 0
 }
 
 /// The type name PHP's own messages use (`get_debug_type` without class names).
