@@ -5,7 +5,8 @@
 //!   deliveries left by other processes), and a tokio runtime that makes the HTTP requests,
 //!   at most `max_concurrency` at a time, over one pooled client. They talk over channels;
 //!   the PHP thread only ever puts deliveries on a channel, so `dispatch()` never waits for
-//!   the disk or the network.
+//!   the network, and waits for the disk only while more than INBOX_LIMIT bytes of new
+//!   deliveries are not yet written (a burst faster than the disk).
 //! - Started lazily by the first [`submit`] (or `flush`, `resume`, `deliveries`), never at
 //!   module startup: php-fpm loads the extension in its master and then forks workers, and
 //!   threads do not survive a fork. A process that finds machinery started under another pid
