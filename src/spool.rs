@@ -237,17 +237,29 @@ impl Spool {
         let claimed = {
             let mut claim = tx.prepare_cached(
                 "UPDATE deliveries SET lease_owner = ?1, lease_until = ?2, next_attempt_at = ?2
-                 WHERE id IN (SELECT id FROM deliveries INDEXED BY deliveries_due
+                 WHERE rowid IN (SELECT rowid FROM deliveries INDEXED BY deliveries_due
                               WHERE status = 'pending' AND next_attempt_at <= ?3
                                 AND (lease_until IS NULL OR lease_until < ?3)
                               ORDER BY next_attempt_at LIMIT ?4)
-                 RETURNING id, feed_id, feed_name, event, method, url, headers,
-                           COALESCE((SELECT body FROM payloads WHERE rowid = payload), body),
-                           created_at, attempt_count, secret",
+                 RETURNING id, feed_id, feed_name, event, method, url, headers, x'', created_at,
+                           attempt_count, secret, payload",
             )?;
-            let rows =
-                claim.query_map(params![self.owner, lease_until as i64, now as i64, limit as i64], read_delivery)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()?
+            // Bodies are read afterwards, by rowid: RETURNING would copy each one into a
+            // temporary table first.
+            let rows = claim.query_map(params![self.owner, lease_until as i64, now as i64, limit as i64], |row| {
+                Ok((read_delivery(row)?, row.get::<_, Option<i64>>(11)?))
+            })?;
+            let mut claimed = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut from_payloads = tx.prepare_cached("SELECT body FROM payloads WHERE rowid = ?1")?;
+            let mut from_row = tx.prepare_cached("SELECT body FROM deliveries WHERE id = ?1")?;
+            for (delivery, payload) in &mut claimed {
+                let body: Vec<u8> = match payload {
+                    Some(rowid) => from_payloads.query_row([*rowid], |r| r.get(0))?,
+                    None => from_row.query_row([&delivery.id], |r| r.get(0))?,
+                };
+                delivery.request.body = body.into();
+            }
+            claimed.into_iter().map(|(delivery, _)| delivery).collect()
         };
         tx.commit()?;
         Ok(claimed)
