@@ -46,6 +46,24 @@ function rss_kb(string $field = 'VmRSS'): int
     return (int) $m[1];
 }
 
+/// CPU seconds (user+sys) of nginx, master and workers, from /proc; 0 when unknown.
+function nginx_cpu(): float
+{
+    $pidFile = getenv('BENCH_NGINX_PID');
+    $master = $pidFile && is_file($pidFile) ? (int) file_get_contents($pidFile) : 0;
+    if ($master <= 0) {
+        return 0.0;
+    }
+    $pids = array_merge([$master], array_map('intval', preg_split('/\s+/', trim((string) @file_get_contents("/proc/$master/task/$master/children")), -1, PREG_SPLIT_NO_EMPTY)));
+    $ticks = 0;
+    foreach ($pids as $pid) {
+        $stat = (string) @file_get_contents("/proc/$pid/stat");
+        $fields = explode(' ', substr($stat, strrpos($stat, ')') + 2));
+        $ticks += (int) ($fields[11] ?? 0) + (int) ($fields[12] ?? 0);
+    }
+    return $ticks / 100;
+}
+
 function requests_post(string $url, string $body, bool $blocking): void
 {
     Requests::request($url, ['Content-Type' => 'application/json'], $body, Requests::POST, ['timeout' => 5, 'blocking' => $blocking]);
@@ -97,6 +115,8 @@ for ($i = 0; $i < $n(200); $i++) {
     $fastTimes[] = $request($fast);
     $slowTimes[] = $request($feed);
 }
+// Our 500 ms deliveries first: Requests' calls would otherwise queue behind them at the server.
+FluentWebhook\flush(60);
 $blockingSlow = [];
 for ($i = 0; $i < 5; $i++) {
     $t = hrtime(true);
@@ -109,26 +129,32 @@ for ($i = 0; $i < $n(100); $i++) {
     requests_post($slow, $body, false);
     $nonBlocking[] = (hrtime(true) - $t) / 1e3;
 }
-FluentWebhook\flush(60);
 $row('request time, endpoint 0 ms vs 500 ms: median µs', sprintf('%.1f vs %.1f', percentile($fastTimes, 0.5), percentile($slowTimes, 0.5)),
     sprintf('Requests %.0f (blocking), %.0f (non-blocking)', percentile($blockingSlow, 0.5), percentile($nonBlocking, 0.5)),
     sprintf('%+.1f %%', (percentile($slowTimes, 0.5) / percentile($fastTimes, 0.5) - 1) * 100), '≤ 1 % above 0 ms');
 
-// 3. Deliveries per second from one process: dispatch many, then flush.
+// 3. Deliveries per second from one process: dispatch many, then flush. In a fresh process
+// (scripts/bench-throughput.php) with a spool file, then again with the spool in memory:
+// the second shows what the rest of the engine can do without the disk.
 $total = $n(100000);
-$feeds = feeds($nginx, 1);
-$cpu = cpu();
-$t = hrtime(true);
-for ($i = 0; $i < $total; $i++) {
-    FluentWebhook\dispatch('order_paid_done', $data, $feeds);
-}
-$dispatched = (hrtime(true) - $t) / 1e9;
-$flushed = FluentWebhook\flush(600);
-$seconds = (hrtime(true) - $t) / 1e9;
-$oursCpu = (cpu() - $cpu) / $total * 1e6;
-$oursRate = $total / $seconds;
-$stats = FluentWebhook\stats();
+$throughput = function (string $spool) use ($nginx, $total) {
+    $before = nginx_cpu();
+    $out = shell_exec(sprintf('%s -d fluent_webhook.retry_schedule= -d fluent_webhook.spool_path=%s %s %s %d 2>&1',
+        escapeshellarg(PHP_BINARY), escapeshellarg($spool), escapeshellarg(__DIR__ . '/bench-throughput.php'),
+        escapeshellarg($nginx), $total));
+    $run = json_decode((string) $out, true) ?? ['seconds' => NAN, 'dispatch_seconds' => NAN, 'flushed' => false, 'cpu_seconds' => NAN,
+        'stats' => ['delivered' => 0, 'failed' => 0, 'spool' => trim((string) $out)]];
+    $run['nginx_cpu_seconds'] = nginx_cpu() - $before;
+    return $run;
+};
+// Its own spool file: this process's spool thread would otherwise claim and send part of it.
+$ours = $throughput(dirname(ini_get('fluent_webhook.spool_path')) . '/throughput.sqlite');
+$oursRate = $total / $ours['seconds'];
+$oursCpu = $ours['cpu_seconds'] / $total * 1e6;
+$stats = $ours['stats'];
+$memorySpool = $throughput('');
 
+$nginxBefore = nginx_cpu();
 $multi = curl_multi_init();
 curl_multi_setopt($multi, CURLMOPT_MAX_HOST_CONNECTIONS, 32);
 $cpu = cpu();
@@ -163,23 +189,41 @@ do {
     }
 } while ($done < $total && microtime(true) < $deadline);
 $curlSeconds = (hrtime(true) - $t) / 1e9;
+$curlNginx = (nginx_cpu() - $nginxBefore) / $total * 1e6;
 $curlCpu = (cpu() - $cpu) / $total * 1e6;
 $curlRate = $done / $curlSeconds;
 
 $wrkPlaceholder = tempnam(sys_get_temp_dir(), 'wrk');
 $wrkScript = "$wrkPlaceholder.lua";
 file_put_contents($wrkScript, "wrk.method = 'POST'\nwrk.headers['Content-Type'] = 'application/json'\nwrk.body = io.open('" . addslashes(__DIR__ . '/../fixtures/events/order_paid_done.json') . "'):read('*a')\n");
+$nginxBefore = nginx_cpu();
 $wrk = shell_exec(sprintf('wrk -t2 -c32 -d%ds -s %s %s 2>&1', max(2, (int) (10 * $scale)), escapeshellarg($wrkScript), escapeshellarg($nginx)));
 preg_match('/Requests\/sec:\s+([\d.]+)/', (string) $wrk, $m);
 $wrkRate = (float) ($m[1] ?? 0);
+preg_match('/(\d+) requests in/', (string) $wrk, $m);
+$wrkNginx = (nginx_cpu() - $nginxBefore) / max(1, (int) ($m[1] ?? 0)) * 1e6;
 unlink($wrkScript);
 unlink($wrkPlaceholder);
 
-$row("deliveries/s, $total dispatched then flush()", sprintf('%.0f (dispatch loop %.1f s, flushed: %s)', $oursRate, $dispatched, $flushed ? 'yes' : 'NO'),
+$row("deliveries/s, $total dispatched then flush()", sprintf('%.0f (dispatch loop %.1f s, flushed: %s)', $oursRate, $ours['dispatch_seconds'], $ours['flushed'] ? 'yes' : 'NO'),
     sprintf('curl_multi ×32 %.0f; wrk -c32 %.0f', $curlRate, $wrkRate),
     sprintf('%.2f× curl_multi; %.0f %% of wrk', $oursRate / $curlRate, $oursRate / max(1, $wrkRate) * 100), '≥ 1.2× curl_multi; ≥ 85 % of wrk');
 $row('CPU µs per delivery (user+sys of this process)', sprintf('%.0f', $oursCpu), sprintf('curl_multi %.0f', $curlCpu),
     sprintf('%.2f×', $oursCpu / $curlCpu), 'lower than curl_multi');
+// Bounds: the same run with the spool in memory, and nginx's own CPU per request.
+$row('  bound: same, spool in memory: deliveries/s; CPU µs', sprintf('%.0f; %.0f', $total / $memorySpool['seconds'], $memorySpool['cpu_seconds'] / $total * 1e6),
+    '', sprintf('%.2f× curl_multi', $total / $memorySpool['seconds'] / $curlRate), '');
+// The engine's HTTP side alone (no spool, no PHP), when examples/http_bound is built:
+//   cargo build --release --no-default-features --example http_bound --target-dir target/bound
+$bound = __DIR__ . '/../target/bound/release/examples/http_bound';
+if (is_executable($bound)) {
+    $http = json_decode((string) shell_exec(sprintf('cd %s && %s %s %d 32', escapeshellarg(dirname(__DIR__)), escapeshellarg($bound),
+        escapeshellarg($nginx), $total)), true) ?? ['deliveries_per_second' => NAN, 'cpu_us_per_delivery' => NAN];
+    $row('  bound: HTTP side alone (examples/http_bound): /s; CPU µs', sprintf('%.0f; %.0f', $http['deliveries_per_second'], $http['cpu_us_per_delivery']),
+        '', sprintf('%.2f× curl_multi; %.0f %% of wrk', $http['deliveries_per_second'] / $curlRate, $http['deliveries_per_second'] / max(1, $wrkRate) * 100), '');
+}
+$row('  bound: nginx CPU µs per request', sprintf('%.1f (our run)', $ours['nginx_cpu_seconds'] / $total * 1e6),
+    sprintf('curl_multi %.1f; wrk %.1f', $curlNginx, $wrkNginx), '', '');
 
 // 4. dispatch → answered latency at light load, from the delivery log.
 $light = feeds($nginx, 1);

@@ -41,7 +41,7 @@ FluentWebhook\dispatch('e', $data, [$feed]); // start the machinery
 usleep(200000);
 printf("spool: %s (order_paid_done sample, %d bytes of JSON)\n\n", $spool, strlen(json_encode($data)));
 printf("%-34s %10s %10s %10s\n", 'from dispatch() return to commit', 'p50 µs', 'p99 µs', 'max µs');
-foreach ([[300, 1, 'one delivery at a time'], [3000, 100, 'bursts of 100 deliveries']] as [$count, $burst, $label]) {
+foreach ([[300, 1, 'one delivery at a time'], [3000, 100, 'bursts of 100 deliveries'], [20000, 2000, 'bursts of 2,000 deliveries']] as [$count, $burst, $label]) {
     $w = measure($count, $burst, $data, $feed);
     printf("%-34s %10.0f %10.0f %10.0f\n", $label, percentile($w, 0.5), percentile($w, 0.99), max($w));
 }

@@ -1,12 +1,14 @@
 //! A feed: validated settings plus the id the site stores them under. Decides whether an
 //! event fires it and turns event data into the request it configures.
 
+use bytes::Bytes;
 use serde_json::Value;
 
+use crate::encode::{form::FormWriter, json::JsonWriter, tree::TreeBuilder, Tee};
 use crate::events;
 use crate::payload;
 use crate::request::{self, WebhookRequest};
-use crate::settings::{FeedSettings, InvalidFeed};
+use crate::settings::{Body, FeedSettings, Format, InvalidFeed};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Feed {
@@ -31,6 +33,74 @@ impl Feed {
         let payload = payload::build(&self.settings.body, data);
         request::build(&self.settings, events::normalize(event), &payload)
     }
+
+    /// The request this feed sends, from encodings made by [`sinks_for`]: a feed that sends
+    /// all the data takes its body (or GET query) as encoded, without a `Value` in between.
+    pub fn request_from(&self, event: &str, data: &Encoded) -> Result<WebhookRequest, String> {
+        let event = events::normalize(event);
+        let missing = || format!("feed {:?}: the event data was not encoded for it", self.settings.name);
+        Ok(match self.needs() {
+            Needs::Json => request::with_body(&self.settings, event, data.json.clone().ok_or_else(missing)?),
+            Needs::Form if self.settings.method.has_body() => {
+                request::with_body(&self.settings, event, data.form.clone().ok_or_else(missing)?)
+            }
+            Needs::Form => {
+                let query = data.form.as_deref().ok_or_else(missing)?;
+                request::with_query(&self.settings, event, std::str::from_utf8(query).unwrap_or_default())
+            }
+            Needs::Tree => self.request_for(event, data.tree.as_ref().ok_or_else(missing)?),
+        })
+    }
+
+    fn needs(&self) -> Needs {
+        match (&self.settings.body, self.settings.method.has_body(), self.settings.format) {
+            (Body::AllData, true, Format::Json) => Needs::Json,
+            (Body::AllData, _, _) => Needs::Form,
+            (Body::SelectedFields(_), _, _) => Needs::Tree,
+        }
+    }
+}
+
+/// What a feed's request needs from the event data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Needs {
+    /// `json_encode` of all of it.
+    Json,
+    /// `http_build_query` of all of it.
+    Form,
+    /// The data itself, for selected fields.
+    Tree,
+}
+
+/// The event data as the feeds of one dispatch need it, each encoding made once.
+#[derive(Debug, Default)]
+pub struct Encoded {
+    pub json: Option<Bytes>,
+    pub form: Option<Bytes>,
+    pub tree: Option<Value>,
+}
+
+/// Sinks that make, in one walk of the data, every encoding `feeds` need.
+pub fn sinks_for<'a>(feeds: impl IntoIterator<Item = &'a Feed>) -> Tee {
+    let mut tee = Tee::default();
+    for feed in feeds {
+        match feed.needs() {
+            Needs::Json => tee.json = tee.json.take().or_else(|| Some(JsonWriter::default())),
+            Needs::Form => tee.form = tee.form.take().or_else(|| Some(FormWriter::default())),
+            Needs::Tree => tee.tree = tee.tree.take().or_else(|| Some(TreeBuilder::default())),
+        }
+    }
+    tee
+}
+
+impl Tee {
+    pub fn finish(self) -> Encoded {
+        Encoded {
+            json: self.json.map(|w| w.finish().into()),
+            form: self.form.map(|w| w.finish().into_bytes().into()),
+            tree: self.tree.map(TreeBuilder::finish),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -42,6 +112,35 @@ mod tests {
         let settings = json!({"name": "n", "request_url": "http://h.test/", "enabled": enabled,
                               "event_trigger": ["order_paid_done", "subscription_renewed"]});
         Feed::new(&settings, Some("7".into())).unwrap()
+    }
+
+    #[test]
+    fn encodings_made_once_give_the_same_requests() {
+        let data = json!({"order": {"id": 7, "items": [{"t": "Mug/1", "p": 1.5}], "note": null}, "e": []});
+        let feeds: Vec<Feed> = [
+            json!({}),
+            json!({"request_format": "FORM"}),
+            json!({"request_method": "GET"}),
+            json!({"request_body": "selected_fields",
+                   "selected_field_values": [{"field_name": "id", "field_value": "{{order.id}}"}]}),
+        ]
+        .iter()
+        .map(|extra| {
+            let mut settings = json!({"name": "n", "request_url": "http://h.test/?a=1", "event_trigger": ["e"]});
+            for (key, value) in extra.as_object().unwrap() {
+                settings[key] = value.clone();
+            }
+            Feed::new(&settings, None).unwrap()
+        })
+        .collect();
+        let mut sinks = sinks_for(&feeds);
+        crate::encode::walk(&data, &mut sinks);
+        let encoded = sinks.finish();
+        for feed in &feeds {
+            assert_eq!(feed.request_from("e", &encoded).unwrap(), feed.request_for("e", &data));
+        }
+        let json_only = sinks_for(&feeds[..1]).finish();
+        assert!(json_only.form.is_none() && json_only.tree.is_none());
     }
 
     #[test]

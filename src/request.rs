@@ -9,6 +9,9 @@
 //!   Content-Type. At send time the delivery adds `webhook-id` and `webhook-timestamp`
 //!   (Standard Webhooks), which no feed can set.
 
+use std::borrow::Cow;
+
+use bytes::Bytes;
 use serde_json::Value;
 
 use crate::encode::{form, json};
@@ -27,22 +30,30 @@ pub struct WebhookRequest {
     pub url: String,
     /// In sending order; names as configured (HTTP names are case-insensitive).
     pub headers: Vec<(String, String)>,
-    /// Empty for GET.
-    pub body: Vec<u8>,
+    /// Empty for GET. Shared, not copied, by the feeds of a dispatch and by each attempt.
+    pub body: Bytes,
     /// Signs every attempt (`webhook-signature`) when the feed has a secret.
     pub secret: Option<Secret>,
 }
 
 impl WebhookRequest {
-    /// The headers of one attempt: the request's own plus the delivery's id and timestamp.
-    pub fn headers_for_attempt(&self, delivery_id: &str, timestamp: u64) -> Vec<(String, String)> {
-        let mut headers = self.headers.clone();
-        headers.push(("webhook-id".to_string(), delivery_id.to_string()));
-        headers.push(("webhook-timestamp".to_string(), timestamp.to_string()));
-        if let Some(secret) = &self.secret {
-            headers.push(("webhook-signature".to_string(), secret.sign(delivery_id, timestamp, &self.body)));
-        }
-        headers
+    /// The headers of one attempt: the request's own plus the delivery's id and timestamp
+    /// (and signature), borrowed where they can be.
+    pub fn headers_for_attempt<'a>(
+        &'a self,
+        delivery_id: &'a str,
+        timestamp: u64,
+    ) -> impl Iterator<Item = (&'a str, Cow<'a, str>)> + 'a {
+        let own = self.headers.iter().map(|(name, value)| (name.as_str(), Cow::Borrowed(value.as_str())));
+        let signature = self
+            .secret
+            .as_ref()
+            .map(|secret| ("webhook-signature", Cow::Owned(secret.sign(delivery_id, timestamp, &self.body))));
+        own.chain([
+            ("webhook-id", Cow::Borrowed(delivery_id)),
+            ("webhook-timestamp", Cow::Owned(timestamp.to_string())),
+        ])
+        .chain(signature)
     }
 }
 
@@ -50,18 +61,38 @@ impl WebhookRequest {
 pub const EVENT_HEADER: &str = "X-Webhook-Event";
 
 pub fn build(settings: &FeedSettings, event: &str, payload: &Value) -> WebhookRequest {
+    if !settings.method.has_body() {
+        return with_query(settings, event, &form::encode(payload));
+    }
+    let body = match settings.format {
+        Format::Json => json::encode(payload),
+        Format::Form => form::encode(payload).into_bytes(),
+    };
+    assemble(settings, event, settings.url.clone(), body.into())
+}
+
+/// The request of a feed whose method carries a body, with the body already encoded in the
+/// feed's format (one encoding shared by the feeds that send the same data).
+pub fn with_body(settings: &FeedSettings, event: &str, body: Bytes) -> WebhookRequest {
+    debug_assert!(settings.method.has_body());
+    assemble(settings, event, settings.url.clone(), body)
+}
+
+/// The request of a feed that sends GET, with the payload already encoded as a query.
+pub fn with_query(settings: &FeedSettings, event: &str, query: &str) -> WebhookRequest {
+    assemble(settings, event, append_query(&settings.url, query), Bytes::new())
+}
+
+fn assemble(settings: &FeedSettings, event: &str, url: String, body: Bytes) -> WebhookRequest {
     let mut headers =
         vec![("User-Agent".to_string(), USER_AGENT.to_string()), (EVENT_HEADER.to_string(), event.to_string())];
-    let (url, body) = if settings.method.has_body() {
-        let (content_type, body) = match settings.format {
-            Format::Json => (JSON_CONTENT_TYPE, json::encode(payload)),
-            Format::Form => (FORM_CONTENT_TYPE, form::encode(payload).into_bytes()),
+    if settings.method.has_body() {
+        let content_type = match settings.format {
+            Format::Json => JSON_CONTENT_TYPE,
+            Format::Form => FORM_CONTENT_TYPE,
         };
         headers.push(("Content-Type".to_string(), content_type.to_string()));
-        (settings.url.clone(), body)
-    } else {
-        (append_query(&settings.url, &form::encode(payload)), Vec::new())
-    };
+    }
     for custom in settings.custom_headers.iter().flatten() {
         match headers.iter_mut().find(|(name, _)| name.eq_ignore_ascii_case(&custom.name)) {
             Some(existing) => *existing = (custom.name.clone(), custom.value.clone()),
@@ -122,7 +153,7 @@ mod tests {
     fn json_post() {
         let request = build(&settings(json!({})), "order_paid_done", &json!({"id": 1, "url": "a/b"}));
         assert_eq!(request.url, "https://h.test/hook?a=1");
-        assert_eq!(request.body, br#"{"id":1,"url":"a\/b"}"#);
+        assert_eq!(request.body, &br#"{"id":1,"url":"a\/b"}"#[..]);
         assert_eq!(header(&request, "content-type"), Some("application/json"));
         assert_eq!(header(&request, "user-agent"), Some(USER_AGENT));
         assert_eq!(header(&request, "x-webhook-event"), Some("order_paid_done"));
@@ -132,7 +163,7 @@ mod tests {
     fn form_delete_carries_a_body() {
         let request =
             build(&settings(json!({"request_method": "DELETE", "request_format": "FORM"})), "e", &json!({"a": [1, 2]}));
-        assert_eq!(request.body, b"a%5B0%5D=1&a%5B1%5D=2");
+        assert_eq!(request.body, &b"a%5B0%5D=1&a%5B1%5D=2"[..]);
         assert_eq!(header(&request, "content-type"), Some("application/x-www-form-urlencoded"));
     }
 
@@ -175,8 +206,9 @@ mod tests {
         assert_eq!(header(&request, "user-agent"), Some("Shop/1"));
         assert_eq!(header(&request, "x-api-key"), Some("k"));
         assert_eq!(request.headers.len(), 4);
-        let attempt = request.headers_for_attempt("msg_1", 1700000000);
-        assert_eq!(attempt[4], ("webhook-id".to_string(), "msg_1".to_string()));
-        assert_eq!(attempt[5], ("webhook-timestamp".to_string(), "1700000000".to_string()));
+        let attempt: Vec<_> = request.headers_for_attempt("msg_1", 1700000000).collect();
+        assert_eq!(attempt[4], ("webhook-id", "msg_1".into()));
+        assert_eq!(attempt[5], ("webhook-timestamp", "1700000000".into()));
+        assert_eq!(attempt.len(), 6, "no signature without a secret");
     }
 }

@@ -5,6 +5,9 @@
 //! - A process sends only rows it has *claimed*: `lease_owner` is its owner id and
 //!   `lease_until` a time after which, should it die, any other process may take the row
 //!   over. New deliveries are inserted already claimed by the process that dispatched them.
+//!   A claimed row's `next_attempt_at` is its `lease_until`: it is not due for anyone else
+//!   before then, and the walk of `deliveries_due` that finds due rows never steps over the
+//!   rows that processes hold (it did, once per claim, for every held row).
 //! - Statuses: `pending` (queued, in flight or waiting for a retry), `delivered`, `failed`,
 //!   `gone` (410). Only `pending` rows are ever claimed, so a delivery answered 2xx is not
 //!   sent again.
@@ -45,8 +48,13 @@ CREATE TABLE IF NOT EXISTS deliveries (
     next_attempt_at INTEGER,
     lease_owner TEXT,
     lease_until INTEGER,
-    secret TEXT
+    secret TEXT,
+    payload INTEGER
 );
+-- Bodies apart from the rows that change: an attempt, a claim or a status rewrites a small
+-- row, not the body (SQLite rewrites a whole row on UPDATE, overflow pages included).
+-- deliveries.body stays empty for rows that have one here.
+CREATE TABLE IF NOT EXISTS payloads (body BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS deliveries_created ON deliveries (created_at);
 CREATE INDEX IF NOT EXISTS deliveries_leased ON deliveries (status, lease_until);
@@ -163,13 +171,12 @@ impl Spool {
             conn.pragma_update(None, "synchronous", "NORMAL")?;
             conn.execute_batch(SCHEMA)?;
             // Spools made before signing existed lack the column.
-            let has_secret: bool = conn.query_row(
-                "SELECT COUNT(*) FROM pragma_table_info('deliveries') WHERE name = 'secret'",
-                [],
-                |r| r.get::<_, i64>(0),
-            )? > 0;
-            if !has_secret {
+            if !has_column(&conn, "secret")? {
                 conn.execute_batch("ALTER TABLE deliveries ADD COLUMN secret TEXT")?;
+            }
+            // Spools made before bodies moved to their own table keep theirs in `body`.
+            if !has_column(&conn, "payload")? {
+                conn.execute_batch("ALTER TABLE deliveries ADD COLUMN payload INTEGER")?;
             }
             Ok(())
         };
@@ -182,19 +189,23 @@ impl Spool {
     }
 
     /// Writes new deliveries in one transaction. Claimed ones (`lease_until` set) are sent by
-    /// this process; unclaimed ones wait for whoever claims them.
+    /// this process; unclaimed ones wait for whoever claims them. The body goes to `payloads`,
+    /// written once and never rewritten.
     pub fn insert(&mut self, deliveries: &[(Delivery, Option<u64>)]) -> rusqlite::Result<()> {
         let tx = self.conn.transaction()?;
         {
+            let mut payload = tx.prepare_cached("INSERT INTO payloads (body) VALUES (?1)")?;
+            let mut unused = tx.prepare_cached("DELETE FROM payloads WHERE rowid = ?1")?;
             let mut insert = tx.prepare_cached(
                 "INSERT OR IGNORE INTO deliveries
                  (id, feed_id, feed_name, event, method, url, headers, body, status, created_at,
-                  next_attempt_at, lease_owner, lease_until, secret)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9, ?10, ?11, ?12)",
+                  next_attempt_at, lease_owner, lease_until, secret, payload)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, x'', 'pending', ?8, COALESCE(?10, ?8), ?9, ?10, ?11, ?12)",
             )?;
             for (delivery, lease_until) in deliveries {
                 let request = &delivery.request;
-                insert.execute(params![
+                let body = payload.insert([request.body.as_ref()])?;
+                let inserted = insert.execute(params![
                     delivery.id,
                     delivery.feed_id,
                     delivery.feed_name,
@@ -202,12 +213,16 @@ impl Spool {
                     request.method.as_str(),
                     request.url,
                     serde_json::to_string(&request.headers).unwrap_or_else(|_| "[]".into()),
-                    request.body,
                     delivery.created_at as i64,
                     lease_until.map(|_| self.owner.as_str()),
                     lease_until.map(|t| t as i64),
                     request.secret.as_ref().map(Secret::expose),
+                    body,
                 ])?;
+                // A delivery already stored (written again after a failed commit) keeps its own.
+                if inserted == 0 {
+                    unused.execute([body])?;
+                }
             }
         }
         tx.commit()
@@ -221,16 +236,30 @@ impl Spool {
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let claimed = {
             let mut claim = tx.prepare_cached(
-                "UPDATE deliveries SET lease_owner = ?1, lease_until = ?2
-                 WHERE id IN (SELECT id FROM deliveries INDEXED BY deliveries_due
+                "UPDATE deliveries SET lease_owner = ?1, lease_until = ?2, next_attempt_at = ?2
+                 WHERE rowid IN (SELECT rowid FROM deliveries INDEXED BY deliveries_due
                               WHERE status = 'pending' AND next_attempt_at <= ?3
                                 AND (lease_until IS NULL OR lease_until < ?3)
                               ORDER BY next_attempt_at LIMIT ?4)
-                 RETURNING id, feed_id, feed_name, event, method, url, headers, body, created_at, attempt_count, secret",
+                 RETURNING id, feed_id, feed_name, event, method, url, headers, x'', created_at,
+                           attempt_count, secret, payload",
             )?;
-            let rows =
-                claim.query_map(params![self.owner, lease_until as i64, now as i64, limit as i64], read_delivery)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()?
+            // Bodies are read afterwards, by rowid: RETURNING would copy each one into a
+            // temporary table first.
+            let rows = claim.query_map(params![self.owner, lease_until as i64, now as i64, limit as i64], |row| {
+                Ok((read_delivery(row)?, row.get::<_, Option<i64>>(11)?))
+            })?;
+            let mut claimed = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut from_payloads = tx.prepare_cached("SELECT body FROM payloads WHERE rowid = ?1")?;
+            let mut from_row = tx.prepare_cached("SELECT body FROM deliveries WHERE id = ?1")?;
+            for (delivery, payload) in &mut claimed {
+                let body: Vec<u8> = match payload {
+                    Some(rowid) => from_payloads.query_row([*rowid], |r| r.get(0))?,
+                    None => from_row.query_row([&delivery.id], |r| r.get(0))?,
+                };
+                delivery.request.body = body.into();
+            }
+            claimed.into_iter().map(|(delivery, _)| delivery).collect()
         };
         tx.commit()?;
         Ok(claimed)
@@ -305,33 +334,24 @@ impl Spool {
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut written = Vec::with_capacity(records.len());
         {
-            let mut read = tx.prepare_cached(
-                "SELECT attempts FROM deliveries WHERE id = ?1 AND status = 'pending' AND lease_owner = ?2",
-            )?;
+            // One statement per record: the attempt is appended to the JSON list in place.
             let mut update = tx.prepare_cached(
-                "UPDATE deliveries SET status = ?2, attempts = ?3, attempt_count = ?4, response_excerpt = ?5,
-                        next_attempt_at = ?6, lease_owner = NULL, lease_until = NULL
-                 WHERE id = ?1",
+                "UPDATE deliveries SET status = ?2, attempts = json_insert(attempts, '$[#]', json(?3)),
+                        attempt_count = attempt_count + 1, response_excerpt = ?4, next_attempt_at = ?5,
+                        lease_owner = NULL, lease_until = NULL
+                 WHERE id = ?1 AND status = 'pending' AND lease_owner = ?6",
             )?;
             for record in records {
-                let attempts: Option<String> =
-                    read.query_row(params![record.id, self.owner], |r| r.get(0)).optional()?;
-                let Some(attempts) = attempts else {
-                    written.push(false);
-                    continue;
-                };
-                let mut list: Vec<Attempt> = serde_json::from_str(&attempts).unwrap_or_default();
-                list.push(record.attempt.clone());
                 let excerpt = &record.response_excerpt[..record.response_excerpt.len().min(RESPONSE_EXCERPT_BYTES)];
-                update.execute(params![
+                let changed = update.execute(params![
                     record.id,
                     record.status.as_str(),
-                    serde_json::to_string(&list).unwrap_or_else(|_| "[]".into()),
-                    list.len() as i64,
+                    serde_json::to_string(&record.attempt).unwrap_or_else(|_| "{}".into()),
                     excerpt,
                     record.next_attempt_at.map(|t| t as i64),
+                    self.owner,
                 ])?;
-                written.push(true);
+                written.push(changed > 0);
             }
         }
         tx.commit()?;
@@ -340,16 +360,27 @@ impl Spool {
 
     /// Gives up this process's claims on unfinished deliveries, so another process can send
     /// them at once instead of after the lease; called when the process stops.
-    pub fn release_claims(&mut self) -> rusqlite::Result<usize> {
+    pub fn release_claims(&mut self, now: u64) -> rusqlite::Result<usize> {
+        let now = now as i64;
         self.conn.execute(
-            "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?1 AND status = 'pending'",
-            [&self.owner],
+            "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, next_attempt_at = MIN(next_attempt_at, ?2)
+             WHERE lease_owner = ?1 AND status = 'pending'",
+            params![self.owner, now],
         )
     }
 
-    /// Deletes finished deliveries created before `before` (Unix ms).
+    /// Deletes finished deliveries created before `before` (Unix ms), and their bodies.
     pub fn prune(&mut self, before: u64) -> rusqlite::Result<usize> {
-        self.conn.execute("DELETE FROM deliveries WHERE status != 'pending' AND created_at < ?1", [before as i64])
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "DELETE FROM payloads WHERE rowid IN
+             (SELECT payload FROM deliveries WHERE status != 'pending' AND created_at < ?1)",
+            [before as i64],
+        )?;
+        let deleted =
+            tx.execute("DELETE FROM deliveries WHERE status != 'pending' AND created_at < ?1", [before as i64])?;
+        tx.commit()?;
+        Ok(deleted)
     }
 
     /// Pending deliveries (queued, in flight or waiting for a retry).
@@ -361,7 +392,7 @@ impl Spool {
 
     /// The log, newest first.
     pub fn list(&self, filter: &Filter) -> rusqlite::Result<Vec<LogEntry>> {
-        let mut sql = format!("SELECT {LOG_COLUMNS} FROM deliveries WHERE 1 = 1");
+        let mut sql = format!("SELECT {LOG_COLUMNS} FROM {LOG_SOURCE} WHERE 1 = 1");
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
         if let Some(feed) = &filter.feed_id {
             sql.push_str(" AND feed_id = ?");
@@ -387,14 +418,25 @@ impl Spool {
     }
 
     pub fn get(&self, id: &str) -> rusqlite::Result<Option<LogEntry>> {
-        self.conn.query_row(&format!("SELECT {LOG_COLUMNS} FROM deliveries WHERE id = ?1"), [id], read_entry).optional()
+        self.conn
+            .query_row(&format!("SELECT {LOG_COLUMNS} FROM {LOG_SOURCE} WHERE id = ?1"), [id], read_entry)
+            .optional()
     }
 }
 
-/// What read_entry reads, in order.
-const LOG_COLUMNS: &str =
-    "id, feed_id, feed_name, event, method, url, headers, body, created_at, attempt_count, secret,
-                           status, attempts, response_excerpt, next_attempt_at";
+fn has_column(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.query_row("SELECT COUNT(*) FROM pragma_table_info('deliveries') WHERE name = ?1", [name], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map(|n| n > 0)
+}
+
+/// What read_entry reads, in order; the body is in `payloads`, or in `body` for rows
+/// written before bodies had their own table.
+const LOG_COLUMNS: &str = "id, feed_id, feed_name, event, method, url, headers,
+    COALESCE(payloads.body, deliveries.body), created_at, attempt_count, secret,
+    status, attempts, response_excerpt, next_attempt_at";
+const LOG_SOURCE: &str = "deliveries LEFT JOIN payloads ON payloads.rowid = payload";
 
 fn read_entry(row: &Row<'_>) -> rusqlite::Result<LogEntry> {
     Ok(LogEntry {
@@ -424,7 +466,7 @@ fn read_delivery(row: &Row<'_>) -> rusqlite::Result<Delivery> {
             method,
             url: row.get(5)?,
             headers: serde_json::from_str(&row.get::<_, String>(6)?).unwrap_or_default(),
-            body: row.get(7)?,
+            body: row.get::<_, Vec<u8>>(7)?.into(),
             secret: row.get::<_, Option<String>>(10)?.and_then(|s| Secret::parse(&s).ok()),
         },
         created_at: row.get::<_, i64>(8)?.max(0) as u64,
@@ -461,7 +503,7 @@ mod tests {
             method: Method::Post,
             url: format!("http://h.test/{n}"),
             headers: vec![("X-A".into(), "b".into())],
-            body: b"{}".to_vec(),
+            body: bytes::Bytes::from_static(b"{}"),
             secret: Secret::parse("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").ok(),
         };
         let mut d = Delivery::new(Some("7".into()), "feed".into(), "order_paid_done".into(), request);
@@ -481,6 +523,9 @@ mod tests {
         assert!(a.claim_due(5_000, 6_000, 10).unwrap().is_empty(), "b holds it, a holds the other");
         let taken_over = a.claim_due(20_000, 30_000, 10).unwrap();
         assert_eq!(taken_over.len(), 2, "both leases expired");
+        assert!(!b.has_due(25_000).unwrap(), "a held row is not due before its lease ends");
+        assert_eq!(a.release_claims(25_000).unwrap(), 2);
+        assert!(b.has_due(25_000).unwrap(), "released rows are due at once");
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -511,6 +556,37 @@ mod tests {
         assert_eq!(entry.attempts.len(), 2);
         assert_eq!(entry.response_excerpt, b"ok");
         assert_eq!(spool.pending_count().unwrap(), 0);
+    }
+
+    #[test]
+    fn bodies_live_apart_and_old_rows_keep_theirs() {
+        let mut spool = Spool::in_memory("me");
+        let d = delivery(1);
+        spool.insert(&[(d.clone(), None)]).unwrap();
+        // A row as spools made before the payloads table hold it: the body in the row.
+        spool
+            .conn
+            .execute(
+                "INSERT INTO deliveries (id, feed_name, event, method, url, headers, body, status, created_at,
+                                         next_attempt_at)
+                 VALUES ('msg_old', 'feed', 'e', 'POST', 'http://h.test/', '[]', x'7b7d', 'pending', 1, 1)",
+                [],
+            )
+            .unwrap();
+        let stored: Vec<u8> =
+            spool.conn.query_row("SELECT body FROM deliveries WHERE id = ?1", [&d.id], |r| r.get(0)).unwrap();
+        assert!(stored.is_empty(), "the body is in payloads");
+        let claimed = spool.claim_due(u64::MAX / 4, u64::MAX / 2, 10).unwrap();
+        assert_eq!(claimed.len(), 2);
+        assert!(claimed.iter().all(|c| c.request.body == &b"{}"[..]));
+        assert_eq!(spool.get(&d.id).unwrap().unwrap().delivery.request, d.request);
+        for c in &claimed {
+            let attempt = Attempt { at: 1, status_code: Some(200), error: None, duration_ms: 1 };
+            spool.record_attempt(&c.id, &attempt, Status::Delivered, None, b"").unwrap();
+        }
+        assert_eq!(spool.prune(u64::MAX / 4).unwrap(), 2);
+        let left: i64 = spool.conn.query_row("SELECT COUNT(*) FROM payloads", [], |r| r.get(0)).unwrap();
+        assert_eq!(left, 0, "pruning takes the bodies too");
     }
 
     #[test]

@@ -5,58 +5,76 @@
 
 use serde_json::Value;
 
-use super::php_float;
+use super::{php_float, walk, Key, Scalar, Sink};
 
 /// Encodes a payload as `http_build_query($payload, '', '&')` would.
 pub fn encode(payload: &Value) -> String {
-    let mut out = String::new();
-    match payload {
-        Value::Object(map) => {
-            for (key, value) in map {
-                append(&mut out, &urlencode(key), value);
-            }
-        }
-        Value::Array(items) => {
-            for (index, value) in items.iter().enumerate() {
-                append(&mut out, &index.to_string(), value);
-            }
-        }
-        // http_build_query takes only arrays; a scalar payload has no keys to send.
-        _ => {}
-    }
-    out
+    let mut writer = FormWriter::default();
+    walk(payload, &mut writer);
+    writer.finish()
 }
 
-/// Writes `name=value` pairs for one entry whose already-encoded name is `name`.
-fn append(out: &mut String, name: &str, value: &Value) {
-    match value {
-        Value::Null => {}
-        Value::Object(map) => {
-            for (key, child) in map {
-                append(out, &format!("{name}%5B{}%5D", urlencode(key)), child);
-            }
+/// Writes `name=value` pairs as a payload is walked; a scalar payload has no keys and writes
+/// nothing (http_build_query takes only arrays).
+#[derive(Default)]
+pub struct FormWriter {
+    out: String,
+    /// The encoded name of the entry being walked (`order%5Bitems%5D%5B0%5D`).
+    name: String,
+    /// Per open list or map, the length of its own name.
+    open: Vec<usize>,
+}
+
+impl FormWriter {
+    pub fn finish(self) -> String {
+        self.out
+    }
+}
+
+impl Sink for FormWriter {
+    fn scalar(&mut self, value: Scalar<'_>) {
+        if self.open.is_empty() || value == Scalar::Null {
+            return;
         }
-        Value::Array(items) => {
-            for (index, child) in items.iter().enumerate() {
-                append(out, &format!("{name}%5B{index}%5D"), child);
-            }
+        if !self.out.is_empty() {
+            self.out.push('&');
         }
-        scalar => {
-            if !out.is_empty() {
-                out.push('&');
-            }
-            out.push_str(name);
-            out.push('=');
-            match scalar {
-                Value::Bool(true) => out.push('1'),
-                Value::Bool(false) => out.push('0'),
-                Value::Number(number) => match number.as_f64() {
-                    Some(float) if number.is_f64() => out.push_str(&urlencode(&php_float::to_php_string(float))),
-                    _ => out.push_str(&number.to_string()),
-                },
-                Value::String(text) => out.push_str(&urlencode(text)),
-                Value::Null | Value::Array(_) | Value::Object(_) => unreachable!("handled above"),
-            }
+        self.out.push_str(&self.name);
+        self.out.push('=');
+        match value {
+            Scalar::Bool(true) => self.out.push('1'),
+            Scalar::Bool(false) => self.out.push('0'),
+            Scalar::Int(int) => self.out.push_str(&int.to_string()),
+            Scalar::UInt(big) => self.out.push_str(&big.to_string()),
+            Scalar::Float(float) => urlencode_into(&mut self.out, &php_float::to_php_string(float)),
+            Scalar::Str(text) => urlencode_into(&mut self.out, text),
+            Scalar::Null => {}
+        }
+    }
+
+    fn begin(&mut self, _list: bool) {
+        self.open.push(self.name.len());
+    }
+
+    fn key(&mut self, key: Key<'_>) {
+        let Some(&base) = self.open.last() else { return };
+        self.name.truncate(base);
+        let nested = self.open.len() > 1;
+        if nested {
+            self.name.push_str("%5B");
+        }
+        match key {
+            Key::Index(index) => self.name.push_str(&index.to_string()),
+            Key::Name(name) => urlencode_into(&mut self.name, name),
+        }
+        if nested {
+            self.name.push_str("%5D");
+        }
+    }
+
+    fn end(&mut self, _list: bool) {
+        if let Some(base) = self.open.pop() {
+            self.name.truncate(base);
         }
     }
 }
@@ -64,8 +82,13 @@ fn append(out: &mut String, name: &str, value: &Value) {
 /// PHP's `urlencode`: letters, digits and `-_.` stay, space becomes `+`, every other byte
 /// becomes `%XX` with upper-case hex.
 pub fn urlencode(text: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(text.len() + text.len() / 2);
+    urlencode_into(&mut out, text);
+    out
+}
+
+fn urlencode_into(out: &mut String, text: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &byte in text.as_bytes() {
         match byte {
             b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => out.push(byte as char),
@@ -77,7 +100,6 @@ pub fn urlencode(text: &str) -> String {
             }
         }
     }
-    out
 }
 
 #[cfg(test)]

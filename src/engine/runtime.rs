@@ -5,7 +5,8 @@
 //!   deliveries left by other processes), and a tokio runtime that makes the HTTP requests,
 //!   at most `max_concurrency` at a time, over one pooled client. They talk over channels;
 //!   the PHP thread only ever puts deliveries on a channel, so `dispatch()` never waits for
-//!   the disk or the network.
+//!   the network, and waits for the disk only while more than INBOX_LIMIT bytes of new
+//!   deliveries are not yet written (a burst faster than the disk).
 //! - Started lazily by the first [`submit`] (or `flush`, `resume`, `deliveries`), never at
 //!   module startup: php-fpm loads the extension in its master and then forks workers, and
 //!   threads do not survive a fork. A process that finds machinery started under another pid
@@ -42,8 +43,21 @@ const SPOOL_STOP_TIMEOUT: Duration = Duration::from_secs(8);
 const CLAIM_INTERVAL: Duration = Duration::from_secs(1);
 /// New deliveries written in one transaction at most.
 const INSERT_BATCH: usize = 1024;
-/// A claim outlives the request timeout by this much before another process may take over.
+/// A claim outlives the longest a held delivery can take by this much before another
+/// process may take over.
 const LEASE_MARGIN: Duration = Duration::from_secs(5);
+/// Deliveries held in memory per request slot: one in flight and this many minus one
+/// queued for the next free slot, so that a finished request starts the next at once and
+/// the spool thread claims and records in larger batches. A queued delivery starts after
+/// at most QUEUED_ROUNDS - 1 requests per slot, each bounded by the timeout, which is what
+/// its claim's lease covers (see `SpoolWorker::lease_until`).
+const QUEUED_ROUNDS: usize = 4;
+/// Bytes of new deliveries that may wait for the spool thread. Past it, dispatch() waits for
+/// the spool to catch up: this bounds both the memory they hold and how long a delivery is
+/// only in memory (the crash window) when a burst comes faster than the disk writes.
+const INBOX_LIMIT: u64 = 2 << 20;
+/// The longest dispatch() waits for room (a spool that cannot write at all).
+const INBOX_WAIT: Duration = Duration::from_secs(2);
 /// How long the PHP thread waits for an answer from the spool thread.
 const SPOOL_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -123,10 +137,22 @@ pub struct ShutdownReport {
 
 /// Queues deliveries for sending; starts this process's machinery first if needed.
 pub fn submit(deliveries: Vec<Delivery>, config: impl FnOnce() -> EngineConfig) -> Result<(), String> {
-    with_engine(config, |engine| {
+    let bytes = deliveries.iter().map(Delivery::size).sum::<usize>() as u64;
+    let tally = with_engine(config, |engine| {
         engine.tally.queued(deliveries.len() as u64);
-        engine.commands.send(Command::New(deliveries)).map_err(|_| "the spool thread has stopped".to_string())
-    })?
+        engine.tally.inbox_add(bytes);
+        engine.commands.send(Command::New(deliveries)).map_err(|_| "the spool thread has stopped".to_string())?;
+        Ok::<_, String>(Arc::clone(&engine.tally))
+    })??;
+    // Outside the engine's lock: flush(), stats() and shutdown must not wait behind this.
+    if !tally.wait_for_inbox_room(INBOX_LIMIT, INBOX_WAIT) {
+        tally.warn(format!(
+            "the spool {} has not taken new deliveries for {} s; dispatch() goes on without waiting",
+            tally.spool_location().0,
+            INBOX_WAIT.as_secs()
+        ));
+    }
+    Ok(())
 }
 
 /// Counters of this process (zeros before anything started).
@@ -314,7 +340,8 @@ struct SpoolWorker {
     tally: Arc<Tally>,
     to_http: mpsc::UnboundedSender<Delivery>,
     /// Deliveries handed to the HTTP side and not finished, and their bytes. A delivery is
-    /// claimed only when it can start at once, so its claim cannot run out while it waits.
+    /// claimed only when it can start within QUEUED_ROUNDS - 1 rounds of requests, so its
+    /// claim cannot run out while it waits.
     in_memory: usize,
     bytes_in_memory: usize,
     /// New deliveries the spool refused (busy or failing disk), written again before sending.
@@ -395,7 +422,7 @@ impl SpoolWorker {
                     self.finished(*delivery, outcome, started_at, excerpt)
                 }
                 Command::Claim(reply) => {
-                    self.insert(std::mem::take(&mut new));
+                    self.insert_new(std::mem::take(&mut new));
                     self.record_outcomes();
                     let claimed = self.claim(unix_millis());
                     if let Some(reply) = reply {
@@ -403,22 +430,22 @@ impl SpoolWorker {
                     }
                 }
                 Command::NextDue(reply) => {
-                    self.insert(std::mem::take(&mut new));
+                    self.insert_new(std::mem::take(&mut new));
                     self.record_outcomes();
                     let _ = reply.send(self.spool.next_due(unix_millis()).unwrap_or(None));
                 }
                 Command::List(filter, reply) => {
-                    self.insert(std::mem::take(&mut new));
+                    self.insert_new(std::mem::take(&mut new));
                     self.record_outcomes();
                     let _ = reply.send(self.spool.list(&filter).map_err(|e| e.to_string()));
                 }
                 Command::Get(id, reply) => {
-                    self.insert(std::mem::take(&mut new));
+                    self.insert_new(std::mem::take(&mut new));
                     self.record_outcomes();
                     let _ = reply.send(self.spool.get(&id).map_err(|e| e.to_string()));
                 }
                 Command::Stop(reply) => {
-                    self.insert(std::mem::take(&mut new));
+                    self.insert_new(std::mem::take(&mut new));
                     self.record_outcomes();
                     return Some(reply);
                 }
@@ -427,12 +454,19 @@ impl SpoolWorker {
                 next = inbox.try_recv().ok();
             }
         }
-        self.insert(new);
+        self.insert_new(new);
         self.record_outcomes();
         None
     }
 
-    /// Writes new deliveries, claimed by this process while it has room to start them at once
+    /// New deliveries from dispatch(): written, then the PHP thread may queue more.
+    fn insert_new(&mut self, deliveries: Vec<Delivery>) {
+        let bytes = deliveries.iter().map(Delivery::size).sum::<usize>() as u64;
+        self.insert(deliveries);
+        self.tally.inbox_done(bytes);
+    }
+
+    /// Writes new deliveries, claimed by this process while it has room to start them soon
     /// (a free request slot, memory under the cap), then hands the claimed ones to the HTTP
     /// side. A delivery is on disk before its first attempt; one the spool refuses waits in
     /// memory and is written again, never sent unwritten.
@@ -440,17 +474,17 @@ impl SpoolWorker {
         if deliveries.is_empty() {
             return;
         }
-        let lease_until = self.lease_until(unix_millis());
+        let now = unix_millis();
         let mut rows = Vec::with_capacity(deliveries.len());
         let (mut slots, mut budget) = (self.in_memory, self.bytes_in_memory);
         for delivery in deliveries {
-            let fits = slots < self.config.max_concurrency
-                && (budget + delivery.size() <= self.config.memory_limit || budget == 0);
+            let fits = slots < self.capacity() && (budget + delivery.size() <= self.config.memory_limit || budget == 0);
+            let lease_until = fits.then(|| self.lease_until(now, slots));
             if fits {
                 slots += 1;
                 budget += delivery.size();
             }
-            rows.push((delivery, fits.then_some(lease_until)));
+            rows.push((delivery, lease_until));
         }
         if let Err(e) = self.spool.insert(&rows) {
             self.tally.warn(format!("cannot write to the spool {}: {e}; trying again", self.spool.location()));
@@ -480,11 +514,11 @@ impl SpoolWorker {
         }
     }
 
-    /// Claims due deliveries (retries, parked ones, and those other processes left) as many
-    /// as can start at once.
+    /// Claims due deliveries (retries, parked ones, and those other processes left), as many
+    /// as it has room to hold.
     fn claim(&mut self, now: u64) -> usize {
         self.next_claim = now + CLAIM_INTERVAL.as_millis() as u64;
-        let free = self.config.max_concurrency.saturating_sub(self.in_memory);
+        let free = self.capacity().saturating_sub(self.in_memory);
         if free == 0 || (self.bytes_in_memory >= self.config.memory_limit && self.in_memory > 0) {
             return 0;
         }
@@ -497,17 +531,30 @@ impl SpoolWorker {
                 return 0;
             }
         }
-        let claimed = match self.spool.claim_due(now, self.lease_until(now), free) {
-            Ok(claimed) => claimed,
-            Err(e) => {
-                self.tally.warn(format!("cannot read the spool {}: {e}", self.spool.location()));
-                return 0;
+        // Those that will start at once get the short lease, those queued behind full slots
+        // the long one.
+        let at_once = self.config.max_concurrency.saturating_sub(self.in_memory).min(free);
+        let mut count = 0;
+        for (limit, last_position) in [(at_once, self.in_memory + at_once), (free - at_once, self.capacity())] {
+            if limit == 0 {
+                continue;
             }
-        };
-        let count = claimed.len();
-        for delivery in claimed {
-            self.tally.claimed();
-            self.send(delivery);
+            let claimed = match self.spool.claim_due(now, self.lease_until(now, last_position - 1), limit) {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    self.tally.warn(format!("cannot read the spool {}: {e}", self.spool.location()));
+                    return count;
+                }
+            };
+            count += claimed.len();
+            let short = claimed.len() < limit;
+            for delivery in claimed {
+                self.tally.claimed();
+                self.send(delivery);
+            }
+            if short {
+                break;
+            }
         }
         count
     }
@@ -597,11 +644,21 @@ impl SpoolWorker {
         if self.spool.location() == ":memory:" {
             self.tally.lost(self.spool.pending_count().unwrap_or(0));
         }
-        let _ = self.spool.release_claims();
+        let _ = self.spool.release_claims(unix_millis());
     }
 
-    fn lease_until(&self, now: u64) -> u64 {
-        now + (self.config.client.timeout + LEASE_MARGIN).as_millis() as u64
+    /// Deliveries held in memory at most (in flight, or queued for a request slot).
+    fn capacity(&self) -> usize {
+        self.config.max_concurrency.max(1) * QUEUED_ROUNDS
+    }
+
+    /// Until when a claim made now holds for the delivery at `position` among those held
+    /// (0 = the first): long enough to wait for its turn and be sent. One that starts at once
+    /// has the request timeout plus the margin, as before deliveries were queued; one queued
+    /// behind full slots waits at most a request per slot for each round ahead of it.
+    fn lease_until(&self, now: u64, position: usize) -> u64 {
+        let rounds = (position / self.config.max_concurrency.max(1) + 1).min(QUEUED_ROUNDS) as u32;
+        now + (self.config.client.timeout * rounds + LEASE_MARGIN).as_millis() as u64
     }
 }
 

@@ -49,13 +49,15 @@ pub async fn attempt(client: &reqwest::Client, delivery: &Delivery, config: &Cli
     let started = Instant::now();
     let failed = |reason: String| (Outcome::no_answer(reason, started.elapsed()), Vec::new());
     let request = &delivery.request;
-    // reqwest resolves no name for an IP-literal URL, so the resolver never sees these.
-    if let Some(address) = literal_address(&request.url) {
+    // Parsed once, for the check and for reqwest. reqwest resolves no name for an
+    // IP-literal URL, so the resolver never sees these: they are checked here.
+    let url = reqwest::Url::parse(&request.url);
+    if let Some(address) = url.as_ref().ok().and_then(literal_address) {
         if let Err(reason) = config.network.check(address) {
             return (Outcome::refused(reason), Vec::new());
         }
     }
-    let mut headers = HeaderMap::with_capacity(request.headers.len() + 2);
+    let mut headers = HeaderMap::with_capacity(request.headers.len() + 3);
     for (name, value) in request.headers_for_attempt(&delivery.id, unix_now()) {
         // Feed validation already refused names and values these would reject.
         match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_bytes(value.as_bytes())) {
@@ -72,7 +74,12 @@ pub async fn attempt(client: &reqwest::Client, delivery: &Delivery, config: &Cli
         Method::Patch => reqwest::Method::PATCH,
         Method::Delete => reqwest::Method::DELETE,
     };
-    let mut builder = client.request(method, &request.url).headers(headers);
+    let builder = match url {
+        Ok(url) => client.request(method, url),
+        // reqwest reports the error when sending.
+        Err(_) => client.request(method, &request.url),
+    };
+    let mut builder = builder.headers(headers);
     if request.method.has_body() {
         builder = builder.body(request.body.clone());
     }
@@ -105,8 +112,8 @@ pub async fn attempt(client: &reqwest::Client, delivery: &Delivery, config: &Cli
 }
 
 /// The IP address of an IP-literal URL.
-fn literal_address(url: &str) -> Option<IpAddr> {
-    match reqwest::Url::parse(url).ok()?.host()? {
+fn literal_address(url: &reqwest::Url) -> Option<IpAddr> {
+    match url.host()? {
         url::Host::Ipv4(v4) => Some(IpAddr::V4(v4)),
         url::Host::Ipv6(v6) => Some(IpAddr::V6(v6)),
         url::Host::Domain(_) => None,

@@ -62,6 +62,11 @@ pub struct Tally {
     /// Held while checking for idleness and while announcing it, so no wake-up is missed.
     idle_lock: Mutex<()>,
     idle: Condvar,
+    /// Bytes of new deliveries handed to the spool thread and not yet written (or set aside
+    /// as unwritable); dispatch() waits while there are too many.
+    inbox_bytes: AtomicU64,
+    inbox_lock: Mutex<()>,
+    inbox_room: Condvar,
 }
 
 impl Tally {
@@ -69,6 +74,38 @@ impl Tally {
     pub fn queued(&self, count: u64) {
         self.dispatched.fetch_add(count, Ordering::Relaxed);
         self.queued.fetch_add(count, Ordering::SeqCst);
+    }
+
+    /// New deliveries' bytes on their way to the spool thread.
+    pub fn inbox_add(&self, bytes: u64) {
+        self.inbox_bytes.fetch_add(bytes, Ordering::SeqCst);
+    }
+
+    /// The spool thread has dealt with new deliveries of this many bytes.
+    pub fn inbox_done(&self, bytes: u64) {
+        self.inbox_bytes.fetch_sub(bytes, Ordering::SeqCst);
+        let _guard = self.inbox_lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.inbox_room.notify_all();
+    }
+
+    /// Waits until at most `limit` bytes wait for the spool thread, or `timeout` passes;
+    /// true when there is room.
+    pub fn wait_for_inbox_room(&self, limit: u64, timeout: Duration) -> bool {
+        if self.inbox_bytes.load(Ordering::SeqCst) <= limit {
+            return true;
+        }
+        let deadline = Instant::now() + timeout;
+        let mut guard = self.inbox_lock.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if self.inbox_bytes.load(Ordering::SeqCst) <= limit {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            guard = self.inbox_room.wait_timeout(guard, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
     }
 
     /// Deliveries written to the spool.

@@ -12,10 +12,14 @@ use std::ffi::c_int;
 
 use ext_php_rs::boxed::ZBox;
 use ext_php_rs::ffi::{zend_array_destroy, HashTable};
+use ext_php_rs::flags::DataType;
 use ext_php_rs::types::{ZendHashTable, ZendObject, Zval};
 use ext_php_rs::zend::{ClassEntry, ExecutorGlobals};
 use once_cell::sync::OnceCell;
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
+
+use crate::encode::tree::TreeBuilder;
+use crate::encode::{Key, Scalar, Sink};
 
 /// `json_encode`'s default depth limit.
 pub const MAX_DEPTH: usize = 512;
@@ -24,6 +28,17 @@ pub const MAX_DEPTH: usize = 512;
 const PROP_PURPOSE_JSON: c_int = 4;
 /// `GC_IMMUTABLE` in zend_types.h: a table the engine shares and never frees.
 const GC_IMMUTABLE: u32 = 1 << 6;
+/// Type bytes of zend_types.h.
+const IS_UNDEF: u8 = 0;
+const IS_NULL: u8 = 1;
+const IS_FALSE: u8 = 2;
+const IS_TRUE: u8 = 3;
+const IS_LONG: u8 = 4;
+const IS_DOUBLE: u8 = 5;
+const IS_STRING: u8 = 6;
+const IS_INDIRECT: u8 = 12;
+/// `HASH_FLAG_PACKED` in zend_hash.h: the table holds bare zvals, keyed 0..n-1.
+const HASH_FLAG_PACKED: u32 = 1 << 2;
 /// `ZEND_ACC_ENUM` in zend_compile.h.
 const ACC_ENUM: u32 = 1 << 28;
 
@@ -78,34 +93,66 @@ impl ConvertError {
 
 /// Converts an array as `json_encode` would see it.
 pub fn array_to_value(array: &ZendHashTable) -> Result<Value, ConvertError> {
-    Converter::default().array(array, 1)
+    let mut tree = TreeBuilder::default();
+    walk_array(array, &mut tree)?;
+    Ok(tree.finish())
 }
 
-#[derive(Default)]
-struct Converter {
-    /// Arrays and objects being converted, outermost first: meeting one again is a cycle.
+/// Walks an array as `json_encode` sees it into `sink`, which may write a body straight from
+/// the zvals. On an error the sink holds part of the data and must be dropped.
+pub fn walk_array(array: &ZendHashTable, sink: &mut impl Sink) -> Result<(), ConvertError> {
+    Walker { open: Vec::new(), serializing: 0, sink }.array(array, 1)
+}
+
+struct Walker<'s, S> {
+    /// Arrays and objects being walked, outermost first: meeting one again is a cycle.
     open: Vec<usize>,
     /// jsonSerialize() calls under way, nested; they add no JSON depth, but each costs stack.
     serializing: usize,
+    sink: &'s mut S,
 }
 
-impl Converter {
-    fn value(&mut self, zval: &Zval, depth: usize) -> Result<Value, ConvertError> {
+impl<S: Sink> Walker<'_, S> {
+    fn value(&mut self, zval: &Zval, depth: usize) -> Result<(), ConvertError> {
+        // The common scalars straight from the type byte and the value; everything else
+        // (references, indirect slots, arrays, objects) through ext-php-rs below.
+        // SAFETY: each arm reads the union member that the zval's type says is live.
+        match zval_type(zval) {
+            IS_UNDEF | IS_NULL => self.sink.scalar(Scalar::Null),
+            IS_FALSE => self.sink.scalar(Scalar::Bool(false)),
+            IS_TRUE => self.sink.scalar(Scalar::Bool(true)),
+            IS_LONG => self.sink.scalar(Scalar::Int(unsafe { zval.value.lval })),
+            IS_DOUBLE if unsafe { zval.value.dval }.is_finite() => {
+                self.sink.scalar(Scalar::Float(unsafe { zval.value.dval }))
+            }
+            IS_STRING => match unsafe { zval.value.str_.as_ref() } {
+                Some(text) => self.sink.scalar(Scalar::Str(utf8(text.as_bytes())?)),
+                None => self.sink.scalar(Scalar::Null),
+            },
+            _ => return self.other_value(zval, depth),
+        }
+        Ok(())
+    }
+
+    fn other_value(&mut self, zval: &Zval, depth: usize) -> Result<(), ConvertError> {
         let zval = zval.dereference();
         if let Some(inner) = zval.indirect() {
             return self.value(inner, depth);
         }
-        if zval.is_null() || zval.get_type() == ext_php_rs::flags::DataType::Undef {
-            return Ok(Value::Null);
+        if zval.is_null() || zval.get_type() == DataType::Undef {
+            self.sink.scalar(Scalar::Null);
+            return Ok(());
         }
         if let Some(flag) = zval.bool() {
-            return Ok(Value::Bool(flag));
+            self.sink.scalar(Scalar::Bool(flag));
+            return Ok(());
         }
         if let Some(number) = zval.long() {
-            return Ok(Value::from(number));
+            self.sink.scalar(Scalar::Int(number));
+            return Ok(());
         }
         if let Some(float) = zval.double() {
-            return Number::from_f64(float).map(Value::Number).ok_or_else(|| {
+            if !float.is_finite() {
                 let name = if float.is_nan() {
                     "NAN"
                 } else if float > 0.0 {
@@ -113,14 +160,17 @@ impl Converter {
                 } else {
                     "-INF"
                 };
-                ConvertError::invalid(format!("{name} cannot be encoded as JSON"))
-            });
+                return Err(ConvertError::invalid(format!("{name} cannot be encoded as JSON")));
+            }
+            self.sink.scalar(Scalar::Float(float));
+            return Ok(());
         }
         if let Some(text) = zval.zend_str() {
-            return utf8(text.as_bytes()).map(|s| Value::String(s.to_string()));
+            self.sink.scalar(Scalar::Str(utf8(text.as_bytes())?));
+            return Ok(());
         }
         if zval.is_array() || zval.is_object() {
-            // Hold a reference while converting: jsonSerialize() runs PHP code, which could
+            // Hold a reference while walking: jsonSerialize() runs PHP code, which could
             // otherwise change or free this array or object through a PHP reference.
             let held = zval.shallow_clone();
             if let Some(array) = held.array() {
@@ -136,15 +186,15 @@ impl Converter {
         Err(ConvertError::invalid(format!("a value of type {} cannot be encoded as JSON", type_name(zval))))
     }
 
-    /// Converts the contents of an array or object at `depth`, refusing cycles and depth
-    /// past json_encode's limit.
-    fn nested<T>(
+    /// Walks the contents of an array or object at `depth`, refusing cycles and depth past
+    /// json_encode's limit.
+    fn nested(
         &mut self,
         identity: usize,
         kind: &str,
         depth: usize,
-        convert: impl FnOnce(&mut Self) -> Result<T, ConvertError>,
-    ) -> Result<T, ConvertError> {
+        walk: impl FnOnce(&mut Self) -> Result<(), ConvertError>,
+    ) -> Result<(), ConvertError> {
         if depth > MAX_DEPTH {
             return Err(ConvertError::invalid(format!("nesting is deeper than {MAX_DEPTH} levels")));
         }
@@ -152,56 +202,47 @@ impl Converter {
             return Err(ConvertError::invalid(format!("the {kind} contains itself (a reference cycle)")));
         }
         self.open.push(identity);
-        let result = convert(self);
+        let result = walk(self);
         self.open.pop();
         result
     }
 
-    fn array(&mut self, array: &ZendHashTable, depth: usize) -> Result<Value, ConvertError> {
+    fn array(&mut self, array: &ZendHashTable, depth: usize) -> Result<(), ConvertError> {
         let identity = std::ptr::from_ref(array) as usize;
-        let entries = self.nested(identity, "array", depth, |this| this.entries(array, depth, false))?;
-        let is_list = entries.iter().enumerate().all(|(i, (key, _))| matches!(key, Key::Index(k) if *k == i as i64));
-        Ok(if is_list {
-            Value::Array(entries.into_iter().map(|(_, v)| v).collect())
-        } else {
-            Value::Object(entries.into_iter().map(|(k, v)| (k.into_string(), v)).collect::<Map<_, _>>())
+        self.nested(identity, "array", depth, |this| {
+            // Keys 0..n-1 in order make a list, as json_encode decides.
+            let mut position = 0;
+            let list = entries(array, false).all(|(key, _)| {
+                position += 1;
+                matches!(key, EntryKey::Index(k) if k == position - 1)
+            });
+            this.sink.begin(list);
+            this.entries(array, depth, false)?;
+            this.sink.end(list);
+            Ok(())
         })
     }
 
-    /// Key-value pairs of a table; `public_only` skips private and protected properties,
-    /// whose names the engine mangles with a leading NUL byte.
-    fn entries(
-        &mut self,
-        table: &ZendHashTable,
-        depth: usize,
-        public_only: bool,
-    ) -> Result<Vec<(Key, Value)>, ConvertError> {
-        let mut entries = Vec::with_capacity(table.len());
-        let mut iter = table.iter();
-        while let Some((key, value)) = iter.next_zval() {
-            let value = match value.indirect() {
-                Some(slot) if slot.get_type() == ext_php_rs::flags::DataType::Undef => continue,
-                Some(slot) => slot,
-                None => value,
+    /// Walks key-value pairs of a table; `public_only` skips private and protected
+    /// properties, whose names the engine mangles with a leading NUL byte.
+    fn entries(&mut self, table: &ZendHashTable, depth: usize, public_only: bool) -> Result<(), ConvertError> {
+        for (key, value) in entries(table, public_only) {
+            let key = match key {
+                EntryKey::Index(index) => Key::Index(index),
+                EntryKey::Name(name) => Key::Name(utf8(name).map_err(|e| e.under("?"))?),
             };
-            let key = match (key.long(), key.zend_str()) {
-                (Some(index), _) => Key::Index(index),
-                (None, Some(name)) if public_only && name.as_bytes().first() == Some(&0) => continue,
-                (None, Some(name)) => Key::Name(utf8(name.as_bytes()).map_err(|e| e.under("?"))?.to_string()),
-                (None, None) => continue,
-            };
-            let converted = self.value(value, depth).map_err(|e| e.under(&key.to_string()))?;
-            entries.push((key, converted));
+            self.sink.key(key);
+            self.value(value, depth).map_err(|e| e.under(&key.to_string()))?;
         }
-        Ok(entries)
+        Ok(())
     }
 
-    fn object(&mut self, zval: &Zval, object: &ZendObject, depth: usize) -> Result<Value, ConvertError> {
+    fn object(&mut self, zval: &Zval, object: &ZendObject, depth: usize) -> Result<(), ConvertError> {
         let identity = std::ptr::from_ref(object) as usize;
         self.nested(identity, "object", depth, |this| this.object_contents(zval, object, depth))
     }
 
-    fn object_contents(&mut self, zval: &Zval, object: &ZendObject, depth: usize) -> Result<Value, ConvertError> {
+    fn object_contents(&mut self, zval: &Zval, object: &ZendObject, depth: usize) -> Result<(), ConvertError> {
         let class = object.get_class_entry();
         if json_serializable().is_some_and(|iface| object.instance_of(iface)) {
             if self.serializing >= MAX_DEPTH {
@@ -236,19 +277,73 @@ impl Converter {
         self.properties(zval, depth)
     }
 
-    /// Public properties through the JSON view of the object's handlers.
-    fn properties(&mut self, zval: &Zval, depth: usize) -> Result<Value, ConvertError> {
+    /// Public properties through the JSON view of the object's handlers, as a map.
+    fn properties(&mut self, zval: &Zval, depth: usize) -> Result<(), ConvertError> {
         // SAFETY: `zval` holds an object on the PHP thread. The engine returns a table we
         // own one reference to (or an immutable shared one), released below.
         let table = unsafe { zend_get_properties_for(std::ptr::from_ref(zval).cast_mut(), PROP_PURPOSE_JSON) };
+        self.sink.begin(false);
         // SAFETY: a non-null result points to a live table until we release it.
-        let Some(table_ref) = (unsafe { table.as_ref() }) else {
-            return Ok(Value::Object(Map::new()));
-        };
-        let entries = self.entries(table_ref, depth, true);
-        release_properties(table);
-        Ok(Value::Object(entries?.into_iter().map(|(k, v)| (k.into_string(), v)).collect()))
+        if let Some(table_ref) = unsafe { table.as_ref() } {
+            let walked = self.entries(table_ref, depth, true);
+            release_properties(table);
+            walked?;
+        }
+        self.sink.end(false);
+        Ok(())
     }
+}
+
+/// A table's entries as json_encode visits them: unset property slots skipped, and with
+/// `public_only` the mangled names of private and protected properties too. Reads the
+/// table's slots directly (the engine's iterator API costs three calls and a key copy per
+/// entry); the bounds and the data pointer are read again at every step, as the engine's
+/// own loops do, and callers hold a reference to the table while PHP code runs.
+fn entries(table: &ZendHashTable, public_only: bool) -> impl Iterator<Item = (EntryKey<'_>, &Zval)> {
+    let mut position = 0usize;
+    std::iter::from_fn(move || loop {
+        if position >= table.nNumUsed as usize {
+            return None;
+        }
+        let at = position;
+        position += 1;
+        // SAFETY: `at` < nNumUsed, so the slot lies within the table's data: zvals in a
+        // packed table, buckets otherwise (PHP 8.2's layout). The table outlives the borrow.
+        let (key, value): (EntryKey<'_>, &Zval) = unsafe {
+            // SAFETY (union): `flags` is the whole of the union's 32 bits.
+            if table.u.flags & HASH_FLAG_PACKED != 0 {
+                (EntryKey::Index(at as i64), &*table.__bindgen_anon_1.arPacked.add(at))
+            } else {
+                let bucket = &*table.__bindgen_anon_1.arData.add(at);
+                let key = match bucket.key.as_ref() {
+                    Some(name) => EntryKey::Name(name.as_bytes()),
+                    None => EntryKey::Index(bucket.h as i64),
+                };
+                (key, &bucket.val)
+            }
+        };
+        let value = match zval_type(value) {
+            IS_UNDEF => continue,
+            IS_INDIRECT => match value.indirect() {
+                Some(slot) if zval_type(slot) == IS_UNDEF => continue,
+                Some(slot) => slot,
+                None => value,
+            },
+            _ => value,
+        };
+        if let EntryKey::Name(name) = key {
+            if public_only && name.first() == Some(&0) {
+                continue;
+            }
+        }
+        return Some((key, value));
+    })
+}
+
+#[derive(Clone, Copy)]
+enum EntryKey<'a> {
+    Index(i64),
+    Name(&'a [u8]),
 }
 
 /// `zend_release_properties`, an inline function in the engine's headers.
@@ -266,6 +361,12 @@ fn release_properties(table: *mut HashTable) {
     }
 }
 
+/// `Z_TYPE()`: the low byte of the type info.
+fn zval_type(zval: &Zval) -> u8 {
+    // SAFETY: `type_info` covers the whole of the union's 32 bits.
+    unsafe { zval.u1.type_info as u8 }
+}
+
 fn json_serializable() -> Option<&'static ClassEntry> {
     static CLASS: OnceCell<Option<usize>> = OnceCell::new();
     let address =
@@ -275,32 +376,32 @@ fn json_serializable() -> Option<&'static ClassEntry> {
 }
 
 fn utf8(bytes: &[u8]) -> Result<&str, ConvertError> {
+    // Most keys and strings are short and ASCII: one quick pass instead of the full check.
+    if is_ascii(bytes) {
+        // SAFETY: ASCII is valid UTF-8.
+        return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
+    }
     std::str::from_utf8(bytes).map_err(|e| {
         ConvertError::invalid(format!("malformed UTF-8 at byte {} (JSON needs UTF-8 text)", e.valid_up_to()))
     })
 }
 
-enum Key {
-    Index(i64),
-    Name(String),
-}
-
-impl Key {
-    fn into_string(self) -> String {
-        match self {
-            Key::Index(index) => index.to_string(),
-            Key::Name(name) => name,
-        }
+/// `<[u8]>::is_ascii` a word at a time for short strings too (the last word overlaps the one
+/// before it; a string shorter than a word is read byte by byte into one).
+fn is_ascii(bytes: &[u8]) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let word_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or_default());
+    if bytes.len() < 8 {
+        let word = bytes.iter().enumerate().fold(0u64, |word, (index, &byte)| word | u64::from(byte) << (8 * index));
+        return word & HIGH == 0;
     }
-}
-
-impl std::fmt::Display for Key {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Key::Index(index) => write!(f, "{index}"),
-            Key::Name(name) => write!(f, "{name}"),
-        }
+    let mut high = word_at(bytes.len() - 8);
+    let mut at = 0;
+    while at + 8 <= bytes.len() {
+        high |= word_at(at);
+        at += 8;
     }
+    high & HIGH == 0
 }
 
 /// The type name PHP's own messages use (`get_debug_type` without class names).

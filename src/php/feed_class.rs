@@ -1,5 +1,7 @@
 //! `FluentWebhook\Feed`: a feed's validated settings, built once and reused for every event.
 
+use std::sync::Arc;
+
 use ext_php_rs::boxed::ZBox;
 use ext_php_rs::flags::ClassFlags;
 use ext_php_rs::prelude::*;
@@ -18,7 +20,8 @@ use crate::settings::InvalidFeed;
 #[php(name = "FluentWebhook\\Feed")]
 #[php(flags = ClassFlags::Final)]
 pub struct PhpFeed {
-    pub feed: Feed,
+    /// Shared with dispatch() calls under way (an Arc, so that dispatch() need not copy it).
+    pub feed: Arc<Feed>,
 }
 
 #[php_impl]
@@ -27,7 +30,7 @@ impl PhpFeed {
     /// fault. `$id` is the id the site stores the feed under (int or string).
     pub fn __construct(settings: &ZendHashTable, id: Option<&Zval>) -> PhpResult<Self> {
         let id = feed_id(id)?;
-        Ok(PhpFeed { feed: parse_feed(settings, id)? })
+        Ok(PhpFeed { feed: Arc::new(parse_feed(settings, id)?) })
     }
 
     pub fn id(&self) -> Option<String> {
@@ -82,13 +85,13 @@ impl PhpFeed {
             .map_err(exceptions::payload)?;
         let mut headers = ZendHashTable::new();
         for (name, value) in request.headers_for_attempt(&new_id(), unix_now()) {
-            headers.insert(name.as_str(), value)?;
+            headers.insert(name, value.into_owned())?;
         }
         let mut result = ZendHashTable::new();
         result.insert("method", request.method.as_str())?;
         result.insert("url", request.url)?;
         result.insert("headers", headers)?;
-        result.insert("body", ext_php_rs::binary::Binary::new(request.body))?;
+        result.insert("body", ext_php_rs::binary::Binary::new(request.body.to_vec()))?;
         Ok(result)
     }
 

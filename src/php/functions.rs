@@ -1,7 +1,7 @@
 //! The `FluentWebhook\` functions: dispatch(), flush(), stats(), events().
 
-use std::borrow::Cow;
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ext_php_rs::boxed::ZBox;
@@ -19,7 +19,7 @@ use crate::delivery::unix_now;
 use crate::delivery::Delivery;
 use crate::engine;
 use crate::events::KNOWN_EVENTS;
-use crate::feed::Feed;
+use crate::feed::{self, Feed};
 use crate::redact;
 use crate::request;
 use crate::signature::{self, Secret};
@@ -48,9 +48,9 @@ pub fn dispatch(event: PhpText, data: &ZendHashTable, feeds: &ZendHashTable) -> 
     let event = event.event_name()?;
     let mut seen_ids = HashSet::new();
     let mut seen_objects = HashSet::new();
-    // Owned copies: converting the data runs jsonSerialize(), PHP code that could free a
-    // Feed object while we still read it.
-    let mut firing: Vec<Feed> = Vec::new();
+    // Handles of our own (an Arc, not a copy): converting the data runs jsonSerialize(), PHP
+    // code that could free a Feed object while we still read its settings.
+    let mut firing: Vec<Arc<Feed>> = Vec::new();
     for (position, (_, item)) in feeds.iter().enumerate() {
         let feed = feed_from(item, position)?;
         if !feed.matches(event) {
@@ -62,18 +62,22 @@ pub fn dispatch(event: PhpText, data: &ZendHashTable, feeds: &ZendHashTable) -> 
             (None, None) => true,
         };
         if first_time {
-            firing.push(feed.into_owned());
+            firing.push(feed);
         }
     }
     if firing.is_empty() {
         return Ok(Vec::new());
     }
-    let data = convert::array_to_value(data).map_err(|e| exceptions::payload(e.describe("$data")))?;
+    // One walk of the zvals makes every encoding the feeds need (JSON and form bodies written
+    // straight from them; a Value only for selected fields), each shared by its feeds.
+    let mut sinks = feed::sinks_for(firing.iter().map(|feed| &**feed));
+    convert::walk_array(data, &mut sinks).map_err(|e| exceptions::payload(e.describe("$data")))?;
+    let encoded = sinks.finish();
     let limit = ini::max_payload_bytes();
     let deliveries: Vec<Delivery> = firing
         .iter()
         .map(|feed| {
-            let request = feed.request_for(event, &data);
+            let request = feed.request_from(event, &encoded).map_err(exceptions::error)?;
             request::check_size(&request, &feed.settings.name, limit).map_err(exceptions::payload)?;
             Ok(Delivery::new(feed.id.clone(), feed.settings.name.clone(), event.to_string(), request))
         })
@@ -86,11 +90,11 @@ pub fn dispatch(event: PhpText, data: &ZendHashTable, feeds: &ZendHashTable) -> 
     Ok(ids)
 }
 
-fn feed_from(item: &Zval, position: usize) -> PhpResult<Cow<'_, Feed>> {
+fn feed_from(item: &Zval, position: usize) -> PhpResult<Arc<Feed>> {
     let item = item.dereference();
     if let Some(object) = item.object() {
         return match ZendClassObject::<PhpFeed>::from_zend_obj(object) {
-            Some(feed) => Ok(Cow::Borrowed(&feed.feed)),
+            Some(feed) => Ok(Arc::clone(&feed.feed)),
             None => Err(exceptions::error(format!(
                 "$feeds[{position}] must be a FluentWebhook\\Feed or a settings array, got an object of class {}",
                 object.get_class_name().unwrap_or_default()
@@ -99,7 +103,7 @@ fn feed_from(item: &Zval, position: usize) -> PhpResult<Cow<'_, Feed>> {
     }
     if let Some(settings) = item.array() {
         let id = super::feed_class::feed_id(settings.get("id"))?;
-        return parse_feed(settings, id).map(Cow::Owned);
+        return parse_feed(settings, id).map(Arc::new);
     }
     Err(exceptions::error(format!(
         "$feeds[{position}] must be a FluentWebhook\\Feed or a settings array, got {}",
