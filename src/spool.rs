@@ -6,7 +6,7 @@
 //!   `lease_until` a time after which, should it die, any other process may take the row
 //!   over. New deliveries are inserted already claimed by the process that dispatched them.
 //!   A claimed row's `next_attempt_at` is its `lease_until`: it is not due for anyone else
-//!   before then, and the walk of `deliveries_due` that finds due rows never steps over the
+//!   before then, and the walk of `outbox_due` that finds due rows never steps over the
 //!   rows that processes hold (it did, once per claim, for every held row).
 //! - Statuses: `pending` (queued, in flight or waiting for a retry), `delivered`, `failed`,
 //!   `gone` (410). Only `pending` rows are ever claimed, so a delivery answered 2xx is not
@@ -30,8 +30,15 @@ use crate::signature::Secret;
 /// Bytes of a response kept in the log.
 pub const RESPONSE_EXCERPT_BYTES: usize = 4096;
 
+/// The spool's layout version (`PRAGMA user_version`), for the next change of layout to test.
+const LAYOUT_VERSION: i64 = 2;
+
+// `outbox` replaces the `deliveries` table of earlier builds, which kept each body in its row.
+// Its rows keep the body in `bodies` instead, so it has a new name: an earlier build sharing
+// (or rolled back onto) this spool never sees a row without its body, which it would send
+// empty. Rows an earlier build left in `deliveries` are moved here when a spool is opened.
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS deliveries (
+CREATE TABLE IF NOT EXISTS outbox (
     id TEXT PRIMARY KEY,
     feed_id TEXT,
     feed_name TEXT NOT NULL,
@@ -39,7 +46,6 @@ CREATE TABLE IF NOT EXISTS deliveries (
     method TEXT NOT NULL,
     url TEXT NOT NULL,
     headers TEXT NOT NULL,
-    body BLOB NOT NULL,
     status TEXT NOT NULL,
     attempts TEXT NOT NULL DEFAULT '[]',
     attempt_count INTEGER NOT NULL DEFAULT 0,
@@ -49,16 +55,27 @@ CREATE TABLE IF NOT EXISTS deliveries (
     lease_owner TEXT,
     lease_until INTEGER,
     secret TEXT,
-    payload INTEGER
+    body_id INTEGER NOT NULL
 );
 -- Bodies apart from the rows that change: an attempt, a claim or a status rewrites a small
--- row, not the body (SQLite rewrites a whole row on UPDATE, overflow pages included).
--- deliveries.body stays empty for rows that have one here.
-CREATE TABLE IF NOT EXISTS payloads (body BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at);
-CREATE INDEX IF NOT EXISTS deliveries_created ON deliveries (created_at);
-CREATE INDEX IF NOT EXISTS deliveries_leased ON deliveries (status, lease_until);
+-- row, not the body (SQLite rewrites a whole row on UPDATE, overflow pages included). An
+-- explicit INTEGER PRIMARY KEY: VACUUM may renumber implicit rowids, and a row must never get
+-- another delivery's body.
+CREATE TABLE IF NOT EXISTS bodies (id INTEGER PRIMARY KEY, body BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
+CREATE INDEX IF NOT EXISTS outbox_created ON outbox (created_at);
+CREATE INDEX IF NOT EXISTS outbox_leased ON outbox (status, lease_until);
 ";
+
+/// SQL that appends the attempt in parameter `param` (JSON) to the `attempts` list. A list that
+/// is not valid JSON (edited by hand, say) is started anew rather than failing the statement,
+/// and with it the whole batch of outcomes.
+fn append_attempt(param: &str) -> String {
+    format!(
+        "attempts = CASE WHEN json_valid(attempts) THEN json_insert(attempts, '$[#]', json({param}))
+                    ELSE json_array(json({param})) END"
+    )
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -170,15 +187,8 @@ impl Spool {
             // power loss can lose the last transactions.
             conn.pragma_update(None, "synchronous", "NORMAL")?;
             conn.execute_batch(SCHEMA)?;
-            // Spools made before signing existed lack the column.
-            if !has_column(&conn, "secret")? {
-                conn.execute_batch("ALTER TABLE deliveries ADD COLUMN secret TEXT")?;
-            }
-            // Spools made before bodies moved to their own table keep theirs in `body`.
-            if !has_column(&conn, "payload")? {
-                conn.execute_batch("ALTER TABLE deliveries ADD COLUMN payload INTEGER")?;
-            }
-            Ok(())
+            conn.pragma_update(None, "user_version", LAYOUT_VERSION)?;
+            move_earlier_rows(&conn)
         };
         setup().map_err(|e| format!("cannot set up the spool {location}: {e}"))?;
         Ok(Spool { conn, location, owner: owner.to_string() })
@@ -189,18 +199,18 @@ impl Spool {
     }
 
     /// Writes new deliveries in one transaction. Claimed ones (`lease_until` set) are sent by
-    /// this process; unclaimed ones wait for whoever claims them. The body goes to `payloads`,
+    /// this process; unclaimed ones wait for whoever claims them. The body goes to `bodies`,
     /// written once and never rewritten.
     pub fn insert(&mut self, deliveries: &[(Delivery, Option<u64>)]) -> rusqlite::Result<()> {
         let tx = self.conn.transaction()?;
         {
-            let mut payload = tx.prepare_cached("INSERT INTO payloads (body) VALUES (?1)")?;
-            let mut unused = tx.prepare_cached("DELETE FROM payloads WHERE rowid = ?1")?;
+            let mut payload = tx.prepare_cached("INSERT INTO bodies (body) VALUES (?1)")?;
+            let mut unused = tx.prepare_cached("DELETE FROM bodies WHERE id = ?1")?;
             let mut insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO deliveries
-                 (id, feed_id, feed_name, event, method, url, headers, body, status, created_at,
-                  next_attempt_at, lease_owner, lease_until, secret, payload)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, x'', 'pending', ?8, COALESCE(?10, ?8), ?9, ?10, ?11, ?12)",
+                "INSERT OR IGNORE INTO outbox
+                 (id, feed_id, feed_name, event, method, url, headers, status, created_at,
+                  next_attempt_at, lease_owner, lease_until, secret, body_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, COALESCE(?10, ?8), ?9, ?10, ?11, ?12)",
             )?;
             for (delivery, lease_until) in deliveries {
                 let request = &delivery.request;
@@ -228,38 +238,71 @@ impl Spool {
         tx.commit()
     }
 
-    /// Claims up to `limit` pending deliveries that are due and not leased by a live claim.
-    pub fn claim_due(&mut self, now: u64, lease_until: u64, limit: usize) -> rusqlite::Result<Vec<Delivery>> {
+    /// Claims up to `limit` pending deliveries that are due and not leased by a live claim,
+    /// as many as fit in `budget` bytes of bodies (the first always when `budget.at_least_one`):
+    /// the rest are let go again in the same transaction. A row whose body is missing is
+    /// recorded as failed, with that reason, instead of stopping every claim.
+    pub fn claim_due(
+        &mut self,
+        now: u64,
+        lease_until: u64,
+        limit: usize,
+        budget: ByteBudget,
+    ) -> rusqlite::Result<Vec<Delivery>> {
         if limit == 0 {
             return Ok(Vec::new());
         }
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let claimed = {
             let mut claim = tx.prepare_cached(
-                "UPDATE deliveries SET lease_owner = ?1, lease_until = ?2, next_attempt_at = ?2
-                 WHERE rowid IN (SELECT rowid FROM deliveries INDEXED BY deliveries_due
+                "UPDATE outbox SET lease_owner = ?1, lease_until = ?2, next_attempt_at = ?2
+                 WHERE rowid IN (SELECT rowid FROM outbox INDEXED BY outbox_due
                               WHERE status = 'pending' AND next_attempt_at <= ?3
                                 AND (lease_until IS NULL OR lease_until < ?3)
                               ORDER BY next_attempt_at LIMIT ?4)
                  RETURNING id, feed_id, feed_name, event, method, url, headers, x'', created_at,
-                           attempt_count, secret, payload",
+                           attempt_count, secret, body_id",
             )?;
-            // Bodies are read afterwards, by rowid: RETURNING would copy each one into a
-            // temporary table first.
+            // Bodies are read afterwards: RETURNING would copy each one into a temporary table
+            // first, and only those within the budget are read at all.
             let rows = claim.query_map(params![self.owner, lease_until as i64, now as i64, limit as i64], |row| {
-                Ok((read_delivery(row)?, row.get::<_, Option<i64>>(11)?))
+                Ok((read_delivery(row)?, row.get::<_, i64>(11)?))
             })?;
-            let mut claimed = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-            let mut from_payloads = tx.prepare_cached("SELECT body FROM payloads WHERE rowid = ?1")?;
-            let mut from_row = tx.prepare_cached("SELECT body FROM deliveries WHERE id = ?1")?;
-            for (delivery, payload) in &mut claimed {
-                let body: Vec<u8> = match payload {
-                    Some(rowid) => from_payloads.query_row([*rowid], |r| r.get(0))?,
-                    None => from_row.query_row([&delivery.id], |r| r.get(0))?,
+            let candidates = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut size = tx.prepare_cached("SELECT length(body) FROM bodies WHERE id = ?1")?;
+            let mut read = tx.prepare_cached("SELECT body FROM bodies WHERE id = ?1")?;
+            let mut let_go = tx.prepare_cached(
+                "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, next_attempt_at = ?2 WHERE id = ?1",
+            )?;
+            let mut lost = tx.prepare_cached(&format!(
+                "UPDATE outbox SET status = 'failed', {}, attempt_count = attempt_count + 1,
+                        lease_owner = NULL, lease_until = NULL, next_attempt_at = NULL
+                 WHERE id = ?1",
+                append_attempt("?2")
+            ))?;
+            let (mut claimed, mut bytes) = (Vec::with_capacity(candidates.len()), 0u64);
+            for (mut delivery, body_id) in candidates {
+                let Some(length) = size.query_row([body_id], |r| r.get::<_, i64>(0)).optional()? else {
+                    let attempt = Attempt {
+                        at: now,
+                        status_code: None,
+                        error: Some("not sent: the spool has lost this delivery's body".into()),
+                        duration_ms: 0,
+                    };
+                    lost.execute(params![delivery.id, serde_json::to_string(&attempt).unwrap_or_default()])?;
+                    continue;
                 };
-                delivery.request.body = body.into();
+                let length = length.max(0) as u64;
+                let fits = bytes + length <= budget.bytes || (claimed.is_empty() && budget.at_least_one);
+                if !fits {
+                    let_go.execute(params![delivery.id, now as i64])?;
+                    continue;
+                }
+                bytes += length;
+                delivery.request.body = read.query_row([body_id], |r| r.get::<_, Vec<u8>>(0))?.into();
+                claimed.push(delivery);
             }
-            claimed.into_iter().map(|(delivery, _)| delivery).collect()
+            claimed
         };
         tx.commit()?;
         Ok(claimed)
@@ -272,7 +315,7 @@ impl Spool {
         let unclaimed: Option<i64> = self
             .conn
             .prepare_cached(
-                "SELECT next_attempt_at FROM deliveries INDEXED BY deliveries_due
+                "SELECT next_attempt_at FROM outbox INDEXED BY outbox_due
                  WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < ?1)
                  ORDER BY next_attempt_at LIMIT 1",
             )?
@@ -281,7 +324,7 @@ impl Spool {
         let claimed_elsewhere: Option<i64> = self
             .conn
             .prepare_cached(
-                "SELECT lease_until + 1 FROM deliveries INDEXED BY deliveries_leased
+                "SELECT lease_until + 1 FROM outbox INDEXED BY outbox_leased
                  WHERE status = 'pending' AND lease_until >= ?1 AND lease_owner != ?2
                  ORDER BY lease_until LIMIT 1",
             )?
@@ -298,7 +341,7 @@ impl Spool {
     pub fn has_due(&self, now: u64) -> rusqlite::Result<bool> {
         self.conn
             .prepare_cached(
-                "SELECT 1 FROM deliveries INDEXED BY deliveries_due
+                "SELECT 1 FROM outbox INDEXED BY outbox_due
                  WHERE status = 'pending' AND next_attempt_at <= ?1 AND (lease_until IS NULL OR lease_until < ?1)
                  LIMIT 1",
             )?
@@ -335,12 +378,13 @@ impl Spool {
         let mut written = Vec::with_capacity(records.len());
         {
             // One statement per record: the attempt is appended to the JSON list in place.
-            let mut update = tx.prepare_cached(
-                "UPDATE deliveries SET status = ?2, attempts = json_insert(attempts, '$[#]', json(?3)),
+            let mut update = tx.prepare_cached(&format!(
+                "UPDATE outbox SET status = ?2, {},
                         attempt_count = attempt_count + 1, response_excerpt = ?4, next_attempt_at = ?5,
                         lease_owner = NULL, lease_until = NULL
                  WHERE id = ?1 AND status = 'pending' AND lease_owner = ?6",
-            )?;
+                append_attempt("?3")
+            ))?;
             for record in records {
                 let excerpt = &record.response_excerpt[..record.response_excerpt.len().min(RESPONSE_EXCERPT_BYTES)];
                 let changed = update.execute(params![
@@ -363,7 +407,7 @@ impl Spool {
     pub fn release_claims(&mut self, now: u64) -> rusqlite::Result<usize> {
         let now = now as i64;
         self.conn.execute(
-            "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, next_attempt_at = MIN(next_attempt_at, ?2)
+            "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, next_attempt_at = MIN(next_attempt_at, ?2)
              WHERE lease_owner = ?1 AND status = 'pending'",
             params![self.owner, now],
         )
@@ -373,12 +417,12 @@ impl Spool {
     pub fn prune(&mut self, before: u64) -> rusqlite::Result<usize> {
         let tx = self.conn.transaction()?;
         tx.execute(
-            "DELETE FROM payloads WHERE rowid IN
-             (SELECT payload FROM deliveries WHERE status != 'pending' AND created_at < ?1)",
+            "DELETE FROM bodies WHERE id IN
+             (SELECT body_id FROM outbox WHERE status != 'pending' AND created_at < ?1)",
             [before as i64],
         )?;
         let deleted =
-            tx.execute("DELETE FROM deliveries WHERE status != 'pending' AND created_at < ?1", [before as i64])?;
+            tx.execute("DELETE FROM outbox WHERE status != 'pending' AND created_at < ?1", [before as i64])?;
         tx.commit()?;
         Ok(deleted)
     }
@@ -386,7 +430,7 @@ impl Spool {
     /// Pending deliveries (queued, in flight or waiting for a retry).
     pub fn pending_count(&self) -> rusqlite::Result<u64> {
         self.conn
-            .query_row("SELECT COUNT(*) FROM deliveries WHERE status = 'pending'", [], |r| r.get::<_, i64>(0))
+            .query_row("SELECT COUNT(*) FROM outbox WHERE status = 'pending'", [], |r| r.get::<_, i64>(0))
             .map(|n| n as u64)
     }
 
@@ -410,7 +454,7 @@ impl Spool {
             sql.push_str(" AND created_at >= ?");
             args.push((since as i64).into());
         }
-        sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ?");
+        sql.push_str(" ORDER BY created_at DESC, outbox.id DESC LIMIT ?");
         args.push((filter.limit.max(1) as i64).into());
         let mut statement = self.conn.prepare(&sql)?;
         let rows = statement.query_map(rusqlite::params_from_iter(args), read_entry)?;
@@ -419,24 +463,82 @@ impl Spool {
 
     pub fn get(&self, id: &str) -> rusqlite::Result<Option<LogEntry>> {
         self.conn
-            .query_row(&format!("SELECT {LOG_COLUMNS} FROM {LOG_SOURCE} WHERE id = ?1"), [id], read_entry)
+            .query_row(&format!("SELECT {LOG_COLUMNS} FROM {LOG_SOURCE} WHERE outbox.id = ?1"), [id], read_entry)
             .optional()
     }
 }
 
-fn has_column(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
-    conn.query_row("SELECT COUNT(*) FROM pragma_table_info('deliveries') WHERE name = ?1", [name], |r| {
-        r.get::<_, i64>(0)
-    })
-    .map(|n| n > 0)
+/// How many bytes of bodies a claim may take up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteBudget {
+    pub bytes: u64,
+    /// Take the first delivery even past `bytes`: nothing else is in memory, and a body over
+    /// the whole budget must still be sent.
+    pub at_least_one: bool,
 }
 
-/// What read_entry reads, in order; the body is in `payloads`, or in `body` for rows
-/// written before bodies had their own table.
-const LOG_COLUMNS: &str = "id, feed_id, feed_name, event, method, url, headers,
-    COALESCE(payloads.body, deliveries.body), created_at, attempt_count, secret,
+impl ByteBudget {
+    pub const UNLIMITED: ByteBudget = ByteBudget { bytes: u64::MAX, at_least_one: true };
+}
+
+/// Moves what an earlier build left in its `deliveries` table (bodies in the rows, or, for a
+/// few unreleased builds, in `payloads`) into `outbox` and `bodies`, in one transaction. Rows
+/// move with their status, attempts and claims; a row an earlier build is sending at that
+/// moment may be sent once more after its claim ends (at least once, as after a crash).
+fn move_earlier_rows(conn: &Connection) -> rusqlite::Result<()> {
+    let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0));
+    if count("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'deliveries'")? == 0 {
+        return Ok(());
+    }
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    if tx.query_row("SELECT 1 FROM deliveries LIMIT 1", [], |_| Ok(())).optional()?.is_none() {
+        return tx.commit();
+    }
+    let column = |name: &str| {
+        tx.query_row("SELECT COUNT(*) FROM pragma_table_info('deliveries') WHERE name = ?1", [name], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map(|n| n > 0)
+    };
+    let has_payloads = column("payload")?
+        && count("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'payloads'")? > 0;
+    let body = if has_payloads {
+        "COALESCE((SELECT body FROM payloads WHERE payloads.rowid = deliveries.payload), deliveries.body)"
+    } else {
+        "deliveries.body"
+    };
+    let secret = if column("secret")? { "secret" } else { "NULL" };
+    {
+        let mut rows = tx.prepare(&format!("SELECT rowid, {body} FROM deliveries"))?;
+        let mut add_body = tx.prepare("INSERT INTO bodies (body) VALUES (?1)")?;
+        let mut drop_body = tx.prepare("DELETE FROM bodies WHERE id = ?1")?;
+        let mut add_row = tx.prepare(&format!(
+            "INSERT OR IGNORE INTO outbox
+                 (id, feed_id, feed_name, event, method, url, headers, status, attempts, attempt_count,
+                  response_excerpt, created_at, next_attempt_at, lease_owner, lease_until, secret, body_id)
+             SELECT id, feed_id, feed_name, event, method, url, headers, status, attempts, attempt_count,
+                    response_excerpt, created_at, next_attempt_at, lease_owner, lease_until, {secret}, ?2
+             FROM deliveries WHERE rowid = ?1"
+        ))?;
+        let earlier = rows
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        for (rowid, body) in earlier {
+            let body_id = add_body.insert([body])?;
+            if add_row.execute(params![rowid, body_id])? == 0 {
+                drop_body.execute([body_id])?;
+            }
+        }
+    }
+    tx.execute("DELETE FROM deliveries", [])?;
+    tx.commit()
+}
+
+/// What read_entry reads, in order.
+const LOG_COLUMNS: &str = "outbox.id, feed_id, feed_name, event, method, url, headers,
+    COALESCE(bodies.body, x''), created_at, attempt_count, secret,
     status, attempts, response_excerpt, next_attempt_at";
-const LOG_SOURCE: &str = "deliveries LEFT JOIN payloads ON payloads.rowid = payload";
+const LOG_SOURCE: &str = "outbox LEFT JOIN bodies ON bodies.id = body_id";
 
 fn read_entry(row: &Row<'_>) -> rusqlite::Result<LogEntry> {
     Ok(LogEntry {
@@ -518,10 +620,13 @@ mod tests {
         let mut a = Spool::open(&path, "a").unwrap();
         let mut b = Spool::open(&path, "b").unwrap();
         a.insert(&[(delivery(1), None), (delivery(2), Some(10_000))]).unwrap();
-        let first = b.claim_due(5_000, 6_000, 10).unwrap();
+        let first = b.claim_due(5_000, 6_000, 10, ByteBudget::UNLIMITED).unwrap();
         assert_eq!(first.len(), 1, "the unclaimed one only");
-        assert!(a.claim_due(5_000, 6_000, 10).unwrap().is_empty(), "b holds it, a holds the other");
-        let taken_over = a.claim_due(20_000, 30_000, 10).unwrap();
+        assert!(
+            a.claim_due(5_000, 6_000, 10, ByteBudget::UNLIMITED).unwrap().is_empty(),
+            "b holds it, a holds the other"
+        );
+        let taken_over = a.claim_due(20_000, 30_000, 10, ByteBudget::UNLIMITED).unwrap();
         assert_eq!(taken_over.len(), 2, "both leases expired");
         assert!(!b.has_due(25_000).unwrap(), "a held row is not due before its lease ends");
         assert_eq!(a.release_claims(25_000).unwrap(), 2);
@@ -537,8 +642,8 @@ mod tests {
         let attempt = Attempt { at: 5, status_code: Some(500), error: Some("HTTP 500".into()), duration_ms: 3 };
         spool.record_attempt(&d.id, &attempt, Status::Pending, Some(9_000), b"oops").unwrap();
         assert_eq!(spool.next_due(0).unwrap(), Some(9_000));
-        assert!(spool.claim_due(8_999, 20_000, 5).unwrap().is_empty());
-        let again = spool.claim_due(9_000, 20_000, 5).unwrap();
+        assert!(spool.claim_due(8_999, 20_000, 5, ByteBudget::UNLIMITED).unwrap().is_empty());
+        let again = spool.claim_due(9_000, 20_000, 5, ByteBudget::UNLIMITED).unwrap();
         assert_eq!(again[0].attempts, 1);
         assert_eq!(again[0].request, d.request);
         spool
@@ -550,7 +655,10 @@ mod tests {
                 b"ok",
             )
             .unwrap();
-        assert!(spool.claim_due(u64::MAX / 4, u64::MAX / 2, 5).unwrap().is_empty(), "delivered is never claimed");
+        assert!(
+            spool.claim_due(u64::MAX / 4, u64::MAX / 2, 5, ByteBudget::UNLIMITED).unwrap().is_empty(),
+            "delivered is never claimed"
+        );
         let entry = spool.get(&d.id).unwrap().unwrap();
         assert_eq!(entry.status, Status::Delivered);
         assert_eq!(entry.attempts.len(), 2);
@@ -559,34 +667,81 @@ mod tests {
     }
 
     #[test]
-    fn bodies_live_apart_and_old_rows_keep_theirs() {
-        let mut spool = Spool::in_memory("me");
-        let d = delivery(1);
-        spool.insert(&[(d.clone(), None)]).unwrap();
-        // A row as spools made before the payloads table hold it: the body in the row.
-        spool
-            .conn
-            .execute(
-                "INSERT INTO deliveries (id, feed_name, event, method, url, headers, body, status, created_at,
-                                         next_attempt_at)
-                 VALUES ('msg_old', 'feed', 'e', 'POST', 'http://h.test/', '[]', x'7b7d', 'pending', 1, 1)",
-                [],
+    fn bodies_live_apart_and_earlier_rows_move_in() {
+        let dir = std::env::temp_dir().join(format!("fw-spool-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("spool.sqlite");
+        // The table of earlier builds, with the body in the row, as one left it.
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE deliveries (id TEXT PRIMARY KEY, feed_id TEXT, feed_name TEXT NOT NULL, event TEXT NOT NULL,
+                     method TEXT NOT NULL, url TEXT NOT NULL, headers TEXT NOT NULL, body BLOB NOT NULL,
+                     status TEXT NOT NULL, attempts TEXT NOT NULL DEFAULT '[]', attempt_count INTEGER NOT NULL DEFAULT 0,
+                     response_excerpt BLOB, created_at INTEGER NOT NULL, next_attempt_at INTEGER, lease_owner TEXT,
+                     lease_until INTEGER, secret TEXT);
+                 INSERT INTO deliveries (id, feed_name, event, method, url, headers, body, status, created_at, next_attempt_at)
+                 VALUES ('msg_old', 'feed', 'e', 'POST', 'http://h.test/', '[]', x'7b7d', 'pending', 1, 1);",
             )
             .unwrap();
-        let stored: Vec<u8> =
-            spool.conn.query_row("SELECT body FROM deliveries WHERE id = ?1", [&d.id], |r| r.get(0)).unwrap();
-        assert!(stored.is_empty(), "the body is in payloads");
-        let claimed = spool.claim_due(u64::MAX / 4, u64::MAX / 2, 10).unwrap();
+        let mut spool = Spool::open(&path, "me").unwrap();
+        let d = delivery(1);
+        spool.insert(&[(d.clone(), None)]).unwrap();
+        let earlier: i64 = spool.conn.query_row("SELECT COUNT(*) FROM deliveries", [], |r| r.get(0)).unwrap();
+        assert_eq!(earlier, 0, "an earlier build finds nothing it could send without its body");
+        let claimed = spool.claim_due(u64::MAX / 4, u64::MAX / 2, 10, ByteBudget::UNLIMITED).unwrap();
         assert_eq!(claimed.len(), 2);
-        assert!(claimed.iter().all(|c| c.request.body == &b"{}"[..]));
+        assert!(claimed.iter().all(|c| c.request.body == &b"{}"[..]), "both bodies, the moved one included");
         assert_eq!(spool.get(&d.id).unwrap().unwrap().delivery.request, d.request);
         for c in &claimed {
             let attempt = Attempt { at: 1, status_code: Some(200), error: None, duration_ms: 1 };
             spool.record_attempt(&c.id, &attempt, Status::Delivered, None, b"").unwrap();
         }
         assert_eq!(spool.prune(u64::MAX / 4).unwrap(), 2);
-        let left: i64 = spool.conn.query_row("SELECT COUNT(*) FROM payloads", [], |r| r.get(0)).unwrap();
+        let left: i64 = spool.conn.query_row("SELECT COUNT(*) FROM bodies", [], |r| r.get(0)).unwrap();
         assert_eq!(left, 0, "pruning takes the bodies too");
+        let version: i64 = spool.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, LAYOUT_VERSION);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_claim_takes_only_what_fits_in_its_byte_budget() {
+        let mut spool = Spool::in_memory("me");
+        let big = |n: u32| {
+            let mut d = delivery(n);
+            d.request.body = bytes::Bytes::from(vec![b'x'; 1000]);
+            d
+        };
+        spool.insert(&[(big(1), None), (big(2), None), (big(3), None)]).unwrap();
+        let budget = ByteBudget { bytes: 2_500, at_least_one: false };
+        assert_eq!(spool.claim_due(10_000, 20_000, 10, budget).unwrap().len(), 2, "two of 1,000 bytes fit in 2,500");
+        assert!(spool.has_due(10_000).unwrap(), "the third was let go at once, due for anyone");
+        let nothing = ByteBudget { bytes: 10, at_least_one: false };
+        assert!(spool.claim_due(10_000, 20_000, 10, nothing).unwrap().is_empty());
+        let first = ByteBudget { bytes: 10, at_least_one: true };
+        assert_eq!(
+            spool.claim_due(10_000, 20_000, 10, first).unwrap().len(),
+            1,
+            "one past the budget when nothing else is held"
+        );
+    }
+
+    #[test]
+    fn a_row_without_its_body_fails_with_the_reason_and_blocks_no_claim() {
+        let mut spool = Spool::in_memory("me");
+        spool.insert(&[(delivery(1), None), (delivery(2), None)]).unwrap();
+        let lost = spool.list(&Filter { limit: 10, ..Filter::default() }).unwrap()[1].delivery.id.clone();
+        spool
+            .conn
+            .execute("DELETE FROM bodies WHERE id = (SELECT body_id FROM outbox WHERE id = ?1)", [&lost])
+            .unwrap();
+        spool.conn.execute("UPDATE outbox SET attempts = 'not json' WHERE id = ?1", [&lost]).unwrap();
+        let claimed = spool.claim_due(10_000, 20_000, 10, ByteBudget::UNLIMITED).unwrap();
+        assert_eq!(claimed.len(), 1, "the other delivery is claimed");
+        let entry = spool.get(&lost).unwrap().unwrap();
+        assert_eq!(entry.status, Status::Failed);
+        assert!(entry.attempts[0].error.as_deref().unwrap().contains("lost this delivery's body"));
     }
 
     #[test]

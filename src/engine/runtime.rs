@@ -32,7 +32,7 @@ use super::tally::{Snapshot, Tally};
 use crate::delivery::{unix_millis, Delivery};
 use crate::outcome::Outcome;
 use crate::retry::{Next, RetryPolicy};
-use crate::spool::{Attempt, AttemptRecord, Filter, LogEntry, Spool, Status};
+use crate::spool::{Attempt, AttemptRecord, ByteBudget, Filter, LogEntry, Spool, Status};
 
 /// How long [`shutdown`] lets HTTP tasks wind down after the grace period.
 const RUNTIME_STOP_TIMEOUT: Duration = Duration::from_millis(250);
@@ -137,7 +137,7 @@ pub struct ShutdownReport {
 
 /// Queues deliveries for sending; starts this process's machinery first if needed.
 pub fn submit(deliveries: Vec<Delivery>, config: impl FnOnce() -> EngineConfig) -> Result<(), String> {
-    let bytes = deliveries.iter().map(Delivery::size).sum::<usize>() as u64;
+    let bytes = inbox_bytes(&deliveries);
     let tally = with_engine(config, |engine| {
         engine.tally.queued(deliveries.len() as u64);
         engine.tally.inbox_add(bytes);
@@ -153,6 +153,22 @@ pub fn submit(deliveries: Vec<Delivery>, config: impl FnOnce() -> EngineConfig) 
         ));
     }
     Ok(())
+}
+
+/// The memory new deliveries hold until the spool has them: feeds of one dispatch() that send
+/// the same encoding share one body, counted once.
+fn inbox_bytes(deliveries: &[Delivery]) -> u64 {
+    let mut bodies: Vec<*const u8> = Vec::with_capacity(deliveries.len());
+    let mut bytes = 0;
+    for delivery in deliveries {
+        let body = delivery.request.body.as_ptr();
+        bytes += delivery.size() - delivery.request.body.len();
+        if !bodies.contains(&body) {
+            bodies.push(body);
+            bytes += delivery.request.body.len();
+        }
+    }
+    bytes as u64
 }
 
 /// Counters of this process (zeros before anything started).
@@ -461,7 +477,7 @@ impl SpoolWorker {
 
     /// New deliveries from dispatch(): written, then the PHP thread may queue more.
     fn insert_new(&mut self, deliveries: Vec<Delivery>) {
-        let bytes = deliveries.iter().map(Delivery::size).sum::<usize>() as u64;
+        let bytes = inbox_bytes(&deliveries);
         self.insert(deliveries);
         self.tally.inbox_done(bytes);
     }
@@ -539,7 +555,15 @@ impl SpoolWorker {
             if limit == 0 {
                 continue;
             }
-            let claimed = match self.spool.claim_due(now, self.lease_until(now, last_position - 1), limit) {
+            // Bodies count against the memory cap as they are claimed, not only before.
+            let budget = ByteBudget {
+                bytes: self.config.memory_limit.saturating_sub(self.bytes_in_memory) as u64,
+                at_least_one: self.in_memory == 0,
+            };
+            if budget.bytes == 0 && !budget.at_least_one {
+                break;
+            }
+            let claimed = match self.spool.claim_due(now, self.lease_until(now, last_position - 1), limit, budget) {
                 Ok(claimed) => claimed,
                 Err(e) => {
                     self.tally.warn(format!("cannot read the spool {}: {e}", self.spool.location()));

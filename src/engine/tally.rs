@@ -3,7 +3,7 @@
 //! on them.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -67,6 +67,9 @@ pub struct Tally {
     inbox_bytes: AtomicU64,
     inbox_lock: Mutex<()>,
     inbox_room: Condvar,
+    /// Set when dispatch() has waited its longest for room once; cleared when the spool has
+    /// caught up. A spool that cannot write must cost one request that wait, not every one.
+    inbox_stalled: AtomicBool,
 }
 
 impl Tally {
@@ -83,7 +86,10 @@ impl Tally {
 
     /// The spool thread has dealt with new deliveries of this many bytes.
     pub fn inbox_done(&self, bytes: u64) {
-        self.inbox_bytes.fetch_sub(bytes, Ordering::SeqCst);
+        let left = self.inbox_bytes.fetch_sub(bytes, Ordering::SeqCst).saturating_sub(bytes);
+        if left == 0 {
+            self.inbox_stalled.store(false, Ordering::SeqCst);
+        }
         let _guard = self.inbox_lock.lock().unwrap_or_else(|e| e.into_inner());
         self.inbox_room.notify_all();
     }
@@ -94,6 +100,9 @@ impl Tally {
         if self.inbox_bytes.load(Ordering::SeqCst) <= limit {
             return true;
         }
+        if self.inbox_stalled.load(Ordering::SeqCst) {
+            return true;
+        }
         let deadline = Instant::now() + timeout;
         let mut guard = self.inbox_lock.lock().unwrap_or_else(|e| e.into_inner());
         loop {
@@ -102,6 +111,7 @@ impl Tally {
             }
             let now = Instant::now();
             if now >= deadline {
+                self.inbox_stalled.store(true, Ordering::SeqCst);
                 return false;
             }
             guard = self.inbox_room.wait_timeout(guard, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
