@@ -259,6 +259,9 @@ impl Spool {
                  WHERE rowid IN (SELECT rowid FROM outbox INDEXED BY outbox_due
                               WHERE status = 'pending' AND next_attempt_at <= ?3
                                 AND (lease_until IS NULL OR lease_until < ?3)
+                                -- A lease of ours that ran out (slow disk locks) may still be
+                                -- in flight here: never send it twice from one process.
+                                AND (lease_owner IS NULL OR lease_owner != ?1)
                               ORDER BY next_attempt_at LIMIT ?4)
                  RETURNING id, feed_id, feed_name, event, method, url, headers, x'', created_at,
                            attempt_count, secret, body_id",
@@ -317,9 +320,10 @@ impl Spool {
             .prepare_cached(
                 "SELECT next_attempt_at FROM outbox INDEXED BY outbox_due
                  WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < ?1)
+                   AND (lease_owner IS NULL OR lease_owner != ?2)
                  ORDER BY next_attempt_at LIMIT 1",
             )?
-            .query_row([now as i64], |row| row.get(0))
+            .query_row(params![now as i64, self.owner], |row| row.get(0))
             .optional()?;
         let claimed_elsewhere: Option<i64> = self
             .conn
@@ -337,15 +341,16 @@ impl Spool {
         .map(|t| t.max(0) as u64))
     }
 
-    /// Whether a delivery is due now and free to claim: one index probe.
+    /// Whether a delivery is due now and free for this process to claim: one index probe.
     pub fn has_due(&self, now: u64) -> rusqlite::Result<bool> {
         self.conn
             .prepare_cached(
                 "SELECT 1 FROM outbox INDEXED BY outbox_due
                  WHERE status = 'pending' AND next_attempt_at <= ?1 AND (lease_until IS NULL OR lease_until < ?1)
+                   AND (lease_owner IS NULL OR lease_owner != ?2)
                  LIMIT 1",
             )?
-            .query_row([now as i64], |_| Ok(()))
+            .query_row(params![now as i64, self.owner], |_| Ok(()))
             .optional()
             .map(|found| found.is_some())
     }
@@ -627,9 +632,11 @@ mod tests {
             "b holds it, a holds the other"
         );
         let taken_over = a.claim_due(20_000, 30_000, 10, ByteBudget::UNLIMITED).unwrap();
-        assert_eq!(taken_over.len(), 2, "both leases expired");
-        assert!(!b.has_due(25_000).unwrap(), "a held row is not due before its lease ends");
-        assert_eq!(a.release_claims(25_000).unwrap(), 2);
+        assert_eq!(taken_over.len(), 1, "b's lease expired; a's own may still be in flight in a");
+        assert_eq!(b.claim_due(20_000, 30_000, 10, ByteBudget::UNLIMITED).unwrap().len(), 1, "b takes over a's");
+        assert!(!a.has_due(25_000).unwrap(), "a held row is not due before its lease ends");
+        assert_eq!(a.release_claims(25_000).unwrap(), 1);
+        assert_eq!(b.release_claims(25_000).unwrap(), 1);
         assert!(b.has_due(25_000).unwrap(), "released rows are due at once");
         std::fs::remove_dir_all(dir).unwrap();
     }
