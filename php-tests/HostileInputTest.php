@@ -20,6 +20,34 @@ final class HostileInputTest extends WebhookTestCase
         class FwThrows implements JsonSerializable { function jsonSerialize(): mixed { throw new LogicException('nope'); } }
         class FwMagic { public $a = 1; function __get($n) { throw new Exception('magic'); } }
         enum FwUnit { case A; }
+        // Deletes, from the ArrayObject being walked, the entry it is under, freeing its key,
+        // and hands the key's memory to new strings; then fails (NAN) or throws.
+        class FwUnsetsItsKey implements JsonSerializable {
+            function __construct(private bool $throw = false) {}
+            function jsonSerialize(): mixed {
+                $ao = $GLOBALS['fw_ao']; $k = array_key_first((array) $ao); unset($ao[$k], $k);
+                $GLOBALS['fw_junk'] = array_map(fn ($i) => str_repeat('Z', 20) . ($i % 10), range(1, 64));
+                return $this->throw ? throw new Exception('x') : NAN;
+            }
+        }
+        function fw_key_path(callable $call) {
+            $GLOBALS['fw_ao'] = new ArrayObject([str_repeat('k', 20) . random_int(1, 9) => new FwUnsetsItsKey]);
+            try {
+                $call(['ao' => $GLOBALS['fw_ao']]);
+            } catch (FluentWebhook\PayloadException $e) {
+                preg_match('/^\$data\[ao\]\[k{20}[1-9]\]: NAN cannot be encoded as JSON$/', $e->getMessage()) || throw new Exception('path: ' . $e->getMessage());
+                return;
+            }
+            throw new Exception('no PayloadException');
+        }
+        // Grows (and so moves) the storage of the ArrayObject being walked.
+        class FwGrowsIt implements JsonSerializable {
+            function jsonSerialize(): mixed {
+                unset($GLOBALS['fw_ao']['b']);
+                for ($i = 0; $i < 1000; $i++) { $GLOBALS['fw_ao']["n$i"] = str_repeat('v', 30) . $i; }
+                return 1;
+            }
+        }
         $rows = fn (int $n, string $k, string $v) => array_map(fn ($i) => [$k => "k$i", $v => '{{order.id}}'], range(1, $n));
         try {
         PHP;
@@ -94,6 +122,10 @@ final class HostileInputTest extends WebhookTestCase
             'render a generator' => ['fw_feed()->render("e", [(function () { yield 1; })()]);', 'ok'],
             'render an ArrayObject' => ['fw_feed()->render("e", [new ArrayObject([1, 2])]);', 'ok'],
             'render SplObjectStorage' => ['$s = new SplObjectStorage; $s->attach(new stdClass); fw_feed()->render("e", [$s]);', 'ok'],
+            'render an ArrayObject whose key jsonSerialize() frees' => ['fw_key_path(fn ($d) => fw_feed()->render("e", $d));', 'ok'],
+            'render an ArrayObject whose key a throwing jsonSerialize() frees' => ['$GLOBALS["fw_ao"] = new ArrayObject([str_repeat("k", 20) . random_int(1, 9) => new FwUnsetsItsKey(true)]); fw_feed()->render("e", ["ao" => $GLOBALS["fw_ao"]]);', 'Exception: x'],
+            'render an ArrayObject that jsonSerialize() grows' => ['$GLOBALS["fw_ao"] = new ArrayObject(["a" => new FwGrowsIt, "b" => str_repeat("b", 30) . random_int(1, 9), "c" => [1, 2]]); $b = fw_feed()->render("e", ["ao" => $GLOBALS["fw_ao"]])["body"]; preg_match(\'/^\{"ao":\{"a":1,"b":"b{30}[1-9]","c":\[1,2\]\}\}$/\', $b) || throw new Exception($b);', 'ok'],
+            'render ArrayObject storage that grows after __serialize() shared it' => ['$GLOBALS["fw_ao"] = new ArrayObject(["a" => new FwGrowsIt, "b" => "x"]); $s = new class($GLOBALS["fw_ao"]) implements JsonSerializable { function __construct(private ArrayObject $ao) {} function jsonSerialize(): mixed { return $this->ao->__serialize()[1]; } }; count(json_decode(fw_feed()->render("e", [$s])["body"], true)[0]) === 1001 || throw new Exception("count");', 'ok'],
             'render a unit enum' => ['fw_feed()->render("e", [FwUnit::A]);', $payload],
             'render a WeakMap' => ['fw_feed()->render("e", [new WeakMap]);', 'ok'],
             'render NUL in keys and values' => ['fw_feed()->render("e", ["a\0b" => "c\0d"]);', 'ok'],
@@ -107,6 +139,7 @@ final class HostileInputTest extends WebhookTestCase
             'dispatch a resource feed' => ['FluentWebhook\dispatch("e", [], [STDIN]);', $error],
             'dispatch an stdClass feed' => ['FluentWebhook\dispatch("e", [], [new stdClass]);', $error],
             'dispatch an event with NUL' => ['FluentWebhook\dispatch("e\0x", [], [fw_feed()]);', $error],
+            'dispatch an ArrayObject whose key jsonSerialize() frees' => ['fw_key_path(fn ($d) => FluentWebhook\dispatch("e", $d, [fw_feed()]));', 'ok'],
             'dispatch a cycle' => ['FluentWebhook\dispatch("e", fw_cycle(), [fw_feed()]);', $payload],
             'dispatch an invalid settings array' => ['FluentWebhook\dispatch("e", [], [["name" => "x"]]);', $invalid],
             'dispatch to 1,000 feeds' => ['FluentWebhook\dispatch("e", ["x" => 1], array_map(fn ($i) => fw_feed([], $i), range(1, 1000)));', 'ok'],

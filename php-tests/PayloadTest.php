@@ -11,13 +11,15 @@ use function FluentWebhook\dispatch;
  */
 final class PayloadTest extends WebhookTestCase
 {
-    private function assertPayloadError(array $data, string $message): void
+    /** @param array|\Closure $data the data, or a function that makes it afresh for each call */
+    private function assertPayloadError(array|\Closure $data, string $message): void
     {
         foreach (['render', 'dispatch'] as $how) {
+            $payload = $data instanceof \Closure ? $data() : $data;
             try {
                 $how === 'render'
-                    ? $this->feed()->render('order_paid_done', $data)
-                    : dispatch('order_paid_done', $data, [$this->feed()]);
+                    ? $this->feed()->render('order_paid_done', $payload)
+                    : dispatch('order_paid_done', $payload, [$this->feed()]);
                 $this->fail("no exception from $how");
             } catch (PayloadException $e) {
                 $this->assertInstanceOf(\FluentWebhook\Exception::class, $e);
@@ -151,6 +153,44 @@ final class PayloadTest extends WebhookTestCase
         $this->assertSame('{"x":[{"p":"pp"}]}', $this->feed()->render('e', $data)['body']);
     }
 
+    /**
+     * An ArrayObject's JSON view is its live storage, which offsetUnset()/offsetSet() change
+     * in place: a nested jsonSerialize() that deletes the entry it is under frees the key the
+     * error names (read freed memory, named the path after whatever reused it, before the fix),
+     * and one that grows the storage moves its slots.
+     */
+    public function testJsonSerializeCannotChangeAnArrayObjectUnderTheConversion(): void
+    {
+        $digit = random_int(1, 9);
+        $fresh = function (bool $throw) use ($digit): array {
+            // A new key string each time, which only the ArrayObject holds.
+            $GLOBALS['fw_ao'] = new \ArrayObject([str_repeat('k', 20) . $digit => new UnsetsItsKey($throw)]);
+            return ['ao' => $GLOBALS['fw_ao']];
+        };
+        $path = '$data[ao][' . str_repeat('k', 20) . "$digit]";
+        $this->assertPayloadError(fn () => $fresh(false), "$path: NAN cannot be encoded as JSON");
+        $this->assertCount(0, $GLOBALS['fw_ao']);
+        try {
+            $this->feed()->render('e', $fresh(true));
+            $this->fail('no exception');
+        } catch (\DomainException $e) {
+            $this->assertSame('unset', $e->getMessage());
+        }
+
+        // Walked as it was when the walk reached it.
+        $GLOBALS['fw_ao'] = new \ArrayObject(['a' => new GrowsItsArrayObject(), 'b' => str_repeat('b', 30) . random_int(1, 9), 'c' => [1, 2]]);
+        $body = $this->feed()->render('e', ['ao' => $GLOBALS['fw_ao']])['body'];
+        $this->assertMatchesRegularExpression('/^\{"ao":\{"a":1,"b":"b{30}[1-9]","c":\[1,2\]\}\}$/', $body);
+        $this->assertCount(1002, $GLOBALS['fw_ao']);
+
+        // ArrayObject::__serialize() hands out that storage as an ordinary array, which
+        // offsetSet() then grows in place although it is shared: walked as it goes.
+        $GLOBALS['fw_ao'] = new \ArrayObject(['a' => new GrowsItsArrayObject(), 'b' => 'x']);
+        $body = $this->feed()->render('e', ['s' => new HandsOutStorage($GLOBALS['fw_ao'])])['body'];
+        $this->assertStringStartsWith('{"s":{"a":1,"n0":"' . str_repeat('v', 30) . '0",', $body);
+        $this->assertCount(1001, json_decode($body, true)['s']);
+    }
+
     public function testJsonSerializeCannotFreeAFeedDuringDispatch(): void
     {
         $GLOBALS['fw_feed'] = $this->feed(['request_url' => $this->url('kept')]);
@@ -215,6 +255,47 @@ final class ReturnsThisAfterLeaving implements \JsonSerializable
         $GLOBALS['fw_inner'] = null;
         $GLOBALS['fw_junk'] = array_map(fn ($i) => new \stdClass(), range(1, 1000));
         return $this;
+    }
+}
+
+final class UnsetsItsKey implements \JsonSerializable
+{
+    public function __construct(private bool $throw)
+    {
+    }
+
+    public function jsonSerialize(): mixed
+    {
+        $ao = $GLOBALS['fw_ao'];
+        $key = array_key_first((array) $ao);
+        unset($ao[$key], $key);
+        // Strings the size of the freed key: the allocator hands its memory straight back.
+        $GLOBALS['fw_junk'] = array_map(fn ($i) => str_repeat('Z', 20) . ($i % 10), range(1, 64));
+        return $this->throw ? throw new \DomainException('unset') : NAN;
+    }
+}
+
+final class GrowsItsArrayObject implements \JsonSerializable
+{
+    public function jsonSerialize(): mixed
+    {
+        unset($GLOBALS['fw_ao']['b']);
+        for ($i = 0; $i < 1000; $i++) {
+            $GLOBALS['fw_ao']["n$i"] = str_repeat('v', 30) . $i;
+        }
+        return 1;
+    }
+}
+
+final class HandsOutStorage implements \JsonSerializable
+{
+    public function __construct(private \ArrayObject $ao)
+    {
+    }
+
+    public function jsonSerialize(): mixed
+    {
+        return $this->ao->__serialize()[1];
     }
 }
 

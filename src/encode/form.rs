@@ -26,7 +26,10 @@ pub struct FormWriter {
 }
 
 impl FormWriter {
-    pub fn finish(self) -> String {
+    pub fn finish(mut self) -> String {
+        if super::too_roomy(self.out.capacity(), self.out.len()) {
+            self.out.shrink_to_fit();
+        }
         self.out
     }
 }

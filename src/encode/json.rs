@@ -32,8 +32,11 @@ pub struct JsonWriter {
 static LAST_SIZE: AtomicUsize = AtomicUsize::new(0);
 
 impl JsonWriter {
-    pub fn finish(self) -> Vec<u8> {
+    pub fn finish(mut self) -> Vec<u8> {
         LAST_SIZE.store(self.out.len() + self.out.len() / 8, Ordering::Relaxed);
+        if super::too_roomy(self.out.capacity(), self.out.len()) {
+            self.out.shrink_to_fit();
+        }
         self.out
     }
 }
@@ -296,6 +299,22 @@ mod tests {
             let mut out = Vec::new();
             write_str(&mut out, &text);
             assert_eq!(String::from_utf8(out).unwrap(), plain(&text), "{text:?}");
+        }
+    }
+
+    /// A body keeps no more memory than the memory cap counts (its length) and a little: not
+    /// the room reserved after a large body, nor what doubling left over.
+    #[test]
+    fn bodies_hold_about_their_length() {
+        let held = |body: &Vec<u8>| body.capacity() <= body.len() + body.len() / 4 + super::super::SLACK;
+        encode(&json!({"big": "x".repeat(900 << 10)}));
+        LAST_SIZE.store(1 << 20, Ordering::Relaxed);
+        let small = encode(&json!({"n": 1}));
+        assert!(held(&small), "{} bytes in {}", small.len(), small.capacity());
+        for size in [100 << 10, 300 << 10, 600 << 10, 3 << 20] {
+            LAST_SIZE.store(0, Ordering::Relaxed);
+            let body = encode(&json!(["y".repeat(size)]));
+            assert!(held(&body), "{} bytes in {}", body.len(), body.capacity());
         }
     }
 

@@ -52,6 +52,19 @@ pub trait Sink {
     fn end(&mut self, list: bool);
 }
 
+/// Spare capacity a finished body may keep; more is given back (see [`too_roomy`]).
+const SLACK: usize = 16 << 10;
+
+/// Whether a finished body's buffer has spare room to give back (a shrinking realloc: the
+/// allocator splits or remaps the block, it rarely copies). Bodies become `Bytes`, which keep
+/// the whole allocation, while the memory cap counts a delivery by its body's length: room
+/// reserved for a body the size of the last one, or left by the doubling of a growing
+/// buffer, would be memory the cap never sees (up to 1 MiB for a small body after a large one).
+fn too_roomy(capacity: usize, len: usize) -> bool {
+    let spare = capacity - len;
+    spare > SLACK && spare > len / 4
+}
+
 /// Walks a `Value` into a sink.
 pub fn walk(value: &Value, sink: &mut impl Sink) {
     match value {

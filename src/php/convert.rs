@@ -11,7 +11,7 @@
 use std::ffi::c_int;
 
 use ext_php_rs::boxed::ZBox;
-use ext_php_rs::ffi::{zend_array_destroy, HashTable};
+use ext_php_rs::ffi::{zend_array_destroy, zend_array_dup, zend_std_get_properties, HashTable};
 use ext_php_rs::flags::DataType;
 use ext_php_rs::types::{ZendHashTable, ZendObject, Zval};
 use ext_php_rs::zend::{ClassEntry, ExecutorGlobals};
@@ -101,7 +101,7 @@ pub fn array_to_value(array: &ZendHashTable) -> Result<Value, ConvertError> {
 /// Walks an array as `json_encode` sees it into `sink`, which may write a body straight from
 /// the zvals. On an error the sink holds part of the data and must be dropped.
 pub fn walk_array(array: &ZendHashTable, sink: &mut impl Sink) -> Result<(), ConvertError> {
-    Walker { open: Vec::new(), serializing: 0, sink }.array(array, 1)
+    Walker { open: Vec::new(), serializing: 0, keys: String::new(), sink }.array(std::ptr::from_ref(array), 1)
 }
 
 struct Walker<'s, S> {
@@ -109,6 +109,9 @@ struct Walker<'s, S> {
     open: Vec<usize>,
     /// jsonSerialize() calls under way, nested; they add no JSON depth, but each costs stack.
     serializing: usize,
+    /// Copies of the keys of entries being walked whose values can run PHP code, end to end
+    /// (one buffer for all levels, so that copying costs no allocation once it has grown).
+    keys: String,
     sink: &'s mut S,
 }
 
@@ -174,7 +177,7 @@ impl<S: Sink> Walker<'_, S> {
             // otherwise change or free this array or object through a PHP reference.
             let held = zval.shallow_clone();
             if let Some(array) = held.array() {
-                return self.array(array, depth + 1);
+                return self.array(std::ptr::from_ref(array), depth + 1);
             }
             if let Some(object) = held.object() {
                 return self.object(&held, object, depth + 1);
@@ -207,8 +210,8 @@ impl<S: Sink> Walker<'_, S> {
         result
     }
 
-    fn array(&mut self, array: &ZendHashTable, depth: usize) -> Result<(), ConvertError> {
-        let identity = std::ptr::from_ref(array) as usize;
+    fn array(&mut self, array: *const HashTable, depth: usize) -> Result<(), ConvertError> {
+        let identity = array as usize;
         self.nested(identity, "array", depth, |this| {
             // Keys 0..n-1 in order make a list, as json_encode decides.
             let mut position = 0;
@@ -225,14 +228,29 @@ impl<S: Sink> Walker<'_, S> {
 
     /// Walks key-value pairs of a table; `public_only` skips private and protected
     /// properties, whose names the engine mangles with a leading NUL byte.
-    fn entries(&mut self, table: &ZendHashTable, depth: usize, public_only: bool) -> Result<(), ConvertError> {
+    fn entries(&mut self, table: *const HashTable, depth: usize, public_only: bool) -> Result<(), ConvertError> {
         for (key, value) in entries(table, public_only) {
-            let key = match key {
-                EntryKey::Index(index) => Key::Index(index),
-                EntryKey::Name(name) => Key::Name(utf8(name).map_err(|e| e.under("?"))?),
+            let name = match key {
+                EntryKey::Index(index) => {
+                    self.sink.key(Key::Index(index));
+                    self.value(value, depth).map_err(|e| e.under(&index.to_string()))?;
+                    continue;
+                }
+                EntryKey::Name(name) => utf8(name).map_err(|e| e.under("?"))?,
             };
-            self.sink.key(key);
-            self.value(value, depth).map_err(|e| e.under(&key.to_string()))?;
+            self.sink.key(Key::Name(name));
+            if zval_type(value) <= IS_STRING {
+                // A scalar runs no PHP code: the borrowed name is still there for the error.
+                self.value(value, depth).map_err(|e| e.under(name))?;
+                continue;
+            }
+            // An array, object or reference can run jsonSerialize(), which may delete this
+            // entry and free its name: the error path, read after it, needs a copy of the name.
+            let start = self.keys.len();
+            self.keys.push_str(name);
+            let walked = self.value(value, depth).map_err(|e| e.under(&self.keys[start..]));
+            self.keys.truncate(start);
+            walked?;
         }
         Ok(())
     }
@@ -281,11 +299,16 @@ impl<S: Sink> Walker<'_, S> {
     fn properties(&mut self, zval: &Zval, depth: usize) -> Result<(), ConvertError> {
         // SAFETY: `zval` holds an object on the PHP thread. The engine returns a table we
         // own one reference to (or an immutable shared one), released below.
-        let table = unsafe { zend_get_properties_for(std::ptr::from_ref(zval).cast_mut(), PROP_PURPOSE_JSON) };
+        let mut table = unsafe { zend_get_properties_for(std::ptr::from_ref(zval).cast_mut(), PROP_PURPOSE_JSON) };
+        if !table.is_null() && zval.object().is_some_and(|object| live_table(object, table)) {
+            // SAFETY: `table` is live; the copy holds its own references to keys and values.
+            let copy = unsafe { zend_array_dup(table) };
+            release_properties(table);
+            table = copy;
+        }
         self.sink.begin(false);
-        // SAFETY: a non-null result points to a live table until we release it.
-        if let Some(table_ref) = unsafe { table.as_ref() } {
-            let walked = self.entries(table_ref, depth, true);
+        if !table.is_null() {
+            let walked = self.entries(table, depth, true);
             release_properties(table);
             walked?;
         }
@@ -294,27 +317,58 @@ impl<S: Sink> Walker<'_, S> {
     }
 }
 
+/// Whether `table`, `object`'s JSON view, is a table the object goes on using and may change
+/// in place while we walk it. Ordinary objects give their property table, which the engine
+/// copies before a write while we hold a reference; a table we hold the only reference to is
+/// ours. But handlers of internal classes need not copy: ArrayObject gives its live storage,
+/// which offsetSet()/offsetUnset() in a nested jsonSerialize() change in place. Such tables
+/// are walked as a private copy (zend_array_dup, one reference to each key and value), so
+/// that the JSON is the data as it was when the walk reached it, as it is for arrays.
+fn live_table(object: &ZendObject, table: *mut HashTable) -> bool {
+    // SAFETY: `table` is live, and `handlers` of a live object points to its handler table.
+    let (gc, handlers) = unsafe { (&(*table).gc, &*object.handlers) };
+    // SAFETY: `type_info` covers the whole of the union's 32 bits.
+    if unsafe { gc.u.type_info } & GC_IMMUTABLE != 0 || gc.refcount <= 1 {
+        return false;
+    }
+    let std_properties = zend_std_get_properties as unsafe extern "C" fn(_) -> _ as usize;
+    handlers.get_properties_for.is_some() || handlers.get_properties.map(|f| f as usize) != Some(std_properties)
+}
+
 /// A table's entries as json_encode visits them: unset property slots skipped, and with
 /// `public_only` the mangled names of private and protected properties too. Reads the
 /// table's slots directly (the engine's iterator API costs three calls and a key copy per
-/// entry); the bounds and the data pointer are read again at every step, as the engine's
-/// own loops do, and callers hold a reference to the table while PHP code runs.
-fn entries(table: &ZendHashTable, public_only: bool) -> impl Iterator<Item = (EntryKey<'_>, &Zval)> {
+/// entry). The table is a raw pointer, its bounds, flags and data pointer read afresh
+/// (volatile) at every step, because it may change under the walk despite the reference we
+/// hold: ArrayObject writes to its storage in place even when it is shared, and
+/// `ArrayObject::__serialize()` hands that storage out as an ordinary array. Through a
+/// `&HashTable` the compiler may keep nNumUsed and arData in registers across the PHP code a
+/// value runs, and read a freed, moved slot array. A key and value yielded are valid until
+/// PHP code runs: callers copy the key and take a reference to the value before that.
+fn entries<'t>(table: *const HashTable, public_only: bool) -> impl Iterator<Item = (EntryKey<'t>, &'t Zval)> {
     let mut position = 0usize;
     std::iter::from_fn(move || loop {
-        if position >= table.nNumUsed as usize {
+        // SAFETY: the caller holds a reference to the table, so it is live; volatile reads
+        // of plain fields (and of the union's 32-bit `flags`, its whole width).
+        let (used, packed, data) = unsafe {
+            (
+                std::ptr::read_volatile(&raw const (*table).nNumUsed) as usize,
+                std::ptr::read_volatile(&raw const (*table).u.flags) & HASH_FLAG_PACKED != 0,
+                std::ptr::read_volatile(&raw const (*table).__bindgen_anon_1),
+            )
+        };
+        if position >= used {
             return None;
         }
         let at = position;
         position += 1;
-        // SAFETY: `at` < nNumUsed, so the slot lies within the table's data: zvals in a
-        // packed table, buckets otherwise (PHP 8.2's layout). The table outlives the borrow.
-        let (key, value): (EntryKey<'_>, &Zval) = unsafe {
-            // SAFETY (union): `flags` is the whole of the union's 32 bits.
-            if table.u.flags & HASH_FLAG_PACKED != 0 {
-                (EntryKey::Index(at as i64), &*table.__bindgen_anon_1.arPacked.add(at))
+        // SAFETY: `at` < nNumUsed, so the slot lies within the table's data as just read:
+        // zvals in a packed table, buckets otherwise (PHP 8.2's layout).
+        let (key, value): (EntryKey<'t>, &'t Zval) = unsafe {
+            if packed {
+                (EntryKey::Index(at as i64), &*data.arPacked.add(at))
             } else {
-                let bucket = &*table.__bindgen_anon_1.arData.add(at);
+                let bucket = &*data.arData.add(at);
                 let key = match bucket.key.as_ref() {
                     Some(name) => EntryKey::Name(name.as_bytes()),
                     None => EntryKey::Index(bucket.h as i64),
