@@ -161,4 +161,47 @@ final class RetryTest extends WebhookTestCase
         $this->assertSame(200, end($row['attempts'])['status_code']);
         $this->assertCount(1, self::requests($log), 'one request reached the endpoint once it was up');
     }
+
+    /**
+     * A feed switched off or deleted: cancel() ends its deliveries waiting for a retry, with the
+     * reason in the log, and leaves other feeds' alone.
+     */
+    public function testCancelEndsAFeedsWaitingRetries(): void
+    {
+        $port = Receiver::freePort();
+        $log = $this->faultServerLog($port, '500,500,500,500');
+        $result = self::runPhp(<<<PHP
+            <?php
+            \$feed = fn (string \$id) => new FluentWebhook\Feed(['name' => \$id, 'request_url' => 'http://127.0.0.1:$port/hook', 'event_trigger' => ['order_paid_done']], \$id);
+            FluentWebhook\dispatch('order_paid_done', ['order' => ['id' => 1]], [\$feed('off'), \$feed('kept')]);
+            FluentWebhook\\flush(10);
+            \$canceled = FluentWebhook\cancel('off', 'the feed was switched off');
+            echo json_encode([
+                'canceled' => \$canceled,
+                'again' => FluentWebhook\cancel('off'),
+                'off' => FluentWebhook\deliveries(['feed' => 'off'])[0],
+                'kept' => FluentWebhook\deliveries(['feed' => 'kept'])[0],
+            ]);
+            PHP, ['fluent_webhook.retry_schedule' => '3600', 'fluent_webhook.spool_path' => "$this->dir/spool.sqlite"], 40.0);
+        $this->assertSame(0, $result['exit'], $result['stderr'] . $result['stdout']);
+        $out = json_decode($result['stdout'], true, 512, JSON_THROW_ON_ERROR);
+        $this->assertSame(1, $out['canceled']);
+        $this->assertSame(0, $out['again'], 'nothing left to cancel');
+        $this->assertSame('failed', $out['off']['status']);
+        $this->assertSame(500, $out['off']['attempts'][0]['status_code']);
+        $this->assertSame('canceled: the feed was switched off', end($out['off']['attempts'])['error']);
+        $this->assertNull($out['off']['next_attempt_at']);
+        $this->assertSame('pending', $out['kept']['status'], 'the other feed still waits for its retry');
+        $this->assertCount(2, self::requests($log), 'one attempt each');
+    }
+
+    public function testCancelRefusesABlankFeedIdOrAMultiLineReason(): void
+    {
+        foreach (["FluentWebhook\\cancel(' ');", "FluentWebhook\\cancel('7', \"a\\nb\");"] as $call) {
+            $result = self::runPhp("<?php try { $call } catch (FluentWebhook\\Exception \$e) { echo get_class(\$e), ': ', \$e->getMessage(); }", [
+                'fluent_webhook.spool_path' => "$this->dir/spool.sqlite",
+            ]);
+            $this->assertMatchesRegularExpression('/^FluentWebhook\\\\Exception: (feed id|reason) must/', $result['stdout'], $call);
+        }
+    }
 }

@@ -55,7 +55,10 @@ CREATE TABLE IF NOT EXISTS outbox (
     lease_owner TEXT,
     lease_until INTEGER,
     secret TEXT,
-    body_id INTEGER NOT NULL
+    body_id INTEGER NOT NULL,
+    -- Why a pending delivery held by some process was canceled: its attempt under way ends
+    -- it, instead of scheduling a retry.
+    canceled TEXT
 );
 -- Bodies apart from the rows that change: an attempt, a claim or a status rewrites a small
 -- row, not the body (SQLite rewrites a whole row on UPDATE, overflow pages included). An
@@ -67,13 +70,13 @@ CREATE INDEX IF NOT EXISTS outbox_created ON outbox (created_at);
 CREATE INDEX IF NOT EXISTS outbox_leased ON outbox (status, lease_until);
 ";
 
-/// SQL that appends the attempt in parameter `param` (JSON) to the `attempts` list. A list that
-/// is not valid JSON (edited by hand, say) is started anew rather than failing the statement,
-/// and with it the whole batch of outcomes.
-fn append_attempt(param: &str) -> String {
+/// SQL for the `attempts` list with the attempt in `param` (JSON) appended. A list that is not
+/// valid JSON (edited by hand, say) is started anew rather than failing the statement, and
+/// with it the whole batch of outcomes.
+fn with_attempt(param: &str) -> String {
     format!(
-        "attempts = CASE WHEN json_valid(attempts) THEN json_insert(attempts, '$[#]', json({param}))
-                    ELSE json_array(json({param})) END"
+        "CASE WHEN json_valid(attempts) THEN json_insert(attempts, '$[#]', json({param}))
+              ELSE json_array(json({param})) END"
     )
 }
 
@@ -187,6 +190,14 @@ impl Spool {
             // power loss can lose the last transactions.
             conn.pragma_update(None, "synchronous", "NORMAL")?;
             conn.execute_batch(SCHEMA)?;
+            // Spools of development builds made before cancel() lack the column.
+            let has_canceled: i64 =
+                conn.query_row("SELECT COUNT(*) FROM pragma_table_info('outbox') WHERE name = 'canceled'", [], |r| {
+                    r.get(0)
+                })?;
+            if has_canceled == 0 {
+                conn.execute_batch("ALTER TABLE outbox ADD COLUMN canceled TEXT")?;
+            }
             conn.pragma_update(None, "user_version", LAYOUT_VERSION)?;
             move_earlier_rows(&conn)
         };
@@ -278,10 +289,10 @@ impl Spool {
                 "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, next_attempt_at = ?2 WHERE id = ?1",
             )?;
             let mut lost = tx.prepare_cached(&format!(
-                "UPDATE outbox SET status = 'failed', {}, attempt_count = attempt_count + 1,
+                "UPDATE outbox SET status = 'failed', attempts = {}, attempt_count = attempt_count + 1,
                         lease_owner = NULL, lease_until = NULL, next_attempt_at = NULL
                  WHERE id = ?1",
-                append_attempt("?2")
+                with_attempt("?2")
             ))?;
             let (mut claimed, mut bytes) = (Vec::with_capacity(candidates.len()), 0u64);
             for (mut delivery, body_id) in candidates {
@@ -383,12 +394,18 @@ impl Spool {
         let mut written = Vec::with_capacity(records.len());
         {
             // One statement per record: the attempt is appended to the JSON list in place.
+            // A delivery canceled while it was held ends with this attempt instead of a retry,
+            // the cancellation (JSON in `canceled`) its last entry.
+            let appended = with_attempt("?3");
             let mut update = tx.prepare_cached(&format!(
-                "UPDATE outbox SET status = ?2, {},
-                        attempt_count = attempt_count + 1, response_excerpt = ?4, next_attempt_at = ?5,
+                "UPDATE outbox SET
+                        status = CASE WHEN ?2 = 'pending' AND canceled IS NOT NULL THEN 'failed' ELSE ?2 END,
+                        attempts = CASE WHEN ?2 = 'pending' AND canceled IS NOT NULL
+                                        THEN json_insert({appended}, '$[#]', json(canceled)) ELSE {appended} END,
+                        attempt_count = attempt_count + 1, response_excerpt = ?4,
+                        next_attempt_at = CASE WHEN canceled IS NULL THEN ?5 END,
                         lease_owner = NULL, lease_until = NULL
-                 WHERE id = ?1 AND status = 'pending' AND lease_owner = ?6",
-                append_attempt("?3")
+                 WHERE id = ?1 AND status = 'pending' AND lease_owner = ?6"
             ))?;
             for record in records {
                 let excerpt = &record.response_excerpt[..record.response_excerpt.len().min(RESPONSE_EXCERPT_BYTES)];
@@ -405,6 +422,31 @@ impl Spool {
         }
         tx.commit()?;
         Ok(written)
+    }
+
+    /// Cancels a feed's pending deliveries, recording `reason` as their last entry: those no
+    /// process holds end as failed at once; those held (in flight, or queued in a process's
+    /// memory) are marked, and end as failed after the attempt under way instead of being
+    /// retried. Returns how many deliveries it canceled.
+    pub fn cancel_feed(&mut self, feed_id: &str, reason: &str, now: u64) -> rusqlite::Result<usize> {
+        let entry = Attempt { at: now, status_code: None, error: Some(format!("canceled: {reason}")), duration_ms: 0 };
+        let entry = serde_json::to_string(&entry).unwrap_or_default();
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let free = tx.execute(
+            &format!(
+                "UPDATE outbox SET status = 'failed', attempts = {}, next_attempt_at = NULL,
+                        lease_owner = NULL, lease_until = NULL
+                 WHERE feed_id = ?1 AND status = 'pending' AND (lease_until IS NULL OR lease_until < ?3)",
+                with_attempt("?2")
+            ),
+            params![feed_id, entry, now as i64],
+        )?;
+        let held = tx.execute(
+            "UPDATE outbox SET canceled = ?2 WHERE feed_id = ?1 AND status = 'pending' AND lease_until >= ?3",
+            params![feed_id, entry, now as i64],
+        )?;
+        tx.commit()?;
+        Ok(free + held)
     }
 
     /// Gives up this process's claims on unfinished deliveries, so another process can send
@@ -749,6 +791,28 @@ mod tests {
         let entry = spool.get(&lost).unwrap().unwrap();
         assert_eq!(entry.status, Status::Failed);
         assert!(entry.attempts[0].error.as_deref().unwrap().contains("lost this delivery's body"));
+    }
+
+    #[test]
+    fn cancel_ends_a_feeds_free_deliveries_at_once_and_held_ones_after_their_attempt() {
+        let mut spool = Spool::in_memory("me");
+        let mut other_feed = delivery(3);
+        other_feed.feed_id = Some("8".into());
+        spool.insert(&[(delivery(1), None), (delivery(2), Some(50_000)), (other_feed, None)]).unwrap();
+        assert_eq!(spool.cancel_feed("7", "the feed was switched off", 10_000).unwrap(), 2);
+        let entries = spool.list(&Filter { feed_id: Some("7".into()), limit: 10, ..Filter::default() }).unwrap();
+        let (held, free) = (&entries[0], &entries[1]);
+        assert_eq!(free.status, Status::Failed, "no process held it: failed at once");
+        assert_eq!(free.attempts[0].error.as_deref(), Some("canceled: the feed was switched off"));
+        assert_eq!(held.status, Status::Pending, "held: its attempt under way decides");
+        let attempt = Attempt { at: 11_000, status_code: Some(503), error: Some("HTTP 503".into()), duration_ms: 2 };
+        spool.record_attempt(&held.delivery.id, &attempt, Status::Pending, Some(99_000), b"").unwrap();
+        let held = spool.get(&held.delivery.id).unwrap().unwrap();
+        assert_eq!(held.status, Status::Failed, "no retry after a cancel");
+        assert_eq!(held.next_attempt_at, None);
+        assert_eq!(held.attempts.len(), 2);
+        assert_eq!(held.attempts[1].error.as_deref(), Some("canceled: the feed was switched off"));
+        assert_eq!(spool.pending_count().unwrap(), 1, "the other feed's delivery is untouched");
     }
 
     #[test]

@@ -156,6 +156,18 @@ function deliveries(?array $filter = null): array {}
 function redeliver(string $id): string {}
 
 /**
+ * Cancels a feed's pending deliveries in the spool, for a feed switched off or deleted: those
+ * no process holds end as failed at once, with "canceled: $reason" as the last entry of their
+ * attempts; those in flight end with their attempt under way instead of being retried.
+ *
+ * @param string $feed The feed id given to new Feed(…, $id).
+ * @param string|null $reason One line for the log (default "canceled by the site").
+ * @return int How many deliveries it canceled.
+ * @throws Exception when $feed is blank or $reason is not one line of at most 200 bytes.
+ */
+function cancel(string $feed, ?string $reason = null): int {}
+
+/**
  * The events FluentCart fires, for building an event picker.
  *
  * @return array<string, string> event name => the admin screen's label.

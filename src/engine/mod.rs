@@ -7,7 +7,7 @@ pub mod sender;
 pub mod tally;
 
 pub use runtime::{
-    deliveries, delivery, flush, is_running, resume, shutdown, snapshot, spool_location, submit, take_warnings,
+    cancel, deliveries, delivery, flush, is_running, resume, shutdown, snapshot, spool_location, submit, take_warnings,
     EngineConfig, ShutdownReport,
 };
 pub use sender::ClientConfig;

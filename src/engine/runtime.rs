@@ -110,6 +110,8 @@ enum Command {
     NextDue(std_mpsc::Sender<Option<u64>>),
     List(Filter, std_mpsc::Sender<Result<Vec<LogEntry>, String>>),
     Get(String, std_mpsc::Sender<Result<Option<LogEntry>, String>>),
+    /// A feed's pending deliveries, and the reason: see [`cancel`].
+    Cancel(String, String, std_mpsc::Sender<Result<usize, String>>),
     Stop(std_mpsc::Sender<()>),
 }
 
@@ -244,6 +246,19 @@ pub fn deliveries(filter: Filter, config: impl FnOnce() -> EngineConfig) -> Resu
     let (reply, answer) = std_mpsc::channel();
     with_engine(config, |e| {
         e.commands.send(Command::List(filter, reply)).map_err(|_| "the spool thread has stopped".to_string())
+    })??;
+    answer.recv_timeout(SPOOL_REPLY_TIMEOUT).map_err(|_| "the spool did not answer".to_string())?
+}
+
+/// Cancels the pending deliveries of feed `feed_id` in the spool (every process's): those no
+/// process holds fail at once with `reason`, those held fail after their attempt under way
+/// instead of being retried. Returns how many it canceled.
+pub fn cancel(feed_id: &str, reason: &str, config: impl FnOnce() -> EngineConfig) -> Result<usize, String> {
+    let (reply, answer) = std_mpsc::channel();
+    with_engine(config, |e| {
+        e.commands
+            .send(Command::Cancel(feed_id.to_string(), reason.to_string(), reply))
+            .map_err(|_| "the spool thread has stopped".to_string())
     })??;
     answer.recv_timeout(SPOOL_REPLY_TIMEOUT).map_err(|_| "the spool did not answer".to_string())?
 }
@@ -454,6 +469,12 @@ impl SpoolWorker {
                     self.insert_new(std::mem::take(&mut new));
                     self.record_outcomes();
                     let _ = reply.send(self.spool.list(&filter).map_err(|e| e.to_string()));
+                }
+                Command::Cancel(feed_id, reason, reply) => {
+                    self.insert_new(std::mem::take(&mut new));
+                    self.record_outcomes();
+                    let canceled = self.spool.cancel_feed(&feed_id, &reason, unix_millis());
+                    let _ = reply.send(canceled.map_err(|e| e.to_string()));
                 }
                 Command::Get(id, reply) => {
                     self.insert_new(std::mem::take(&mut new));

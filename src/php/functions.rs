@@ -34,6 +34,7 @@ pub fn register(module: ModuleBuilder) -> ModuleBuilder {
         .function(wrap_function!(resume))
         .function(wrap_function!(deliveries))
         .function(wrap_function!(redeliver))
+        .function(wrap_function!(cancel))
         .function(wrap_function!(generate_secret))
         .function(wrap_function!(verify))
 }
@@ -222,6 +223,23 @@ pub fn redeliver(id: PhpText) -> PhpResult<String> {
     lifecycle::log_engine_warnings();
     submitted.map_err(exceptions::error)?;
     Ok(new_id)
+}
+
+/// Cancels feed `$feed`'s pending deliveries in the spool, for a feed switched off or deleted:
+/// those no process holds end as failed at once, with `canceled: $reason` as their last entry;
+/// those in flight end with their attempt under way instead of being retried. Returns how many.
+#[php_function]
+#[php(name = "FluentWebhook\\cancel")]
+pub fn cancel(feed: PhpText, reason: Option<PhpText>) -> PhpResult<i64> {
+    let feed = feed.feed_id()?;
+    let reason = match reason {
+        Some(reason) => reason.reason()?,
+        None => "canceled by the site",
+    };
+    lifecycle::pin_extension();
+    let canceled = engine::cancel(feed, reason, ini::engine_config);
+    lifecycle::log_engine_warnings();
+    Ok(canceled.map_err(exceptions::error)? as i64)
 }
 
 /// The events FluentCart fires, `name => label`, for building an event picker.

@@ -51,6 +51,23 @@ impl<'a> PhpText<'a> {
 }
 
 impl<'a> PhpText<'a> {
+    /// A feed id as given to `new Feed(…, $id)`: non-blank UTF-8.
+    pub fn feed_id(&self) -> PhpResult<&'a str> {
+        std::str::from_utf8(self.0)
+            .ok()
+            .filter(|id| !id.trim().is_empty())
+            .ok_or_else(|| exceptions::error("feed id must be a non-blank UTF-8 string"))
+    }
+
+    /// A short human reason for the log: UTF-8, one line, at most 200 bytes.
+    pub fn reason(&self) -> PhpResult<&'a str> {
+        std::str::from_utf8(self.0)
+            .ok()
+            .map(str::trim)
+            .filter(|reason| reason.len() <= 200 && !reason.chars().any(char::is_control))
+            .ok_or_else(|| exceptions::error("reason must be one line of UTF-8, at most 200 bytes"))
+    }
+
     pub fn bytes(&self) -> &'a [u8] {
         self.0
     }

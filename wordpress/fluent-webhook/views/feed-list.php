@@ -71,7 +71,7 @@ $postButton = static function (string $action, int $id, string $label, string $c
                 <td data-colname="<?php esc_attr_e('Request URL', 'fluent-webhook'); ?>"><code class="fw-url"><?php echo esc_html($feed['request_url'] ?? ''); ?></code></td>
                 <td data-colname="<?php esc_attr_e('Triggers', 'fluent-webhook'); ?>"><?php echo esc_html(implode(', ', $triggers)); ?></td>
                 <td data-colname="<?php esc_attr_e('Enabled', 'fluent-webhook'); ?>">
-                    <label class="fw-toggle" title="<?php esc_attr_e('Takes effect at once for new events; deliveries already queued are still sent.', 'fluent-webhook'); ?>">
+                    <label class="fw-toggle" title="<?php esc_attr_e('Takes effect at once; switching off also cancels the deliveries waiting for a retry.', 'fluent-webhook'); ?>">
                         <input type="checkbox" class="fw-enabled-toggle" data-feed-id="<?php echo (int) $id; ?>"<?php checked($enabled); ?>
                             aria-label="<?php echo esc_attr(sprintf(__('Enable %s', 'fluent-webhook'), $feed['name'] ?? '')); ?>">
                         <span class="fw-toggle-track" aria-hidden="true"></span>

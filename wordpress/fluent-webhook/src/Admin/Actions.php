@@ -44,13 +44,15 @@ final class Actions
         if (!$this->store->setEnabled($id, $enabled)) {
             wp_send_json_error(['message' => __('This webhook feed no longer exists.', 'fluent-webhook')], 404);
         }
-        wp_send_json_success(['id' => $id, 'enabled' => $enabled]);
+        $canceled = $enabled ? 0 : self::cancelPending($id, 'the feed was switched off');
+        wp_send_json_success(['id' => $id, 'enabled' => $enabled, 'canceled' => $canceled]);
     }
 
     public function delete(): void
     {
         $id = $this->checkedFeedId(self::DELETE);
         $this->store->delete($id);
+        self::cancelPending($id, 'the feed was deleted');
         $this->redirect(Screens::url(Screens::LIST_PAGE, ['fw_notice' => 'deleted']));
     }
 
@@ -103,6 +105,23 @@ final class Actions
         check_admin_referer(self::DISMISS_MISSED);
         Extension::clearMissed();
         $this->redirect(wp_get_referer() ?: Screens::url(Screens::LIST_PAGE));
+    }
+
+    /**
+     * A feed switched off or deleted sends nothing more: its deliveries waiting for a retry end
+     * as failed with the reason (those in flight after their attempt). The log keeps them.
+     */
+    private static function cancelPending(int $id, string $reason): int
+    {
+        if (!Extension::loaded()) {
+            return 0;
+        }
+        try {
+            return \FluentWebhook\cancel(FeedStore::extensionId($id), $reason);
+        } catch (\FluentWebhook\Exception $e) {
+            error_log("fluent-webhook: the pending deliveries of feed $id could not be canceled: " . $e->getMessage());
+            return 0;
+        }
     }
 
     /** The sample order that "Send test" sends, shaped as FluentCart's order_paid_done data. */

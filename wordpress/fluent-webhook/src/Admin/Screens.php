@@ -56,7 +56,7 @@ final class Screens
         wp_localize_script('fluent-webhook-admin', 'fluentWebhookAdmin', [
             'ajaxUrl' => admin_url('admin-ajax.php'),
             'toggleNonce' => wp_create_nonce(Actions::TOGGLE),
-            'confirmDelete' => __('Delete this webhook feed permanently? Its delivery log stays, and deliveries already queued or waiting for a retry are still sent.', 'fluent-webhook'),
+            'confirmDelete' => __('Delete this webhook feed permanently? Its deliveries waiting for a retry are canceled; its delivery log stays.', 'fluent-webhook'),
             'toggleFailed' => __('The feed could not be switched: %s', 'fluent-webhook'),
             'on' => __('On', 'fluent-webhook'),
             'off' => __('Off', 'fluent-webhook'),
