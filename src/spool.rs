@@ -275,12 +275,12 @@ impl Spool {
                                 AND (lease_owner IS NULL OR lease_owner != ?1)
                               ORDER BY next_attempt_at LIMIT ?4)
                  RETURNING id, feed_id, feed_name, event, method, url, headers, x'', created_at,
-                           attempt_count, secret, body_id",
+                           attempt_count, secret, body_id, canceled",
             )?;
             // Bodies are read afterwards: RETURNING would copy each one into a temporary table
             // first, and only those within the budget are read at all.
             let rows = claim.query_map(params![self.owner, lease_until as i64, now as i64, limit as i64], |row| {
-                Ok((read_delivery(row)?, row.get::<_, i64>(11)?))
+                Ok((read_delivery(row)?, row.get::<_, i64>(11)?, row.get::<_, Option<String>>(12)?))
             })?;
             let candidates = rows.collect::<rusqlite::Result<Vec<_>>>()?;
             let mut size = tx.prepare_cached("SELECT length(body) FROM bodies WHERE id = ?1")?;
@@ -288,14 +288,21 @@ impl Spool {
             let mut let_go = tx.prepare_cached(
                 "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, next_attempt_at = ?2 WHERE id = ?1",
             )?;
-            let mut lost = tx.prepare_cached(&format!(
-                "UPDATE outbox SET status = 'failed', attempts = {}, attempt_count = attempt_count + 1,
+            // Ends a delivery without an attempt, entry ?2 (JSON) saying why.
+            let mut end_here = tx.prepare_cached(&format!(
+                "UPDATE outbox SET status = 'failed', attempts = {},
                         lease_owner = NULL, lease_until = NULL, next_attempt_at = NULL
                  WHERE id = ?1",
                 with_attempt("?2")
             ))?;
             let (mut claimed, mut bytes) = (Vec::with_capacity(candidates.len()), 0u64);
-            for (mut delivery, body_id) in candidates {
+            for (mut delivery, body_id, canceled) in candidates {
+                // Canceled while a process held it, which then ended without recording an
+                // outcome: it ends here, not with another attempt.
+                if let Some(canceled) = canceled {
+                    end_here.execute(params![delivery.id, canceled])?;
+                    continue;
+                }
                 let Some(length) = size.query_row([body_id], |r| r.get::<_, i64>(0)).optional()? else {
                     let attempt = Attempt {
                         at: now,
@@ -303,7 +310,7 @@ impl Spool {
                         error: Some("not sent: the spool has lost this delivery's body".into()),
                         duration_ms: 0,
                     };
-                    lost.execute(params![delivery.id, serde_json::to_string(&attempt).unwrap_or_default()])?;
+                    end_here.execute(params![delivery.id, serde_json::to_string(&attempt).unwrap_or_default()])?;
                     continue;
                 };
                 let length = length.max(0) as u64;
@@ -813,6 +820,23 @@ mod tests {
         assert_eq!(held.attempts.len(), 2);
         assert_eq!(held.attempts[1].error.as_deref(), Some("canceled: the feed was switched off"));
         assert_eq!(spool.pending_count().unwrap(), 1, "the other feed's delivery is untouched");
+    }
+
+    #[test]
+    fn a_canceled_delivery_whose_holder_died_is_not_sent_again() {
+        let dir = std::env::temp_dir().join(format!("fw-spool-{}", uuid::Uuid::now_v7().simple()));
+        let path = dir.join("spool.sqlite");
+        let mut died = Spool::open(&path, "died").unwrap();
+        let mut next = Spool::open(&path, "next").unwrap();
+        let d = delivery(1);
+        died.insert(&[(d.clone(), Some(20_000))]).unwrap();
+        assert_eq!(next.cancel_feed("7", "the feed was deleted", 10_000).unwrap(), 1);
+        assert!(next.claim_due(30_000, 40_000, 10, ByteBudget::UNLIMITED).unwrap().is_empty());
+        let entry = next.get(&d.id).unwrap().unwrap();
+        assert_eq!(entry.status, Status::Failed);
+        assert_eq!(entry.attempts.len(), 1);
+        assert_eq!(entry.attempts[0].error.as_deref(), Some("canceled: the feed was deleted"));
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
