@@ -667,12 +667,20 @@ mod tests {
         d
     }
 
+    fn temp_dir() -> PathBuf {
+        std::env::temp_dir().join(format!("fw-spool-{}", uuid::Uuid::now_v7().simple()))
+    }
+
+    /// One spool file opened by two processes' owners; the directory to remove afterwards.
+    fn shared_spool(first: &str, second: &str) -> (PathBuf, Spool, Spool) {
+        let dir = temp_dir();
+        let path = dir.join("spool.sqlite");
+        (dir.clone(), Spool::open(&path, first).unwrap(), Spool::open(&path, second).unwrap())
+    }
+
     #[test]
     fn claims_are_exclusive_until_the_lease_ends() {
-        let dir = std::env::temp_dir().join(format!("fw-spool-{}", uuid::Uuid::now_v7().simple()));
-        let path = dir.join("spool.sqlite");
-        let mut a = Spool::open(&path, "a").unwrap();
-        let mut b = Spool::open(&path, "b").unwrap();
+        let (dir, mut a, mut b) = shared_spool("a", "b");
         a.insert(&[(delivery(1), None), (delivery(2), Some(10_000))]).unwrap();
         let first = b.claim_due(5_000, 6_000, 10, ByteBudget::UNLIMITED).unwrap();
         assert_eq!(first.len(), 1, "the unclaimed one only");
@@ -724,7 +732,7 @@ mod tests {
 
     #[test]
     fn bodies_live_apart_and_earlier_rows_move_in() {
-        let dir = std::env::temp_dir().join(format!("fw-spool-{}", uuid::Uuid::now_v7().simple()));
+        let dir = temp_dir();
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("spool.sqlite");
         // The table of earlier builds, with the body in the row, as one left it.
@@ -747,7 +755,7 @@ mod tests {
         assert_eq!(earlier, 0, "an earlier build finds nothing it could send without its body");
         let claimed = spool.claim_due(u64::MAX / 4, u64::MAX / 2, 10, ByteBudget::UNLIMITED).unwrap();
         assert_eq!(claimed.len(), 2);
-        assert!(claimed.iter().all(|c| c.request.body == &b"{}"[..]), "both bodies, the moved one included");
+        assert!(claimed.iter().all(|c| c.request.body == b"{}"[..]), "both bodies, the moved one included");
         assert_eq!(spool.get(&d.id).unwrap().unwrap().delivery.request, d.request);
         for c in &claimed {
             let attempt = Attempt { at: 1, status_code: Some(200), error: None, duration_ms: 1 };
@@ -824,10 +832,7 @@ mod tests {
 
     #[test]
     fn a_canceled_delivery_whose_holder_died_is_not_sent_again() {
-        let dir = std::env::temp_dir().join(format!("fw-spool-{}", uuid::Uuid::now_v7().simple()));
-        let path = dir.join("spool.sqlite");
-        let mut died = Spool::open(&path, "died").unwrap();
-        let mut next = Spool::open(&path, "next").unwrap();
+        let (dir, mut died, mut next) = shared_spool("died", "next");
         let d = delivery(1);
         died.insert(&[(d.clone(), Some(20_000))]).unwrap();
         assert_eq!(next.cancel_feed("7", "the feed was deleted", 10_000).unwrap(), 1);
