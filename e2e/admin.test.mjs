@@ -37,13 +37,13 @@ async function step(name, body) {
   console.log(`ok ${shot} - ${name} (${Date.now() - started} ms) → ${path.basename(file)}`);
 }
 
-/** Requests the receiver recorded under HOOK_PATH, waiting until there are at least `count`. */
-async function received(count, timeoutMs = 15000) {
+/** Requests the receiver recorded under `prefix`, waiting until there are at least `count`. */
+async function received(count, prefix = HOOK_PATH, timeoutMs = 15000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const lines = fs.readFileSync(RECEIVER_LOG, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line));
     const requests = lines
-      .filter((r) => r.phase === 'arrived' && r.path.startsWith(HOOK_PATH))
+      .filter((r) => r.phase === 'arrived' && r.path.startsWith(prefix))
       .map((r) => ({
         ...r,
         headers: Object.fromEntries(Object.entries(r.headers).map(([k, v]) => [k.toLowerCase(), v])),
@@ -51,7 +51,7 @@ async function received(count, timeoutMs = 15000) {
       }));
     if (requests.length >= count) return requests;
     if (Date.now() > deadline) {
-      throw new Error(`the receiver got ${requests.length} request(s) at ${HOOK_PATH}, expected ${count}`);
+      throw new Error(`the receiver got ${requests.length} request(s) at ${prefix}, expected ${count}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -185,6 +185,7 @@ try {
     ]);
     assert.equal(response.status(), 200, 'the toggle request succeeds');
     await row().locator('.fw-toggle-state', { hasText: on ? 'On' : 'Off' }).waitFor();
+    return (await response.json()).data;
   };
 
   await step('toggle off: takes effect at once, and stays off', async () => {
@@ -262,13 +263,16 @@ try {
   });
 
   const deliveryRow = (id) => page.locator(`tr.fw-delivery[data-delivery-id="${id}"]`);
-  /** Reloads the Deliveries screen until the delivery's status is recorded (its answer can trail its arrival). */
-  const waitForStatus = async (id, status) => {
+  /**
+   * Reloads the Deliveries screen until the delivery's status (and its row's text, when given)
+   * is recorded: the log is written after the answer, which can trail its arrival.
+   */
+  const waitForStatus = async (id, status, text = /./) => {
     const deadline = Date.now() + 10000;
     for (;;) {
       await page.goto(admin('fluent-webhook-deliveries'));
       const badge = deliveryRow(id).locator('.fw-badge');
-      if ((await badge.count()) && (await badge.innerText()) === status) return;
+      if ((await badge.count()) && (await badge.innerText()) === status && text.test(await deliveryRow(id).innerText())) return;
       if (Date.now() > deadline) throw new Error(`delivery ${id} is not shown as ${status} in Deliveries`);
       await page.waitForTimeout(250);
     }
@@ -303,7 +307,26 @@ try {
     assert.equal(JSON.parse(requests[2].body).email, sample.order.billing_address.email);
   });
 
+  let failing;
+  await step('an endpoint that fails: the delivery waits for its retry', async () => {
+    await row().getByRole('link', { name: 'Edit' }).click();
+    await page.getByRole('heading', { name: 'Edit Webhook' }).waitFor();
+    await page.getByLabel('Request URL').fill(`${RECEIVER_URL}/status/503${HOOK_PATH}`);
+    await Promise.all([page.waitForURL(/fw_notice=saved/), page.getByRole('button', { name: 'Save Webhook Feed' }).click()]);
+    assert.equal((await fire(['order_paid_done'])).dispatched, 1);
+    [failing] = await received(1, '/status/503');
+    await waitForStatus(failing.headers['webhook-id'], 'pending', /next attempt.*1 · HTTP 503, in/s);
+  });
+
+  await step('switching the feed off cancels its retry', async () => {
+    await page.goto(admin('fluent-webhook'));
+    assert.equal((await toggle(false)).canceled, 1, 'the waiting delivery is canceled');
+    await waitForStatus(failing.headers['webhook-id'], 'failed', /canceled: the feed was switched off/);
+    assert.equal((await received(1, '/status/503')).length, 1, 'no retry reached the endpoint');
+  });
+
   await step('delete asks for confirmation; cancel keeps the feed', async () => {
+    await page.goto(admin('fluent-webhook'));
     let asked = null;
     page.once('dialog', (dialog) => {
       asked = { type: dialog.type(), message: dialog.message() };

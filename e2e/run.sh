@@ -157,7 +157,7 @@ php_admin_flag[log_errors] = on
 INI
 start fpm.out env PHP_INI_SCAN_DIR="$E2E_DIR/conf.d-fpm" /usr/sbin/php-fpm8.2 -F -y "$E2E_DIR/fpm.conf" -d "extension=$E2E_DIR/fluent_webhook.so" \
   -d "fluent_webhook.spool_path=$E2E_DIR/spool/spool.sqlite" -d fluent_webhook.allowed_networks=127.0.0.0/8 \
-  -d fluent_webhook.retry_schedule=1,2
+  -d fluent_webhook.retry_schedule=60
 cat >"$E2E_DIR/nginx.conf" <<CONF
 daemon off;
 worker_processes 1;

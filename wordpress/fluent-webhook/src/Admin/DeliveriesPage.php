@@ -85,7 +85,7 @@ final class DeliveriesPage
         if ($attempt['status_code'] !== null) {
             $parts[] = 'HTTP ' . $attempt['status_code'];
         }
-        if ($attempt['error'] !== null) {
+        if ($attempt['error'] !== null && $attempt['error'] !== end($parts)) {
             $parts[] = $attempt['error'];
         }
         $parts[] = sprintf(__('in %d ms', 'fluent-webhook'), $attempt['duration_ms']);
