@@ -322,6 +322,7 @@ try {
     await page.goto(admin('fluent-webhook'));
     assert.equal((await toggle(false)).canceled, 1, 'the waiting delivery is canceled');
     await waitForStatus(failing.headers['webhook-id'], 'failed', /canceled: the feed was switched off/);
+    assert.equal(await deliveryRow(failing.headers['webhook-id']).locator('.fw-attempt-count').innerText(), '1', 'one request was made');
     assert.equal((await received(1, '/status/503')).length, 1, 'no retry reached the endpoint');
   });
 

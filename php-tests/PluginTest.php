@@ -4,6 +4,7 @@ namespace FluentWebhook\Tests;
 
 use FluentWebhook\Feed;
 use FluentWebhook\InvalidFeedException;
+use FluentWebhookPlugin\Admin\DeliveriesPage;
 use FluentWebhookPlugin\Admin\FeedForm;
 use FluentWebhookPlugin\EventData;
 use PHPUnit\Framework\TestCase;
@@ -19,6 +20,7 @@ final class PluginTest extends TestCase
     {
         require_once dirname(__DIR__) . '/wordpress/fluent-webhook/src/Admin/FeedForm.php';
         require_once dirname(__DIR__) . '/wordpress/fluent-webhook/src/EventData.php';
+        require_once dirname(__DIR__) . '/wordpress/fluent-webhook/src/Admin/DeliveriesPage.php';
     }
 
     private const VALID = [
@@ -176,6 +178,15 @@ final class PluginTest extends TestCase
         $this->assertSame(['id' => 3, 'status' => 'active'], $data['subscription']);
         $given = EventData::shape(['order' => ['id' => 9, 'subscriptions' => [['id' => 3]]], 'subscription' => ['id' => 4]]);
         $this->assertSame(['id' => 4], $given['subscription'], 'the subscription FluentCart passes wins');
+    }
+
+    public function testTheAttemptsColumnCountsRequestsNotTheExtensionsOwnEntries(): void
+    {
+        $entry = fn (?int $code, ?string $error) => ['at' => 1.0, 'status_code' => $code, 'error' => $error, 'duration_ms' => 0];
+        $this->assertTrue(DeliveriesPage::isAttempt($entry(503, 'HTTP 503')));
+        $this->assertTrue(DeliveriesPage::isAttempt($entry(null, 'could not connect: refused')));
+        $this->assertFalse(DeliveriesPage::isAttempt($entry(null, 'canceled: the feed was switched off')));
+        $this->assertFalse(DeliveriesPage::isAttempt($entry(null, "not sent: the spool has lost this delivery's body")));
     }
 
     public function testAModelGraphThatRefersToItselfEnds(): void

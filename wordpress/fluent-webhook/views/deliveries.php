@@ -80,7 +80,7 @@ $time = static fn (?float $at): string => $at === null ? '—' : wp_date('Y-m-d 
                         <br><small><?php printf(esc_html__('next attempt %s', 'fluent-webhook'), esc_html($time($delivery['next_attempt_at']))); ?></small>
                     <?php endif; ?>
                 </td>
-                <td><span class="fw-attempt-count"><?php echo (int) count($attempts); ?></span> · <?php echo esc_html(DeliveriesPage::attemptSummary($last)); ?></td>
+                <td><span class="fw-attempt-count"><?php echo (int) count(array_filter($attempts, [DeliveriesPage::class, 'isAttempt'])); ?></span> · <?php echo esc_html(DeliveriesPage::attemptSummary($last)); ?></td>
                 <td><code class="fw-response"><?php echo esc_html(wp_html_excerpt((string) $delivery['response_excerpt'], 200, '…')); ?></code></td>
                 <td>
                     <?php if ($delivery['status'] !== 'pending') : // a pending delivery is still being sent ?>

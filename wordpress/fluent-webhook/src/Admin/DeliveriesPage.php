@@ -81,6 +81,9 @@ final class DeliveriesPage
         if ($attempt === null) {
             return __('not attempted yet', 'fluent-webhook');
         }
+        if (!self::isAttempt($attempt)) {
+            return (string) $attempt['error'];
+        }
         $parts = [];
         if ($attempt['status_code'] !== null) {
             $parts[] = 'HTTP ' . $attempt['status_code'];
@@ -90,6 +93,15 @@ final class DeliveriesPage
         }
         $parts[] = sprintf(__('in %d ms', 'fluent-webhook'), $attempt['duration_ms']);
         return implode(', ', $parts);
+    }
+
+    /**
+     * Whether a log entry is a request that was made: the extension also ends a delivery with
+     * an entry of its own ("canceled: …" when its feed was switched off, "not sent: …").
+     */
+    public static function isAttempt(array $entry): bool
+    {
+        return $entry['status_code'] !== null || !preg_match('/^(canceled|not sent): /', (string) $entry['error']);
     }
 
     /** The fw_delivery query argument when it is a delivery id (msg_ and hex), else ''. */
