@@ -190,14 +190,6 @@ impl Spool {
             // power loss can lose the last transactions.
             conn.pragma_update(None, "synchronous", "NORMAL")?;
             conn.execute_batch(SCHEMA)?;
-            // Spools of development builds made before cancel() lack the column.
-            let has_canceled: i64 =
-                conn.query_row("SELECT COUNT(*) FROM pragma_table_info('outbox') WHERE name = 'canceled'", [], |r| {
-                    r.get(0)
-                })?;
-            if has_canceled == 0 {
-                conn.execute_batch("ALTER TABLE outbox ADD COLUMN canceled TEXT")?;
-            }
             conn.pragma_update(None, "user_version", LAYOUT_VERSION)?;
             move_earlier_rows(&conn)
         };
@@ -535,8 +527,8 @@ impl ByteBudget {
     pub const UNLIMITED: ByteBudget = ByteBudget { bytes: u64::MAX, at_least_one: true };
 }
 
-/// Moves what an earlier build left in its `deliveries` table (bodies in the rows, or, for a
-/// few unreleased builds, in `payloads`) into `outbox` and `bodies`, in one transaction. Rows
+/// Moves what an earlier build left in its `deliveries` table (bodies in the rows) into
+/// `outbox` and `bodies`, in one transaction. Rows
 /// move with their status, attempts and claims; a row an earlier build is sending at that
 /// moment may be sent once more after its claim ends (at least once, as after a crash).
 fn move_earlier_rows(conn: &Connection) -> rusqlite::Result<()> {
@@ -554,16 +546,9 @@ fn move_earlier_rows(conn: &Connection) -> rusqlite::Result<()> {
         })
         .map(|n| n > 0)
     };
-    let has_payloads = column("payload")?
-        && count("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'payloads'")? > 0;
-    let body = if has_payloads {
-        "COALESCE((SELECT body FROM payloads WHERE payloads.rowid = deliveries.payload), deliveries.body)"
-    } else {
-        "deliveries.body"
-    };
     let secret = if column("secret")? { "secret" } else { "NULL" };
     {
-        let mut rows = tx.prepare(&format!("SELECT rowid, {body} FROM deliveries"))?;
+        let mut rows = tx.prepare("SELECT rowid, body FROM deliveries")?;
         let mut add_body = tx.prepare("INSERT INTO bodies (body) VALUES (?1)")?;
         let mut drop_body = tx.prepare("DELETE FROM bodies WHERE id = ?1")?;
         let mut add_row = tx.prepare(&format!(
