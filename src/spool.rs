@@ -30,6 +30,12 @@ use crate::signature::Secret;
 /// Bytes of a response kept in the log.
 pub const RESPONSE_EXCERPT_BYTES: usize = 4096;
 
+/// Pages of a new spool file. A body (about 4 KB) filled a 4 KB page on its own; with 16 KB
+/// pages, several share one, so SQLite writes fewer WAL frames and makes fewer system calls:
+/// `examples/spool_bound` measured 19.8 µs of CPU per delivery with 4 KB pages, 14.7 µs with 16
+/// KB, and no gain past that.
+const PAGE_SIZE: i64 = 16_384;
+
 /// The spool's layout version (`PRAGMA user_version`), for the next change of layout to test.
 const LAYOUT_VERSION: i64 = 2;
 
@@ -185,6 +191,8 @@ impl Spool {
     fn prepare(conn: Connection, location: String, owner: &str) -> Result<Spool, String> {
         let setup = || -> rusqlite::Result<()> {
             conn.busy_timeout(Duration::from_secs(5))?;
+            // Only a new file takes it (a WAL database keeps the size it was made with).
+            conn.pragma_update(None, "page_size", PAGE_SIZE)?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
             // NORMAL in WAL mode: a commit survives a process crash; only an OS crash or
             // power loss can lose the last transactions.
@@ -680,6 +688,24 @@ mod tests {
         assert_eq!(a.release_claims(25_000).unwrap(), 1);
         assert_eq!(b.release_claims(25_000).unwrap(), 1);
         assert!(b.has_due(25_000).unwrap(), "released rows are due at once");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_new_file_gets_large_pages_and_one_made_with_small_pages_keeps_them() {
+        let (dir, mut spool, _) = shared_spool("a", "b");
+        let page_size = |spool: &Spool| spool.conn.query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0)).unwrap();
+        spool.insert(&[(delivery(1), None)]).unwrap();
+        assert_eq!(page_size(&spool), PAGE_SIZE);
+        let small = dir.join("small.sqlite");
+        {
+            let conn = Connection::open(&small).unwrap();
+            conn.execute_batch("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE t (x);").unwrap();
+        }
+        let mut spool = Spool::open(&small, "a").unwrap();
+        spool.insert(&[(delivery(2), None)]).unwrap();
+        assert_eq!(page_size(&spool), 4096, "a WAL file cannot change its page size");
+        assert_eq!(spool.claim_due(5_000, 6_000, 10, ByteBudget::UNLIMITED).unwrap().len(), 1);
         std::fs::remove_dir_all(dir).unwrap();
     }
 
