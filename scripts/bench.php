@@ -208,22 +208,49 @@ unlink($wrkPlaceholder);
 $row("deliveries/s, $total dispatched then flush()", sprintf('%.0f (dispatch loop %.1f s, flushed: %s)', $oursRate, $ours['dispatch_seconds'], $ours['flushed'] ? 'yes' : 'NO'),
     sprintf('curl_multi ×32 %.0f; wrk -c32 %.0f', $curlRate, $wrkRate),
     sprintf('%.2f× curl_multi; %.0f %% of wrk', $oursRate / $curlRate, $oursRate / max(1, $wrkRate) * 100), '≥ 1.2× curl_multi; ≥ 85 % of wrk');
-$row('CPU µs per delivery (user+sys of this process)', sprintf('%.0f', $oursCpu), sprintf('curl_multi %.0f', $curlCpu),
+$threads = $ours['thread_cpu_seconds'] ?? ['php' => NAN, 'spool' => NAN, 'http' => NAN];
+$perDelivery = fn (float $seconds) => $seconds / $total * 1e6;
+$row('CPU µs per delivery (user+sys of this process)', sprintf('%.0f (PHP %.0f, spool %.0f, HTTP %.0f)', $oursCpu,
+    $perDelivery($threads['php']), $perDelivery($threads['spool']), $perDelivery($threads['http'])), sprintf('curl_multi %.0f', $curlCpu),
     sprintf('%.2f×', $oursCpu / $curlCpu), 'lower than curl_multi');
-// Bounds: the same run with the spool in memory, and nginx's own CPU per request.
+// Bounds: the same run with the spool in memory, and each part of a delivery's work on its
+// own (examples/, built by `make bench`):
+//   cargo build --release --no-default-features --examples --target-dir target/bound
 $row('  bound: same, spool in memory: deliveries/s; CPU µs', sprintf('%.0f; %.0f', $total / $memorySpool['seconds'], $memorySpool['cpu_seconds'] / $total * 1e6),
     '', sprintf('%.2f× curl_multi', $total / $memorySpool['seconds'] / $curlRate), '');
-// The engine's HTTP side alone (no spool, no PHP), when examples/http_bound is built:
-//   cargo build --release --no-default-features --example http_bound --target-dir target/bound
-$bound = __DIR__ . '/../target/bound/release/examples/http_bound';
-if (is_executable($bound)) {
-    $http = json_decode((string) shell_exec(sprintf('cd %s && %s %s %d 32', escapeshellarg(dirname(__DIR__)), escapeshellarg($bound),
-        escapeshellarg($nginx), $total)), true) ?? ['deliveries_per_second' => NAN, 'cpu_us_per_delivery' => NAN];
-    $row('  bound: HTTP side alone (examples/http_bound): /s; CPU µs', sprintf('%.0f; %.0f', $http['deliveries_per_second'], $http['cpu_us_per_delivery']),
-        '', sprintf('%.2f× curl_multi; %.0f %% of wrk', $http['deliveries_per_second'] / $curlRate, $http['deliveries_per_second'] / max(1, $wrkRate) * 100), '');
+$example = function (string $name, string ...$args) {
+    $binary = __DIR__ . "/../target/bound/release/examples/$name";
+    if (!is_executable($binary)) {
+        return null;
+    }
+    return json_decode((string) shell_exec(sprintf('cd %s && %s %s', escapeshellarg(dirname(__DIR__)), escapeshellarg($binary),
+        implode(' ', array_map('escapeshellarg', $args)))), true);
+};
+$httpBound = $example('http_bound', $nginx, (string) $total, '32');
+$httpFloor = $example('http_floor', $nginx, (string) $total, '32');
+$spoolBound = $example('spool_bound', dirname(ini_get('fluent_webhook.spool_path')) . '/spool-bound.sqlite', (string) $total);
+foreach (['HTTP side alone (http_bound)' => $httpBound,
+          'HTTP floor (http_floor)' => $httpFloor] as $what => $bound) {
+    if ($bound) {
+        $row("  bound: $what: /s; CPU µs", sprintf('%.0f; %.1f', $bound['deliveries_per_second'], $bound['cpu_us_per_delivery']),
+            '', sprintf('%.2f× curl_multi; %.0f %% of wrk', $bound['deliveries_per_second'] / $curlRate, $bound['deliveries_per_second'] / max(1, $wrkRate) * 100), '');
+    }
+}
+if ($spoolBound) {
+    $row('  bound: spool alone (spool_bound): CPU µs', sprintf('%.1f', $spoolBound['cpu_us_per_delivery']), '', '', '');
 }
 $row('  bound: nginx CPU µs per request', sprintf('%.1f (our run)', $ours['nginx_cpu_seconds'] / $total * 1e6),
     sprintf('curl_multi %.1f; wrk %.1f', $curlNginx, $wrkNginx), '', '');
+// The least CPU a delivery can cost here, whatever the engine around them: this run's
+// dispatch() (the PHP thread), the spool alone and the HTTP floor, plus nginx's share. On
+// nproc cores nothing can deliver faster than nproc CPU-seconds per second over that sum.
+if ($spoolBound && $httpFloor) {
+    $floor = $perDelivery($threads['php']) + $spoolBound['cpu_us_per_delivery'] + $httpFloor['cpu_us_per_delivery'];
+    $nginxShare = $ours['nginx_cpu_seconds'] / $total * 1e6;
+    $ceiling = (int) shell_exec('nproc') * 1e6 / ($floor + $nginxShare);
+    $row('  floor: PHP + spool + HTTP floor: µs; most /s', sprintf('%.1f; %.0f', $floor, $ceiling),
+        sprintf('curl_multi %.0f µs', $curlCpu), sprintf('%.2f× curl_multi; %.0f %% of wrk', $ceiling / $curlRate, $ceiling / max(1, $wrkRate) * 100), '');
+}
 
 // 4. dispatch → answered latency at light load, from the delivery log.
 $light = feeds($nginx, 1);
