@@ -51,6 +51,7 @@ bench: build
 
 # How long a dispatched delivery lives only in memory before the spool has it.
 crash-window: build
+	rm -rf target/crash-window
 	FLUENT_WEBHOOK_SPOOL=$(CURDIR)/target/crash-window/spool.sqlite $(PHP_DEV) -d fluent_webhook.retry_schedule=3600 scripts/crash-window.php
 
 # cargo-fuzz (libFuzzer) on the settings parser, the smartcode renderer and the encoders,

@@ -504,7 +504,10 @@ impl SpoolWorker {
             }
         }
         self.insert_new(new);
-        if self.outcomes.len() >= OUTCOME_BATCH || unix_millis() >= self.outcomes_due {
+        // Grouped only while every request slot is busy: then more outcomes follow at once.
+        // Otherwise a later write would only get in the way of the next new delivery's.
+        let busy = self.in_memory >= self.config.max_concurrency.max(1);
+        if !busy || self.outcomes.len() >= OUTCOME_BATCH || unix_millis() >= self.outcomes_due {
             self.record_outcomes();
         }
         None
