@@ -35,8 +35,8 @@ pub const RESPONSE_EXCERPT_BYTES: usize = 4096;
 /// `examples/spool_bound` measured 19.8 µs of CPU per delivery with 4 KB pages, 14.7 µs with 16
 /// KB, and no gain past that.
 const PAGE_SIZE: i64 = 16_384;
-/// WAL pages written between two checkpoints (4 MB).
-const CHECKPOINT_PAGES: i64 = 256;
+/// WAL bytes written between two checkpoints, whatever the file's page size.
+const CHECKPOINT_BYTES: i64 = 4 << 20;
 
 /// The spool's layout version (`PRAGMA user_version`), for the next change of layout to test.
 const LAYOUT_VERSION: i64 = 2;
@@ -199,7 +199,8 @@ impl Spool {
             // A checkpoint every 4 MB of WAL, as with SQLite's default of 1,000 pages of 4 KB:
             // 1,000 pages of 16 KB made checkpoints 4 times longer, and a delivery dispatched
             // during one waited for it (p99 dispatch-to-answer latency 3 -> 10 ms).
-            conn.pragma_update(None, "wal_autocheckpoint", CHECKPOINT_PAGES)?;
+            let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+            conn.pragma_update(None, "wal_autocheckpoint", (CHECKPOINT_BYTES / page_size.max(512)).max(1))?;
             // NORMAL in WAL mode: a commit survives a process crash; only an OS crash or
             // power loss can lose the last transactions.
             conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -698,11 +699,14 @@ mod tests {
     }
 
     #[test]
-    fn a_new_file_gets_large_pages_and_one_made_with_small_pages_keeps_them() {
+    fn a_new_file_gets_large_pages_one_made_with_small_pages_keeps_them_and_both_checkpoint_every_4_mb() {
         let (dir, mut spool, _) = shared_spool("a", "b");
         let page_size = |spool: &Spool| spool.conn.query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0)).unwrap();
+        let checkpoint =
+            |spool: &Spool| spool.conn.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get::<_, i64>(0)).unwrap();
         spool.insert(&[(delivery(1), None)]).unwrap();
         assert_eq!(page_size(&spool), PAGE_SIZE);
+        assert_eq!(checkpoint(&spool), 256, "4 MB of 16 KB pages");
         let small = dir.join("small.sqlite");
         {
             let conn = Connection::open(&small).unwrap();
@@ -711,6 +715,7 @@ mod tests {
         let mut spool = Spool::open(&small, "a").unwrap();
         spool.insert(&[(delivery(2), None)]).unwrap();
         assert_eq!(page_size(&spool), 4096, "a WAL file cannot change its page size");
+        assert_eq!(checkpoint(&spool), 1024, "4 MB of 4 KB pages");
         assert_eq!(spool.claim_due(5_000, 6_000, 10, ByteBudget::UNLIMITED).unwrap().len(), 1);
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -386,7 +386,7 @@ struct SpoolWorker {
     unwritten: Vec<Delivery>,
     /// Outcomes waiting to be written together in one transaction, and when they are due.
     outcomes: Vec<(Delivery, Outcome, AttemptRecord)>,
-    outcomes_due: u64,
+    outcomes_due: Option<Instant>,
     next_claim: u64,
     next_prune: u64,
 }
@@ -417,7 +417,7 @@ impl SpoolWorker {
             bytes_in_memory: 0,
             unwritten: Vec::new(),
             outcomes: Vec::new(),
-            outcomes_due: u64::MAX,
+            outcomes_due: None,
             next_claim: 0,
             next_prune,
         }
@@ -433,13 +433,16 @@ impl SpoolWorker {
             if now >= self.next_prune {
                 self.prune(now);
             }
-            if now >= self.outcomes_due {
+            if self.outcomes_due.is_some_and(|due| Instant::now() >= due) {
                 self.record_outcomes();
             }
             if now >= self.next_claim {
                 self.claim(now);
             }
-            let wait = Duration::from_millis(self.next_claim.min(self.outcomes_due).saturating_sub(unix_millis()));
+            let mut wait = Duration::from_millis(self.next_claim.saturating_sub(unix_millis()));
+            if let Some(due) = self.outcomes_due {
+                wait = wait.min(due.saturating_duration_since(Instant::now()));
+            }
             let command = match inbox.recv_timeout(wait) {
                 Ok(command) => command,
                 Err(std_mpsc::RecvTimeoutError::Timeout) => continue,
@@ -507,7 +510,8 @@ impl SpoolWorker {
         // Grouped only while every request slot is busy: then more outcomes follow at once.
         // Otherwise a later write would only get in the way of the next new delivery's.
         let busy = self.in_memory >= self.config.max_concurrency.max(1);
-        if !busy || self.outcomes.len() >= OUTCOME_BATCH || unix_millis() >= self.outcomes_due {
+        let due = self.outcomes_due.is_some_and(|due| Instant::now() >= due);
+        if !busy || due || self.outcomes.len() >= OUTCOME_BATCH {
             self.record_outcomes();
         }
         None
@@ -642,7 +646,8 @@ impl SpoolWorker {
         let record =
             AttemptRecord { id: delivery.id.clone(), attempt, status, next_attempt_at, response_excerpt: excerpt };
         if self.outcomes.is_empty() {
-            self.outcomes_due = now + OUTCOME_DELAY.as_millis() as u64;
+            // Monotonic: a wall clock set back must not hold outcomes (and flush()) back.
+            self.outcomes_due = Some(Instant::now() + OUTCOME_DELAY);
         }
         self.outcomes.push((delivery, outcome, record));
         self.in_memory = self.in_memory.saturating_sub(1);
@@ -660,7 +665,7 @@ impl SpoolWorker {
             return;
         }
         let outcomes = std::mem::take(&mut self.outcomes);
-        self.outcomes_due = u64::MAX;
+        self.outcomes_due = None;
         let records: Vec<AttemptRecord> = outcomes.iter().map(|(_, _, record)| record.clone()).collect();
         let written = match self.spool.record_attempts(&records) {
             Ok(written) => written,
@@ -719,7 +724,8 @@ impl SpoolWorker {
         let _ = self.spool.release_claims(unix_millis());
     }
 
-    /// Deliveries held in memory at most (in flight, or queued for a request slot).
+    /// Deliveries held for sending at most (in flight, or queued for a request slot); those
+    /// whose attempt ended wait apart for their outcome to be written, counted in bytes only.
     fn capacity(&self) -> usize {
         self.config.max_concurrency.max(1) * QUEUED_ROUNDS
     }
