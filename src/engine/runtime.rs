@@ -58,8 +58,8 @@ const QUEUED_ROUNDS: usize = 4;
 const INBOX_LIMIT: u64 = 2 << 20;
 /// The longest dispatch() waits for room (a spool that cannot write at all).
 const INBOX_WAIT: Duration = Duration::from_secs(2);
-/// Outcomes are written together, in one transaction, when this many wait or when the first
-/// has waited OUTCOME_DELAY. Each transaction rewrites the rows' and indexes' pages into the
+/// While every request slot is busy, outcomes are written together, in one transaction, when
+/// this many wait or when the first has waited OUTCOME_DELAY (otherwise at once). Each transaction rewrites the rows' and indexes' pages into the
 /// WAL: written as they came (17 per transaction at 17,000 deliveries/s), outcomes cost more
 /// disk writes than the bodies.
 const OUTCOME_BATCH: usize = 256;
@@ -433,7 +433,7 @@ impl SpoolWorker {
             if now >= self.next_prune {
                 self.prune(now);
             }
-            if self.outcomes_due.is_some_and(|due| Instant::now() >= due) {
+            if self.outcomes_are_due() {
                 self.record_outcomes();
             }
             if now >= self.next_claim {
@@ -510,8 +510,7 @@ impl SpoolWorker {
         // Grouped only while every request slot is busy: then more outcomes follow at once.
         // Otherwise a later write would only get in the way of the next new delivery's.
         let busy = self.in_memory >= self.config.max_concurrency.max(1);
-        let due = self.outcomes_due.is_some_and(|due| Instant::now() >= due);
-        if !busy || due || self.outcomes.len() >= OUTCOME_BATCH {
+        if !busy || self.outcomes_are_due() || self.outcomes.len() >= OUTCOME_BATCH {
             self.record_outcomes();
         }
         None
@@ -656,6 +655,10 @@ impl SpoolWorker {
         if self.in_memory <= self.capacity() / 2 {
             self.next_claim = self.next_claim.min(now);
         }
+    }
+
+    fn outcomes_are_due(&self) -> bool {
+        self.outcomes_due.is_some_and(|due| Instant::now() >= due)
     }
 
     /// Writes the queued outcomes in one transaction, then settles them: a delivery leaves the
