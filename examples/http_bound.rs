@@ -1,6 +1,6 @@
 //! The HTTP side of the engine alone, for BENCHMARKS.md: COUNT POSTs of the order_paid_done
 //! sample to URL with the engine's own client and attempt code (engine::sender), CONCURRENCY
-//! at a time on a 2-worker tokio runtime, and no spool, no PHP. Prints deliveries per second
+//! at a time on a 1-worker tokio runtime (as the engine), and no spool, no PHP. Prints deliveries per second
 //! and user+sys CPU µs per delivery of this process.
 //!
 //!   cargo build --release --no-default-features --example http_bound --target-dir target/bound
@@ -35,12 +35,13 @@ fn main() {
         connect_timeout: Duration::from_secs(5),
         network: Arc::new(NetworkPolicy::parse("127.0.0.0/8,::1").expect("valid ranges")),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
     runtime.block_on(async move {
         let client = sender::build_client(&config).expect("client");
         let request = feed.request_for("e", &data);
         let warm = Delivery::new(None, "bound".into(), "e".into(), request.clone());
-        sender::attempt(&client, &warm, &config).await;
+        let mut parsed = sender::ParsedUrl::default();
+        sender::attempt(&client, &warm, parsed.parse(&warm.request.url), &config).await;
         let slots = Arc::new(tokio::sync::Semaphore::new(concurrency));
         let (cpu, started) = (cpu_seconds(), Instant::now());
         let mut tasks = Vec::with_capacity(count);
@@ -48,8 +49,9 @@ fn main() {
             let slot = Arc::clone(&slots).acquire_owned().await.expect("open semaphore");
             let (client, config) = (client.clone(), config.clone());
             let delivery = Delivery::new(None, "bound".into(), "e".into(), request.clone());
+            let url = parsed.parse(&delivery.request.url);
             tasks.push(tokio::spawn(async move {
-                let (outcome, _) = sender::attempt(&client, &delivery, &config).await;
+                let (outcome, _) = sender::attempt(&client, &delivery, url, &config).await;
                 drop(slot);
                 outcome.status() == Some(204)
             }));
