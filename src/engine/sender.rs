@@ -29,14 +29,17 @@ pub struct ClientConfig {
 }
 
 /// The client every delivery of this process shares: keep-alive pool, rustls with the
-/// system's roots, no redirects, no proxy from the environment, and a resolver that refuses
-/// names with a forbidden address.
+/// system's roots, no redirects, no retries, no proxy from the environment, and a resolver
+/// that refuses names with a forbidden address.
 pub fn build_client(config: &ClientConfig) -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .dns_resolver(GuardedResolver(Arc::clone(&config.network)))
         .timeout(config.timeout)
         .connect_timeout(config.connect_timeout)
         .redirect(reqwest::redirect::Policy::none())
+        // Retries are ours (crate::retry), recorded in the log. reqwest's own retry layer,
+        // even set never to retry, cloned every request's headers in case it might.
+        .retry(reqwest::retry::never().max_retries_per_request(0))
         .no_proxy()
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(60))
