@@ -390,9 +390,9 @@ struct SpoolWorker {
     /// waits.
     in_memory: usize,
     bytes_in_memory: usize,
-    /// Deliveries written claimed, but for which no request slot was free (see Place::Reserve):
-    /// their ids and body sizes, oldest first.
-    reserved: VecDeque<(String, usize)>,
+    /// Deliveries written claimed, but for which no request slot was free (see Place::Reserve),
+    /// oldest first.
+    reserved: VecDeque<Reserved>,
     /// New deliveries the spool refused (busy or failing disk), written again before sending.
     unwritten: Vec<Delivery>,
     /// Outcomes waiting to be written together in one transaction, and when they are due.
@@ -578,8 +578,9 @@ impl SpoolWorker {
                 Place::Send(_) => self.send(delivery),
                 // Waits on disk, counted as parked like the others there; read back (or claimed)
                 // when a slot and memory free up.
-                Place::Reserve(_) => {
-                    self.reserved.push_back((delivery.id, delivery.request.body.len()));
+                Place::Reserve(claimed_until) => {
+                    let size = delivery.size();
+                    self.reserved.push_back(Reserved { id: delivery.id, size, claimed_until });
                     self.tally.parked();
                 }
                 Place::Disk => self.tally.parked(),
@@ -598,12 +599,17 @@ impl SpoolWorker {
         }
     }
 
-    /// Takes up what waits, as much as there is room to hold: reserved deliveries first (the
-    /// oldest new ones), then due ones from the spool (retries, parked ones, and those other
-    /// processes left).
+    /// Takes up what waits, as much as there is room to hold: due deliveries from the spool
+    /// (retries, parked ones, and those other processes left) for a quarter of the room at
+    /// least, so that a long backlog of reserved deliveries does not hold them back; then
+    /// reserved ones (the oldest new ones); then due ones again for what room is left.
     fn claim(&mut self, now: u64) -> usize {
         self.next_claim = now + CLAIM_INTERVAL.as_millis() as u64;
-        self.take_reserved(now) + self.claim_due(now)
+        let share = self.capacity().saturating_sub(self.in_memory).div_ceil(4);
+        let due = self.claim_due(now, share);
+        let reserved = self.take_reserved(now);
+        // Fewer than its share: nothing more is due.
+        due + reserved + if due == share { self.claim_due(now, usize::MAX) } else { 0 }
     }
 
     /// Reads back reserved deliveries for the free request slots, within the memory cap.
@@ -612,7 +618,7 @@ impl SpoolWorker {
         let mut room = self.config.memory_limit.saturating_sub(self.bytes_in_memory);
         let mut taken = Vec::new();
         while taken.len() < free {
-            let Some(&(_, size)) = self.reserved.front() else { break };
+            let Some(size) = self.reserved.front().map(|r| r.size) else { break };
             let first = taken.is_empty() && self.in_memory == 0;
             if size > room && !first {
                 break;
@@ -623,9 +629,9 @@ impl SpoolWorker {
         if taken.is_empty() {
             return 0;
         }
-        let ids: Vec<String> = taken.iter().map(|(id, _)| id.clone()).collect();
+        let claims: Vec<(String, u64)> = taken.iter().map(|r| (r.id.clone(), r.claimed_until)).collect();
         let lease_until = self.lease_until(now, self.capacity() - 1);
-        match self.spool.take_reserved(&ids, now, lease_until) {
+        match self.spool.take_reserved(&claims, now, lease_until) {
             Ok(deliveries) => {
                 let count = deliveries.len();
                 for delivery in deliveries {
@@ -645,9 +651,10 @@ impl SpoolWorker {
         }
     }
 
-    /// Claims due deliveries from the spool, as many as there is room to hold.
-    fn claim_due(&mut self, now: u64) -> usize {
-        let free = self.capacity().saturating_sub(self.in_memory);
+    /// Claims due deliveries from the spool, at most `at_most`, and as many as there is room to
+    /// hold.
+    fn claim_due(&mut self, now: u64, at_most: usize) -> usize {
+        let free = self.capacity().saturating_sub(self.in_memory).min(at_most);
         if free == 0 || (self.bytes_in_memory >= self.config.memory_limit && self.in_memory > 0) {
             return 0;
         }
@@ -829,6 +836,15 @@ impl SpoolWorker {
         let rounds = (position / self.config.max_concurrency.max(1) + 1).min(QUEUED_ROUNDS) as u32;
         now + (self.config.client.timeout * rounds + LEASE_MARGIN).as_millis() as u64
     }
+}
+
+/// A delivery written claimed by this process, waiting for a request slot.
+struct Reserved {
+    id: String,
+    /// What it holds in memory once read back ([`Delivery::size`]).
+    size: usize,
+    /// The claim it was written with: once the row has another, it has changed hands.
+    claimed_until: u64,
 }
 
 /// Where a new delivery goes once written.

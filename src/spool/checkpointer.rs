@@ -12,14 +12,18 @@ use std::os::raw::c_int;
 use std::path::Path;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use rusqlite::hooks::Wal;
 use rusqlite::wal::CheckpointMode;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
 
-/// Past this many times the checkpoint interval, the committing connection checkpoints itself:
-/// the thread has fallen behind (a slow disk), and the WAL must not grow without bound.
+/// Past this many times the checkpoint interval, the WAL has not started over for long (a disk
+/// slower than the writes): the committing connection waits for the checkpoint under way, at
+/// most INLINE_WAIT, and copies the rest itself, so that the WAL cannot grow without bound.
+/// The spool thread then waits for the disk, as it did at every checkpoint before.
 const INLINE_AFTER: c_int = 8;
+const INLINE_WAIT: Duration = Duration::from_secs(10);
 
 type Hook = fn(&mut Wal, c_int) -> rusqlite::Result<()>;
 
@@ -55,7 +59,14 @@ impl Checkpointer {
         // starts over, and writing to a longer WAL costs more than the extra checkpoints.
         let hook = move |wal: &mut Wal, in_wal: c_int| {
             if in_wal >= pages.saturating_mul(INLINE_AFTER) {
-                let _ = wal.checkpoint_v2(CheckpointMode::PASSIVE);
+                // Busy while a checkpoint (this process's thread, or another process) runs.
+                let deadline = Instant::now() + INLINE_WAIT;
+                while let Err(e) = wal.checkpoint_v2(CheckpointMode::PASSIVE) {
+                    if e.sqlite_error_code() != Some(ErrorCode::DatabaseBusy) || Instant::now() >= deadline {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
             } else if in_wal >= pages {
                 let _ = wake.try_send(());
             }

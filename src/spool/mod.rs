@@ -79,15 +79,26 @@ CREATE TABLE IF NOT EXISTS bodies (id INTEGER PRIMARY KEY, body BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS outbox_created ON outbox (created_at);
 ";
 
-/// Indexes of pending rows only: a delivery leaves them when it ends instead of moving within
-/// them, and they stay as small as the queue (`spool_bound`: 16.6-19.0 µs of CPU per delivery
-/// with them over every row, 15.1-15.3 µs with these). `status` stays their first column, so
-/// that an earlier build sharing the spool finds the index it names (`INDEXED BY`) usable.
-/// Spools made before layout 3 have them over every row, and get these when opened.
-const PENDING_INDEXES: &str = "
+/// Indexes of some statuses only. `outbox_due` and `outbox_leased` hold pending rows: a
+/// delivery leaves them when it ends instead of moving within them, and they stay as small as
+/// the queue (`spool_bound`: 16.6-19.0 µs of CPU per delivery with them over every row,
+/// 15.1-15.3 µs with these). `status` stays their first column, so that an earlier build
+/// sharing the spool finds the index it names (`INDEXED BY`) usable. The log's filter on a
+/// rare status (`failed`, `gone`) has its own, which a delivered row never enters; `delivered`
+/// and `pending` rows are found walking `outbox_created` from the newest. Spools made before
+/// layout 3 have the first two over every row, and get these when opened.
+const PARTIAL_INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS outbox_leased ON outbox (status, lease_until) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS outbox_failed ON outbox (created_at) WHERE status = 'failed';
+CREATE INDEX IF NOT EXISTS outbox_gone ON outbox (created_at) WHERE status = 'gone';
 ";
+/// How long a statement waits for another process's write.
+const BUSY_WAIT: Duration = Duration::from_secs(5);
+/// How long opening a spool waits for another process making PARTIAL_INDEXES: one pass over
+/// every row, about 2 s per million. Past SQLite's usual 5 s wait, a process would fall back
+/// to a spool in memory for its whole life.
+const INDEXING_WAIT: Duration = Duration::from_secs(120);
 
 /// The log entry (JSON) of a delivery ended because its body is gone from the spool.
 fn lost_body(now: u64) -> String {
@@ -232,7 +243,7 @@ impl Spool {
 
     fn prepare(conn: Connection, location: String, owner: &str) -> Result<Spool, String> {
         let setup = || -> rusqlite::Result<()> {
-            conn.busy_timeout(Duration::from_secs(5))?;
+            conn.busy_timeout(BUSY_WAIT)?;
             // Only a new file takes it (a WAL database keeps the size it was made with).
             conn.pragma_update(None, "page_size", PAGE_SIZE)?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -245,7 +256,7 @@ impl Spool {
             // power loss can lose the last transactions.
             conn.pragma_update(None, "synchronous", "NORMAL")?;
             conn.execute_batch(SCHEMA)?;
-            index_pending_rows_only(&conn)?;
+            make_partial_indexes(&conn)?;
             conn.pragma_update(None, "user_version", LAYOUT_VERSION)?;
             move_earlier_rows(&conn)
         };
@@ -371,41 +382,41 @@ impl Spool {
         Ok(claimed)
     }
 
-    /// Reads back deliveries this process wrote already claimed but could not start yet (the
-    /// engine keeps only their ids), for sending now with a claim until `lease_until`. A read
-    /// alone, when the claim made at writing still lasts that long; otherwise the claim is
-    /// renewed, if it is still this process's. Those another process took over (the claim ran
-    /// out) are left to it; those canceled meanwhile, or whose body is lost, end here, failed.
-    pub fn take_reserved(&mut self, ids: &[String], now: u64, lease_until: u64) -> rusqlite::Result<Vec<Delivery>> {
-        let mut ready = Vec::with_capacity(ids.len());
+    /// Reads back deliveries this process wrote claimed until `claimed_until` (each id with
+    /// its own) but could not start yet (the engine keeps only their ids), for sending now with
+    /// a claim until `lease_until`. A read alone, when that claim still lasts long enough;
+    /// otherwise it is renewed. A row whose claim is no longer the one made at writing has
+    /// changed hands (another process took it over after the claim ran out, and may have let it
+    /// go since, to be claimed again, even by this process): it is not this reservation's to
+    /// send. Those canceled meanwhile, or whose body is lost, end here, failed.
+    pub fn take_reserved(
+        &mut self,
+        reserved: &[(String, u64)],
+        now: u64,
+        lease_until: u64,
+    ) -> rusqlite::Result<Vec<Delivery>> {
+        let mut ready = Vec::with_capacity(reserved.len());
         let (mut renew, mut end) = (Vec::new(), Vec::new());
         {
             let tx = self.conn.transaction()?;
             let mut read = tx.prepare_cached(
                 "SELECT o.id, feed_id, feed_name, event, method, url, headers, COALESCE(b.body, x''), created_at,
-                        attempt_count, secret, lease_until, canceled, b.id IS NULL
+                        attempt_count, secret, canceled, b.id IS NULL
                  FROM outbox o LEFT JOIN bodies b ON b.id = o.body_id
-                 WHERE o.id = ?1 AND o.status = 'pending' AND o.lease_owner = ?2",
+                 WHERE o.id = ?1 AND o.status = 'pending' AND o.lease_owner = ?2 AND o.lease_until = ?3",
             )?;
-            for id in ids {
+            for (id, claimed_until) in reserved {
                 let row = read
-                    .query_row(params![id, self.owner], |row| {
-                        Ok((
-                            read_delivery(row)?,
-                            row.get::<_, Option<i64>>(11)?.unwrap_or(0),
-                            row.get::<_, Option<String>>(12)?,
-                            row.get::<_, bool>(13)?,
-                        ))
+                    .query_row(params![id, self.owner, *claimed_until as i64], |row| {
+                        Ok((read_delivery(row)?, row.get::<_, Option<String>>(11)?, row.get::<_, bool>(12)?))
                     })
                     .optional()?;
                 match row {
                     None => {}
-                    Some((delivery, _, Some(canceled), _)) => end.push((delivery.id, canceled)),
-                    Some((delivery, _, None, true)) => end.push((delivery.id, lost_body(now))),
-                    Some((delivery, held_until, None, false)) if held_until >= lease_until as i64 => {
-                        ready.push(delivery)
-                    }
-                    Some((delivery, _, None, false)) => renew.push(delivery),
+                    Some((delivery, Some(canceled), _)) => end.push((delivery.id, canceled, *claimed_until)),
+                    Some((delivery, None, true)) => end.push((delivery.id, lost_body(now), *claimed_until)),
+                    Some((delivery, None, false)) if *claimed_until >= lease_until => ready.push(delivery),
+                    Some((delivery, None, false)) => renew.push((delivery, *claimed_until)),
                 }
             }
         }
@@ -414,23 +425,28 @@ impl Spool {
         }
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         {
-            let mut relet = tx.prepare_cached(
-                "UPDATE outbox SET lease_until = ?2, next_attempt_at = ?2
-                 WHERE id = ?1 AND status = 'pending' AND lease_owner = ?3 AND canceled IS NULL",
-            )?;
-            for delivery in renew {
-                if relet.execute(params![delivery.id, lease_until as i64, self.owner])? > 0 {
-                    ready.push(delivery);
-                }
-            }
+            let mine = "id = ?1 AND status = 'pending' AND lease_owner = ?2 AND lease_until = ?3";
+            let mut relet = tx.prepare_cached(&format!(
+                "UPDATE outbox SET lease_until = ?4, next_attempt_at = ?4 WHERE {mine} AND canceled IS NULL"
+            ))?;
+            // Ends a delivery without an attempt, entry ?4 (JSON) saying why; or, when ?4 is
+            // NULL, the cancellation that came between the read and this transaction.
             let mut end_here = tx.prepare_cached(&format!(
                 "UPDATE outbox SET status = 'failed', attempts = {},
                         lease_owner = NULL, lease_until = NULL, next_attempt_at = NULL
-                 WHERE id = ?1 AND status = 'pending' AND lease_owner = ?3",
-                with_attempt("?2")
+                 WHERE {mine} AND COALESCE(?4, canceled) IS NOT NULL",
+                with_attempt("COALESCE(?4, canceled)")
             ))?;
-            for (id, entry) in end {
-                end_here.execute(params![id, entry, self.owner])?;
+            for (delivery, claimed_until) in renew {
+                let claimed_until = claimed_until as i64;
+                if relet.execute(params![delivery.id, self.owner, claimed_until, lease_until as i64])? > 0 {
+                    ready.push(delivery);
+                } else {
+                    end_here.execute(params![delivery.id, self.owner, claimed_until, None::<String>])?;
+                }
+            }
+            for (id, entry, claimed_until) in end {
+                end_here.execute(params![id, self.owner, claimed_until as i64, entry])?;
             }
         }
         tx.commit()?;
@@ -609,8 +625,9 @@ impl Spool {
             args.push(event.clone().into());
         }
         if let Some(status) = filter.status {
-            sql.push_str(" AND status = ?");
-            args.push(status.as_str().to_string().into());
+            // A literal (one of four fixed words), so that SQLite can use the index of that
+            // status alone (PARTIAL_INDEXES); it cannot for a bound parameter.
+            sql.push_str(&format!(" AND status = '{}'", status.as_str()));
         }
         if let Some(since) = filter.since {
             sql.push_str(" AND created_at >= ?");
@@ -643,27 +660,32 @@ impl ByteBudget {
     pub const UNLIMITED: ByteBudget = ByteBudget { bytes: u64::MAX, at_least_one: true };
 }
 
+/// Gives a spool the indexes of PARTIAL_INDEXES: a new one, and one made before layout 3 in
+/// place of its indexes over every row.
+fn make_partial_indexes(conn: &Connection) -> rusqlite::Result<()> {
+    let done = "SELECT COUNT(*) = 4 FROM sqlite_master WHERE type = 'index' AND sql LIKE '%WHERE%'
+                AND name IN ('outbox_due', 'outbox_leased', 'outbox_failed', 'outbox_gone')";
+    if conn.query_row(done, [], |r| r.get::<_, bool>(0))? {
+        return Ok(());
+    }
+    conn.busy_timeout(INDEXING_WAIT)?;
+    let made = (|| {
+        let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+        // Asked again: another process may have made them while this one waited for the lock.
+        if !tx.query_row(done, [], |r| r.get::<_, bool>(0))? {
+            tx.execute_batch("DROP INDEX IF EXISTS outbox_due; DROP INDEX IF EXISTS outbox_leased;")?;
+            tx.execute_batch(PARTIAL_INDEXES)?;
+        }
+        tx.commit()
+    })();
+    conn.busy_timeout(BUSY_WAIT)?;
+    made
+}
+
 /// Moves what an earlier build left in its `deliveries` table (bodies in the rows) into
 /// `outbox` and `bodies`, in one transaction. Rows
 /// move with their status, attempts and claims; a row an earlier build is sending at that
 /// moment may be sent once more after its claim ends (at least once, as after a crash).
-/// Gives a spool the indexes of PENDING_INDEXES: a new one, and one made before layout 3 in
-/// place of its indexes over every row.
-fn index_pending_rows_only(conn: &Connection) -> rusqlite::Result<()> {
-    let done = "SELECT COUNT(*) = 2 FROM sqlite_master
-                WHERE type = 'index' AND name IN ('outbox_due', 'outbox_leased') AND sql LIKE '%WHERE%'";
-    if conn.query_row(done, [], |r| r.get::<_, bool>(0))? {
-        return Ok(());
-    }
-    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
-    // Asked again: another process may have done it while this one waited for the lock.
-    if !tx.query_row(done, [], |r| r.get::<_, bool>(0))? {
-        tx.execute_batch("DROP INDEX IF EXISTS outbox_due; DROP INDEX IF EXISTS outbox_leased;")?;
-        tx.execute_batch(PENDING_INDEXES)?;
-    }
-    tx.commit()
-}
-
 fn move_earlier_rows(conn: &Connection) -> rusqlite::Result<()> {
     let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0));
     if count("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'deliveries'")? == 0 {
@@ -868,7 +890,7 @@ mod tests {
     }
 
     #[test]
-    fn a_spool_of_layout_2_gets_indexes_of_pending_rows_only() {
+    fn a_spool_of_layout_2_gets_its_partial_indexes_once() {
         let dir = temp_dir();
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("spool.sqlite");
@@ -885,19 +907,28 @@ mod tests {
         let partial: i64 = spool
             .conn
             .query_row(
-                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND sql LIKE '%WHERE status = ''pending''%'",
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND sql LIKE '%WHERE status = %'",
                 [],
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(partial, 2);
+        assert_eq!(partial, 4);
+        let plan: String = spool
+            .conn
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT id FROM outbox WHERE status = 'failed' ORDER BY created_at DESC LIMIT 10",
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("outbox_failed"), "the log's filter on failed rows has its index: {plan}");
         spool.insert(&[(delivery(1), None)]).unwrap();
         assert_eq!(spool.claim_due(10_000, 20_000, 10, ByteBudget::UNLIMITED).unwrap().len(), 1);
         drop(spool);
         let again = Spool::open(&path, "me").unwrap();
         let indexes: i64 =
             again.conn.query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'", [], |r| r.get(0)).unwrap();
-        assert_eq!(indexes, 4, "opened again: nothing more (the key's, created, due, leased)");
+        assert_eq!(indexes, 6, "opened again: nothing more (the key's, created, due, leased, failed, gone)");
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -909,7 +940,7 @@ mod tests {
         let lease = |spool: &Spool, id: &str| {
             spool.conn.query_row("SELECT lease_until FROM outbox WHERE id = ?1", [id], |r| r.get::<_, i64>(0)).unwrap()
         };
-        let ids = |ds: &[Delivery]| ds.iter().map(|d| d.id.clone()).collect::<Vec<_>>();
+        let ids = |ds: &[Delivery]| ds.iter().map(|d| (d.id.clone(), 100_000)).collect::<Vec<_>>();
         let taken = a.take_reserved(&ids(&ds[..1]), 10_000, 50_000).unwrap();
         assert_eq!(taken.len(), 1);
         assert_eq!(taken[0].request, ds[0].request);
@@ -931,6 +962,24 @@ mod tests {
     }
 
     #[test]
+    fn a_reserved_delivery_that_changed_hands_is_not_sent_again_by_its_first_process() {
+        let (dir, mut a, mut b) = shared_spool("a", "b");
+        let d = delivery(1);
+        a.insert(&[(d.clone(), Some(100_000))]).unwrap();
+        // a's claim ran out; b took it over, failed, and let it go for a retry ...
+        assert_eq!(b.claim_due(200_000, 250_000, 1, ByteBudget::UNLIMITED).unwrap().len(), 1);
+        let attempt = Attempt { at: 200_000, status_code: Some(503), error: Some("HTTP 503".into()), duration_ms: 1 };
+        b.record_attempt(&d.id, &attempt, Status::Pending, Some(210_000), b"").unwrap();
+        // ... which a claimed, as any due delivery, and is sending.
+        assert_eq!(a.claim_due(220_000, 300_000, 1, ByteBudget::UNLIMITED).unwrap().len(), 1);
+        assert!(
+            a.take_reserved(&[(d.id.clone(), 100_000)], 230_000, 300_000).unwrap().is_empty(),
+            "the reservation is over: its row has another claim"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn a_reserved_delivery_canceled_or_without_its_body_ends_without_an_attempt() {
         let mut spool = Spool::in_memory("me");
         let (canceled, lost) = (delivery(1), delivery(2));
@@ -941,7 +990,8 @@ mod tests {
             .conn
             .execute("DELETE FROM bodies WHERE id = (SELECT body_id FROM outbox WHERE id = ?1)", [&lost.id])
             .unwrap();
-        assert!(spool.take_reserved(&[canceled.id.clone(), lost.id.clone()], 20_000, 50_000).unwrap().is_empty());
+        let reserved = [(canceled.id.clone(), 100_000), (lost.id.clone(), 100_000)];
+        assert!(spool.take_reserved(&reserved, 20_000, 50_000).unwrap().is_empty());
         let canceled = spool.get(&canceled.id).unwrap().unwrap();
         assert_eq!(canceled.status, Status::Failed);
         assert_eq!(canceled.attempts[0].error.as_deref(), Some("canceled: the feed was switched off"));
