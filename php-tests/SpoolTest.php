@@ -206,6 +206,49 @@ final class SpoolTest extends WebhookTestCase
         $this->assertCount(40, self::receiver()->waitForRequests($this->prefix, 40));
     }
 
+    /**
+     * More deliveries than the request slots hold (2 slots, 8 held): the rest are written
+     * claimed and read back by id as slots free. Each is sent once; a feed canceled while its
+     * deliveries wait ends them without an attempt.
+     */
+    public function testABacklogPastTheSlotsIsSentOnceEachAndACancelEndsItsPart(): void
+    {
+        $slow = $this->url('backlog', '/sleep/0.02');
+        $off = $this->url('off');
+        $result = self::runPhp(<<<PHP
+            <?php
+            \$slow = new FluentWebhook\\Feed(['name' => 'slow', 'request_url' => '$slow', 'event_trigger' => ['e']], 'slow');
+            \$off = new FluentWebhook\\Feed(['name' => 'off', 'request_url' => '$off', 'event_trigger' => ['e']], 'off');
+            for (\$i = 0; \$i < 60; \$i++) {
+                FluentWebhook\\dispatch('e', ['n' => \$i], [\$slow]);
+            }
+            for (\$i = 0; \$i < 10; \$i++) {
+                FluentWebhook\\dispatch('e', ['n' => \$i], [\$off]);
+            }
+            \$canceled = FluentWebhook\\cancel('off', 'the feed was switched off');
+            \$flushed = FluentWebhook\\flush(60);
+            echo json_encode(['canceled' => \$canceled, 'flushed' => \$flushed, 'stats' => FluentWebhook\\stats(),
+                'off' => FluentWebhook\\deliveries(['feed' => 'off', 'limit' => 100])]);
+            PHP, ['fluent_webhook.spool_path' => "$this->dir/spool.sqlite", 'fluent_webhook.max_concurrency' => '2'], 90.0);
+        $this->assertSame(0, $result['exit'], $result['stderr']);
+        $out = json_decode($result['stdout'], true);
+        $this->assertTrue($out['flushed']);
+        $this->assertSame(10, $out['canceled'], 'the off feed\'s ten, all waiting for a slot');
+        $this->assertGreaterThanOrEqual(60, $out['stats']['parked'], 'past the 8 held, they waited on disk');
+        $this->assertSame(60, $out['stats']['delivered']);
+        $requests = self::receiver()->waitForRequests('/sleep/0.02' . $this->prefix, 60);
+        $ids = array_map(fn ($r) => $r['headers']['webhook-id'], $requests);
+        $this->assertCount(60, $ids);
+        $this->assertCount(60, array_unique($ids), 'each webhook-id once');
+        $this->assertSame([], self::receiver()->requests($this->prefix . 'off'), 'nothing sent for the canceled feed');
+        $this->assertCount(10, $out['off']);
+        foreach ($out['off'] as $row) {
+            $this->assertSame('failed', $row['status']);
+            $this->assertCount(1, $row['attempts'], 'no attempt: the cancellation alone');
+            $this->assertSame('canceled: the feed was switched off', $row['attempts'][0]['error']);
+        }
+    }
+
     public function testASpoolThatCannotBeOpenedFallsBackToMemory(): void
     {
         $url = $this->url('fallback');
