@@ -111,6 +111,17 @@ fn lost_body(now: u64) -> String {
     serde_json::to_string(&attempt).unwrap_or_default()
 }
 
+/// SQL that ends the deliveries matching `condition` as failed without an attempt, `entry`
+/// (JSON) the log's reason, and lets go of their claims.
+fn end_without_attempt(entry: &str, condition: &str) -> String {
+    format!(
+        "UPDATE outbox SET status = 'failed', attempts = {},
+                lease_owner = NULL, lease_until = NULL, next_attempt_at = NULL
+         WHERE {condition}",
+        with_attempt(entry)
+    )
+}
+
 /// SQL for the `attempts` list with the attempt in `param` (JSON) appended. A list that is not
 /// valid JSON (edited by hand, say) is started anew rather than failing the statement, and
 /// with it the whole batch of outcomes. The first attempt, the usual case, is written without
@@ -347,13 +358,7 @@ impl Spool {
             let mut let_go = tx.prepare_cached(
                 "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, next_attempt_at = ?2 WHERE id = ?1",
             )?;
-            // Ends a delivery without an attempt, entry ?2 (JSON) saying why.
-            let mut end_here = tx.prepare_cached(&format!(
-                "UPDATE outbox SET status = 'failed', attempts = {},
-                        lease_owner = NULL, lease_until = NULL, next_attempt_at = NULL
-                 WHERE id = ?1",
-                with_attempt("?2")
-            ))?;
+            let mut end_here = tx.prepare_cached(&end_without_attempt("?2", "id = ?1"))?;
             let (mut claimed, mut bytes) = (Vec::with_capacity(candidates.len()), 0u64);
             for (mut delivery, body_id, canceled) in candidates {
                 // Canceled while a process held it, which then ended without recording an
@@ -429,13 +434,11 @@ impl Spool {
             let mut relet = tx.prepare_cached(&format!(
                 "UPDATE outbox SET lease_until = ?4, next_attempt_at = ?4 WHERE {mine} AND canceled IS NULL"
             ))?;
-            // Ends a delivery without an attempt, entry ?4 (JSON) saying why; or, when ?4 is
-            // NULL, the cancellation that came between the read and this transaction.
-            let mut end_here = tx.prepare_cached(&format!(
-                "UPDATE outbox SET status = 'failed', attempts = {},
-                        lease_owner = NULL, lease_until = NULL, next_attempt_at = NULL
-                 WHERE {mine} AND COALESCE(?4, canceled) IS NOT NULL",
-                with_attempt("COALESCE(?4, canceled)")
+            // The entry is ?4; or, when ?4 is NULL, the cancellation that came between the read
+            // and this transaction.
+            let mut end_here = tx.prepare_cached(&end_without_attempt(
+                "COALESCE(?4, canceled)",
+                &format!("{mine} AND COALESCE(?4, canceled) IS NOT NULL"),
             ))?;
             for (delivery, claimed_until) in renew {
                 let claimed_until = claimed_until as i64;
@@ -564,11 +567,9 @@ impl Spool {
         let entry = serde_json::to_string(&entry).unwrap_or_default();
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let free = tx.execute(
-            &format!(
-                "UPDATE outbox SET status = 'failed', attempts = {}, next_attempt_at = NULL,
-                        lease_owner = NULL, lease_until = NULL
-                 WHERE feed_id = ?1 AND status = 'pending' AND (lease_until IS NULL OR lease_until < ?3)",
-                with_attempt("?2")
+            &end_without_attempt(
+                "?2",
+                "feed_id = ?1 AND status = 'pending' AND (lease_until IS NULL OR lease_until < ?3)",
             ),
             params![feed_id, entry, now as i64],
         )?;
