@@ -100,6 +100,14 @@ const BUSY_WAIT: Duration = Duration::from_secs(5);
 /// to a spool in memory for its whole life.
 const INDEXING_WAIT: Duration = Duration::from_secs(120);
 
+/// What take_reserved read: deliveries to send as they are, those whose claim is to be renewed
+/// first (with the claim they were written with), and those to end (id, log entry, claim).
+struct ReadBack {
+    ready: Vec<Delivery>,
+    renew: Vec<(Delivery, u64)>,
+    end: Vec<(String, String, u64)>,
+}
+
 /// The log entry (JSON) of a delivery ended because its body is gone from the spool.
 fn lost_body(now: u64) -> String {
     let attempt = Attempt {
@@ -400,31 +408,40 @@ impl Spool {
         now: u64,
         lease_until: u64,
     ) -> rusqlite::Result<Vec<Delivery>> {
-        let mut ready = Vec::with_capacity(reserved.len());
-        let (mut renew, mut end) = (Vec::new(), Vec::new());
-        {
-            let tx = self.conn.transaction()?;
-            let mut read = tx.prepare_cached(
-                "SELECT o.id, feed_id, feed_name, event, method, url, headers, COALESCE(b.body, x''), created_at,
-                        attempt_count, secret, canceled, b.id IS NULL
-                 FROM outbox o LEFT JOIN bodies b ON b.id = o.body_id
-                 WHERE o.id = ?1 AND o.status = 'pending' AND o.lease_owner = ?2 AND o.lease_until = ?3",
-            )?;
-            for (id, claimed_until) in reserved {
-                let row = read
-                    .query_row(params![id, self.owner, *claimed_until as i64], |row| {
-                        Ok((read_delivery(row)?, row.get::<_, Option<String>>(11)?, row.get::<_, bool>(12)?))
-                    })
-                    .optional()?;
-                match row {
-                    None => {}
-                    Some((delivery, Some(canceled), _)) => end.push((delivery.id, canceled, *claimed_until)),
-                    Some((delivery, None, true)) => end.push((delivery.id, lost_body(now), *claimed_until)),
-                    Some((delivery, None, false)) if *claimed_until >= lease_until => ready.push(delivery),
-                    Some((delivery, None, false)) => renew.push((delivery, *claimed_until)),
-                }
+        let read = self.read_reserved(reserved, now, lease_until)?;
+        self.settle_reserved(read, lease_until)
+    }
+
+    /// take_reserved's read, apart so that a test can let another process in before the write.
+    fn read_reserved(&mut self, reserved: &[(String, u64)], now: u64, lease_until: u64) -> rusqlite::Result<ReadBack> {
+        let mut read_back = ReadBack { ready: Vec::with_capacity(reserved.len()), renew: Vec::new(), end: Vec::new() };
+        let tx = self.conn.transaction()?;
+        let mut read = tx.prepare_cached(
+            "SELECT o.id, feed_id, feed_name, event, method, url, headers, COALESCE(b.body, x''), created_at,
+                    attempt_count, secret, canceled, b.id IS NULL
+             FROM outbox o LEFT JOIN bodies b ON b.id = o.body_id
+             WHERE o.id = ?1 AND o.status = 'pending' AND o.lease_owner = ?2 AND o.lease_until = ?3",
+        )?;
+        for (id, claimed_until) in reserved {
+            let row = read
+                .query_row(params![id, self.owner, *claimed_until as i64], |row| {
+                    Ok((read_delivery(row)?, row.get::<_, Option<String>>(11)?, row.get::<_, bool>(12)?))
+                })
+                .optional()?;
+            match row {
+                None => {}
+                Some((delivery, Some(canceled), _)) => read_back.end.push((delivery.id, canceled, *claimed_until)),
+                Some((delivery, None, true)) => read_back.end.push((delivery.id, lost_body(now), *claimed_until)),
+                Some((delivery, None, false)) if *claimed_until >= lease_until => read_back.ready.push(delivery),
+                Some((delivery, None, false)) => read_back.renew.push((delivery, *claimed_until)),
             }
         }
+        Ok(read_back)
+    }
+
+    /// take_reserved's write: renews the claims that run short, and ends the deliveries to end.
+    fn settle_reserved(&mut self, read_back: ReadBack, lease_until: u64) -> rusqlite::Result<Vec<Delivery>> {
+        let ReadBack { mut ready, renew, end } = read_back;
         if renew.is_empty() && end.is_empty() {
             return Ok(ready);
         }
@@ -1000,6 +1017,25 @@ mod tests {
         assert_eq!(lost.status, Status::Failed);
         assert!(lost.attempts[0].error.as_deref().unwrap().contains("lost this delivery's body"));
         assert_eq!(spool.pending_count().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_cancel_between_the_read_back_and_the_renewal_ends_the_reserved_delivery() {
+        let (dir, mut a, mut b) = shared_spool("a", "b");
+        let d = delivery(1);
+        a.insert(&[(d.clone(), Some(100_000))]).unwrap();
+        // The claim made at writing is too short for the attempt: a must renew it ...
+        let read_back = a.read_reserved(&[(d.id.clone(), 100_000)], 90_000, 150_000).unwrap();
+        assert_eq!(read_back.renew.len(), 1);
+        // ... and b's admin switches the feed off before it does.
+        assert_eq!(b.cancel_feed("7", "the feed was switched off", 95_000).unwrap(), 1);
+        assert!(a.settle_reserved(read_back, 150_000).unwrap().is_empty(), "not sent");
+        let entry = a.get(&d.id).unwrap().unwrap();
+        assert_eq!(entry.status, Status::Failed);
+        assert_eq!(entry.attempts[0].error.as_deref(), Some("canceled: the feed was switched off"));
+        assert_eq!(entry.attempts[0].status_code, None, "ended without a request");
+        assert_eq!(a.pending_count().unwrap(), 0);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
