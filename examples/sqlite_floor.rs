@@ -8,7 +8,10 @@
 //! The defaults are the cheapest settings measured on this machine (100,000 deliveries, µs):
 //! 64 KB pages 7.9, 32 KB 9.5, 16 KB 11.3, 4 KB 15; batches of 256 or 1,024 7.9, of 64 9.0,
 //! of 4,096 8.6. SQLite's own checkpoint every 1,000 pages (64 MB of WAL at 64 KB pages) keeps
-//! the WAL bounded; with none at all, which no spool can afford, 6.6.
+//! the WAL bounded; with none at all, which no spool can afford, 6.6. `synchronous = OFF`
+//! gives 6.5, but only because the kernel's flusher threads then write the pages back instead
+//! of this process's fsync (the same CPU, elsewhere on the machine), and a power loss during a
+//! checkpoint could then corrupt the spool.
 //!
 //!   cargo build --release --no-default-features --example sqlite_floor --target-dir target/bound
 //!   target/bound/release/examples/sqlite_floor FILE [COUNT [PAGE_SIZE [CHECKPOINT_PAGES [BATCH]]]]
