@@ -17,6 +17,7 @@ pub mod feed;
 pub mod network;
 pub mod outcome;
 pub mod payload;
+pub mod process;
 pub mod redact;
 pub mod request;
 pub mod retry;

@@ -36,6 +36,7 @@ use super::sender::{self, ClientConfig};
 use super::tally::{Snapshot, Tally};
 use crate::delivery::{unix_millis, Delivery};
 use crate::outcome::Outcome;
+use crate::process;
 use crate::retry::{Next, RetryPolicy};
 use crate::spool::{Attempt, AttemptRecord, ByteBudget, Filter, LogEntry, Spool, Status};
 
@@ -190,7 +191,7 @@ fn inbox_bytes(deliveries: &[Delivery]) -> u64 {
 /// Counters of this process (zeros before anything started).
 pub fn snapshot() -> Snapshot {
     let slot = lock_engine();
-    match slot.as_ref().filter(|e| e.pid == std::process::id()) {
+    match slot.as_ref().filter(|e| e.pid == process::id()) {
         Some(engine) => engine.tally.snapshot(),
         None => Snapshot::default(),
     }
@@ -199,12 +200,12 @@ pub fn snapshot() -> Snapshot {
 /// Where this process's spool is, once its machinery started.
 pub fn spool_location() -> Option<String> {
     let slot = lock_engine();
-    slot.as_ref().filter(|e| e.pid == std::process::id()).map(|e| e.tally.spool_location().0)
+    slot.as_ref().filter(|e| e.pid == process::id()).map(|e| e.tally.spool_location().0)
 }
 
 /// Whether this process has started its machinery.
 pub fn is_running() -> bool {
-    lock_engine().as_ref().is_some_and(|e| e.pid == std::process::id())
+    lock_engine().as_ref().is_some_and(|e| e.pid == process::id())
 }
 
 /// Waits until nothing is in memory and no pending delivery is due before the deadline,
@@ -289,7 +290,7 @@ pub fn delivery(id: &str, config: impl FnOnce() -> EngineConfig) -> Result<Optio
 /// Messages for PHP's error log that the background threads left (spool problems).
 pub fn take_warnings() -> Vec<String> {
     let slot = lock_engine();
-    match slot.as_ref().filter(|e| e.pid == std::process::id()) {
+    match slot.as_ref().filter(|e| e.pid == process::id()) {
         Some(engine) => engine.tally.take_warnings(),
         None => Vec::new(),
     }
@@ -299,7 +300,7 @@ pub fn take_warnings() -> Vec<String> {
 /// started anything.
 pub fn shutdown(grace: Duration) -> Option<ShutdownReport> {
     let engine = lock_engine().take()?;
-    if engine.pid != std::process::id() {
+    if engine.pid != process::id() {
         std::mem::forget(engine);
         return None;
     }
@@ -328,7 +329,7 @@ fn lock_engine() -> std::sync::MutexGuard<'static, Option<Engine>> {
 /// `fork()` is abandoned, never dropped: dropping would join threads that are not here.
 fn with_engine<T>(config: impl FnOnce() -> EngineConfig, f: impl FnOnce(&Engine) -> T) -> Result<T, String> {
     let mut slot = lock_engine();
-    let pid = std::process::id();
+    let pid = process::id();
     let forked = slot.as_ref().is_some_and(|e| e.pid != pid);
     if forked {
         std::mem::forget(slot.take());
