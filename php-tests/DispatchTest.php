@@ -265,4 +265,44 @@ final class DispatchTest extends WebhookTestCase
             }
         }
     }
+
+    /**
+     * Data of arrays and scalars only, to feeds that all send it as JSON, is encoded by PHP's
+     * own encoder (src/php/json.rs); anything else by the extension's walk. Both must give
+     * json_encode()'s bytes, with references followed and every kind of scalar.
+     */
+    public function testPlainDataAndDataWithObjectsGiveJsonEncodesBytes(): void
+    {
+        $shared = 'shared/ref';
+        $plain = [
+            'ints' => [0, -1, PHP_INT_MAX, PHP_INT_MIN], 'floats' => [0.1, -0.0, 1e100, 1.0, 2.5e-7],
+            'text' => "Zoë \"quoted\" a/b <tag> \u{1F600}\n\t\x01", 'empty' => [], 'null' => null,
+            'bools' => [true, false], 'map' => [3 => 'three', 'x' => ['y' => ['z' => 1]]],
+            'holes' => [0 => 'a', 2 => 'c'], 'ref' => &$shared, '' => 'empty key',
+        ];
+        $withObject = $plain + ['model' => (object) ['id' => 7]];
+        $feed = $this->feed();
+        dispatch('order_paid_done', $plain, [$feed]);
+        dispatch('order_paid_done', $withObject, [$feed]);
+        $bodies = array_column($this->received(2), 'body');
+        $this->assertEqualsCanonicalizing([json_encode($plain), json_encode($withObject)], $bodies);
+    }
+
+    public function testDispatchLeavesJsonLastErrorAsItWas(): void
+    {
+        json_encode(['x' => NAN]);
+        $this->assertSame(JSON_ERROR_INF_OR_NAN, json_last_error());
+        dispatch('order_paid_done', ['order' => ['id' => 1]], [$this->feed()]);
+        $this->assertSame(JSON_ERROR_INF_OR_NAN, json_last_error(), 'after a dispatch that encoded');
+
+        json_encode(['x' => 1]);
+        try {
+            dispatch('order_paid_done', ['order' => ['total' => NAN]], [$this->feed()]);
+            $this->fail('NAN was sent');
+        } catch (\FluentWebhook\PayloadException $e) {
+            $this->assertStringContainsString('$data[order][total]: NAN cannot be encoded as JSON', $e->getMessage());
+        }
+        $this->assertSame(JSON_ERROR_NONE, json_last_error(), 'after a dispatch that failed');
+        $this->received(1);
+    }
 }

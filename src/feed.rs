@@ -94,6 +94,11 @@ pub fn sinks_for<'a>(feeds: impl IntoIterator<Item = &'a Feed>) -> Tee {
 }
 
 impl Tee {
+    /// Whether the only encoding wanted is the JSON of all the data.
+    pub fn wants_json_only(&self) -> bool {
+        self.json.is_some() && self.form.is_none() && self.tree.is_none()
+    }
+
     pub fn finish(self) -> Encoded {
         Encoded {
             json: self.json.map(|w| w.finish().into()),

@@ -36,6 +36,8 @@ const IS_TRUE: u8 = 3;
 const IS_LONG: u8 = 4;
 const IS_DOUBLE: u8 = 5;
 const IS_STRING: u8 = 6;
+const IS_ARRAY: u8 = 7;
+const IS_REFERENCE: u8 = 10;
 const IS_INDIRECT: u8 = 12;
 /// `HASH_FLAG_PACKED` in zend_hash.h: the table holds bare zvals, keyed 0..n-1.
 const HASH_FLAG_PACKED: u32 = 1 << 2;
@@ -102,6 +104,36 @@ pub fn array_to_value(array: &ZendHashTable) -> Result<Value, ConvertError> {
 /// the zvals. On an error the sink holds part of the data and must be dropped.
 pub fn walk_array(array: &ZendHashTable, sink: &mut impl Sink) -> Result<(), ConvertError> {
     Walker { open: Vec::new(), serializing: 0, keys: String::new(), sink }.array(std::ptr::from_ref(array), 1)
+}
+
+/// Whether `array` holds only scalars and arrays (references followed), none nested deeper
+/// than json_encode's limit: data that no PHP code runs for while it is encoded (no object,
+/// so no jsonSerialize()), and with no reference cycle (a cycle nests deeper than any limit).
+pub fn is_plain(array: &ZendHashTable) -> bool {
+    plain(std::ptr::from_ref(array), 1)
+}
+
+fn plain(table: *const HashTable, depth: usize) -> bool {
+    if depth > MAX_DEPTH {
+        return false;
+    }
+    entries(table, false).all(|(_, value)| {
+        let value = if zval_type(value) == IS_REFERENCE {
+            // SAFETY: a reference zval points to its live zend_reference.
+            match unsafe { value.value.ref_.as_ref() } {
+                Some(reference) => &reference.val,
+                None => return false,
+            }
+        } else {
+            value
+        };
+        match zval_type(value) {
+            IS_UNDEF | IS_NULL | IS_FALSE | IS_TRUE | IS_LONG | IS_DOUBLE | IS_STRING => true,
+            // SAFETY: the type byte says the union holds an array.
+            IS_ARRAY => plain(unsafe { value.value.arr }, depth + 1),
+            _ => false,
+        }
+    })
 }
 
 struct Walker<'s, S> {

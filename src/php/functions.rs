@@ -12,6 +12,7 @@ use super::convert;
 use super::exceptions;
 use super::feed_class::{parse_feed, PhpFeed};
 use super::ini;
+use super::json;
 use super::lifecycle;
 use super::log;
 use super::text::PhpText;
@@ -19,7 +20,7 @@ use crate::delivery::unix_now;
 use crate::delivery::Delivery;
 use crate::engine;
 use crate::events::KNOWN_EVENTS;
-use crate::feed::{self, Feed};
+use crate::feed::{self, Encoded, Feed};
 use crate::redact;
 use crate::request;
 use crate::signature::{self, Secret};
@@ -72,8 +73,13 @@ pub fn dispatch(event: PhpText, data: &ZendHashTable, feeds: &ZendHashTable) -> 
     // One walk of the zvals makes every encoding the feeds need (JSON and form bodies written
     // straight from them; a Value only for selected fields), each shared by its feeds.
     let mut sinks = feed::sinks_for(firing.iter().map(|feed| &**feed));
-    convert::walk_array(data, &mut sinks).map_err(|e| exceptions::payload(e.describe("$data")))?;
-    let encoded = sinks.finish();
+    let encoded = match sinks.wants_json_only().then(|| json::encode(data)).flatten() {
+        Some(body) => Encoded { json: Some(body), ..Encoded::default() },
+        None => {
+            convert::walk_array(data, &mut sinks).map_err(|e| exceptions::payload(e.describe("$data")))?;
+            sinks.finish()
+        }
+    };
     let limit = ini::max_payload_bytes();
     let deliveries: Vec<Delivery> = firing
         .iter()

@@ -6,6 +6,7 @@ mod exceptions;
 mod feed_class;
 mod functions;
 mod ini;
+mod json;
 mod lifecycle;
 mod log;
 mod text;
