@@ -305,4 +305,47 @@ final class DispatchTest extends WebhookTestCase
         $this->assertSame(JSON_ERROR_NONE, json_last_error(), 'after a dispatch that failed');
         $this->received(1);
     }
+
+    /**
+     * A body too large for the payload limit is an exception, not PHP's fatal "Allowed memory
+     * size exhausted", even with little memory left: PHP's encoder, which writes in PHP's
+     * memory, is only used for data whose JSON cannot pass 64 KB.
+     */
+    public function testHugeDataUnderATightMemoryLimitIsAnExceptionNotAFatalError(): void
+    {
+        $url = $this->url();
+        $result = self::runPhp(<<<PHP
+            <?php
+            \$feed = new FluentWebhook\Feed(['name' => 'big', 'request_url' => '$url', 'event_trigger' => ['e']]);
+            // 6 MB of 2-byte characters: 36 MB of JSON escapes, more than the memory left.
+            \$data = ['note' => str_repeat("\u{0436}", 3000000)];
+            try {
+                FluentWebhook\dispatch('e', \$data, [\$feed]);
+                echo "sent\n";
+            } catch (FluentWebhook\PayloadException \$e) {
+                echo "refused: ", \$e->getMessage(), "\n";
+            }
+            PHP, ['memory_limit' => '24M', 'fluent_webhook.max_payload_bytes' => '1M']);
+        $this->assertSame(0, $result['exit'], $result['stderr']);
+        $this->assertStringStartsWith('refused: ', $result['stdout'], $result['stderr']);
+        $this->assertStringContainsString('over', $result['stdout']);
+    }
+
+    /**
+     * The walk writes floats as json_encode() does with PHP's default serialize_precision (-1);
+     * with another setting, plain data must not get other digits than data with an object.
+     */
+    public function testFloatDigitsDoNotDependOnTheShapeOfTheData(): void
+    {
+        $previous = ini_set('serialize_precision', '17');
+        try {
+            $feed = $this->feed();
+            dispatch('order_paid_done', ['f' => 0.1], [$feed]);
+            dispatch('order_paid_done', ['f' => 0.1, 'o' => (object) []], [$feed]);
+        } finally {
+            ini_set('serialize_precision', $previous);
+        }
+        $bodies = array_column($this->received(2), 'body');
+        $this->assertEqualsCanonicalizing(['{"f":0.1}', '{"f":0.1,"o":{}}'], $bodies);
+    }
 }

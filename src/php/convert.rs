@@ -107,17 +107,35 @@ pub fn walk_array(array: &ZendHashTable, sink: &mut impl Sink) -> Result<(), Con
 }
 
 /// Whether `array` holds only scalars and arrays (references followed), none nested deeper
-/// than json_encode's limit: data that no PHP code runs for while it is encoded (no object,
-/// so no jsonSerialize()), and with no reference cycle (a cycle nests deeper than any limit).
-pub fn is_plain(array: &ZendHashTable) -> bool {
-    plain(std::ptr::from_ref(array), 1)
+/// than json_encode's limit, and its JSON cannot be longer than `limit` bytes: data that no
+/// PHP code runs for while it is encoded (no object, so no jsonSerialize()), with no reference
+/// cycle (a cycle nests deeper than any limit), and small enough to encode in PHP's memory.
+pub fn is_plain(array: &ZendHashTable, limit: usize) -> bool {
+    let mut room = limit;
+    plain(std::ptr::from_ref(array), 1, &mut room)
 }
 
-fn plain(table: *const HashTable, depth: usize) -> bool {
-    if depth > MAX_DEPTH {
+/// The longest JSON a scalar or key can take: every byte escaped as `\u00xx`, quotes, the
+/// digits of an integer or a float.
+const fn longest_text(bytes: usize) -> usize {
+    bytes.saturating_mul(6).saturating_add(2)
+}
+const LONGEST_NUMBER: usize = 24;
+
+fn plain(table: *const HashTable, depth: usize, room: &mut usize) -> bool {
+    // Brackets.
+    if depth > MAX_DEPTH || !take(room, 2) {
         return false;
     }
-    entries(table, false).all(|(_, value)| {
+    entries(table, false).all(|(key, value)| {
+        // A comma, and the key with its colon.
+        let key_bytes = match key {
+            EntryKey::Index(_) => LONGEST_NUMBER + 3,
+            EntryKey::Name(name) => longest_text(name.len()) + 1,
+        };
+        if !take(room, 1 + key_bytes) {
+            return false;
+        }
         let value = if zval_type(value) == IS_REFERENCE {
             // SAFETY: a reference zval points to its live zend_reference.
             match unsafe { value.value.ref_.as_ref() } {
@@ -128,12 +146,28 @@ fn plain(table: *const HashTable, depth: usize) -> bool {
             value
         };
         match zval_type(value) {
-            IS_UNDEF | IS_NULL | IS_FALSE | IS_TRUE | IS_LONG | IS_DOUBLE | IS_STRING => true,
+            IS_UNDEF | IS_NULL | IS_FALSE | IS_TRUE | IS_LONG | IS_DOUBLE => take(room, LONGEST_NUMBER),
+            // SAFETY: the type byte says the union holds a string.
+            IS_STRING => match unsafe { value.value.str_.as_ref() } {
+                Some(text) => take(room, longest_text(text.len)),
+                None => false,
+            },
             // SAFETY: the type byte says the union holds an array.
-            IS_ARRAY => plain(unsafe { value.value.arr }, depth + 1),
+            IS_ARRAY => plain(unsafe { value.value.arr }, depth + 1, room),
             _ => false,
         }
     })
+}
+
+/// Takes `bytes` from `room`, if there are that many left.
+fn take(room: &mut usize, bytes: usize) -> bool {
+    match room.checked_sub(bytes) {
+        Some(left) => {
+            *room = left;
+            true
+        }
+        None => false,
+    }
 }
 
 struct Walker<'s, S> {

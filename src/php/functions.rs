@@ -73,14 +73,14 @@ pub fn dispatch(event: PhpText, data: &ZendHashTable, feeds: &ZendHashTable) -> 
     // One walk of the zvals makes every encoding the feeds need (JSON and form bodies written
     // straight from them; a Value only for selected fields), each shared by its feeds.
     let mut sinks = feed::sinks_for(firing.iter().map(|feed| &**feed));
-    let encoded = match sinks.wants_json_only().then(|| json::encode(data)).flatten() {
+    let limit = ini::max_payload_bytes();
+    let encoded = match sinks.wants_json_only().then(|| json::encode(data, limit.min(json::LARGEST_BODY))).flatten() {
         Some(body) => Encoded { json: Some(body), ..Encoded::default() },
         None => {
             convert::walk_array(data, &mut sinks).map_err(|e| exceptions::payload(e.describe("$data")))?;
             sinks.finish()
         }
     };
-    let limit = ini::max_payload_bytes();
     let deliveries: Vec<Delivery> = firing
         .iter()
         .map(|feed| {

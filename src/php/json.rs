@@ -5,7 +5,7 @@
 //! PHP 8.2's encoder overflows the stack on a jsonSerialize() that returns a new object every
 //! time, and when data cannot be encoded, the walk says where.
 
-use std::ffi::{c_int, c_long, c_void, CStr};
+use std::ffi::{c_char, c_int, c_long, c_void, CStr};
 use std::mem::ManuallyDrop;
 
 use bytes::Bytes;
@@ -32,6 +32,10 @@ struct JsonGlobals {
 
 type EncodeEx = unsafe extern "C" fn(*mut SmartStr, *mut Zval, c_int, c_long) -> c_int;
 
+extern "C" {
+    fn zend_ini_long(name: *const c_char, name_length: usize, orig: c_int) -> c_long;
+}
+
 /// `IS_ARRAY_EX` and `IS_ARRAY` in zend_types.h: a refcounted array, and an immutable one.
 const IS_ARRAY_EX: u32 = 0x307;
 const IS_ARRAY: u32 = 7;
@@ -39,6 +43,9 @@ const IS_ARRAY: u32 = 7;
 const GC_IMMUTABLE: u32 = 1 << 6;
 /// json_encode()'s default depth.
 const DEPTH: c_long = 512;
+/// The longest body PHP's encoder may write (in PHP's memory, see [`encode`]), however much
+/// `max_payload_bytes` allows: an event is a few KB.
+pub const LARGEST_BODY: usize = 64 * 1024;
 
 struct Encoder {
     encode: EncodeEx,
@@ -72,11 +79,23 @@ fn encoder() -> Option<&'static Encoder> {
 }
 
 /// `data` as json_encode($data) gives it, or `None` when the walk must do it: data that is not
-/// only arrays and scalars, data PHP's encoder refused (NAN, invalid UTF-8: the walk then says
-/// where), or no encoder found.
-pub fn encode(data: &ZendHashTable) -> Option<Bytes> {
+/// only arrays and scalars or whose JSON could pass `limit` bytes, data PHP's encoder refused
+/// (NAN, invalid UTF-8: the walk then says where), a `serialize_precision` other than PHP's
+/// default, or no encoder found.
+///
+/// The body is written in PHP's memory, which `memory_limit` caps with a fatal error rather
+/// than an exception: hence `limit`, on the longest JSON the data could make. The walk writes
+/// in Rust's memory, and a body over `max_payload_bytes` is an exception there.
+pub fn encode(data: &ZendHashTable, limit: usize) -> Option<Bytes> {
     let encoder = encoder()?;
-    if !convert::is_plain(data) {
+    // The walk writes floats as json_encode does with serialize_precision = -1 (PHP's default);
+    // PHP's encoder follows the setting. One feed must not send other digits for the same
+    // data depending on whether an object is in it.
+    // SAFETY: reads an ini setting on the PHP thread.
+    if unsafe { zend_ini_long(c"serialize_precision".as_ptr(), "serialize_precision".len(), 0) } != -1 {
+        return None;
+    }
+    if !convert::is_plain(data, limit) {
         return None;
     }
     let table = std::ptr::from_ref(data).cast_mut();
