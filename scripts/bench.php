@@ -164,9 +164,10 @@ $curlMulti = function (bool $encodeEach) use ($nginx, $body, $data, $total) {
     $cpu = cpu();
     $t = hrtime(true);
     $sent = $done = 0;
-    $make = function () use ($nginx, $body, $data, $encodeEach) {
+    $payload = fn () => $encodeEach ? json_encode($data) : $body;
+    $make = function () use ($nginx, $payload) {
         $h = curl_init($nginx);
-        curl_setopt_array($h, [CURLOPT_POST => true, CURLOPT_POSTFIELDS => $encodeEach ? json_encode($data) : $body,
+        curl_setopt_array($h, [CURLOPT_POST => true, CURLOPT_POSTFIELDS => $payload(),
             CURLOPT_RETURNTRANSFER => true, CURLOPT_HTTPHEADER => ['Content-Type: application/json'], CURLOPT_TIMEOUT => 15]);
         return $h;
     };
@@ -182,7 +183,7 @@ $curlMulti = function (bool $encodeEach) use ($nginx, $body, $data, $total) {
             $done++;
             curl_multi_remove_handle($multi, $h);
             if ($sent < $total) {
-                curl_setopt($h, CURLOPT_POSTFIELDS, $encodeEach ? json_encode($data) : $body);
+                curl_setopt($h, CURLOPT_POSTFIELDS, $payload());
                 curl_multi_add_handle($multi, $h);
                 $sent++;
             } else {
@@ -231,9 +232,10 @@ $example = function (string $name, string ...$args) {
     return json_decode((string) shell_exec(sprintf('cd %s && %s %s', escapeshellarg(dirname(__DIR__)), escapeshellarg($binary),
         implode(' ', array_map('escapeshellarg', $args)))), true);
 };
+$boundFiles = dirname(ini_get('fluent_webhook.spool_path'));
 $httpBound = $example('http_bound', $nginx, (string) $total, '32');
 $httpFloor = $example('http_floor', $nginx, (string) $total, '32');
-$spoolBound = $example('spool_bound', dirname(ini_get('fluent_webhook.spool_path')) . '/spool-bound.sqlite', (string) $total);
+$spoolBound = $example('spool_bound', "$boundFiles/spool-bound.sqlite", (string) $total);
 foreach (['HTTP side alone (http_bound)' => $httpBound,
           'HTTP floor (http_floor)' => $httpFloor] as $what => $bound) {
     if ($bound) {
@@ -241,7 +243,7 @@ foreach (['HTTP side alone (http_bound)' => $httpBound,
             '', sprintf('%.2f× curl_multi; %.0f %% of wrk', $bound['deliveries_per_second'] / $curlRate, $bound['deliveries_per_second'] / max(1, $wrkRate) * 100), '');
     }
 }
-$sqliteFloor = $example('sqlite_floor', dirname(ini_get('fluent_webhook.spool_path')) . '/sqlite-floor.sqlite', (string) $total);
+$sqliteFloor = $example('sqlite_floor', "$boundFiles/sqlite-floor.sqlite", (string) $total);
 if ($spoolBound) {
     $row('  bound: spool alone (spool_bound): CPU µs', sprintf('%.1f', $spoolBound['cpu_us_per_delivery']), '', '', '');
 }
@@ -257,15 +259,16 @@ for ($i = 0; $i < $encodes; $i++) {
 }
 $jsonEncode = (cpu() - $cpu) / $encodes * 1e6;
 $row('  bound: json_encode of the sample in PHP: CPU µs', sprintf('%.1f', $jsonEncode), '', '', '');
-$row('  bound: nginx CPU µs per request', sprintf('%.1f (our run)', $ours['nginx_cpu_seconds'] / $total * 1e6),
+$oursNginx = $ours['nginx_cpu_seconds'] / $total * 1e6;
+$cores = (int) shell_exec('nproc');
+$row('  bound: nginx CPU µs per request', sprintf('%.1f (our run)', $oursNginx),
     sprintf('curl_multi %.1f; wrk %.1f', $curlNginx, $wrkNginx), '', '');
 // The least CPU a delivery can cost here, whatever the engine around them: this run's
 // dispatch() (the PHP thread), the spool alone and the HTTP floor, plus nginx's share. On
 // nproc cores nothing can deliver faster than nproc CPU-seconds per second over that sum.
 if ($spoolBound && $httpFloor) {
     $floor = $perDelivery($threads['php']) + $spoolBound['cpu_us_per_delivery'] + $httpFloor['cpu_us_per_delivery'];
-    $nginxShare = $ours['nginx_cpu_seconds'] / $total * 1e6;
-    $ceiling = (int) shell_exec('nproc') * 1e6 / ($floor + $nginxShare);
+    $ceiling = $cores * 1e6 / ($floor + $oursNginx);
     $row('  floor: PHP + spool + HTTP floor: µs; most /s', sprintf('%.1f; %.0f', $floor, $ceiling),
         sprintf('curl_multi %.0f µs', $curlCpu), sprintf('%.2f× curl_multi; %.0f %% of wrk', $ceiling / $curlRate, $ceiling / max(1, $wrkRate) * 100), '');
 }
@@ -275,7 +278,7 @@ if ($spoolBound && $httpFloor) {
 // but what an engine that kept each delivery in SQLite (issue 3) and cost nothing else could do.
 if ($sqliteFloor && $httpFloor) {
     $least = $jsonEncode + $sqliteFloor['cpu_us_per_delivery'] + $httpFloor['cpu_us_per_delivery'];
-    $ceiling = (int) shell_exec('nproc') * 1e6 / ($least + min($ours['nginx_cpu_seconds'] / $total * 1e6, $curlNginx, $wrkNginx));
+    $ceiling = $cores * 1e6 / ($least + min($oursNginx, $curlNginx, $wrkNginx));
     $row('  floor, cheapest pieces: json_encode + SQLite + HTTP floor: µs; most /s', sprintf('%.1f; %.0f', $least, $ceiling),
         sprintf('curl_multi %.0f µs (%.0f encoding each)', $curlCpu, $curlEachCpu),
         sprintf('%.2f× curl_multi; %.0f %% of wrk', $ceiling / $curlRate, $ceiling / max(1, $wrkRate) * 100), '');

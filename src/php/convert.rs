@@ -37,7 +37,6 @@ const IS_LONG: u8 = 4;
 const IS_DOUBLE: u8 = 5;
 const IS_STRING: u8 = 6;
 const IS_ARRAY: u8 = 7;
-const IS_REFERENCE: u8 = 10;
 const IS_INDIRECT: u8 = 12;
 /// `HASH_FLAG_PACKED` in zend_hash.h: the table holds bare zvals, keyed 0..n-1.
 const HASH_FLAG_PACKED: u32 = 1 << 2;
@@ -136,15 +135,7 @@ fn plain(table: *const HashTable, depth: usize, room: &mut usize) -> bool {
         if !take(room, 1 + key_bytes) {
             return false;
         }
-        let value = if zval_type(value) == IS_REFERENCE {
-            // SAFETY: a reference zval points to its live zend_reference.
-            match unsafe { value.value.ref_.as_ref() } {
-                Some(reference) => &reference.val,
-                None => return false,
-            }
-        } else {
-            value
-        };
+        let value = value.dereference();
         match zval_type(value) {
             IS_UNDEF | IS_NULL | IS_FALSE | IS_TRUE | IS_LONG | IS_DOUBLE => take(room, LONGEST_NUMBER),
             // SAFETY: the type byte says the union holds a string.

@@ -9,7 +9,7 @@ use std::ffi::{c_char, c_int, c_long, c_void, CStr};
 use std::mem::ManuallyDrop;
 
 use bytes::Bytes;
-use ext_php_rs::ffi::zend_string;
+use ext_php_rs::ffi::{zend_string, GC_IMMUTABLE, IS_ARRAY, IS_ARRAY_EX};
 use ext_php_rs::types::{ZendHashTable, Zval};
 use once_cell::sync::OnceCell;
 
@@ -36,11 +36,6 @@ extern "C" {
     fn zend_ini_long(name: *const c_char, name_length: usize, orig: c_int) -> c_long;
 }
 
-/// `IS_ARRAY_EX` and `IS_ARRAY` in zend_types.h: a refcounted array, and an immutable one.
-const IS_ARRAY_EX: u32 = 0x307;
-const IS_ARRAY: u32 = 7;
-/// `GC_IMMUTABLE` in zend_types.h.
-const GC_IMMUTABLE: u32 = 1 << 6;
 /// json_encode()'s default depth.
 const DEPTH: c_long = 512;
 /// The longest body PHP's encoder may write (in PHP's memory, see [`encode`]), however much
@@ -104,6 +99,7 @@ pub fn encode(data: &ZendHashTable, limit: usize) -> Option<Bytes> {
     zval.value.arr = table;
     // SAFETY: reads the flags of the live array.
     let immutable = unsafe { (*table).gc.u.type_info } & GC_IMMUTABLE != 0;
+    // A refcounted array's type flags, or none for an immutable one (zend_types.h).
     zval.u1.type_info = if immutable { IS_ARRAY } else { IS_ARRAY_EX };
     let mut out = SmartStr { s: std::ptr::null_mut(), a: 0 };
     // SAFETY: the globals and the function are PHP's own (see encoder()); json_last_error()
