@@ -99,7 +99,9 @@ final class Feed
  * @throws InvalidFeedException when a settings array in $feeds is invalid.
  * @throws PayloadException when $data cannot be encoded.
  * @throws Exception when $event is invalid, an item of $feeds is neither a Feed nor an
- *     array, or the delivery runtime cannot start.
+ *     array, the delivery runtime cannot start, or the spool cannot write (a full disk, a
+ *     lock held for long) and fluent_webhook.memory_limit bytes of new deliveries already
+ *     wait in memory: then these deliveries are not queued, and the message says why.
  */
 function dispatch(string $event, array $data, array $feeds): array {}
 
@@ -163,7 +165,9 @@ function redeliver(string $id): string {}
  * @param string $feed The feed id given to new Feed(…, $id).
  * @param string|null $reason One line for the log (default "canceled by the site").
  * @return int How many deliveries it canceled.
- * @throws Exception when $feed is blank or $reason is not one line of at most 200 bytes.
+ * @throws Exception when $feed is blank or $reason is not one line of at most 200 bytes, or
+ *     when some of the feed's deliveries are not yet written because the spool cannot write
+ *     (they would be sent after the cancel): ask again once it can.
  */
 function cancel(string $feed, ?string $reason = null): int {}
 

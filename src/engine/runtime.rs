@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Semaphore};
 
 use super::sender::{self, ClientConfig};
-use super::tally::{Snapshot, Tally};
+use super::tally::{Room, Snapshot, Tally};
 use crate::delivery::{unix_millis, Delivery};
 use crate::outcome::Outcome;
 use crate::process;
@@ -70,11 +70,16 @@ const INBOX_WAIT: Duration = Duration::from_secs(2);
 /// disk writes than the bodies.
 const OUTCOME_BATCH: usize = 256;
 const OUTCOME_DELAY: Duration = Duration::from_millis(5);
+/// How long outcomes the spool refused wait before the next try.
+const OUTCOME_RETRY: Duration = Duration::from_millis(500);
 /// Memory an id of a reserved delivery takes, at most; their ids take at most a quarter of
 /// the memory cap, and new deliveries past that wait on disk unclaimed.
 const RESERVED_ENTRY_BYTES: usize = 128;
 /// How long the PHP thread waits for an answer from the spool thread.
 const SPOOL_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The least flush() waits for the spool thread's answer, even at its deadline: enough for a
+/// spool thread that is not waiting for the disk.
+const FLUSH_REPLY_LEAST: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineConfig {
@@ -136,6 +141,8 @@ struct Engine {
     commands: std_mpsc::Sender<Command>,
     spool_thread: JoinHandle<()>,
     tally: Arc<Tally>,
+    /// Bytes of new deliveries that may wait to be written before dispatch() refuses more.
+    inbox_cap: u64,
 }
 
 static ENGINE: Mutex<Option<Engine>> = Mutex::new(None);
@@ -153,16 +160,28 @@ pub struct ShutdownReport {
 }
 
 /// Queues deliveries for sending; starts this process's machinery first if needed.
-pub fn submit(deliveries: Vec<Delivery>, config: impl FnOnce() -> EngineConfig) -> Result<(), String> {
+pub fn submit(deliveries: Vec<Delivery>, config: impl Fn() -> EngineConfig) -> Result<(), String> {
     let bytes = inbox_bytes(&deliveries);
-    let tally = with_engine(config, |engine| {
+    let (tally, cap) = with_engine(&config, |engine| (Arc::clone(&engine.tally), engine.inbox_cap))?;
+    // A spool that cannot write (a full disk, another process's write lock held for long) must
+    // not grow this process without bound: past the cap, new deliveries are refused loudly.
+    // Outside the engine's lock: flush(), stats() and shutdown must not wait behind this.
+    if tally.wait_for_inbox_room(cap.saturating_sub(bytes), INBOX_WAIT) != Room::Free {
+        let reason = tally.spool_error().unwrap_or_else(|| "it has not answered".into());
+        return Err(format!(
+            "the spool {} cannot take new deliveries ({reason}); {} MiB of them wait in memory, the most \
+             fluent_webhook.memory_limit allows: these deliveries were not queued",
+            tally.spool_location().0,
+            tally.inbox_pending().div_ceil(1 << 20)
+        ));
+    }
+    with_engine(&config, |engine| {
         engine.tally.queued(deliveries.len() as u64);
         engine.tally.inbox_add(bytes);
-        engine.commands.send(Command::New(deliveries)).map_err(|_| "the spool thread has stopped".to_string())?;
-        Ok::<_, String>(Arc::clone(&engine.tally))
+        engine.commands.send(Command::New(deliveries)).map_err(|_| "the spool thread has stopped".to_string())
     })??;
-    // Outside the engine's lock: flush(), stats() and shutdown must not wait behind this.
-    if !tally.wait_for_inbox_room(INBOX_LIMIT, INBOX_WAIT) {
+    // The crash window: a burst faster than the disk waits here for the spool to catch up.
+    if tally.wait_for_inbox_room(INBOX_LIMIT, INBOX_WAIT) == Room::TimedOut {
         tally.warn(format!(
             "the spool {} has not taken new deliveries for {} s; dispatch() goes on without waiting",
             tally.spool_location().0,
@@ -219,8 +238,14 @@ pub fn flush(timeout: Duration, config: impl FnOnce() -> EngineConfig) -> Result
         if tally.pending() == 0 {
             let (reply, answer) = std_mpsc::channel();
             commands.send(Command::NextDue(reply)).map_err(|_| "the spool thread has stopped".to_string())?;
-            let next_due =
-                answer.recv_timeout(SPOOL_REPLY_TIMEOUT).map_err(|_| "the spool did not answer".to_string())?;
+            // A spool thread waiting for the disk or another process's lock must not hold
+            // flush() past its deadline (give or take FLUSH_REPLY_LEAST).
+            let left = deadline.saturating_duration_since(Instant::now());
+            let next_due = match answer.recv_timeout(left.clamp(FLUSH_REPLY_LEAST, SPOOL_REPLY_TIMEOUT)) {
+                Ok(next_due) => next_due,
+                Err(std_mpsc::RecvTimeoutError::Timeout) => return Ok(false),
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => return Err("the spool thread has stopped".into()),
+            };
             // The spool thread may have claimed deliveries just before answering; they count.
             if tally.pending() > 0 {
                 continue;
@@ -353,6 +378,7 @@ impl Engine {
                 "this process was forked after the extension started; its deliveries use an in-memory spool".into(),
             );
         }
+        let inbox_cap = INBOX_LIMIT.max(config.memory_limit as u64);
         let (commands, inbox) = std_mpsc::channel();
         let (to_http, from_spool) = mpsc::unbounded_channel();
         let runtime = with_signals_blocked(|| {
@@ -375,7 +401,7 @@ impl Engine {
             })
             .map_err(|e| format!("could not start the spool thread: {e}"))?
         };
-        Ok(Engine { pid, runtime, commands, spool_thread, tally })
+        Ok(Engine { pid, runtime, commands, spool_thread, tally, inbox_cap })
     }
 }
 
@@ -394,11 +420,15 @@ struct SpoolWorker {
     /// Deliveries written claimed, but for which no request slot was free (see Place::Reserve),
     /// oldest first.
     reserved: VecDeque<Reserved>,
-    /// New deliveries the spool refused (busy or failing disk), written again before sending.
+    /// New deliveries the spool refused (busy or failing disk), written again before sending,
+    /// and the bytes they count in the tally's inbox until then.
     unwritten: Vec<Delivery>,
+    unwritten_bytes: u64,
     /// Outcomes waiting to be written together in one transaction, and when they are due.
     outcomes: Vec<(Delivery, Outcome, AttemptRecord)>,
     outcomes_due: Option<Instant>,
+    /// After the spool refused outcomes: when to try again.
+    outcomes_retry_at: Option<Instant>,
     next_claim: u64,
     next_prune: u64,
 }
@@ -429,8 +459,10 @@ impl SpoolWorker {
             bytes_in_memory: 0,
             reserved: VecDeque::new(),
             unwritten: Vec::new(),
+            unwritten_bytes: 0,
             outcomes: Vec::new(),
             outcomes_due: None,
+            outcomes_retry_at: None,
             next_claim: 0,
             next_prune,
         }
@@ -438,22 +470,22 @@ impl SpoolWorker {
 
     fn run(mut self, inbox: std_mpsc::Receiver<Command>) {
         loop {
+            self.write_unwritten();
             let now = unix_millis();
-            if !self.unwritten.is_empty() {
-                let retry = std::mem::take(&mut self.unwritten);
-                self.insert(retry);
-            }
             if now >= self.next_prune {
                 self.prune(now);
             }
             if self.outcomes_are_due() {
                 self.record_outcomes();
             }
+            // Read again: each step above may have waited for the disk, and a claim's lease
+            // counts from now.
+            let now = unix_millis();
             if now >= self.next_claim {
                 self.claim(now);
             }
             let mut wait = Duration::from_millis(self.next_claim.saturating_sub(unix_millis()));
-            if let Some(due) = self.outcomes_due {
+            if let Some(due) = self.outcomes_due.max(self.outcomes_retry_at) {
                 wait = wait.min(due.saturating_duration_since(Instant::now()));
             }
             let command = match inbox.recv_timeout(wait) {
@@ -503,9 +535,9 @@ impl SpoolWorker {
                 }
                 Command::Cancel(feed_id, reason, reply) => {
                     self.insert_new(std::mem::take(&mut new));
+                    self.write_unwritten();
                     self.record_outcomes();
-                    let canceled = self.spool.cancel_feed(&feed_id, &reason, unix_millis());
-                    let _ = reply.send(canceled.map_err(|e| e.to_string()));
+                    let _ = reply.send(self.cancel(&feed_id, &reason));
                 }
                 Command::Get(id, reply) => {
                     self.insert_new(std::mem::take(&mut new));
@@ -533,20 +565,49 @@ impl SpoolWorker {
     }
 
     /// New deliveries from dispatch(): written, then the PHP thread may queue more.
+    /// They count in the tally's inbox, which dispatch() waits on and caps, until written.
     fn insert_new(&mut self, deliveries: Vec<Delivery>) {
         let bytes = inbox_bytes(&deliveries);
-        self.insert(deliveries);
-        self.tally.inbox_done(bytes);
+        if self.insert(deliveries) {
+            self.tally.inbox_done(bytes);
+        } else {
+            self.unwritten_bytes += bytes;
+        }
+    }
+
+    /// Writes again what the spool refused before.
+    fn write_unwritten(&mut self) {
+        if self.unwritten.is_empty() {
+            return;
+        }
+        let retry = std::mem::take(&mut self.unwritten);
+        if self.insert(retry) {
+            self.tally.inbox_done(std::mem::take(&mut self.unwritten_bytes));
+        }
+    }
+
+    /// Cancels a feed's pending deliveries. Some not yet written (the spool refused them) would
+    /// be written and sent after the cancel: it fails instead, and can be asked again.
+    fn cancel(&mut self, feed_id: &str, reason: &str) -> Result<usize, String> {
+        let unwritten = self.unwritten.iter().filter(|d| d.feed_id.as_deref() == Some(feed_id)).count();
+        if unwritten > 0 {
+            let error = self.tally.spool_error().unwrap_or_default();
+            return Err(format!(
+                "cannot cancel now: {unwritten} deliveries of this feed are not yet written to the spool {} ({error})",
+                self.spool.location()
+            ));
+        }
+        self.spool.cancel_feed(feed_id, reason, unix_millis()).map_err(|e| e.to_string())
     }
 
     /// Writes new deliveries, claimed by this process while it has room to start them soon
     /// (a free request slot, memory under the cap) or to keep their ids (reserved), then
     /// hands the ones with room to the HTTP side. A delivery is on disk before its first
     /// attempt; one the spool refuses waits in memory and is written again, never sent
-    /// unwritten.
-    fn insert(&mut self, deliveries: Vec<Delivery>) {
+    /// unwritten. False when the spool refused them.
+    fn insert(&mut self, deliveries: Vec<Delivery>) -> bool {
         if deliveries.is_empty() {
-            return;
+            return true;
         }
         let now = unix_millis();
         let mut rows = Vec::with_capacity(deliveries.len());
@@ -569,10 +630,12 @@ impl SpoolWorker {
         }
         if let Err(e) = self.spool.insert(&rows) {
             self.tally.warn(format!("cannot write to the spool {}: {e}; trying again", self.spool.location()));
+            self.tally.set_spool_error(Some(e.to_string()));
             self.unwritten.extend(rows.into_iter().map(|(d, _)| d));
             self.next_claim = self.next_claim.min(unix_millis() + 500);
-            return;
+            return false;
         }
+        self.tally.set_spool_error(None);
         self.tally.spooled(rows.len() as u64);
         for ((delivery, _), place) in rows.into_iter().zip(places) {
             match place {
@@ -587,6 +650,7 @@ impl SpoolWorker {
                 Place::Disk => self.tally.parked(),
             }
         }
+        true
     }
 
     fn send(&mut self, delivery: Delivery) {
@@ -742,34 +806,41 @@ impl SpoolWorker {
     }
 
     /// Writes the queued outcomes in one transaction, then settles them: a delivery leaves the
-    /// in-flight count only once its outcome is on disk.
+    /// in-flight count only once its outcome is on disk. Outcomes the spool refuses stay
+    /// queued, and with them the deliveries' memory, until a later try writes them: flush()
+    /// waits for them, and their rows stay claimed by this process, which sends them again
+    /// only if it dies first (at least once, as after a crash).
     fn record_outcomes(&mut self) {
-        if self.outcomes.is_empty() {
+        if self.outcomes.is_empty() || self.outcomes_retry_at.is_some_and(|at| Instant::now() < at) {
             return;
         }
-        let outcomes = std::mem::take(&mut self.outcomes);
-        self.outcomes_due = None;
-        let records: Vec<AttemptRecord> = outcomes.iter().map(|(_, _, record)| record.clone()).collect();
+        let records: Vec<AttemptRecord> = self.outcomes.iter().map(|(_, _, record)| record.clone()).collect();
         let written = match self.spool.record_attempts(&records) {
             Ok(written) => written,
             Err(e) => {
-                self.tally.warn(format!("cannot record attempts in the spool {}: {e}", self.spool.location()));
-                vec![true; records.len()]
+                self.tally
+                    .warn(format!("cannot record attempts in the spool {}: {e}; trying again", self.spool.location()));
+                self.outcomes_retry_at = Some(Instant::now() + OUTCOME_RETRY);
+                return;
             }
         };
+        let outcomes = std::mem::take(&mut self.outcomes);
+        self.outcomes_due = None;
+        self.outcomes_retry_at = None;
         let now = unix_millis();
         for ((delivery, outcome, record), written) in outcomes.into_iter().zip(written) {
-            if !written {
+            let status = written.unwrap_or_else(|| {
                 self.tally.warn(format!(
                     "the outcome of {} was not recorded: its claim had passed to another process, which sends it",
                     delivery.id
                 ));
-            }
+                record.status
+            });
             self.bytes_in_memory = self.bytes_in_memory.saturating_sub(delivery.size());
-            if let Some(at) = record.next_attempt_at {
+            if let Some(at) = record.next_attempt_at.filter(|_| status == Status::Pending) {
                 self.next_claim = self.next_claim.min(at);
             }
-            self.tally.settled(&delivery, &outcome, record.status);
+            self.tally.settled(&delivery, &outcome, status);
         }
         // Slots are free: take up what waits.
         self.next_claim = self.next_claim.min(now);
@@ -796,7 +867,17 @@ impl SpoolWorker {
                 _ => {}
             }
         }
+        self.outcomes_retry_at = None;
         self.record_outcomes();
+        if !self.outcomes.is_empty() {
+            // Their rows stay pending, claimed until their lease ends (or released below):
+            // another process sends them again, at least once, as after a crash.
+            self.tally.warn(format!(
+                "{} outcomes could not be recorded in the spool {}; those deliveries will be sent again",
+                self.outcomes.len(),
+                self.spool.location()
+            ));
+        }
         let rows: Vec<_> = unwritten.into_iter().map(|d| (d, None)).collect();
         if !rows.is_empty() && self.spool.insert(&rows).is_err() {
             self.tally.lost(rows.len() as u64);
@@ -954,3 +1035,7 @@ fn async_signals() -> libc::sigset_t {
         set
     }
 }
+
+#[cfg(test)]
+#[path = "runtime_tests.rs"]
+mod tests;

@@ -62,14 +62,26 @@ pub struct Tally {
     /// Held while checking for idleness and while announcing it, so no wake-up is missed.
     idle_lock: Mutex<()>,
     idle: Condvar,
-    /// Bytes of new deliveries handed to the spool thread and not yet written (or set aside
-    /// as unwritable); dispatch() waits while there are too many.
+    /// Bytes of new deliveries handed to the spool thread and not yet written; dispatch()
+    /// waits while there are too many, and refuses more past its cap.
     inbox_bytes: AtomicU64,
     inbox_lock: Mutex<()>,
     inbox_room: Condvar,
     /// Set when dispatch() has waited its longest for room once; cleared when the spool has
     /// caught up. A spool that cannot write must cost one request that wait, not every one.
     inbox_stalled: AtomicBool,
+    /// Why the spool last refused new deliveries, until it writes again.
+    spool_error: Mutex<Option<String>>,
+}
+
+/// What [`Tally::wait_for_inbox_room`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Room {
+    Free,
+    /// No room, after waiting the longest.
+    TimedOut,
+    /// No room, and no wait: an earlier one timed out and the spool has not caught up since.
+    Stalled,
 }
 
 impl Tally {
@@ -94,28 +106,40 @@ impl Tally {
         self.inbox_room.notify_all();
     }
 
-    /// Waits until at most `limit` bytes wait for the spool thread, or `timeout` passes;
-    /// true when there is room.
-    pub fn wait_for_inbox_room(&self, limit: u64, timeout: Duration) -> bool {
+    /// Waits until at most `limit` bytes wait for the spool thread, or `timeout` passes.
+    pub fn wait_for_inbox_room(&self, limit: u64, timeout: Duration) -> Room {
         if self.inbox_bytes.load(Ordering::SeqCst) <= limit {
-            return true;
+            return Room::Free;
         }
         if self.inbox_stalled.load(Ordering::SeqCst) {
-            return true;
+            return Room::Stalled;
         }
         let deadline = Instant::now() + timeout;
         let mut guard = self.inbox_lock.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if self.inbox_bytes.load(Ordering::SeqCst) <= limit {
-                return true;
+                return Room::Free;
             }
             let now = Instant::now();
             if now >= deadline {
                 self.inbox_stalled.store(true, Ordering::SeqCst);
-                return false;
+                return Room::TimedOut;
             }
             guard = self.inbox_room.wait_timeout(guard, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
         }
+    }
+
+    /// Bytes of new deliveries not yet written.
+    pub fn inbox_pending(&self) -> u64 {
+        self.inbox_bytes.load(Ordering::SeqCst)
+    }
+
+    pub fn set_spool_error(&self, error: Option<String>) {
+        *self.spool_error.lock().unwrap_or_else(|e| e.into_inner()) = error;
+    }
+
+    pub fn spool_error(&self) -> Option<String> {
+        self.spool_error.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Deliveries written to the spool.

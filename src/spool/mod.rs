@@ -274,9 +274,20 @@ impl Spool {
             // NORMAL in WAL mode: a commit survives a process crash; only an OS crash or
             // power loss can lose the last transactions.
             conn.pragma_update(None, "synchronous", "NORMAL")?;
-            conn.execute_batch(SCHEMA)?;
+            // Written only when missing: a write waits for another process's write lock, and
+            // an open that gives up after BUSY_WAIT leaves this process on a spool in memory.
+            let tables: i64 = conn.query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('outbox', 'bodies', 'outbox_created')",
+                [],
+                |r| r.get(0),
+            )?;
+            if tables < 3 {
+                conn.execute_batch(SCHEMA)?;
+            }
             make_partial_indexes(&conn)?;
-            conn.pragma_update(None, "user_version", LAYOUT_VERSION)?;
+            if conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? != LAYOUT_VERSION {
+                conn.pragma_update(None, "user_version", LAYOUT_VERSION)?;
+            }
             move_earlier_rows(&conn)
         };
         setup().map_err(|e| format!("cannot set up the spool {location}: {e}"))?;
@@ -525,7 +536,7 @@ impl Spool {
         status: Status,
         next_attempt_at: Option<u64>,
         response_excerpt: &[u8],
-    ) -> rusqlite::Result<bool> {
+    ) -> rusqlite::Result<Option<Status>> {
         let record = AttemptRecord {
             id: id.to_string(),
             attempt: attempt.clone(),
@@ -539,8 +550,9 @@ impl Spool {
     /// Records attempts and what follows each, in one transaction: `Pending` with the time of
     /// the next attempt (the claim is released so any process may retry), or a final status.
     /// Only a row this process still holds is changed, so a late outcome never overwrites
-    /// another's; the result says, per record, whether it was written.
-    pub fn record_attempts(&mut self, records: &[AttemptRecord]) -> rusqlite::Result<Vec<bool>> {
+    /// another's. The result says, per record, the status written (a retry of a delivery
+    /// canceled meanwhile is written `Failed`), or `None` when nothing was written.
+    pub fn record_attempts(&mut self, records: &[AttemptRecord]) -> rusqlite::Result<Vec<Option<Status>>> {
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut written = Vec::with_capacity(records.len());
         {
@@ -548,7 +560,7 @@ impl Spool {
             // A delivery canceled while it was held ends with this attempt instead of a retry,
             // the cancellation (JSON in `canceled`) its last entry.
             let appended = with_attempt("?3");
-            let mut update = tx.prepare_cached(&format!(
+            let update = format!(
                 "UPDATE outbox SET
                         status = CASE WHEN ?2 = 'pending' AND canceled IS NOT NULL THEN 'failed' ELSE ?2 END,
                         attempts = CASE WHEN ?2 = 'pending' AND canceled IS NOT NULL
@@ -557,18 +569,28 @@ impl Spool {
                         next_attempt_at = CASE WHEN canceled IS NULL THEN ?5 END,
                         lease_owner = NULL, lease_until = NULL
                  WHERE id = ?1 AND status = 'pending' AND lease_owner = ?6"
-            ))?;
+            );
+            let mut ended = tx.prepare_cached(&update)?;
+            // Only a retry can be written with another status than asked: the others skip the
+            // RETURNING, which costs on every outcome.
+            let mut retried = tx.prepare_cached(&format!("{update} RETURNING status"))?;
             for record in records {
                 let excerpt = &record.response_excerpt[..record.response_excerpt.len().min(RESPONSE_EXCERPT_BYTES)];
-                let changed = update.execute(params![
+                let values = params![
                     record.id,
                     record.status.as_str(),
                     serde_json::to_string(&record.attempt).unwrap_or_else(|_| "{}".into()),
                     excerpt,
                     record.next_attempt_at.map(|t| t as i64),
                     self.owner,
-                ])?;
-                written.push(changed > 0);
+                ];
+                written.push(match record.status {
+                    Status::Pending => retried
+                        .query_row(values, |row| row.get::<_, String>(0))
+                        .optional()?
+                        .map(|status| Status::parse(&status).unwrap_or(Status::Pending)),
+                    status => (ended.execute(values)? > 0).then_some(status),
+                });
             }
         }
         tx.commit()?;

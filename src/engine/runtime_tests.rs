@@ -1,0 +1,265 @@
+//! The engine when its spool refuses or delays writes (a full disk, another process's write
+//! lock): nothing lost or sent twice, flush() true only with outcomes on disk and within its
+//! timeout, memory within the cap. A trigger that raises stands in for a full disk; a second
+//! connection in `BEGIN IMMEDIATE` for another process's long write. Real HTTP to a receiver
+//! on 127.0.0.1.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+
+use rusqlite::Connection;
+
+use super::*;
+use crate::network::NetworkPolicy;
+use crate::request::WebhookRequest;
+use crate::settings::Method;
+
+/// The engine is one per process: these tests take turns.
+static ONE_ENGINE: Mutex<()> = Mutex::new(());
+
+/// This test's turn, with no engine left running by one that failed.
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    let turn = ONE_ENGINE.lock().unwrap_or_else(|e| e.into_inner());
+    shutdown(Duration::ZERO);
+    turn
+}
+
+const FEED: &str = "7";
+
+struct Receiver {
+    url: String,
+    /// Requests received, by `webhook-id`.
+    seen: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl Receiver {
+    /// Answers every request with `status` after `delay`, one connection per request.
+    fn start(status: &'static str, delay: Duration) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(HashMap::new()));
+        let counts = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let counts = Arc::clone(&counts);
+                std::thread::spawn(move || {
+                    let Some(id) = read_request(&mut stream) else { return };
+                    *counts.lock().unwrap().entry(id).or_insert(0) += 1;
+                    std::thread::sleep(delay);
+                    let answer = format!("HTTP/1.1 {status}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+                    let _ = stream.write_all(answer.as_bytes());
+                });
+            }
+        });
+        Receiver { url, seen }
+    }
+
+    fn requests(&self, id: &str) -> usize {
+        self.seen.lock().unwrap().get(id).copied().unwrap_or(0)
+    }
+}
+
+/// Reads one request; returns its `webhook-id`.
+fn read_request(stream: &mut std::net::TcpStream) -> Option<String> {
+    let (mut buffer, mut chunk) = (Vec::new(), [0u8; 65536]);
+    loop {
+        let n = stream.read(&mut chunk).ok().filter(|&n| n > 0)?;
+        buffer.extend_from_slice(&chunk[..n]);
+        let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+        let head = String::from_utf8_lossy(&buffer[..end]).to_lowercase();
+        let header = |name: &str| head.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()));
+        let length: usize = header("content-length:").and_then(|v| v.parse().ok()).unwrap_or(0);
+        while buffer.len() < end + 4 + length {
+            let n = stream.read(&mut chunk).ok().filter(|&n| n > 0)?;
+            buffer.extend_from_slice(&chunk[..n]);
+        }
+        return Some(header("webhook-id:").unwrap_or_default());
+    }
+}
+
+fn temp_spool() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("fluent-webhook-engine-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("spool.sqlite")
+}
+
+fn config(spool: &std::path::Path, memory_limit: usize) -> EngineConfig {
+    let mut config = EngineConfig::default();
+    config.client.network = Arc::new(NetworkPolicy::parse("127.0.0.0/8").unwrap());
+    config.client.timeout = Duration::from_secs(5);
+    config.spool_path = Some(spool.to_path_buf());
+    config.memory_limit = memory_limit;
+    config
+}
+
+fn delivery(url: &str, body: Vec<u8>) -> Delivery {
+    let request = WebhookRequest {
+        method: Method::Post,
+        url: url.to_string(),
+        headers: vec![("Content-Type".into(), "application/json".into())],
+        body: bytes::Bytes::from(body),
+        secret: None,
+    };
+    Delivery::new(Some(FEED.into()), "feed".into(), "order_paid_done".into(), request)
+}
+
+/// Queues one delivery to `url` with the default memory cap; returns its id.
+fn submit_one(spool: &std::path::Path, url: &str, body: Vec<u8>) -> String {
+    let d = delivery(url, body);
+    let id = d.id.clone();
+    submit(vec![d], || config(spool, 64 << 20)).unwrap();
+    id
+}
+
+fn status_on_disk(spool: &std::path::Path, id: &str) -> String {
+    Connection::open(spool).unwrap().query_row("SELECT status FROM outbox WHERE id = ?1", [id], |r| r.get(0)).unwrap()
+}
+
+/// Makes every write of `table` fail as a full disk would, until `heal`.
+fn fail_writes(spool: &std::path::Path, table: &str, event: &str) -> Connection {
+    let admin = Connection::open(spool).unwrap();
+    admin
+        .execute_batch(&format!(
+            "CREATE TRIGGER disk_full BEFORE {event} ON {table} BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;"
+        ))
+        .unwrap();
+    admin
+}
+
+fn heal(admin: &Connection) {
+    admin.execute_batch("DROP TRIGGER disk_full;").unwrap();
+}
+
+#[test]
+fn an_outcome_the_spool_refuses_is_written_later_and_flush_waits_for_it() {
+    let _turn = turn();
+    let (spool, receiver) = (temp_spool(), Receiver::start("200 OK", Duration::ZERO));
+    assert!(flush(Duration::from_secs(5), || config(&spool, 64 << 20)).unwrap());
+    let admin = fail_writes(&spool, "outbox", "UPDATE");
+    let id = submit_one(&spool, &receiver.url, b"{\"n\":1}".to_vec());
+
+    let flushed = flush(Duration::from_millis(1500), || config(&spool, 64 << 20)).unwrap();
+    assert_eq!(receiver.requests(&id), 1, "sent once");
+    assert!(!flushed, "flush() is not done while the outcome is not on disk");
+    assert_eq!(status_on_disk(&spool, &id), "pending");
+    assert_eq!(snapshot().delivered, 0, "settled only once written");
+
+    heal(&admin);
+    assert!(flush(Duration::from_secs(5), || config(&spool, 64 << 20)).unwrap());
+    assert_eq!(status_on_disk(&spool, &id), "delivered");
+    assert_eq!(snapshot().delivered, 1);
+    shutdown(Duration::from_secs(1));
+    // The next process finds nothing to send again.
+    assert!(flush(Duration::from_secs(5), || config(&spool, 64 << 20)).unwrap());
+    shutdown(Duration::from_secs(1));
+    assert_eq!(receiver.requests(&id), 1, "a delivery answered 200 is never sent again");
+}
+
+#[test]
+fn while_the_spool_refuses_new_deliveries_memory_stays_under_the_cap_and_the_rest_are_refused() {
+    let _turn = turn();
+    const BODY: usize = 256 << 10;
+    let limit = 4 << 20;
+    let (spool, receiver) = (temp_spool(), Receiver::start("200 OK", Duration::ZERO));
+    assert!(flush(Duration::from_secs(5), || config(&spool, limit)).unwrap());
+    let admin = fail_writes(&spool, "bodies", "INSERT");
+    let (mut accepted, mut refused) = (Vec::new(), Vec::new());
+    for i in 0..40u8 {
+        let d = delivery(&receiver.url, vec![b'a' + i % 26; BODY]);
+        let id = d.id.clone();
+        match submit(vec![d], || config(&spool, limit)) {
+            Ok(()) => accepted.push(id),
+            Err(e) => refused.push(e),
+        }
+    }
+    assert!(accepted.len() * BODY <= limit, "{} accepted with a cap of {} MiB", accepted.len(), limit >> 20);
+    assert_eq!(accepted.len() + refused.len(), 40);
+    assert!(refused[0].contains("database or disk is full"), "{}", refused[0]);
+    assert!(refused[0].contains("were not queued"), "{}", refused[0]);
+    assert_eq!(snapshot().spooled, 0);
+
+    heal(&admin);
+    assert!(flush(Duration::from_secs(10), || config(&spool, limit)).unwrap());
+    for id in &accepted {
+        assert_eq!((receiver.requests(id), status_on_disk(&spool, id).as_str()), (1, "delivered"));
+    }
+    // Written again: room for new deliveries at once.
+    submit(vec![delivery(&receiver.url, b"{}".to_vec())], || config(&spool, limit)).unwrap();
+    assert!(flush(Duration::from_secs(5), || config(&spool, limit)).unwrap());
+    shutdown(Duration::from_secs(1));
+}
+
+#[test]
+fn flush_keeps_its_deadline_while_the_spool_thread_waits_for_a_lock() {
+    let _turn = turn();
+    let spool = temp_spool();
+    assert!(flush(Duration::from_secs(5), || config(&spool, 64 << 20)).unwrap());
+    let other = Connection::open(&spool).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    // The spool thread now waits for the lock (SQLite's busy wait, 5 s) to cancel.
+    let canceling = {
+        let spool = spool.clone();
+        std::thread::spawn(move || cancel(FEED, "switched off", || config(&spool, 64 << 20)))
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let started = Instant::now();
+    let flushed = flush(Duration::from_millis(200), || config(&spool, 64 << 20)).unwrap();
+    let took = started.elapsed();
+    other.execute_batch("COMMIT").unwrap();
+    assert!(!flushed);
+    assert!(took < Duration::from_millis(200) + FLUSH_REPLY_LEAST * 4, "flush(200 ms) took {took:?}");
+    assert_eq!(canceling.join().unwrap(), Ok(0));
+    assert!(flush(Duration::from_secs(10), || config(&spool, 64 << 20)).unwrap());
+    shutdown(Duration::from_secs(1));
+}
+
+#[test]
+fn a_spool_another_process_is_writing_to_is_opened_not_replaced_by_memory() {
+    let _turn = turn();
+    let spool = temp_spool();
+    drop(crate::spool::Spool::open(&spool, "earlier process").unwrap());
+    let other = Connection::open(&spool).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let receiver = Receiver::start("200 OK", Duration::ZERO);
+    let id = submit_one(&spool, &receiver.url, b"{}".to_vec());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(spool_location(), Some(spool.display().to_string()));
+    other.execute_batch("COMMIT").unwrap();
+    assert!(flush(Duration::from_secs(10), || config(&spool, 64 << 20)).unwrap());
+    assert_eq!(status_on_disk(&spool, &id), "delivered");
+    shutdown(Duration::from_secs(1));
+}
+
+#[test]
+fn cancel_fails_while_deliveries_of_the_feed_are_not_yet_written() {
+    let _turn = turn();
+    let (spool, receiver) = (temp_spool(), Receiver::start("200 OK", Duration::ZERO));
+    assert!(flush(Duration::from_secs(5), || config(&spool, 64 << 20)).unwrap());
+    let admin = fail_writes(&spool, "bodies", "INSERT");
+    let id = submit_one(&spool, &receiver.url, b"{}".to_vec());
+    let error = cancel(FEED, "the feed was deleted", || config(&spool, 64 << 20)).unwrap_err();
+    assert!(error.contains("1 deliveries of this feed are not yet written"), "{error}");
+    assert!(error.contains("database or disk is full"), "{error}");
+    assert_eq!(receiver.requests(&id), 0);
+    heal(&admin);
+    assert!(flush(Duration::from_secs(5), || config(&spool, 64 << 20)).unwrap());
+    shutdown(Duration::from_secs(1));
+}
+
+#[test]
+fn a_delivery_canceled_in_flight_counts_as_failed_not_as_a_retry() {
+    let _turn = turn();
+    let spool = temp_spool();
+    let receiver = Receiver::start("503 Service Unavailable", Duration::from_millis(500));
+    assert!(flush(Duration::from_secs(5), || config(&spool, 64 << 20)).unwrap());
+    let id = submit_one(&spool, &receiver.url, b"{}".to_vec());
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(cancel(FEED, "the feed was switched off", || config(&spool, 64 << 20)).unwrap(), 1);
+    assert!(flush(Duration::from_secs(5), || config(&spool, 64 << 20)).unwrap());
+    let counts = snapshot();
+    shutdown(Duration::from_secs(1));
+    assert_eq!(status_on_disk(&spool, &id), "failed");
+    assert_eq!((counts.failed, counts.retries_scheduled), (1, 0));
+}
