@@ -335,17 +335,62 @@ final class DispatchTest extends WebhookTestCase
      * The walk writes floats as json_encode() does with PHP's default serialize_precision (-1);
      * with another setting, plain data must not get other digits than data with an object.
      */
-    public function testFloatDigitsDoNotDependOnTheShapeOfTheData(): void
+    public static function serializePrecisions(): array
     {
-        $previous = ini_set('serialize_precision', '17');
+        // '-0x1' is 0 to PHP (base 10), not -1: a reading in any base took it for the default.
+        return ['17' => ['17'], '-0x1' => ['-0x1']];
+    }
+
+    /** @dataProvider serializePrecisions */
+    public function testFloatDigitsDoNotDependOnTheShapeOfTheData(string $precision): void
+    {
+        $previous = ini_set('serialize_precision', $precision);
         try {
             $feed = $this->feed();
-            dispatch('order_paid_done', ['f' => 0.1], [$feed]);
-            dispatch('order_paid_done', ['f' => 0.1, 'o' => (object) []], [$feed]);
+            dispatch('order_paid_done', ['f' => 104.15], [$feed]);
+            dispatch('order_paid_done', ['f' => 104.15, 'o' => (object) []], [$feed]);
         } finally {
             ini_set('serialize_precision', $previous);
         }
         $bodies = array_column($this->received(2), 'body');
-        $this->assertEqualsCanonicalizing(['{"f":0.1}', '{"f":0.1,"o":{}}'], $bodies);
+        $this->assertEqualsCanonicalizing(['{"f":104.15}', '{"f":104.15,"o":{}}'], $bodies);
+    }
+
+    /**
+     * Reading a settings array in $feeds runs PHP code (jsonSerialize()), which may free the
+     * array through the reference $feeds holds, or grow $feeds in place (ArrayObject's
+     * storage): the feed is still read whole, and only the items $feeds had (valgrind: no
+     * invalid read, `make valgrind`).
+     */
+    public function testFeedsThatPhpCodeFreesOrMovesWhileTheyAreReadStillFire(): void
+    {
+        $settings = fn (object $name) => ['name' => $name, 'request_url' => $this->url(), 'event_trigger' => ['order_paid_done']];
+        $GLOBALS['fw_settings'] = $settings(new class () implements \JsonSerializable {
+            public function jsonSerialize(): mixed
+            {
+                $GLOBALS['fw_settings'] = null;
+                return 'freed';
+            }
+        });
+        $feeds = [&$GLOBALS['fw_settings']];
+        $this->assertCount(1, dispatch('order_paid_done', ['n' => 1], $feeds));
+
+        $GLOBALS['fw_ao'] = new \ArrayObject([]);
+        $GLOBALS['fw_ao'][] = $settings(new class () implements \JsonSerializable {
+            public function jsonSerialize(): mixed
+            {
+                for ($i = 0; $i < 64; $i++) {
+                    $GLOBALS['fw_ao'][] = 'filler';
+                }
+                return 'moved';
+            }
+        });
+        // Shares the ArrayObject's storage, which it writes in place (PHP 8.2).
+        $feeds = $GLOBALS['fw_ao']->__serialize()[1];
+        $this->assertCount(1, dispatch('order_paid_done', ['n' => 2], $feeds));
+        unset($GLOBALS['fw_settings'], $GLOBALS['fw_ao']);
+
+        $requests = $this->received(2);
+        $this->assertEqualsCanonicalizing(['{"n":1}', '{"n":2}'], array_column($requests, 'body'));
     }
 }

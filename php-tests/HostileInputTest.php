@@ -136,6 +136,9 @@ final class HostileInputTest extends WebhookTestCase
             'dispatch with data null' => ['FluentWebhook\dispatch("e", null, []);', 'TypeError'],
             'dispatch with feeds null' => ['FluentWebhook\dispatch("e", [], null);', 'TypeError'],
             'dispatch an int feed' => ['FluentWebhook\dispatch("e", [], [1]);', $error],
+            // Reading the settings runs jsonSerialize(), which frees them through the reference
+            // $feeds holds and hands their memory to new arrays (a segfault before 2026-11-29).
+            'dispatch settings freed while read' => ['class FwFreesSettings implements JsonSerializable { function jsonSerialize(): mixed { $GLOBALS["s"] = null; $j = []; for ($i = 0; $i < 2000; $i++) { $j[] = ["k$i" => str_repeat("A", 24)]; } $GLOBALS["junk"] = $j; return "feed"; } } $GLOBALS["s"] = ["name" => new FwFreesSettings, "request_url" => "http://127.0.0.1:9/r", "event_trigger" => ["e"]]; for ($i = 0; $i < 20; $i++) { $GLOBALS["s"]["x$i"] = "v$i"; } $f = [&$GLOBALS["s"]]; count(FluentWebhook\dispatch("e", ["a" => 1], $f)) === 1 || throw new Exception("count");', 'ok'],
             'dispatch a resource feed' => ['FluentWebhook\dispatch("e", [], [STDIN]);', $error],
             'dispatch an stdClass feed' => ['FluentWebhook\dispatch("e", [], [new stdClass]);', $error],
             'dispatch an event with NUL' => ['FluentWebhook\dispatch("e\0x", [], [fw_feed()]);', $error],

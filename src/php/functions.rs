@@ -53,12 +53,16 @@ pub fn dispatch(event: PhpText, data: &ZendHashTable, feeds: &ZendHashTable) -> 
     // Handles of our own (an Arc, not a copy): converting the data runs jsonSerialize(), PHP
     // code that could free a Feed object while we still read its settings.
     let mut firing: Vec<Arc<Feed>> = Vec::new();
-    for (position, (_, item)) in feeds.iter().enumerate() {
+    // Each item counted as ours first (a reference's value, not the reference): reading a
+    // settings array runs jsonSerialize(), which may unset a referenced array or write the
+    // $feeds table in place (ArrayObject's storage), freeing or moving what we read.
+    let items: Vec<Zval> = feeds.iter().map(|(_, item)| item.dereference().shallow_clone()).collect();
+    for (position, item) in items.iter().enumerate() {
         let feed = feed_from(item, position)?;
         if !feed.matches(event) {
             continue;
         }
-        let first_time = match (&feed.id, item.dereference().object()) {
+        let first_time = match (&feed.id, item.object()) {
             (Some(id), _) => seen_ids.insert(id.clone()),
             (None, Some(object)) => seen_objects.insert(std::ptr::from_ref(object) as usize),
             (None, None) => true,

@@ -73,6 +73,24 @@ pub fn text(name: &CStr) -> Option<String> {
     }
 }
 
+/// A number setting of PHP's as its own handler reads it (`ZEND_ATOL`, C's `atol`): base 10,
+/// blanks and a sign first, up to the first other character. "-0x1" is 0 there, where
+/// zend_ini_long() (any base) reads -1.
+pub fn php_long(name: &CStr) -> Option<i64> {
+    let text = text(name)?;
+    let text = text.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let (negative, digits) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let value = digits
+        .bytes()
+        .take_while(u8::is_ascii_digit)
+        .fold(0i64, |n, d| n.wrapping_mul(10).wrapping_add(i64::from(d - b'0')));
+    Some(if negative { value.wrapping_neg() } else { value })
+}
+
 fn default_of(name: &CStr) -> &'static str {
     SETTINGS.iter().find(|s| s.0 == name).map_or("", |s| s.1.to_str().unwrap_or(""))
 }

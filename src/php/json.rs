@@ -5,7 +5,7 @@
 //! PHP 8.2's encoder overflows the stack on a jsonSerialize() that returns a new object every
 //! time, and when data cannot be encoded, the walk says where.
 
-use std::ffi::{c_char, c_int, c_long, c_void, CStr};
+use std::ffi::{c_int, c_long, c_void, CStr};
 use std::mem::ManuallyDrop;
 
 use bytes::Bytes;
@@ -13,7 +13,7 @@ use ext_php_rs::ffi::{zend_string, GC_IMMUTABLE, IS_ARRAY, IS_ARRAY_EX};
 use ext_php_rs::types::{ZendHashTable, Zval};
 use once_cell::sync::OnceCell;
 
-use super::convert;
+use super::{convert, ini};
 
 /// `smart_str` in zend_smart_str_public.h.
 #[repr(C)]
@@ -31,10 +31,6 @@ struct JsonGlobals {
 }
 
 type EncodeEx = unsafe extern "C" fn(*mut SmartStr, *mut Zval, c_int, c_long) -> c_int;
-
-extern "C" {
-    fn zend_ini_long(name: *const c_char, name_length: usize, orig: c_int) -> c_long;
-}
 
 /// json_encode()'s default depth.
 const DEPTH: c_long = 512;
@@ -86,8 +82,7 @@ pub fn encode(data: &ZendHashTable, limit: usize) -> Option<Bytes> {
     // The walk writes floats as json_encode does with serialize_precision = -1 (PHP's default);
     // PHP's encoder follows the setting. One feed must not send other digits for the same
     // data depending on whether an object is in it.
-    // SAFETY: reads an ini setting on the PHP thread.
-    if unsafe { zend_ini_long(c"serialize_precision".as_ptr(), "serialize_precision".len(), 0) } != -1 {
+    if ini::php_long(c"serialize_precision") != Some(-1) {
         return None;
     }
     if !convert::is_plain(data, limit) {
