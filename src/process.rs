@@ -1,12 +1,21 @@
-//! This process's id, without a system call each time. `dispatch()` compares it with the id
-//! its engine and its random bytes were made in, to tell a forked child from its parent;
-//! `getpid()` is a system call (glibc no longer caches it), and it took 3 % of `dispatch()`.
+//! This process's id without a system call each time, and the fork-safety of SQLite.
 //!
-//! The cached id is forgotten by a handler that glibc's `fork()` runs in the child (which is
-//! what `pcntl_fork()` calls). A child made another way and then running PHP (a raw `clone` or
-//! `vfork` through FFI) would keep its parent's id, and with it the parent's engine and random
-//! bytes; nothing in PHP or WordPress does that.
+//! `dispatch()` compares the id with the one its engine and its random bytes were made in, to
+//! tell a forked child from its parent; `getpid()` is a system call (glibc no longer caches
+//! it), and it took 3 % of `dispatch()`. The cached id is forgotten by a handler that glibc's
+//! `fork()` runs in the child (which is what `pcntl_fork()` calls). A child made another way
+//! and then running PHP (a raw `clone` or `vfork` through FFI) would keep its parent's id, and
+//! with it the parent's engine and random bytes; nothing in PHP or WordPress does that.
+//!
+//! A child has only the thread that forked. A lock another thread held at that moment stays
+//! held in the child for ever: SQLite's own (its allocator's, its initialisation's) left the
+//! child's spool thread waiting for good at its first SQLite call, and the child's deliveries
+//! with it. So our threads use SQLite only inside a [`sqlite_section`], and `fork()` waits
+//! (in a `pthread_atfork` handler) until none is inside one, and keeps them out until it has
+//! forked. A fork therefore waits for the SQLite call under way, at most SQLite's busy wait
+//! or a checkpoint's write. PHP threads of a threaded (ZTS) build are not gated.
 
+use std::cell::{Cell, UnsafeCell};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Once;
 
@@ -15,16 +24,54 @@ static PID: AtomicU32 = AtomicU32::new(0);
 static WATCHING: AtomicBool = AtomicBool::new(false);
 static WATCH: Once = Once::new();
 
-/// This process's id.
-pub fn id() -> u32 {
+/// Held shared inside SQLite, exclusive by fork(); see the module's comment.
+struct Gate(UnsafeCell<libc::pthread_rwlock_t>);
+
+// SAFETY: a pthread rwlock is made to be shared between threads; it is only used through
+// pthread calls.
+unsafe impl Sync for Gate {}
+
+static GATE: Gate = Gate(UnsafeCell::new(libc::PTHREAD_RWLOCK_INITIALIZER));
+
+/// glibc's PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP: a fork waiting for the gate keeps new
+/// readers out, or a busy spool thread, in and out of it all the time, could hold it off.
+const PREFER_WRITER: libc::c_int = 2;
+
+thread_local! {
+    /// Sections this thread is in: only the outermost takes the gate, so a section inside
+    /// another cannot wait behind a fork that waits for the outer one.
+    static DEPTH: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Sets up the gate and the fork handlers, once.
+fn watch() {
     // The library stays loaded until the process ends (crate::php::lifecycle pins it), so the
-    // handler stays valid for every later fork.
+    // handlers stay valid for every later fork.
     WATCH.call_once(|| {
-        // SAFETY: registers a function that only writes an atomic, which a child of a
-        // multithreaded process may do.
-        let registered = unsafe { libc::pthread_atfork(None, None, Some(forgotten_in_child)) } == 0;
+        // SAFETY: the gate is initialised before any thread uses it (every use calls watch()
+        // first, and call_once waits); the handlers only lock, unlock or initialise it and
+        // write an atomic, which a child of a multithreaded process may do.
+        let registered = unsafe {
+            init_gate();
+            libc::pthread_atfork(Some(before_fork), Some(after_fork_in_parent), Some(after_fork_in_child)) == 0
+        };
         WATCHING.store(registered, Ordering::Relaxed);
     });
+}
+
+/// # Safety
+/// No thread may be using the gate.
+unsafe fn init_gate() {
+    let mut attributes: libc::pthread_rwlockattr_t = std::mem::zeroed();
+    libc::pthread_rwlockattr_init(&mut attributes);
+    libc::pthread_rwlockattr_setkind_np(&mut attributes, PREFER_WRITER);
+    libc::pthread_rwlock_init(GATE.0.get(), &attributes);
+    libc::pthread_rwlockattr_destroy(&mut attributes);
+}
+
+/// This process's id.
+pub fn id() -> u32 {
+    watch();
     match PID.load(Ordering::Relaxed) {
         // Without the handler a child would keep its parent's id: ask every time.
         _ if !WATCHING.load(Ordering::Relaxed) => std::process::id(),
@@ -37,8 +84,57 @@ pub fn id() -> u32 {
     }
 }
 
-extern "C" fn forgotten_in_child() {
+/// While it lives, this thread may call SQLite: a fork waits for it to end.
+pub struct SqliteSection(());
+
+pub fn sqlite_section() -> SqliteSection {
+    watch();
+    if DEPTH.get() == 0 {
+        // SAFETY: the gate is initialised (watch); the lock is released by the section's drop
+        // on this thread.
+        unsafe { libc::pthread_rwlock_rdlock(GATE.0.get()) };
+    }
+    DEPTH.set(DEPTH.get() + 1);
+    SqliteSection(())
+}
+
+/// A section, unless a fork is waiting or under way: for work that can be skipped.
+pub fn try_sqlite_section() -> Option<SqliteSection> {
+    watch();
+    // SAFETY: as in sqlite_section.
+    if DEPTH.get() == 0 && unsafe { libc::pthread_rwlock_tryrdlock(GATE.0.get()) } != 0 {
+        return None;
+    }
+    DEPTH.set(DEPTH.get() + 1);
+    Some(SqliteSection(()))
+}
+
+impl Drop for SqliteSection {
+    fn drop(&mut self) {
+        DEPTH.set(DEPTH.get() - 1);
+        if DEPTH.get() == 0 {
+            // SAFETY: this thread took the gate shared when its outermost section began.
+            unsafe { libc::pthread_rwlock_unlock(GATE.0.get()) };
+        }
+    }
+}
+
+extern "C" fn before_fork() {
+    // SAFETY: initialised before the handler was registered.
+    unsafe { libc::pthread_rwlock_wrlock(GATE.0.get()) };
+}
+
+extern "C" fn after_fork_in_parent() {
+    // SAFETY: taken exclusive by before_fork, on this thread.
+    unsafe { libc::pthread_rwlock_unlock(GATE.0.get()) };
+}
+
+extern "C" fn after_fork_in_child() {
     PID.store(0, Ordering::Relaxed);
+    // Made anew rather than unlocked: the lock records its writer by thread id, and the child's
+    // one thread has another. No other thread exists to be using it.
+    // SAFETY: the child is single-threaded here.
+    unsafe { init_gate() };
 }
 
 #[cfg(test)]
@@ -67,5 +163,33 @@ mod tests {
             assert_eq!(libc::WEXITSTATUS(status), 0);
         }
         assert_eq!(super::id(), parent);
+    }
+
+    #[test]
+    fn fork_waits_for_threads_inside_sqlite_and_the_child_can_enter_at_once() {
+        let (entered, entered_rx) = std::sync::mpsc::channel();
+        let inside = std::thread::spawn(move || {
+            let _section = super::sqlite_section();
+            entered.send(()).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        });
+        entered_rx.recv().unwrap();
+        let started = std::time::Instant::now();
+        // SAFETY: the child only takes and leaves a section, then exits.
+        unsafe {
+            let child = libc::fork();
+            assert!(child >= 0);
+            if child == 0 {
+                drop(super::sqlite_section());
+                libc::_exit(0);
+            }
+            let waited = started.elapsed();
+            let mut status = 0;
+            libc::waitpid(child, &mut status, 0);
+            assert!(waited >= std::time::Duration::from_millis(200), "fork went ahead after {waited:?}");
+            assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "the child could not enter");
+        }
+        inside.join().unwrap();
+        drop(super::sqlite_section());
     }
 }

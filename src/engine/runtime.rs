@@ -395,9 +395,13 @@ impl Engine {
         let spool_thread = {
             let tally = Arc::clone(&tally);
             with_signals_blocked(|| {
-                std::thread::Builder::new()
-                    .name("fluent-webhook-spool".into())
-                    .spawn(move || SpoolWorker::new(config, owner, tally, to_http).run(inbox))
+                std::thread::Builder::new().name("fluent-webhook-spool".into()).spawn(move || {
+                    let worker = {
+                        let _inside = process::sqlite_section();
+                        SpoolWorker::new(config, owner, tally, to_http)
+                    };
+                    worker.run(inbox)
+                })
             })
             .map_err(|e| format!("could not start the spool thread: {e}"))?
         };
@@ -468,8 +472,11 @@ impl SpoolWorker {
         }
     }
 
+    /// Inside an SQLite section (crate::process) but while it waits for commands, so that a
+    /// fork need not wait for a command to come.
     fn run(mut self, inbox: std_mpsc::Receiver<Command>) {
         loop {
+            let inside = process::sqlite_section();
             self.write_unwritten();
             let now = unix_millis();
             if now >= self.next_prune {
@@ -488,11 +495,13 @@ impl SpoolWorker {
             if let Some(due) = self.outcomes_due.max(self.outcomes_retry_at) {
                 wait = wait.min(due.saturating_duration_since(Instant::now()));
             }
+            drop(inside);
             let command = match inbox.recv_timeout(wait) {
                 Ok(command) => command,
                 Err(std_mpsc::RecvTimeoutError::Timeout) => continue,
                 Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
             };
+            let _inside = process::sqlite_section();
             if let Some(stopped) = self.handle(command, &inbox) {
                 self.stop(&inbox);
                 let _ = stopped.send(());

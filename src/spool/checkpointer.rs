@@ -18,6 +18,8 @@ use rusqlite::hooks::Wal;
 use rusqlite::wal::CheckpointMode;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
+use crate::process;
+
 /// Past this many times the checkpoint interval, the WAL has not started over for long (a disk
 /// slower than the writes): the committing connection waits for the checkpoint under way, at
 /// most INLINE_WAIT, and copies the rest itself, so that the WAL cannot grow without bound.
@@ -47,9 +49,14 @@ impl Checkpointer {
             .name("fluent-webhook-checkpoint".into())
             .spawn(move || {
                 while woken.recv().is_ok() {
-                    // Another process checkpointing, or a failing disk: the next commit retries.
-                    let _ = own.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    // Another process checkpointing, a failing disk, or a fork waiting (see
+                    // crate::process): the next commit asks again.
+                    if let Some(_inside) = process::try_sqlite_section() {
+                        let _ = own.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    }
                 }
+                let _inside = process::sqlite_section();
+                drop(own);
             })
             .map_err(|e| fail(&e))?;
         // `in_wal` counts pages copied already too: a busy writer seldom lets the WAL start over
@@ -86,9 +93,14 @@ impl Checkpointer {
 
     /// Stops the thread once its checkpoint under way ends. Removing the hook drops the last
     /// way to wake it; `conn` checkpoints itself again, at the same interval, until closed.
+    /// The caller must not be in an SQLite section: the thread closes its connection in one,
+    /// which a fork waiting for the caller's would hold off.
     pub fn stop(self, conn: &mut Connection) {
-        let _ = conn.wal_hook(None::<Hook>);
-        let _ = conn.pragma_update(None, "wal_autocheckpoint", self.pages);
+        {
+            let _inside = process::sqlite_section();
+            let _ = conn.wal_hook(None::<Hook>);
+            let _ = conn.pragma_update(None, "wal_autocheckpoint", self.pages);
+        }
         let _ = self.thread.join();
     }
 }

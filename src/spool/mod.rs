@@ -19,6 +19,7 @@
 
 mod checkpointer;
 
+use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -26,6 +27,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
 use self::checkpointer::Checkpointer;
 use crate::delivery::Delivery;
+use crate::process;
 use crate::request::WebhookRequest;
 use crate::settings::Method;
 use crate::signature::Secret;
@@ -207,7 +209,8 @@ pub struct Filter {
 }
 
 pub struct Spool {
-    conn: Connection,
+    /// Closed by Drop, inside an SQLite section (crate::process).
+    conn: ManuallyDrop<Connection>,
     location: String,
     owner: String,
     checkpointer: Option<Checkpointer>,
@@ -218,6 +221,9 @@ impl Drop for Spool {
         if let Some(checkpointer) = self.checkpointer.take() {
             checkpointer.stop(&mut self.conn);
         }
+        let _inside = process::sqlite_section();
+        // SAFETY: dropped once, here, and not used after.
+        unsafe { ManuallyDrop::drop(&mut self.conn) };
     }
 }
 
@@ -291,7 +297,7 @@ impl Spool {
             move_earlier_rows(&conn)
         };
         setup().map_err(|e| format!("cannot set up the spool {location}: {e}"))?;
-        Ok(Spool { conn, location, owner: owner.to_string(), checkpointer: None })
+        Ok(Spool { conn: ManuallyDrop::new(conn), location, owner: owner.to_string(), checkpointer: None })
     }
 
     pub fn location(&self) -> &str {
