@@ -15,9 +15,12 @@ final class LimitsTest extends WebhookTestCase
             <?php
             \$feed = new FluentWebhook\Feed(['name' => 'Big', 'request_url' => '$url', 'event_trigger' => ['e']]);
             \$get = new FluentWebhook\Feed(['name' => 'Big GET', 'request_url' => '$url', 'request_method' => 'GET', 'event_trigger' => ['e']]);
-            foreach ([[\$feed, 'dispatch'], [\$get, 'dispatch'], [\$feed, 'render']] as [\$f, \$how]) {
+            // Strings alone over the limit; strings under it whose escaped JSON is over it.
+            \$long = ['x' => str_repeat('a', 2000)];
+            \$escaped = ['x' => str_repeat("\\x01", 600)];
+            foreach ([[\$feed, 'dispatch', \$long], [\$get, 'dispatch', \$long], [\$feed, 'render', \$long], [\$feed, 'dispatch', \$escaped], [\$feed, 'render', \$escaped]] as [\$f, \$how, \$data]) {
                 try {
-                    \$how === 'render' ? \$f->render('e', ['x' => str_repeat('a', 2000)]) : FluentWebhook\dispatch('e', ['x' => str_repeat('a', 2000)], [\$f]);
+                    \$how === 'render' ? \$f->render('e', \$data) : FluentWebhook\dispatch('e', \$data, [\$f]);
                     echo "sent\\n";
                 } catch (FluentWebhook\PayloadException \$e) {
                     echo \$e->getMessage(), "\\n";
@@ -27,12 +30,39 @@ final class LimitsTest extends WebhookTestCase
             FluentWebhook\\flush(10);
             PHP, ['fluent_webhook.max_payload_bytes' => '1K']);
         $this->assertSame(0, $result['exit'], $result['stderr']);
-        $lines = explode("\n", trim($result['stdout']));
-        $this->assertSame('the body for feed "Big" is 2008 bytes, over fluent_webhook.max_payload_bytes (1024 bytes)', $lines[0]);
-        $this->assertStringStartsWith('the URL for feed "Big GET" is', $lines[1]);
-        $this->assertStringStartsWith('the body for feed "Big" is', $lines[2]);
-        $this->assertSame('1', $lines[3], 'a payload under the limit is sent');
+        $early = '$data[x]: over fluent_webhook.max_payload_bytes (1024 bytes) once encoded: the data\'s strings pass it here';
+        $this->assertSame([$early, $early, $early,
+            'the body for feed "Big" is 3608 bytes, over fluent_webhook.max_payload_bytes (1024 bytes)',
+            'the body for feed "Big" is 3608 bytes, over fluent_webhook.max_payload_bytes (1024 bytes)',
+            '1'], explode("\n", trim($result['stdout'])));
         $this->assertCount(1, self::receiver()->waitForRequests($this->prefix, 1));
+    }
+
+    /**
+     * A huge string is refused before it is escaped: its JSON (6 times its size here) would
+     * be memory PHP's memory_limit does not see, and an allocation the system may refuse.
+     */
+    public function testAHugeStringIsRefusedBeforeItIsEncoded(): void
+    {
+        $result = self::runPhp(<<<'PHP'
+            <?php
+            $feed = new FluentWebhook\Feed(['name' => 'Huge', 'request_url' => 'http://127.0.0.1:9/h', 'event_trigger' => ['e']]);
+            // An object: the walk, not PHP's encoder.
+            $data = ['blob' => str_repeat("\x01", 100 << 20), 'o' => new stdClass];
+            try {
+                FluentWebhook\dispatch('e', $data, [$feed]);
+                echo "sent\n";
+            } catch (FluentWebhook\PayloadException $e) {
+                echo $e->getMessage(), "\n";
+            }
+            preg_match('/VmHWM:\s+(\d+) kB/', file_get_contents('/proc/self/status'), $peak);
+            echo intdiv((int) $peak[1], 1024), "\n";
+            PHP, ['memory_limit' => '-1']);
+        $this->assertSame(0, $result['exit'], $result['stderr']);
+        [$message, $peakMib] = explode("\n", trim($result['stdout']));
+        $this->assertStringStartsWith('$data[blob]: over fluent_webhook.max_payload_bytes (1048576 bytes)', $message);
+        // The 100 MiB string itself, PHP and the extension: not its 600 MiB of JSON.
+        $this->assertLessThan(300, (int) $peakMib, 'peak resident memory, MiB');
     }
 
     public function testTheDefaultLimitIsOneMebibyte(): void

@@ -94,15 +94,27 @@ impl ConvertError {
 
 /// Converts an array as `json_encode` would see it.
 pub fn array_to_value(array: &ZendHashTable) -> Result<Value, ConvertError> {
+    array_to_value_within(array, usize::MAX)
+}
+
+/// [`array_to_value`] for data that is sent whole: its strings must fit in `limit` bytes (see
+/// [`walk_array`]).
+pub fn array_to_value_within(array: &ZendHashTable, limit: usize) -> Result<Value, ConvertError> {
     let mut tree = TreeBuilder::default();
-    walk_array(array, &mut tree)?;
+    walk_array(array, &mut tree, limit)?;
     Ok(tree.finish())
 }
 
 /// Walks an array as `json_encode` sees it into `sink`, which may write a body straight from
 /// the zvals. On an error the sink holds part of the data and must be dropped.
-pub fn walk_array(array: &ZendHashTable, sink: &mut impl Sink) -> Result<(), ConvertError> {
-    Walker { open: Vec::new(), serializing: 0, keys: String::new(), sink }.array(std::ptr::from_ref(array), 1)
+///
+/// `limit`: the most bytes a body of this data may have (`usize::MAX` for none). Every
+/// encoding writes at least each string's bytes, so strings (keys too) past it stop the
+/// walk: otherwise a huge string is escaped first, up to 6 times its size in memory that
+/// PHP's `memory_limit` does not see, and refused only afterwards.
+pub fn walk_array(array: &ZendHashTable, sink: &mut impl Sink, limit: usize) -> Result<(), ConvertError> {
+    let mut walker = Walker { open: Vec::new(), serializing: 0, keys: String::new(), room: limit, limit, sink };
+    walker.array(std::ptr::from_ref(array), 1)
 }
 
 /// Whether `array` holds only scalars and arrays (references followed), none nested deeper
@@ -169,10 +181,27 @@ struct Walker<'s, S> {
     /// Copies of the keys of entries being walked whose values can run PHP code, end to end
     /// (one buffer for all levels, so that copying costs no allocation once it has grown).
     keys: String,
+    /// Bytes of strings the data may still have, of `limit` (see walk_array).
+    room: usize,
+    limit: usize,
     sink: &'s mut S,
 }
 
 impl<S: Sink> Walker<'_, S> {
+    /// Takes a string's bytes from the room left; past it the walk ends.
+    fn spend(&mut self, bytes: usize) -> Result<(), ConvertError> {
+        match self.room.checked_sub(bytes) {
+            Some(left) => {
+                self.room = left;
+                Ok(())
+            }
+            None => Err(ConvertError::invalid(format!(
+                "over fluent_webhook.max_payload_bytes ({} bytes) once encoded: the data's strings pass it here",
+                self.limit
+            ))),
+        }
+    }
+
     fn value(&mut self, zval: &Zval, depth: usize) -> Result<(), ConvertError> {
         // The common scalars straight from the type byte and the value; everything else
         // (references, indirect slots, arrays, objects) through ext-php-rs below.
@@ -186,7 +215,10 @@ impl<S: Sink> Walker<'_, S> {
                 self.sink.scalar(Scalar::Float(unsafe { zval.value.dval }))
             }
             IS_STRING => match unsafe { zval.value.str_.as_ref() } {
-                Some(text) => self.sink.scalar(Scalar::Str(utf8(text.as_bytes())?)),
+                Some(text) => {
+                    self.spend(text.len)?;
+                    self.sink.scalar(Scalar::Str(utf8(text.as_bytes())?))
+                }
                 None => self.sink.scalar(Scalar::Null),
             },
             _ => return self.other_value(zval, depth),
@@ -226,6 +258,7 @@ impl<S: Sink> Walker<'_, S> {
             return Ok(());
         }
         if let Some(text) = zval.zend_str() {
+            self.spend(text.len)?;
             self.sink.scalar(Scalar::Str(utf8(text.as_bytes())?));
             return Ok(());
         }
@@ -293,7 +326,10 @@ impl<S: Sink> Walker<'_, S> {
                     self.value(value, depth).map_err(|e| e.under(&index.to_string()))?;
                     continue;
                 }
-                EntryKey::Name(name) => utf8(name).map_err(|e| e.under("?"))?,
+                EntryKey::Name(name) => {
+                    self.spend(name.len()).map_err(|e| e.under("?"))?;
+                    utf8(name).map_err(|e| e.under("?"))?
+                }
             };
             self.sink.key(Key::Name(name));
             if zval_type(value) <= IS_STRING {

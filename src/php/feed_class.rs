@@ -14,7 +14,7 @@ use super::text::PhpText;
 use crate::delivery::{new_id, unix_now};
 use crate::feed::Feed;
 use crate::request;
-use crate::settings::InvalidFeed;
+use crate::settings::{Body, InvalidFeed};
 
 #[php_class]
 #[php(name = "FluentWebhook\\Feed")]
@@ -79,10 +79,12 @@ impl PhpFeed {
     /// holds a fresh id, as a delivery's would.
     pub fn render(&self, event: PhpText, data: &ZendHashTable) -> PhpResult<ZBox<ZendHashTable>> {
         let event = event.event_name()?;
-        let data = convert::array_to_value(data).map_err(|e| exceptions::payload(e.describe("$data")))?;
+        let limit = ini::max_payload_bytes();
+        // Selected fields may take a small part of large data: no limit on what is read.
+        let room = if matches!(self.feed.settings.body, Body::AllData) { limit } else { usize::MAX };
+        let data = convert::array_to_value_within(data, room).map_err(|e| exceptions::payload(e.describe("$data")))?;
         let request = self.feed.request_for(event, &data);
-        request::check_size(&request, &self.feed.settings.name, ini::max_payload_bytes())
-            .map_err(exceptions::payload)?;
+        request::check_size(&request, &self.feed.settings.name, limit).map_err(exceptions::payload)?;
         let mut headers = ZendHashTable::new();
         for (name, value) in request.headers_for_attempt(&new_id(), unix_now()) {
             headers.insert(name, value.into_owned())?;

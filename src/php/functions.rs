@@ -81,7 +81,9 @@ pub fn dispatch(event: PhpText, data: &ZendHashTable, feeds: &ZendHashTable) -> 
     let encoded = match sinks.wants_json_only().then(|| json::encode(data, limit.min(json::LARGEST_BODY))).flatten() {
         Some(body) => Encoded { json: Some(body), ..Encoded::default() },
         None => {
-            convert::walk_array(data, &mut sinks).map_err(|e| exceptions::payload(e.describe("$data")))?;
+            // Selected fields may take a small part of large data: no limit on what is read.
+            let room = if sinks.tree.is_some() { usize::MAX } else { limit };
+            convert::walk_array(data, &mut sinks, room).map_err(|e| exceptions::payload(e.describe("$data")))?;
             sinks.finish()
         }
     };
