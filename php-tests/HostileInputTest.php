@@ -126,6 +126,11 @@ final class HostileInputTest extends WebhookTestCase
             'render an ArrayObject whose key a throwing jsonSerialize() frees' => ['$GLOBALS["fw_ao"] = new ArrayObject([str_repeat("k", 20) . random_int(1, 9) => new FwUnsetsItsKey(true)]); fw_feed()->render("e", ["ao" => $GLOBALS["fw_ao"]]);', 'Exception: x'],
             'render an ArrayObject that jsonSerialize() grows' => ['$GLOBALS["fw_ao"] = new ArrayObject(["a" => new FwGrowsIt, "b" => str_repeat("b", 30) . random_int(1, 9), "c" => [1, 2]]); $b = fw_feed()->render("e", ["ao" => $GLOBALS["fw_ao"]])["body"]; preg_match(\'/^\{"ao":\{"a":1,"b":"b{30}[1-9]","c":\[1,2\]\}\}$/\', $b) || throw new Exception($b);', 'ok'],
             'render ArrayObject storage that grows after __serialize() shared it' => ['$GLOBALS["fw_ao"] = new ArrayObject(["a" => new FwGrowsIt, "b" => "x"]); $s = new class($GLOBALS["fw_ao"]) implements JsonSerializable { function __construct(private ArrayObject $ao) {} function jsonSerialize(): mixed { return $this->ao->__serialize()[1]; } }; count(json_decode(fw_feed()->render("e", [$s])["body"], true)[0]) === 1001 || throw new Exception("count");', 'ok'],
+            // The walk takes more C stack per level than json_encode(): in a Fiber with a small
+            // stack, deep data is an exception, not a segfault (before 2026-11-29).
+            'render deep data in a Fiber with a small stack' => ['ini_set("fiber.stack_size", "384K"); $f = new Fiber(fn () => fw_feed()->render("e", ["d" => fw_deep(400), "o" => new stdClass])); $f->start();', $payload],
+            'dispatch deep plain data in a Fiber with a small stack' => ['ini_set("fiber.stack_size", "64K"); $f = new Fiber(fn () => FluentWebhook\dispatch("e", ["d" => fw_deep(400)], [fw_feed()])); $f->start();', $payload],
+            'dispatch in a Fiber with a small stack' => ['ini_set("fiber.stack_size", "64K"); $f = new Fiber(fn () => count(FluentWebhook\dispatch("e", ["a" => [1, (object) ["b" => 2]]], [fw_feed()])) === 1 || throw new Exception("count")); $f->start();', 'ok'],
             'render a unit enum' => ['fw_feed()->render("e", [FwUnit::A]);', $payload],
             'render a WeakMap' => ['fw_feed()->render("e", [new WeakMap]);', 'ok'],
             'render NUL in keys and values' => ['fw_feed()->render("e", ["a\0b" => "c\0d"]);', 'ok'],

@@ -18,8 +18,14 @@ use ext_php_rs::zend::{ClassEntry, ExecutorGlobals};
 use once_cell::sync::OnceCell;
 use serde_json::{Map, Value};
 
+use super::{fiber, ini};
 use crate::encode::tree::TreeBuilder;
 use crate::encode::{Key, Scalar, Sink};
+
+/// C stack a Fiber must have left to walk one more level: the walk's frames for a level, and
+/// for a jsonSerialize() call PHP's own (zend_call_function, the VM) and what the method's
+/// body runs, with room to spare.
+const FIBER_STACK_RESERVE: usize = 32 << 10;
 
 /// `json_encode`'s default depth limit.
 pub const MAX_DEPTH: usize = 512;
@@ -290,6 +296,12 @@ impl<S: Sink> Walker<'_, S> {
     ) -> Result<(), ConvertError> {
         if depth > MAX_DEPTH {
             return Err(ConvertError::invalid(format!("nesting is deeper than {MAX_DEPTH} levels")));
+        }
+        if fiber::stack_left().is_some_and(|left| left < FIBER_STACK_RESERVE) {
+            return Err(ConvertError::invalid(format!(
+                "nesting is too deep for this Fiber's C stack (fiber.stack_size {})",
+                ini::text(c"fiber.stack_size").unwrap_or_default()
+            )));
         }
         if self.open.contains(&identity) {
             return Err(ConvertError::invalid(format!("the {kind} contains itself (a reference cycle)")));

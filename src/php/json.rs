@@ -13,7 +13,7 @@ use ext_php_rs::ffi::{zend_string, GC_IMMUTABLE, IS_ARRAY, IS_ARRAY_EX};
 use ext_php_rs::types::{ZendHashTable, Zval};
 use once_cell::sync::OnceCell;
 
-use super::{convert, ini};
+use super::{convert, fiber, ini};
 
 /// `smart_str` in zend_smart_str_public.h.
 #[repr(C)]
@@ -83,6 +83,11 @@ pub fn encode(data: &ZendHashTable, limit: usize) -> Option<Bytes> {
     // PHP's encoder follows the setting. One feed must not send other digits for the same
     // data depending on whether an object is in it.
     if ini::php_long(c"serialize_precision") != Some(-1) {
+        return None;
+    }
+    // In a Fiber, whose stack may be small, the walk: it checks the stack left at each level
+    // (src/php/fiber.rs), where a check here and PHP's encoder would both recurse unchecked.
+    if fiber::stack_left().is_some() {
         return None;
     }
     if !convert::is_plain(data, limit) {

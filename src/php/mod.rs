@@ -4,6 +4,7 @@
 mod convert;
 mod exceptions;
 mod feed_class;
+mod fiber;
 mod functions;
 mod ini;
 mod json;
