@@ -162,33 +162,48 @@ pub struct ShutdownReport {
 /// Queues deliveries for sending; starts this process's machinery first if needed.
 pub fn submit(deliveries: Vec<Delivery>, config: impl Fn() -> EngineConfig) -> Result<(), String> {
     let bytes = inbox_bytes(&deliveries);
-    let (tally, cap) = with_engine(&config, |engine| (Arc::clone(&engine.tally), engine.inbox_cap))?;
-    // A spool that cannot write (a full disk, another process's write lock held for long) must
-    // not grow this process without bound: past the cap, new deliveries are refused loudly.
-    // Outside the engine's lock: flush(), stats() and shutdown must not wait behind this.
-    if tally.wait_for_inbox_room(cap.saturating_sub(bytes), INBOX_WAIT) != Room::Free {
-        let reason = tally.spool_error().unwrap_or_else(|| "it has not answered".into());
-        return Err(format!(
-            "the spool {} cannot take new deliveries ({reason}); {} MiB of them wait in memory, the most \
-             fluent_webhook.memory_limit allows: these deliveries were not queued",
-            tally.spool_location().0,
-            tally.inbox_pending().div_ceil(1 << 20)
-        ));
+    let mut deliveries = Some(deliveries);
+    loop {
+        // Queued under the engine's lock while there is room (the usual case: one lock).
+        let (tally, cap) = with_engine(&config, |engine| {
+            let tally = Arc::clone(&engine.tally);
+            if tally.inbox_pending() + bytes <= engine.inbox_cap || tally.inbox_pending() == 0 {
+                let deliveries = deliveries.take().unwrap_or_default();
+                tally.queued(deliveries.len() as u64);
+                tally.inbox_add(bytes);
+                engine
+                    .commands
+                    .send(Command::New(deliveries))
+                    .map_err(|_| "the spool thread has stopped".to_string())?;
+            }
+            Ok::<_, String>((tally, engine.inbox_cap))
+        })??;
+        if deliveries.is_none() {
+            // The crash window: a burst faster than the disk waits here for the spool to catch
+            // up. Outside the engine's lock: flush(), stats() and shutdown must not wait
+            // behind this.
+            if tally.wait_for_inbox_room(INBOX_LIMIT, INBOX_WAIT) == Room::TimedOut {
+                tally.warn(format!(
+                    "the spool {} has not taken new deliveries for {} s; dispatch() goes on without waiting",
+                    tally.spool_location().0,
+                    INBOX_WAIT.as_secs()
+                ));
+            }
+            return Ok(());
+        }
+        // A spool that cannot write (a full disk, another process's write lock held for long)
+        // must not grow this process without bound: past the cap, new deliveries are refused
+        // loudly, after one wait for room.
+        if tally.wait_for_inbox_room(cap.saturating_sub(bytes), INBOX_WAIT) != Room::Free {
+            let reason = tally.spool_error().unwrap_or_else(|| "it has not answered".into());
+            return Err(format!(
+                "the spool {} cannot take new deliveries ({reason}); {} MiB of them wait in memory, the most \
+                 fluent_webhook.memory_limit allows: these deliveries were not queued",
+                tally.spool_location().0,
+                tally.inbox_pending().div_ceil(1 << 20)
+            ));
+        }
     }
-    with_engine(&config, |engine| {
-        engine.tally.queued(deliveries.len() as u64);
-        engine.tally.inbox_add(bytes);
-        engine.commands.send(Command::New(deliveries)).map_err(|_| "the spool thread has stopped".to_string())
-    })??;
-    // The crash window: a burst faster than the disk waits here for the spool to catch up.
-    if tally.wait_for_inbox_room(INBOX_LIMIT, INBOX_WAIT) == Room::TimedOut {
-        tally.warn(format!(
-            "the spool {} has not taken new deliveries for {} s; dispatch() goes on without waiting",
-            tally.spool_location().0,
-            INBOX_WAIT.as_secs()
-        ));
-    }
-    Ok(())
 }
 
 /// The memory new deliveries hold until the spool has them: feeds of one dispatch() that send

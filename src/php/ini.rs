@@ -77,16 +77,26 @@ pub fn text(name: &CStr) -> Option<String> {
 /// blanks and a sign first, up to the first other character. "-0x1" is 0 there, where
 /// zend_ini_long() (any base) reads -1.
 pub fn php_long(name: &CStr) -> Option<i64> {
-    let text = text(name)?;
-    let text = text.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
-    let (negative, digits) = match text.as_bytes().first() {
+    let mut exists = false;
+    // SAFETY: as in text(); the bytes are read before returning, on the PHP thread.
+    let text = unsafe {
+        let value = zend_ini_string_ex(name.as_ptr(), name.to_bytes().len(), 0, &mut exists);
+        if !exists || value.is_null() {
+            return None;
+        }
+        CStr::from_ptr(value).to_bytes()
+    };
+    let start =
+        text.iter().position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)).unwrap_or(text.len());
+    let text = &text[start..];
+    let (negative, digits) = match text.first() {
         Some(b'-') => (true, &text[1..]),
         Some(b'+') => (false, &text[1..]),
         _ => (false, text),
     };
     let value = digits
-        .bytes()
-        .take_while(u8::is_ascii_digit)
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
         .fold(0i64, |n, d| n.wrapping_mul(10).wrapping_add(i64::from(d - b'0')));
     Some(if negative { value.wrapping_neg() } else { value })
 }
