@@ -16,6 +16,7 @@
 //! or a checkpoint's write. PHP threads of a threaded (ZTS) build are not gated.
 
 use std::cell::{Cell, UnsafeCell};
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Once;
 
@@ -84,8 +85,9 @@ pub fn id() -> u32 {
     }
 }
 
-/// While it lives, this thread may call SQLite: a fork waits for it to end.
-pub struct SqliteSection(());
+/// While it lives, this thread may call SQLite: a fork waits for it to end. Not `Send`: it
+/// must end on the thread that began it.
+pub struct SqliteSection(PhantomData<*const ()>);
 
 pub fn sqlite_section() -> SqliteSection {
     watch();
@@ -95,7 +97,7 @@ pub fn sqlite_section() -> SqliteSection {
         unsafe { libc::pthread_rwlock_rdlock(GATE.0.get()) };
     }
     DEPTH.set(DEPTH.get() + 1);
-    SqliteSection(())
+    SqliteSection(PhantomData)
 }
 
 /// A section, unless a fork is waiting or under way: for work that can be skipped.
@@ -106,7 +108,7 @@ pub fn try_sqlite_section() -> Option<SqliteSection> {
         return None;
     }
     DEPTH.set(DEPTH.get() + 1);
-    Some(SqliteSection(()))
+    Some(SqliteSection(PhantomData))
 }
 
 impl Drop for SqliteSection {

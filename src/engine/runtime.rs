@@ -38,7 +38,7 @@ use crate::delivery::{unix_millis, Delivery};
 use crate::outcome::Outcome;
 use crate::process;
 use crate::retry::{Next, RetryPolicy};
-use crate::spool::{Attempt, AttemptRecord, ByteBudget, Filter, LogEntry, Spool, Status};
+use crate::spool::{self, Attempt, AttemptRecord, ByteBudget, Filter, LogEntry, Spool, Status};
 
 /// How long [`shutdown`] lets HTTP tasks wind down after the grace period.
 const RUNTIME_STOP_TIMEOUT: Duration = Duration::from_millis(250);
@@ -191,10 +191,12 @@ pub fn submit(deliveries: Vec<Delivery>, config: impl Fn() -> EngineConfig) -> R
             }
             return Ok(());
         }
-        // A spool that cannot write (a full disk, another process's write lock held for long)
-        // must not grow this process without bound: past the cap, new deliveries are refused
-        // loudly, after one wait for room.
-        if tally.wait_for_inbox_room(cap.saturating_sub(bytes), INBOX_WAIT) != Room::Free {
+        // A spool that cannot write (a full disk, another process's write lock held past
+        // SQLite's busy wait) must not grow this process without bound: past the cap, new
+        // deliveries are refused loudly once the spool has said it cannot write. Until then
+        // this waits: each of its writes says within the busy wait.
+        let verdict = spool::BUSY_WAIT + Duration::from_secs(1);
+        if tally.spool_error().is_some() || !tally.wait_for_inbox_below(cap.saturating_sub(bytes), verdict) {
             let reason = tally.spool_error().unwrap_or_else(|| "it has not answered".into());
             return Err(format!(
                 "the spool {} cannot take new deliveries ({reason}); {} MiB of them wait in memory, the most \
@@ -256,7 +258,7 @@ pub fn flush(timeout: Duration, config: impl FnOnce() -> EngineConfig) -> Result
             // A spool thread waiting for the disk or another process's lock must not hold
             // flush() past its deadline (give or take FLUSH_REPLY_LEAST).
             let left = deadline.saturating_duration_since(Instant::now());
-            let next_due = match answer.recv_timeout(left.clamp(FLUSH_REPLY_LEAST, SPOOL_REPLY_TIMEOUT)) {
+            let next_due = match answer.recv_timeout(left.max(FLUSH_REPLY_LEAST)) {
                 Ok(next_due) => next_due,
                 Err(std_mpsc::RecvTimeoutError::Timeout) => return Ok(false),
                 Err(std_mpsc::RecvTimeoutError::Disconnected) => return Err("the spool thread has stopped".into()),
@@ -410,13 +412,9 @@ impl Engine {
         let spool_thread = {
             let tally = Arc::clone(&tally);
             with_signals_blocked(|| {
-                std::thread::Builder::new().name("fluent-webhook-spool".into()).spawn(move || {
-                    let worker = {
-                        let _inside = process::sqlite_section();
-                        SpoolWorker::new(config, owner, tally, to_http)
-                    };
-                    worker.run(inbox)
-                })
+                std::thread::Builder::new()
+                    .name("fluent-webhook-spool".into())
+                    .spawn(move || SpoolWorker::new(config, owner, tally, to_http).run(inbox))
             })
             .map_err(|e| format!("could not start the spool thread: {e}"))?
         };
@@ -487,11 +485,8 @@ impl SpoolWorker {
         }
     }
 
-    /// Inside an SQLite section (crate::process) but while it waits for commands, so that a
-    /// fork need not wait for a command to come.
     fn run(mut self, inbox: std_mpsc::Receiver<Command>) {
         loop {
-            let inside = process::sqlite_section();
             self.write_unwritten();
             let now = unix_millis();
             if now >= self.next_prune {
@@ -510,13 +505,11 @@ impl SpoolWorker {
             if let Some(due) = self.outcomes_due.max(self.outcomes_retry_at) {
                 wait = wait.min(due.saturating_duration_since(Instant::now()));
             }
-            drop(inside);
             let command = match inbox.recv_timeout(wait) {
                 Ok(command) => command,
                 Err(std_mpsc::RecvTimeoutError::Timeout) => continue,
                 Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
             };
-            let _inside = process::sqlite_section();
             if let Some(stopped) = self.handle(command, &inbox) {
                 self.stop(&inbox);
                 let _ = stopped.send(());

@@ -263,3 +263,92 @@ fn a_delivery_canceled_in_flight_counts_as_failed_not_as_a_retry() {
     assert_eq!(status_on_disk(&spool, &id), "failed");
     assert_eq!((counts.failed, counts.retries_scheduled), (1, 0));
 }
+
+/// A fork while the spool thread stops: it joins the checkpoint thread, which closes its
+/// connection in an SQLite section; with the spool thread in one too, a fork waiting for the
+/// gate kept the checkpoint thread out, and all three waited for ever.
+#[test]
+fn a_fork_while_the_engine_stops_goes_ahead() {
+    let _turn = turn();
+    let spool = temp_spool();
+    assert!(flush(Duration::from_secs(5), || config(&spool, 64 << 20)).unwrap());
+    // Another process's write lock: stop()'s release_claims waits for it (SQLite's busy wait).
+    let other = Connection::open(&spool).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let stopping = std::thread::spawn(|| shutdown(Duration::ZERO));
+    std::thread::sleep(Duration::from_millis(300)); // the spool thread is in stop(), in its section
+    let (forked, forked_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // SAFETY: the child exits at once.
+        let child = unsafe { libc::fork() };
+        if child == 0 {
+            unsafe { libc::_exit(0) };
+        }
+        let mut status = 0;
+        unsafe { libc::waitpid(child, &mut status, 0) };
+        let _ = forked.send(());
+    });
+    std::thread::sleep(Duration::from_millis(300)); // fork() now waits for the gate
+    other.execute_batch("COMMIT").unwrap(); // stop() goes on, drops the Spool
+    let fork_returned = forked_rx.recv_timeout(Duration::from_secs(15)).is_ok();
+    assert!(fork_returned, "fork() never returned: spool thread joins the checkpointer inside a section");
+    let _ = stopping.join();
+}
+
+/// A fork waits for one SQLite call of the spool thread, not for all those of a step, each
+/// of which may wait SQLite's 5 s for another process's lock (9.5 s before).
+#[test]
+fn a_fork_waits_for_one_busy_wait_at_most() {
+    let _turn = turn();
+    let spool = temp_spool();
+    let receiver = Receiver::start("200 OK", Duration::from_millis(300));
+    assert!(flush(Duration::from_secs(5), || config(&spool, 64 << 20)).unwrap());
+    let t0 = Instant::now();
+    submit_one(&spool, &receiver.url, b"{}".to_vec());
+    std::thread::sleep(Duration::from_millis(100));
+    let other = Connection::open(&spool).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    std::thread::sleep(Duration::from_millis(900));
+    submit_one(&spool, &receiver.url, b"{}".to_vec()); // queued behind the outcome's busy wait
+    std::thread::sleep(Duration::from_millis(5000).saturating_sub(t0.elapsed()) + Duration::from_millis(900));
+    let started = Instant::now();
+    // SAFETY: the child exits at once.
+    let child = unsafe { libc::fork() };
+    if child == 0 {
+        unsafe { libc::_exit(0) };
+    }
+    let waited = started.elapsed();
+    unsafe { libc::waitpid(child, std::ptr::null_mut(), 0) };
+    other.execute_batch("COMMIT").unwrap();
+    let _ = flush(Duration::from_secs(15), || config(&spool, 64 << 20));
+    shutdown(Duration::from_secs(1));
+    assert!(waited < Duration::from_millis(5500), "fork() waited {waited:?} for the spool thread");
+}
+
+/// Another process's lock held for 3 s, which SQLite's busy wait outlasts: dispatch() waits
+/// past the memory cap rather than refuse (9 of 24 refused after 2 s before).
+#[test]
+fn a_lock_held_shorter_than_the_busy_wait_refuses_nothing() {
+    let _turn = turn();
+    const BODY: usize = 256 << 10;
+    let limit = 4 << 20;
+    let (spool, receiver) = (temp_spool(), Receiver::start("200 OK", Duration::ZERO));
+    assert!(flush(Duration::from_secs(5), || config(&spool, limit)).unwrap());
+    let other = Connection::open(&spool).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(3));
+        other.execute_batch("COMMIT").unwrap();
+    });
+    let mut refused = Vec::new();
+    let started = Instant::now();
+    for i in 0..24u8 {
+        if let Err(e) = submit(vec![delivery(&receiver.url, vec![b'a' + i; BODY])], || config(&spool, limit)) {
+            refused.push((started.elapsed(), e));
+        }
+    }
+    releaser.join().unwrap();
+    let _ = flush(Duration::from_secs(10), || config(&spool, limit));
+    shutdown(Duration::from_secs(1));
+    assert!(refused.is_empty(), "{} refused, first at {:?}: {}", refused.len(), refused[0].0, refused[0].1);
+}

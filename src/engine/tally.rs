@@ -106,7 +106,8 @@ impl Tally {
         self.inbox_room.notify_all();
     }
 
-    /// Waits until at most `limit` bytes wait for the spool thread, or `timeout` passes.
+    /// Waits until at most `limit` bytes wait for the spool thread, or `timeout` passes; after
+    /// one such wait timed out, none waits until the spool has caught up.
     pub fn wait_for_inbox_room(&self, limit: u64, timeout: Duration) -> Room {
         if self.inbox_bytes.load(Ordering::SeqCst) <= limit {
             return Room::Free;
@@ -114,16 +115,25 @@ impl Tally {
         if self.inbox_stalled.load(Ordering::SeqCst) {
             return Room::Stalled;
         }
+        if self.wait_for_inbox_below(limit, timeout) {
+            return Room::Free;
+        }
+        self.inbox_stalled.store(true, Ordering::SeqCst);
+        Room::TimedOut
+    }
+
+    /// Waits until at most `limit` bytes wait for the spool thread, or `timeout` passes; true
+    /// when they do.
+    pub fn wait_for_inbox_below(&self, limit: u64, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         let mut guard = self.inbox_lock.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if self.inbox_bytes.load(Ordering::SeqCst) <= limit {
-                return Room::Free;
+                return true;
             }
             let now = Instant::now();
             if now >= deadline {
-                self.inbox_stalled.store(true, Ordering::SeqCst);
-                return Room::TimedOut;
+                return false;
             }
             guard = self.inbox_room.wait_timeout(guard, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
         }

@@ -96,7 +96,7 @@ CREATE INDEX IF NOT EXISTS outbox_failed ON outbox (created_at) WHERE status = '
 CREATE INDEX IF NOT EXISTS outbox_gone ON outbox (created_at) WHERE status = 'gone';
 ";
 /// How long a statement waits for another process's write.
-const BUSY_WAIT: Duration = Duration::from_secs(5);
+pub const BUSY_WAIT: Duration = Duration::from_secs(5);
 /// How long opening a spool waits for another process making PARTIAL_INDEXES: one pass over
 /// every row, about 2 s per million. Past SQLite's usual 5 s wait, a process would fall back
 /// to a spool in memory for its whole life.
@@ -208,8 +208,10 @@ pub struct Filter {
     pub limit: usize,
 }
 
+/// Every method that reaches SQLite does it inside an SQLite section (crate::process), one
+/// call at a time: a fork waits for at most one of them.
 pub struct Spool {
-    /// Closed by Drop, inside an SQLite section (crate::process).
+    /// Closed by Drop, inside an SQLite section.
     conn: ManuallyDrop<Connection>,
     location: String,
     owner: String,
@@ -230,6 +232,7 @@ impl Drop for Spool {
 impl Spool {
     /// Opens (creating if needed) the spool at `path`.
     pub fn open(path: &Path, owner: &str) -> Result<Spool, String> {
+        let _inside = process::sqlite_section();
         let fail = |what: &str, e: &dyn std::fmt::Display| format!("{what} {}: {e}", path.display());
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             if !dir.exists() {
@@ -267,6 +270,7 @@ impl Spool {
     }
 
     fn prepare(conn: Connection, location: String, owner: &str) -> Result<Spool, String> {
+        let _inside = process::sqlite_section();
         let setup = || -> rusqlite::Result<()> {
             conn.busy_timeout(BUSY_WAIT)?;
             // Only a new file takes it (a WAL database keeps the size it was made with).
@@ -308,6 +312,7 @@ impl Spool {
     /// this process; unclaimed ones wait for whoever claims them. The body goes to `bodies`,
     /// written once and never rewritten.
     pub fn insert(&mut self, deliveries: &[(Delivery, Option<u64>)]) -> rusqlite::Result<()> {
+        let _inside = process::sqlite_section();
         let tx = self.conn.transaction()?;
         {
             let mut payload = tx.prepare_cached("INSERT INTO bodies (body) VALUES (?1)")?;
@@ -355,6 +360,7 @@ impl Spool {
         limit: usize,
         budget: ByteBudget,
     ) -> rusqlite::Result<Vec<Delivery>> {
+        let _inside = process::sqlite_section();
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -431,6 +437,7 @@ impl Spool {
 
     /// take_reserved's read, apart so that a test can let another process in before the write.
     fn read_reserved(&mut self, reserved: &[(String, u64)], now: u64, lease_until: u64) -> rusqlite::Result<ReadBack> {
+        let _inside = process::sqlite_section();
         let mut read_back = ReadBack { ready: Vec::with_capacity(reserved.len()), renew: Vec::new(), end: Vec::new() };
         let tx = self.conn.transaction()?;
         let mut read = tx.prepare_cached(
@@ -458,6 +465,7 @@ impl Spool {
 
     /// take_reserved's write: renews the claims that run short, and ends the deliveries to end.
     fn settle_reserved(&mut self, read_back: ReadBack, lease_until: u64) -> rusqlite::Result<Vec<Delivery>> {
+        let _inside = process::sqlite_section();
         let ReadBack { mut ready, renew, end } = read_back;
         if renew.is_empty() && end.is_empty() {
             return Ok(ready);
@@ -492,6 +500,7 @@ impl Spool {
 
     /// The earliest time a pending delivery not claimed by a live process becomes due.
     pub fn next_due(&self, now: u64) -> rusqlite::Result<Option<u64>> {
+        let _inside = process::sqlite_section();
         // Two index walks that stop at their first row, instead of one scan of every pending
         // row: the spool may hold a hundred thousand.
         let unclaimed: Option<i64> = self
@@ -522,6 +531,7 @@ impl Spool {
 
     /// Whether a delivery is due now and free for this process to claim: one index probe.
     pub fn has_due(&self, now: u64) -> rusqlite::Result<bool> {
+        let _inside = process::sqlite_section();
         self.conn
             .prepare_cached(
                 "SELECT 1 FROM outbox INDEXED BY outbox_due
@@ -559,6 +569,7 @@ impl Spool {
     /// another's. The result says, per record, the status written (a retry of a delivery
     /// canceled meanwhile is written `Failed`), or `None` when nothing was written.
     pub fn record_attempts(&mut self, records: &[AttemptRecord]) -> rusqlite::Result<Vec<Option<Status>>> {
+        let _inside = process::sqlite_section();
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut written = Vec::with_capacity(records.len());
         {
@@ -608,6 +619,7 @@ impl Spool {
     /// memory) are marked, and end as failed after the attempt under way instead of being
     /// retried. Returns how many deliveries it canceled.
     pub fn cancel_feed(&mut self, feed_id: &str, reason: &str, now: u64) -> rusqlite::Result<usize> {
+        let _inside = process::sqlite_section();
         let entry = Attempt { at: now, status_code: None, error: Some(format!("canceled: {reason}")), duration_ms: 0 };
         let entry = serde_json::to_string(&entry).unwrap_or_default();
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -629,6 +641,7 @@ impl Spool {
     /// Gives up this process's claims on unfinished deliveries, so another process can send
     /// them at once instead of after the lease; called when the process stops.
     pub fn release_claims(&mut self, now: u64) -> rusqlite::Result<usize> {
+        let _inside = process::sqlite_section();
         let now = now as i64;
         self.conn.execute(
             "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, next_attempt_at = MIN(next_attempt_at, ?2)
@@ -639,6 +652,7 @@ impl Spool {
 
     /// Deletes finished deliveries created before `before` (Unix ms), and their bodies.
     pub fn prune(&mut self, before: u64) -> rusqlite::Result<usize> {
+        let _inside = process::sqlite_section();
         let tx = self.conn.transaction()?;
         tx.execute(
             "DELETE FROM bodies WHERE id IN
@@ -653,6 +667,7 @@ impl Spool {
 
     /// Pending deliveries (queued, in flight or waiting for a retry).
     pub fn pending_count(&self) -> rusqlite::Result<u64> {
+        let _inside = process::sqlite_section();
         self.conn
             .query_row("SELECT COUNT(*) FROM outbox WHERE status = 'pending'", [], |r| r.get::<_, i64>(0))
             .map(|n| n as u64)
@@ -660,6 +675,7 @@ impl Spool {
 
     /// The log, newest first.
     pub fn list(&self, filter: &Filter) -> rusqlite::Result<Vec<LogEntry>> {
+        let _inside = process::sqlite_section();
         let mut sql = format!("SELECT {LOG_COLUMNS} FROM {LOG_SOURCE} WHERE 1 = 1");
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
         if let Some(feed) = &filter.feed_id {
@@ -687,6 +703,7 @@ impl Spool {
     }
 
     pub fn get(&self, id: &str) -> rusqlite::Result<Option<LogEntry>> {
+        let _inside = process::sqlite_section();
         self.conn
             .query_row(&format!("SELECT {LOG_COLUMNS} FROM {LOG_SOURCE} WHERE outbox.id = ?1"), [id], read_entry)
             .optional()
