@@ -12,8 +12,10 @@
 //! child's spool thread waiting for good at its first SQLite call, and the child's deliveries
 //! with it. So our threads use SQLite only inside a [`sqlite_section`], and `fork()` waits
 //! (in a `pthread_atfork` handler) until none is inside one, and keeps them out until it has
-//! forked. A fork therefore waits for the SQLite call under way, at most SQLite's busy wait
-//! or a checkpoint's write. PHP threads of a threaded (ZTS) build are not gated.
+//! forked. A fork therefore waits for the one SQLite call under way (each of the spool's
+//! methods is a section of its own): usually microseconds, at most its busy wait for another
+//! process's lock or a checkpoint it finishes (README, "Fork"). PHP threads of a threaded
+//! (ZTS) build are not gated.
 
 use std::cell::{Cell, UnsafeCell};
 use std::marker::PhantomData;
@@ -24,6 +26,8 @@ use std::sync::Once;
 static PID: AtomicU32 = AtomicU32::new(0);
 static WATCHING: AtomicBool = AtomicBool::new(false);
 static WATCH: Once = Once::new();
+/// Whether before_fork took the gate (not when the forking thread is in a section itself).
+static GATE_TAKEN: AtomicBool = AtomicBool::new(false);
 
 /// Held shared inside SQLite, exclusive by fork(); see the module's comment.
 struct Gate(UnsafeCell<libc::pthread_rwlock_t>);
@@ -122,21 +126,35 @@ impl Drop for SqliteSection {
 }
 
 extern "C" fn before_fork() {
-    // SAFETY: initialised before the handler was registered.
-    unsafe { libc::pthread_rwlock_wrlock(GATE.0.get()) };
+    // A thread forking from inside a section would wait for itself; none of ours forks, and
+    // the PHP thread is in none, but it must not hang if that changes.
+    let take = DEPTH.get() == 0;
+    if take {
+        // SAFETY: initialised before the handler was registered.
+        unsafe { libc::pthread_rwlock_wrlock(GATE.0.get()) };
+    }
+    GATE_TAKEN.store(take, Ordering::Relaxed);
 }
 
 extern "C" fn after_fork_in_parent() {
-    // SAFETY: taken exclusive by before_fork, on this thread.
-    unsafe { libc::pthread_rwlock_unlock(GATE.0.get()) };
+    if GATE_TAKEN.load(Ordering::Relaxed) {
+        // SAFETY: taken exclusive by before_fork, on this thread.
+        unsafe { libc::pthread_rwlock_unlock(GATE.0.get()) };
+    }
 }
 
 extern "C" fn after_fork_in_child() {
     PID.store(0, Ordering::Relaxed);
     // Made anew rather than unlocked: the lock records its writer by thread id, and the child's
     // one thread has another. No other thread exists to be using it.
-    // SAFETY: the child is single-threaded here.
-    unsafe { init_gate() };
+    // SAFETY: the child is single-threaded here; a section this thread is in gets its shared
+    // hold back, for its drop to release.
+    unsafe {
+        init_gate();
+        if DEPTH.get() > 0 {
+            libc::pthread_rwlock_rdlock(GATE.0.get());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -193,5 +211,25 @@ mod tests {
         }
         inside.join().unwrap();
         drop(super::sqlite_section());
+    }
+
+    #[test]
+    fn a_thread_in_a_section_can_fork_and_both_sides_leave_it() {
+        let section = super::sqlite_section();
+        // SAFETY: the child only takes and leaves sections, then exits.
+        unsafe {
+            let child = libc::fork();
+            assert!(child >= 0);
+            if child == 0 {
+                drop(super::sqlite_section());
+                drop(section);
+                drop(super::sqlite_section());
+                libc::_exit(0);
+            }
+            let mut status = 0;
+            libc::waitpid(child, &mut status, 0);
+            assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+        }
+        drop(section);
     }
 }
