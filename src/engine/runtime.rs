@@ -295,7 +295,7 @@ pub fn resume(config: impl FnOnce() -> EngineConfig) -> Result<usize, String> {
     with_engine(config, |e| {
         e.commands.send(Command::Claim(Some(reply))).map_err(|_| "the spool thread has stopped".to_string())
     })??;
-    answer.recv_timeout(SPOOL_REPLY_TIMEOUT).map_err(|_| "the spool did not answer".to_string())
+    answer.recv_timeout(SPOOL_REPLY_TIMEOUT).map_err(|_| no_answer())
 }
 
 /// The delivery log, newest first.
@@ -304,7 +304,7 @@ pub fn deliveries(filter: Filter, config: impl FnOnce() -> EngineConfig) -> Resu
     with_engine(config, |e| {
         e.commands.send(Command::List(filter, reply)).map_err(|_| "the spool thread has stopped".to_string())
     })??;
-    answer.recv_timeout(SPOOL_REPLY_TIMEOUT).map_err(|_| "the spool did not answer".to_string())?
+    answer.recv_timeout(SPOOL_REPLY_TIMEOUT).map_err(|_| no_answer())?
 }
 
 /// Cancels the pending deliveries of feed `feed_id` in the spool (every process's): those no
@@ -317,7 +317,7 @@ pub fn cancel(feed_id: &str, reason: &str, config: impl FnOnce() -> EngineConfig
             .send(Command::Cancel(feed_id.to_string(), reason.to_string(), reply))
             .map_err(|_| "the spool thread has stopped".to_string())
     })??;
-    answer.recv_timeout(SPOOL_REPLY_TIMEOUT).map_err(|_| "the spool did not answer".to_string())?
+    answer.recv_timeout(SPOOL_REPLY_TIMEOUT).map_err(|_| no_answer())?
 }
 
 /// One stored delivery.
@@ -326,7 +326,17 @@ pub fn delivery(id: &str, config: impl FnOnce() -> EngineConfig) -> Result<Optio
     with_engine(config, |e| {
         e.commands.send(Command::Get(id.to_string(), reply)).map_err(|_| "the spool thread has stopped".to_string())
     })??;
-    answer.recv_timeout(SPOOL_REPLY_TIMEOUT).map_err(|_| "the spool did not answer".to_string())?
+    answer.recv_timeout(SPOOL_REPLY_TIMEOUT).map_err(|_| no_answer())?
+}
+
+/// Why a request to the spool thread failed when it did not answer in time. It may still carry
+/// the request out: it answers late when it was waiting for another process's lock.
+fn no_answer() -> String {
+    format!(
+        "the spool did not answer within {} s (another process may hold its write lock, or the disk is slow); \
+         the request may still be carried out",
+        SPOOL_REPLY_TIMEOUT.as_secs()
+    )
 }
 
 /// Messages for PHP's error log that the background threads left (spool problems).
