@@ -27,9 +27,9 @@ final class FpmTest extends WebhookTestCase
         mkdir("$this->dir/www", 0755, true);
         chmod($this->dir, 0755);
         // The spool directory is shared: group www-data, setgid, group-writable.
-        mkdir("$this->dir/spool", 02775);
+        mkdir("$this->dir/spool", 02770);
         chgrp("$this->dir/spool", 'www-data');
-        chmod("$this->dir/spool", 02775);
+        chmod("$this->dir/spool", 02770);
     }
 
     protected function tearDown(): void

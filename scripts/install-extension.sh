@@ -8,12 +8,13 @@ install -m 0644 "$so" "$ext_dir/fluent_webhook.so"
 echo "installed $ext_dir/fluent_webhook.so"
 
 # The default spool, shared by php-fpm's www-data workers and CLI runs: group www-data,
-# group-writable, setgid so that new files keep the group.
+# group-writable, setgid so that new files keep the group; no access for other users (rows
+# hold signing secrets, API keys in headers and customers' data).
 spool_dir=/var/lib/php/fluent-webhook
 if getent group www-data >/dev/null; then
-  install -d -m 2775 -g www-data "$spool_dir"
+  install -d -m 2770 -g www-data "$spool_dir"
 else
-  install -d -m 2775 "$spool_dir"
+  install -d -m 2770 "$spool_dir"
 fi
 echo "spool directory: $spool_dir"
 

@@ -241,7 +241,12 @@ impl Spool {
         }
         let existed = path.exists();
         let conn = Connection::open(path).map_err(|e| fail("cannot open", &e))?;
-        if !existed {
+        if existed {
+            // Made by a build that let every local user read it.
+            for suffix in ["", "-wal", "-shm"] {
+                shut_others_out(Path::new(&format!("{}{suffix}", path.display())));
+            }
+        } else {
             share_file(path);
         }
         let mut spool = Spool::prepare(conn, path.display().to_string(), owner)?;
@@ -834,19 +839,36 @@ fn read_delivery(row: &Row<'_>) -> rusqlite::Result<Delivery> {
 }
 
 /// The directory is shared by the web server's user and the site's CLI user: group-writable
-/// and setgid, so new files take its group.
+/// and setgid, so new files take its group. Nobody else: rows hold signing secrets, request
+/// headers (API keys) and customers' data.
 fn create_shared_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    std::fs::DirBuilder::new().recursive(true).mode(0o2775).create(dir)?;
-    // The umask may have removed bits; set them explicitly. Failure only narrows sharing.
-    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o2775));
+    std::fs::DirBuilder::new().recursive(true).mode(SHARED_DIR_MODE).create(dir)?;
+    // The umask may have removed the group's bits; set them explicitly. Failure only narrows
+    // sharing.
+    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(SHARED_DIR_MODE));
     Ok(())
 }
 
+/// The owner and the group read and write; SQLite gives its -wal and -shm files the same.
 fn share_file(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o664));
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(SHARED_FILE_MODE));
 }
+
+/// Takes other users' access away from a file of ours; failure (not ours) changes nothing.
+fn shut_others_out(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o007 != 0 {
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & !0o007));
+        }
+    }
+}
+
+const SHARED_DIR_MODE: u32 = 0o2770;
+const SHARED_FILE_MODE: u32 = 0o660;
 
 /// The spool path when `fluent_webhook.spool_path` is empty.
 pub fn default_path() -> PathBuf {
@@ -879,6 +901,23 @@ mod tests {
         let dir = temp_dir();
         let path = dir.join("spool.sqlite");
         (dir.clone(), Spool::open(&path, first).unwrap(), Spool::open(&path, second).unwrap())
+    }
+
+    #[test]
+    fn only_the_owner_and_the_group_can_read_the_spool() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        let dir = temp_dir().join("made");
+        let path = dir.join("spool.sqlite");
+        let mut spool = Spool::open(&path, "a").unwrap();
+        spool.insert(&[(delivery(1), None)]).unwrap();
+        assert_eq!((mode(&dir), mode(&path)), (0o2770, 0o660));
+        drop(spool);
+        // One an earlier build made readable by everyone loses that when opened.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o664)).unwrap();
+        drop(Spool::open(&path, "a").unwrap());
+        assert_eq!(mode(&path), 0o660);
+        std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
     }
 
     #[test]
