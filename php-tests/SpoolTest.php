@@ -184,6 +184,43 @@ final class SpoolTest extends WebhookTestCase
         $this->assertCount(1, array_unique($ids));
     }
 
+    /**
+     * A process with the default fluent_webhook.allowed_networks leaves deliveries to loopback
+     * in the shared spool; one that opens loopback takes them up and must not send them.
+     */
+    public function testAProcessSendsNothingWhereTheProcessThatQueuedItMayNot(): void
+    {
+        $url = $this->url('strict');
+        $spool = ['fluent_webhook.spool_path' => "$this->dir/spool.sqlite"];
+        $first = self::runPhp(<<<PHP
+            <?php
+            \$feed = new FluentWebhook\Feed(['name' => 'strict', 'request_url' => '$url', 'event_trigger' => ['e']]);
+            for (\$i = 0; \$i < 200; \$i++) {
+                FluentWebhook\dispatch('e', ['i' => \$i, 'pad' => str_repeat('x', 2000)], [\$feed]);
+            }
+            echo ini_get('fluent_webhook.allowed_networks') === '' ? 'strict' : 'open';
+            PHP, $spool + ['fluent_webhook.allowed_networks' => '', 'fluent_webhook.shutdown_timeout' => '0', 'fluent_webhook.max_concurrency' => '1']);
+        $this->assertSame(0, $first['exit'], $first['stderr']);
+        $this->assertSame('strict', $first['stdout']);
+        $this->assertStringContainsString('stay in the spool', $first['stderr'], 'some were left for the next process');
+
+        $second = self::runPhp(<<<'PHP'
+            <?php
+            $flushed = FluentWebhook\flush(30);
+            $log = FluentWebhook\deliveries(['limit' => 1000]);
+            echo json_encode(['flushed' => $flushed, 'open' => ini_get('fluent_webhook.allowed_networks'),
+                'statuses' => array_count_values(array_column($log, 'status')),
+                'errors' => array_values(array_unique(array_map(fn ($r) => end($r['attempts'])['error'], $log)))]);
+            PHP, $spool);
+        $this->assertSame(0, $second['exit'], $second['stderr']);
+        $result = json_decode($second['stdout'], true);
+        $this->assertTrue($result['flushed']);
+        $this->assertNotSame('', $result['open'], 'the second process opens loopback');
+        $this->assertSame(['failed' => 200], $result['statuses']);
+        $this->assertCount(0, self::receiver()->requests($this->prefix . 'strict'));
+        $this->assertContains('refused to connect to 127.0.0.1: it is a loopback address, and the fluent_webhook.allowed_networks of the process that queued this delivery does not open it', $result['errors']);
+    }
+
     public function testTheMemoryCapParksDeliveriesOnDisk(): void
     {
         $url = $this->url('capped');

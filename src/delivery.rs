@@ -16,11 +16,25 @@ pub struct Delivery {
     pub created_at: u64,
     /// Attempts already made (0 for a new delivery).
     pub attempts: u32,
+    /// The `fluent_webhook.allowed_networks` of the process that queued it, as
+    /// [`crate::network::NetworkPolicy`] writes it: another process sending it (the spool is
+    /// shared) connects only where both allow. `None` until written, or for a row an earlier
+    /// build wrote.
+    pub network: Option<String>,
 }
 
 impl Delivery {
     pub fn new(feed_id: Option<String>, feed_name: String, event: String, request: WebhookRequest) -> Delivery {
-        Delivery { id: new_id(), feed_id, feed_name, event, request, created_at: unix_millis(), attempts: 0 }
+        Delivery {
+            id: new_id(),
+            feed_id,
+            feed_name,
+            event,
+            request,
+            created_at: unix_millis(),
+            attempts: 0,
+            network: None,
+        }
     }
 
     /// A new delivery (new id) of the same request, for a manual resend.

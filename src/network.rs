@@ -15,6 +15,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NetworkPolicy {
     allowed: Vec<(IpAddr, u8)>,
+    /// Narrowed to what the process that queued a delivery allowed (see [`Self::within`]).
+    narrowed: bool,
 }
 
 impl NetworkPolicy {
@@ -40,7 +42,29 @@ impl NetworkPolicy {
             };
             allowed.push((address, bits));
         }
-        Ok(NetworkPolicy { allowed })
+        Ok(NetworkPolicy { allowed, narrowed: false })
+    }
+
+    /// What both this policy and `origin`'s open: a process sends a delivery another one
+    /// queued (the spool is shared) only where the queuing process's
+    /// `fluent_webhook.allowed_networks` allowed it too. CIDR ranges are nested or apart, so
+    /// the opened ranges of both are the narrower of each nested pair.
+    pub fn within(&self, origin: &NetworkPolicy) -> NetworkPolicy {
+        let mut allowed = Vec::new();
+        for &(a, a_bits) in &self.allowed {
+            for &(b, b_bits) in &origin.allowed {
+                if a.is_ipv4() != b.is_ipv4() {
+                    continue;
+                }
+                if a_bits >= b_bits && contains(b, b_bits, a) {
+                    allowed.push((a, a_bits));
+                } else if b_bits >= a_bits && contains(a, a_bits, b) {
+                    allowed.push((b, b_bits));
+                }
+            }
+        }
+        let narrowed = allowed != self.allowed;
+        NetworkPolicy { allowed, narrowed }
     }
 
     /// `Ok` when a request may connect to `address`; otherwise why not.
@@ -50,10 +74,25 @@ impl NetworkPolicy {
         }
         match forbidden_kind(address) {
             None => Ok(()),
+            Some(kind) if self.narrowed => Err(format!(
+                "refused to connect to {address}: it is {kind}, and the fluent_webhook.allowed_networks of the \
+                 process that queued this delivery does not open it"
+            )),
             Some(kind) => Err(format!(
                 "refused to connect to {address}: it is {kind} (fluent_webhook.allowed_networks can open a range)"
             )),
         }
+    }
+}
+
+/// The opened ranges as `fluent_webhook.allowed_networks` would list them ("" when none), which
+/// [`NetworkPolicy::parse`] reads back: the spool keeps it with each delivery.
+impl std::fmt::Display for NetworkPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (network, bits)) in self.allowed.iter().enumerate() {
+            write!(f, "{}{network}/{bits}", if i == 0 { "" } else { "," })?;
+        }
+        Ok(())
     }
 }
 
@@ -187,6 +226,29 @@ mod tests {
         assert!(NetworkPolicy::parse("10.0.0.0/33").is_err());
         assert!(NetworkPolicy::parse("example.com").is_err());
         assert_eq!(NetworkPolicy::parse(" ").unwrap(), NetworkPolicy::default());
+    }
+
+    #[test]
+    fn a_policy_within_another_opens_only_what_both_open() {
+        let policy = |text: &str| NetworkPolicy::parse(text).unwrap();
+        let ok = |p: &NetworkPolicy, a: &str| p.check(a.parse().unwrap()).is_ok();
+        let sender = policy("127.0.0.0/8, 10.0.0.0/8, ::1");
+        let both = sender.within(&policy("127.0.0.1, 10.1.0.0/16, 192.168.0.0/16"));
+        assert!(ok(&both, "127.0.0.1") && ok(&both, "10.1.2.3") && ok(&both, "8.8.8.8"));
+        assert!(!ok(&both, "127.0.0.2") && !ok(&both, "10.2.0.1") && !ok(&both, "192.168.1.1") && !ok(&both, "::1"));
+        let strict = sender.within(&NetworkPolicy::default());
+        let refusal = strict.check("127.0.0.1".parse().unwrap()).unwrap_err();
+        assert!(refusal.contains("the process that queued this delivery does not open it"), "{refusal}");
+        assert_eq!(sender.within(&sender), sender, "the same policy is not narrowed");
+    }
+
+    #[test]
+    fn a_policy_reads_back_what_it_writes() {
+        for text in ["", "127.0.0.0/8", "127.0.0.0/8,::1/128,10.0.0.0/8"] {
+            let policy = NetworkPolicy::parse(text).unwrap();
+            assert_eq!(policy.to_string(), text);
+            assert_eq!(NetworkPolicy::parse(&policy.to_string()).unwrap(), policy);
+        }
     }
 
     #[test]

@@ -640,7 +640,9 @@ impl SpoolWorker {
         let mut rows = Vec::with_capacity(deliveries.len());
         let mut places = Vec::with_capacity(deliveries.len());
         let (mut slots, mut budget, mut reserved) = (self.in_memory, self.bytes_in_memory, self.reserved.len());
-        for delivery in deliveries {
+        for mut delivery in deliveries {
+            // Queued by this process, under its policy.
+            delivery.network.get_or_insert_with(|| self.config.client.network.to_string());
             let place =
                 if slots < self.capacity() && (budget + delivery.size() <= self.config.memory_limit || budget == 0) {
                     slots += 1;
@@ -982,22 +984,21 @@ async fn http_loop(
     config: EngineConfig,
 ) {
     // Built here, off the PHP thread: loading the system's TLS roots takes milliseconds.
-    let client = sender::build_client(&config.client);
+    let mut clients = Clients::new(&config.client);
     let slots = Arc::new(Semaphore::new(config.max_concurrency.max(1)));
     let mut parsed = sender::ParsedUrl::default();
     while let Some(delivery) = from_spool.recv().await {
         let Ok(slot) = Arc::clone(&slots).acquire_owned().await else { break };
         tally.started();
-        let client = client.clone();
+        let (client, client_config) = clients.for_origin(delivery.network.as_deref());
         let commands = commands.clone();
         let tally = Arc::clone(&tally);
-        let timeouts = config.client.clone();
         let url = parsed.parse(&delivery.request.url);
         tokio::spawn(async move {
             let mut guard = InFlight { tally: &tally, handed_over: false };
             let started_at = unix_millis();
             let (outcome, excerpt) = match &client {
-                Ok(client) => sender::attempt(client, &delivery, url, &timeouts).await,
+                Ok(client) => sender::attempt(client, &delivery, url, &client_config).await,
                 Err(e) => (abandoned(&format!("could not create the HTTP client: {e}")), Vec::new()),
             };
             // The spool thread records the outcome and only then takes the delivery off the
@@ -1006,6 +1007,47 @@ async fn http_loop(
             guard.handed_over = commands.send(Command::Finished { delivery, outcome, started_at, excerpt }).is_ok();
             drop(slot);
         });
+    }
+}
+
+/// The HTTP clients of this process: its own, and one per other network policy a delivery was
+/// queued under (another process's, through the shared spool), which connects only where both
+/// policies allow.
+struct Clients {
+    own: (Result<reqwest::Client, String>, ClientConfig),
+    own_policy: String,
+    others: std::collections::HashMap<String, (Result<reqwest::Client, String>, ClientConfig)>,
+}
+
+/// Other policies' clients kept at most; past it they are built anew (policies are few: one
+/// per php.ini or pool sharing the spool).
+const OTHER_CLIENTS_KEPT: usize = 8;
+
+impl Clients {
+    fn new(config: &ClientConfig) -> Clients {
+        Clients {
+            own: (sender::build_client(config), config.clone()),
+            own_policy: config.network.to_string(),
+            others: std::collections::HashMap::new(),
+        }
+    }
+
+    /// The client for a delivery queued under `origin` (None: unknown, an earlier build's row).
+    fn for_origin(&mut self, origin: Option<&str>) -> (Result<reqwest::Client, String>, ClientConfig) {
+        let Some(origin) = origin.filter(|origin| *origin != self.own_policy) else { return self.own.clone() };
+        if let Some(client) = self.others.get(origin) {
+            return client.clone();
+        }
+        let own = &self.own.1;
+        // A policy that does not read back opens nothing.
+        let origin_policy = crate::network::NetworkPolicy::parse(origin).unwrap_or_default();
+        let config = ClientConfig { network: Arc::new(own.network.within(&origin_policy)), ..own.clone() };
+        let client = (sender::build_client(&config), config);
+        if self.others.len() >= OTHER_CLIENTS_KEPT {
+            self.others.clear();
+        }
+        self.others.insert(origin.to_string(), client.clone());
+        client
     }
 }
 

@@ -352,3 +352,35 @@ fn a_lock_held_shorter_than_the_busy_wait_refuses_nothing() {
     shutdown(Duration::from_secs(1));
     assert!(refused.is_empty(), "{} refused, first at {:?}: {}", refused.len(), refused[0].0, refused[0].1);
 }
+
+/// The spool is shared: a delivery another process queued under a stricter
+/// fluent_webhook.allowed_networks is sent only where that policy allows too (a process with
+/// the default policy could otherwise have a more open one send to loopback for it).
+#[test]
+fn a_delivery_goes_only_where_the_process_that_queued_it_allowed() {
+    let _turn = turn();
+    let (spool, receiver) = (temp_spool(), Receiver::start("200 OK", Duration::ZERO));
+    let queued_under = |network: Option<&str>| {
+        let mut d = delivery(&receiver.url, b"{}".to_vec());
+        d.network = network.map(str::to_string);
+        d
+    };
+    // Left in the spool by other processes: one with the default policy, one that opened
+    // loopback too, and one of an earlier build that did not say.
+    let (strict, open, unknown) = (queued_under(Some("")), queued_under(Some("127.0.0.0/8")), queued_under(None));
+    let mut other = crate::spool::Spool::open(&spool, "other process").unwrap();
+    other.insert(&[(strict.clone(), None), (open.clone(), None), (unknown.clone(), None)]).unwrap();
+    drop(other);
+
+    // This process opens 127.0.0.0/8 (config()) and takes up what is due.
+    assert!(flush(Duration::from_secs(10), || config(&spool, 64 << 20)).unwrap());
+    shutdown(Duration::from_secs(1));
+    assert_eq!(receiver.requests(&strict.id), 0, "sent where its own process may not send");
+    assert_eq!(status_on_disk(&spool, &strict.id), "failed");
+    let attempts: String = Connection::open(&spool)
+        .unwrap()
+        .query_row("SELECT attempts FROM outbox WHERE id = ?1", [&strict.id], |r| r.get(0))
+        .unwrap();
+    assert!(attempts.contains("the process that queued this delivery does not open it"), "{attempts}");
+    assert_eq!((receiver.requests(&open.id), receiver.requests(&unknown.id)), (1, 1));
+}

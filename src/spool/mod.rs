@@ -71,7 +71,9 @@ CREATE TABLE IF NOT EXISTS outbox (
     body_id INTEGER NOT NULL,
     -- Why a pending delivery held by some process was canceled: its attempt under way ends
     -- it, instead of scheduling a retry.
-    canceled TEXT
+    canceled TEXT,
+    -- The fluent_webhook.allowed_networks it was queued under (Delivery::network).
+    network TEXT
 );
 -- Bodies apart from the rows that change: an attempt, a claim or a status rewrites a small
 -- row, not the body (SQLite rewrites a whole row on UPDATE, overflow pages included). An
@@ -299,6 +301,7 @@ impl Spool {
             if tables < 3 {
                 conn.execute_batch(SCHEMA)?;
             }
+            add_network_column(&conn)?;
             make_partial_indexes(&conn)?;
             if conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? != LAYOUT_VERSION {
                 conn.pragma_update(None, "user_version", LAYOUT_VERSION)?;
@@ -325,8 +328,8 @@ impl Spool {
             let mut insert = tx.prepare_cached(
                 "INSERT OR IGNORE INTO outbox
                  (id, feed_id, feed_name, event, method, url, headers, status, created_at,
-                  next_attempt_at, lease_owner, lease_until, secret, body_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, COALESCE(?10, ?8), ?9, ?10, ?11, ?12)",
+                  next_attempt_at, lease_owner, lease_until, secret, body_id, network)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, COALESCE(?10, ?8), ?9, ?10, ?11, ?12, ?13)",
             )?;
             for (delivery, lease_until) in deliveries {
                 let request = &delivery.request;
@@ -344,6 +347,7 @@ impl Spool {
                     lease_until.map(|t| t as i64),
                     request.secret.as_ref().map(Secret::expose),
                     body,
+                    delivery.network,
                 ])?;
                 // A delivery already stored (written again after a failed commit) keeps its own.
                 if inserted == 0 {
@@ -381,12 +385,14 @@ impl Spool {
                                 AND (lease_owner IS NULL OR lease_owner != ?1)
                               ORDER BY next_attempt_at LIMIT ?4)
                  RETURNING id, feed_id, feed_name, event, method, url, headers, x'', created_at,
-                           attempt_count, secret, body_id, canceled",
+                           attempt_count, secret, body_id, canceled, network",
             )?;
             // Bodies are read afterwards: RETURNING would copy each one into a temporary table
             // first, and only those within the budget are read at all.
             let rows = claim.query_map(params![self.owner, lease_until as i64, now as i64, limit as i64], |row| {
-                Ok((read_delivery(row)?, row.get::<_, i64>(11)?, row.get::<_, Option<String>>(12)?))
+                let mut delivery = read_delivery(row)?;
+                delivery.network = row.get(13)?;
+                Ok((delivery, row.get::<_, i64>(11)?, row.get::<_, Option<String>>(12)?))
             })?;
             let candidates = rows.collect::<rusqlite::Result<Vec<_>>>()?;
             let mut size = tx.prepare_cached("SELECT length(body) FROM bodies WHERE id = ?1")?;
@@ -447,14 +453,16 @@ impl Spool {
         let tx = self.conn.transaction()?;
         let mut read = tx.prepare_cached(
             "SELECT o.id, feed_id, feed_name, event, method, url, headers, COALESCE(b.body, x''), created_at,
-                    attempt_count, secret, canceled, b.id IS NULL
+                    attempt_count, secret, canceled, b.id IS NULL, network
              FROM outbox o LEFT JOIN bodies b ON b.id = o.body_id
              WHERE o.id = ?1 AND o.status = 'pending' AND o.lease_owner = ?2 AND o.lease_until = ?3",
         )?;
         for (id, claimed_until) in reserved {
             let row = read
                 .query_row(params![id, self.owner, *claimed_until as i64], |row| {
-                    Ok((read_delivery(row)?, row.get::<_, Option<String>>(11)?, row.get::<_, bool>(12)?))
+                    let mut delivery = read_delivery(row)?;
+                    delivery.network = row.get(13)?;
+                    Ok((delivery, row.get::<_, Option<String>>(11)?, row.get::<_, bool>(12)?))
                 })
                 .optional()?;
             match row {
@@ -728,6 +736,21 @@ impl ByteBudget {
     pub const UNLIMITED: ByteBudget = ByteBudget { bytes: u64::MAX, at_least_one: true };
 }
 
+/// Gives a spool of layout 3 made before deliveries kept their network policy the column
+/// (earlier builds sharing it write no value: NULL, "unknown"). Written only when missing.
+fn add_network_column(conn: &Connection) -> rusqlite::Result<()> {
+    let has = "SELECT COUNT(*) > 0 FROM pragma_table_info('outbox') WHERE name = 'network'";
+    if conn.query_row(has, [], |r| r.get::<_, bool>(0))? {
+        return Ok(());
+    }
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    // Asked again: another process may have added it while this one waited for the lock.
+    if !tx.query_row(has, [], |r| r.get::<_, bool>(0))? {
+        tx.execute_batch("ALTER TABLE outbox ADD COLUMN network TEXT")?;
+    }
+    tx.commit()
+}
+
 /// Gives a spool the indexes of PARTIAL_INDEXES: a new one, and one made before layout 3 in
 /// place of its indexes over every row.
 fn make_partial_indexes(conn: &Connection) -> rusqlite::Result<()> {
@@ -835,6 +858,7 @@ fn read_delivery(row: &Row<'_>) -> rusqlite::Result<Delivery> {
         },
         created_at: row.get::<_, i64>(8)?.max(0) as u64,
         attempts: row.get::<_, i64>(9)?.max(0) as u32,
+        network: None,
     })
 }
 
@@ -918,6 +942,22 @@ mod tests {
         drop(Spool::open(&path, "a").unwrap());
         assert_eq!(mode(&path), 0o660);
         std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn a_spool_without_the_network_column_gets_it_and_rows_keep_their_policy() {
+        let dir = temp_dir();
+        let path = dir.join("spool.sqlite");
+        drop(Spool::open(&path, "earlier").unwrap());
+        Connection::open(&path).unwrap().execute_batch("ALTER TABLE outbox DROP COLUMN network").unwrap();
+        let mut spool = Spool::open(&path, "a").unwrap();
+        let mut d = delivery(1);
+        d.network = Some("127.0.0.0/8".into());
+        spool.insert(&[(d, None)]).unwrap();
+        let claimed = spool.claim_due(u64::MAX / 2, u64::MAX / 2 + 1, 10, ByteBudget::UNLIMITED).unwrap();
+        assert_eq!(claimed[0].network.as_deref(), Some("127.0.0.0/8"));
+        drop(spool);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
