@@ -20,7 +20,7 @@ pub struct Delivery {
     /// [`crate::network::NetworkPolicy`] writes it: another process sending it (the spool is
     /// shared) connects only where both allow. `None` until written, or for a row an earlier
     /// build wrote.
-    pub network: Option<String>,
+    pub network: Option<std::sync::Arc<str>>,
 }
 
 impl Delivery {

@@ -2,8 +2,8 @@
 //! request leaves from inside the shop's network, so by default no request goes to loopback,
 //! private (RFC 1918), shared (CGNAT), link-local (169.254.169.254 included), multicast,
 //! documentation, benchmarking, reserved or unspecified addresses, IPv4 or IPv6 (IPv4-mapped,
-//! NAT64, 6to4 and Teredo addresses count as what they embed or are refused outright, and
-//! fc00::/7 is refused). `fluent_webhook.allowed_networks` opens CIDR ranges.
+//! IPv4-translated, NAT64, 6to4 and Teredo addresses count as what they embed or are refused
+//! outright, and fc00::/7 is refused). `fluent_webhook.allowed_networks` opens CIDR ranges.
 //!
 //! The engine checks the address it actually connects to: a resolver of ours (see
 //! engine::sender) filters every DNS answer, and IP-literal URLs are checked before sending,
@@ -149,6 +149,8 @@ fn forbidden_v6(a: Ipv6Addr) -> Option<&'static str> {
         [0, 0, 0, 0, 0, 0, 0, 0] => "the unspecified address (::)",
         [0, 0, 0, 0, 0, 0, 0, 1] => "the loopback address (::1)",
         [0, 0, 0, 0, 0, 0, _, _] => "an IPv4-compatible address (deprecated)",
+        // SIIT's ::ffff:0:0/96, which a translator on the path turns into the IPv4 inside.
+        [0, 0, 0, 0, 0xffff, 0, _, _] => "an IPv4-translated address (::ffff:0:0/96)",
         [0x64, 0xff9b, ..] => "a NAT64 address (64:ff9b::/96), which can reach IPv4 inside",
         [0x100, 0, 0, 0, ..] => "a discard address (100::/64)",
         [0x2001, 0x0db8, ..] => "a documentation address (2001:db8::/32)",
@@ -202,6 +204,7 @@ mod tests {
             "2001::1",
             "2001:db8::1",
             "::127.0.0.1",
+            "::ffff:0:7f00:1",
         ] {
             assert!(refused(address), "{address} should be refused");
         }

@@ -194,6 +194,8 @@ function generate_secret(): string {}
  * @param string $body The raw request body.
  * @param int $tolerance Seconds the timestamp may be from now.
  * @return bool true when a v1 signature matches (constant-time) and the timestamp is fresh.
+ *     Within $tolerance a captured request verifies again: a receiver should also drop a
+ *     webhook-id it has seen (retries and resends reuse or renew it on purpose).
  * @throws Exception when $secret is not a whsec_ secret (the message never repeats it).
  */
 function verify(string $secret, array $headers, string $body, int $tolerance = 300): bool {}

@@ -642,7 +642,7 @@ impl SpoolWorker {
         let (mut slots, mut budget, mut reserved) = (self.in_memory, self.bytes_in_memory, self.reserved.len());
         for mut delivery in deliveries {
             // Queued by this process, under its policy.
-            delivery.network.get_or_insert_with(|| self.config.client.network.to_string());
+            delivery.network.get_or_insert_with(|| self.config.client.network.to_string().into());
             let place =
                 if slots < self.capacity() && (budget + delivery.size() <= self.config.memory_limit || budget == 0) {
                     slots += 1;

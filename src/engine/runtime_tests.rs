@@ -362,7 +362,7 @@ fn a_delivery_goes_only_where_the_process_that_queued_it_allowed() {
     let (spool, receiver) = (temp_spool(), Receiver::start("200 OK", Duration::ZERO));
     let queued_under = |network: Option<&str>| {
         let mut d = delivery(&receiver.url, b"{}".to_vec());
-        d.network = network.map(str::to_string);
+        d.network = network.map(Into::into);
         d
     };
     // Left in the spool by other processes: one with the default policy, one that opened

@@ -87,12 +87,15 @@ pub fn dispatch(event: PhpText, data: &ZendHashTable, feeds: &ZendHashTable) -> 
             sinks.finish()
         }
     };
+    let network = ini::allowed_networks();
     let deliveries: Vec<Delivery> = firing
         .iter()
         .map(|feed| {
             let request = feed.request_from(event, &encoded).map_err(exceptions::error)?;
             request::check_size(&request, &feed.settings.name, limit).map_err(exceptions::payload)?;
-            Ok(Delivery::new(feed.id.clone(), feed.settings.name.clone(), event.to_string(), request))
+            let mut delivery = Delivery::new(feed.id.clone(), feed.settings.name.clone(), event.to_string(), request);
+            delivery.network = Some(network.clone());
+            Ok(delivery)
         })
         .collect::<PhpResult<_>>()?;
     let ids = deliveries.iter().map(|d| d.id.clone()).collect();
@@ -229,7 +232,8 @@ pub fn redeliver(id: PhpText) -> PhpResult<String> {
             "redeliver(): no delivery {id:?} in the spool (it may have been pruned)"
         )));
     };
-    let again = entry.delivery.resend();
+    let mut again = entry.delivery.resend();
+    again.network = Some(ini::allowed_networks());
     let new_id = again.id.clone();
     let submitted = engine::submit(vec![again], ini::engine_config);
     lifecycle::log_engine_warnings();

@@ -73,6 +73,34 @@ pub fn text(name: &CStr) -> Option<String> {
     }
 }
 
+/// `fluent_webhook.allowed_networks` as this request sees it, as NetworkPolicy writes it ("" for
+/// none, and for a value that does not parse: nothing is opened). Each delivery keeps the one
+/// of the request that queued it: per-site values (php_admin_value) may differ within one
+/// process, whose engine reads its own once.
+pub fn allowed_networks() -> std::sync::Arc<str> {
+    thread_local! {
+        /// The last value read, and its policy's text: it seldom changes within a process.
+        static LAST: std::cell::RefCell<(Vec<u8>, std::sync::Arc<str>)> = std::cell::RefCell::new((Vec::new(), "".into()));
+    }
+    let mut exists = false;
+    // SAFETY: as in text(); the bytes are read before returning, on the PHP thread.
+    let raw = unsafe {
+        let value = zend_ini_string_ex(ALLOWED_NETWORKS.as_ptr(), ALLOWED_NETWORKS.to_bytes().len(), 0, &mut exists);
+        if !exists || value.is_null() {
+            return "".into();
+        }
+        CStr::from_ptr(value).to_bytes()
+    };
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != raw {
+            let policy = NetworkPolicy::parse(&String::from_utf8_lossy(raw)).unwrap_or_default();
+            *last = (raw.to_vec(), policy.to_string().into());
+        }
+        last.1.clone()
+    })
+}
+
 /// A number setting of PHP's as its own handler reads it (`ZEND_ATOL`, C's `atol`): base 10,
 /// blanks and a sign first, up to the first other character. "-0x1" is 0 there, where
 /// zend_ini_long() (any base) reads -1.

@@ -347,7 +347,7 @@ impl Spool {
                     lease_until.map(|t| t as i64),
                     request.secret.as_ref().map(Secret::expose),
                     body,
-                    delivery.network,
+                    delivery.network.as_deref(),
                 ])?;
                 // A delivery already stored (written again after a failed commit) keeps its own.
                 if inserted == 0 {
@@ -391,7 +391,7 @@ impl Spool {
             // first, and only those within the budget are read at all.
             let rows = claim.query_map(params![self.owner, lease_until as i64, now as i64, limit as i64], |row| {
                 let mut delivery = read_delivery(row)?;
-                delivery.network = row.get(13)?;
+                delivery.network = row.get::<_, Option<String>>(13)?.map(Into::into);
                 Ok((delivery, row.get::<_, i64>(11)?, row.get::<_, Option<String>>(12)?))
             })?;
             let candidates = rows.collect::<rusqlite::Result<Vec<_>>>()?;
@@ -461,7 +461,7 @@ impl Spool {
             let row = read
                 .query_row(params![id, self.owner, *claimed_until as i64], |row| {
                     let mut delivery = read_delivery(row)?;
-                    delivery.network = row.get(13)?;
+                    delivery.network = row.get::<_, Option<String>>(13)?.map(Into::into);
                     Ok((delivery, row.get::<_, Option<String>>(11)?, row.get::<_, bool>(12)?))
                 })
                 .optional()?;
