@@ -318,12 +318,25 @@ try {
     await waitForStatus(failing.headers['webhook-id'], 'pending', /next attempt.*1 · HTTP 503, in/s);
   });
 
+  await step('a new address cancels the retry still bound for the old one', async () => {
+    await page.goto(admin('fluent-webhook'));
+    await row().getByRole('link', { name: 'Edit' }).click();
+    await page.getByRole('heading', { name: 'Edit Webhook' }).waitFor();
+    await page.getByLabel('Request URL').fill(`${RECEIVER_URL}/status/502${HOOK_PATH}`);
+    await Promise.all([page.waitForURL(/fw_notice=saved/), page.getByRole('button', { name: 'Save Webhook Feed' }).click()]);
+    await waitForStatus(failing.headers['webhook-id'], 'failed', /canceled: the feed's address, method, headers or secret changed/);
+    assert.equal((await received(1, '/status/503')).length, 1, 'no retry reached the old address');
+    assert.equal((await fire(['order_paid_done'])).dispatched, 1);
+    [failing] = await received(1, '/status/502');
+    await waitForStatus(failing.headers['webhook-id'], 'pending', /next attempt.*1 · HTTP 502, in/s);
+  });
+
   await step('switching the feed off cancels its retry', async () => {
     await page.goto(admin('fluent-webhook'));
     assert.equal((await toggle(false)).canceled, 1, 'the waiting delivery is canceled');
     await waitForStatus(failing.headers['webhook-id'], 'failed', /canceled: the feed was switched off/);
     assert.equal(await deliveryRow(failing.headers['webhook-id']).locator('.fw-attempt-count').innerText(), '1', 'one request was made');
-    assert.equal((await received(1, '/status/503')).length, 1, 'no retry reached the endpoint');
+    assert.equal((await received(1, '/status/502')).length, 1, 'no retry reached the endpoint');
   });
 
   await step('delete asks for confirmation; cancel keeps the feed', async () => {

@@ -7,6 +7,7 @@ use FluentWebhook\InvalidFeedException;
 use FluentWebhookPlugin\Admin\DeliveriesPage;
 use FluentWebhookPlugin\Admin\FeedForm;
 use FluentWebhookPlugin\EventData;
+use FluentWebhookPlugin\FeedStore;
 use PHPUnit\Framework\TestCase;
 
 /**
@@ -21,6 +22,24 @@ final class PluginTest extends TestCase
         require_once dirname(__DIR__) . '/wordpress/fluent-webhook/src/Admin/FeedForm.php';
         require_once dirname(__DIR__) . '/wordpress/fluent-webhook/src/EventData.php';
         require_once dirname(__DIR__) . '/wordpress/fluent-webhook/src/Admin/DeliveriesPage.php';
+        require_once dirname(__DIR__) . '/wordpress/fluent-webhook/src/FeedStore.php';
+    }
+
+    /** Queued retries keep the request they were made with: which edits must cancel them. */
+    public function testEditsThatSendElsewhereAreTold(): void
+    {
+        $before = self::VALID + ['request_method' => 'POST', 'secret' => 'whsec_a',
+            'custom_header_values' => [['header_name' => 'Authorization', 'header_value' => 'Bearer old']]];
+        $this->assertFalse(FeedStore::sendsElsewhere($before, ['name' => 'Renamed', 'event_trigger' => ['order_fully_refunded']] + $before));
+        $this->assertFalse(FeedStore::sendsElsewhere($before, ['request_format' => 'FORM'] + $before), 'the body of a queued delivery was made already');
+        foreach ([
+            'request_url' => 'https://hooks.example/new',
+            'request_method' => 'PUT',
+            'secret' => 'whsec_b',
+            'custom_header_values' => [['header_name' => 'Authorization', 'header_value' => 'Bearer new']],
+        ] as $key => $value) {
+            $this->assertTrue(FeedStore::sendsElsewhere($before, [$key => $value] + $before), $key);
+        }
     }
 
     private const VALID = [

@@ -37,6 +37,24 @@ final class FeedStore
         return 'wp-' . substr(hash('sha256', get_current_blog_id() . '|' . home_url()), 0, 12) . ':';
     }
 
+    /** The settings that say where a feed's requests go and with which credentials. */
+    private const REQUEST_TARGET = ['request_url', 'request_method', 'request_headers', 'custom_header_values', 'secret'];
+
+    /**
+     * Whether saving $after over $before changes where the feed's requests go or what
+     * credentials they carry: deliveries already queued keep the request they were made with,
+     * so their retries would still go to the old address with the old keys.
+     */
+    public static function sendsElsewhere(array $before, array $after): bool
+    {
+        foreach (self::REQUEST_TARGET as $key) {
+            if (($before[$key] ?? null) != ($after[$key] ?? null)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** @return array<int, array<string, mixed>> feed id => settings, in creation order */
     public function all(): array
     {

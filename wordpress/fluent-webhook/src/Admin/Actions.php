@@ -108,10 +108,11 @@ final class Actions
     }
 
     /**
-     * A feed switched off or deleted sends nothing more: its deliveries waiting for a retry end
-     * as failed with the reason (those in flight after their attempt). The log keeps them.
+     * A feed switched off, deleted, or sent elsewhere sends nothing more under its old
+     * settings: its deliveries waiting for a retry end as failed with the reason (those in
+     * flight after their attempt). The log keeps them.
      */
-    private static function cancelPending(int $id, string $reason): int
+    public static function cancelPending(int $id, string $reason): int
     {
         if (!Extension::loaded()) {
             return 0;

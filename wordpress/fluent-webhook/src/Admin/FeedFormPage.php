@@ -55,7 +55,11 @@ final class FeedFormPage
             return;
         }
         if ($id > 0) {
+            $before = $this->store->get($id);
             $this->store->update($id, $settings);
+            if ($before !== null && FeedStore::sendsElsewhere($before, $settings)) {
+                Actions::cancelPending($id, "the feed's address, method, headers or secret changed");
+            }
         } else {
             $id = $this->store->insert($settings);
         }
