@@ -28,18 +28,27 @@ final class PluginTest extends TestCase
     /** Queued retries keep the request they were made with: which edits must cancel them. */
     public function testEditsThatSendElsewhereAreTold(): void
     {
-        $before = self::VALID + ['request_method' => 'POST', 'secret' => 'whsec_a',
-            'custom_header_values' => [['header_name' => 'Authorization', 'header_value' => 'Bearer old']]];
+        $before = self::VALID + ['request_method' => 'POST', 'secret' => 'whsec_a', 'request_headers' => 'custom_headers',
+            'custom_header_values' => [['header_name' => 'Authorization', 'header_value' => 'Bearer old'], ['header_name' => 'X-Pin', 'header_value' => '0123']]];
         $this->assertFalse(FeedStore::sendsElsewhere($before, ['name' => 'Renamed', 'event_trigger' => ['order_fully_refunded']] + $before));
         $this->assertFalse(FeedStore::sendsElsewhere($before, ['request_format' => 'FORM'] + $before), 'the body of a queued delivery was made already');
         foreach ([
             'request_url' => 'https://hooks.example/new',
             'request_method' => 'PUT',
             'secret' => 'whsec_b',
-            'custom_header_values' => [['header_name' => 'Authorization', 'header_value' => 'Bearer new']],
+            'custom_header_values' => [['header_name' => 'Authorization', 'header_value' => 'Bearer new'], ['header_name' => 'X-Pin', 'header_value' => '0123']],
+            'request_headers' => 'no_headers',
         ] as $key => $value) {
             $this->assertTrue(FeedStore::sendsElsewhere($before, [$key => $value] + $before), $key);
         }
+        // Compared as sent: a PIN "0123" rotated to "123" is another value; rows reordered, or
+        // a name's case changed, send the same.
+        $pin = [['header_name' => 'Authorization', 'header_value' => 'Bearer old'], ['header_name' => 'X-Pin', 'header_value' => '123']];
+        $this->assertTrue(FeedStore::sendsElsewhere($before, ['custom_header_values' => $pin] + $before));
+        $same = [['header_name' => 'x-pin', 'header_value' => '0123'], ['header_name' => 'AUTHORIZATION', 'header_value' => 'Bearer old']];
+        $this->assertFalse(FeedStore::sendsElsewhere($before, ['custom_header_values' => $same] + $before));
+        $off = ['request_headers' => 'no_headers'] + $before;
+        $this->assertFalse(FeedStore::sendsElsewhere($off, ['custom_header_values' => $pin] + $off), 'rows not sent');
     }
 
     private const VALID = [

@@ -876,18 +876,36 @@ fn create_shared_dir(dir: &Path) -> std::io::Result<()> {
 
 /// The owner and the group read and write; SQLite gives its -wal and -shm files the same.
 fn share_file(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(SHARED_FILE_MODE));
+    set_own_file_mode(path, |_| SHARED_FILE_MODE);
 }
 
 /// Takes other users' access away from a file of ours; failure (not ours) changes nothing.
 fn shut_others_out(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = std::fs::metadata(path) {
-        let mode = meta.permissions().mode() & 0o7777;
-        if mode & 0o007 != 0 {
-            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & !0o007));
-        }
+    set_own_file_mode(path, |mode| mode & !0o007);
+}
+
+/// Sets the mode of `path` to `mode(its mode)`, only if it is a regular file this process's
+/// user owns, through the file itself: the directory is writable by the whole group, and a
+/// name in it could be a symbolic link (or be swapped for one) to a file of root's, which a
+/// CLI run as root must not change.
+fn set_own_file_mode(path: &Path, mode: impl FnOnce(u32) -> u32) {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+    let Ok(file) = std::fs::OpenOptions::new()
+        .read(true)
+        // Not a link; and no wait on a FIFO put in its place.
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    else {
+        return;
+    };
+    let Ok(meta) = file.metadata() else { return };
+    // SAFETY: geteuid has no preconditions.
+    if !meta.is_file() || meta.uid() != unsafe { libc::geteuid() } {
+        return;
+    }
+    let (now, wanted) = (meta.mode() & 0o7777, mode(meta.mode() & 0o7777));
+    if wanted != now {
+        let _ = file.set_permissions(std::fs::Permissions::from_mode(wanted));
     }
 }
 
@@ -941,6 +959,14 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o664)).unwrap();
         drop(Spool::open(&path, "a").unwrap());
         assert_eq!(mode(&path), 0o660);
+        // A name in the shared directory that links elsewhere: what it points to is left alone.
+        let elsewhere = dir.parent().unwrap().join("not-the-spool");
+        std::fs::write(&elsewhere, "x").unwrap();
+        std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let _ = std::fs::remove_file(dir.join("spool.sqlite-shm"));
+        std::os::unix::fs::symlink(&elsewhere, dir.join("spool.sqlite-shm")).unwrap();
+        drop(Spool::open(&path, "a"));
+        assert_eq!(mode(&elsewhere), 0o644);
         std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
     }
 

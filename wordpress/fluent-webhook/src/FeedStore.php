@@ -37,9 +37,6 @@ final class FeedStore
         return 'wp-' . substr(hash('sha256', get_current_blog_id() . '|' . home_url()), 0, 12) . ':';
     }
 
-    /** The settings that say where a feed's requests go and with which credentials. */
-    private const REQUEST_TARGET = ['request_url', 'request_method', 'request_headers', 'custom_header_values', 'secret'];
-
     /**
      * Whether saving $after over $before changes where the feed's requests go or what
      * credentials they carry: deliveries already queued keep the request they were made with,
@@ -47,12 +44,30 @@ final class FeedStore
      */
     public static function sendsElsewhere(array $before, array $after): bool
     {
-        foreach (self::REQUEST_TARGET as $key) {
-            if (($before[$key] ?? null) != ($after[$key] ?? null)) {
-                return true;
+        return self::requestTarget($before) !== self::requestTarget($after);
+    }
+
+    /**
+     * What of a feed's settings reaches the wire as where and with which credentials, compared
+     * as sent: strings compared as strings ("0123" is not "123"), header names in any case,
+     * header rows in any order, and no rows when headers are off.
+     */
+    private static function requestTarget(array $settings): array
+    {
+        $headers = [];
+        if (($settings['request_headers'] ?? 'no_headers') === 'custom_headers') {
+            foreach ((array) ($settings['custom_header_values'] ?? []) as $row) {
+                $row = (array) $row;
+                $headers[] = strtolower(trim((string) ($row['header_name'] ?? ''))) . ':' . (string) ($row['header_value'] ?? '');
             }
+            sort($headers, SORT_STRING);
         }
-        return false;
+        return [
+            'url' => (string) ($settings['request_url'] ?? ''),
+            'method' => strtoupper((string) ($settings['request_method'] ?? '')),
+            'headers' => $headers,
+            'secret' => (string) ($settings['secret'] ?? ''),
+        ];
     }
 
     /** @return array<int, array<string, mixed>> feed id => settings, in creation order */
