@@ -64,12 +64,18 @@ pub fn register(module_number: i32) {
 
 /// The current value of a setting as text, if it is registered.
 pub fn text(name: &CStr) -> Option<String> {
+    with_value(name, |bytes| String::from_utf8_lossy(bytes).into_owned())
+}
+
+/// `f` of a setting's current bytes, if it is registered; the bytes are PHP's own, read
+/// without a copy, and only while `f` runs.
+fn with_value<T>(name: &CStr, f: impl FnOnce(&[u8]) -> T) -> Option<T> {
     let mut exists = false;
-    // SAFETY: `name` is NUL-terminated; the engine returns NULL or a NUL-terminated string
-    // it owns, which we copy before returning.
+    // SAFETY: `name` is NUL-terminated; the engine returns NULL or a NUL-terminated string it
+    // owns, which stays as it is while no PHP code runs, and `f` runs none.
     unsafe {
         let value = zend_ini_string_ex(name.as_ptr(), name.to_bytes().len(), 0, &mut exists);
-        (exists && !value.is_null()).then(|| CStr::from_ptr(value).to_string_lossy().into_owned())
+        (exists && !value.is_null()).then(|| f(CStr::from_ptr(value).to_bytes()))
     }
 }
 
@@ -82,51 +88,42 @@ pub fn allowed_networks() -> std::sync::Arc<str> {
         /// The last value read, and its policy's text: it seldom changes within a process.
         static LAST: std::cell::RefCell<(Vec<u8>, std::sync::Arc<str>)> = std::cell::RefCell::new((Vec::new(), "".into()));
     }
-    let mut exists = false;
-    // SAFETY: as in text(); the bytes are read before returning, on the PHP thread.
-    let raw = unsafe {
-        let value = zend_ini_string_ex(ALLOWED_NETWORKS.as_ptr(), ALLOWED_NETWORKS.to_bytes().len(), 0, &mut exists);
-        if !exists || value.is_null() {
-            return "".into();
-        }
-        CStr::from_ptr(value).to_bytes()
-    };
-    LAST.with(|last| {
-        let mut last = last.borrow_mut();
-        if last.0 != raw {
-            let policy = NetworkPolicy::parse(&String::from_utf8_lossy(raw)).unwrap_or_default();
-            *last = (raw.to_vec(), policy.to_string().into());
-        }
-        last.1.clone()
+    with_value(ALLOWED_NETWORKS, |raw| {
+        LAST.with(|last| {
+            let mut last = last.borrow_mut();
+            if last.0 != raw {
+                let policy = NetworkPolicy::parse(&String::from_utf8_lossy(raw)).unwrap_or_default();
+                *last = (raw.to_vec(), policy.to_string().into());
+            }
+            last.1.clone()
+        })
     })
+    .unwrap_or_else(|| "".into())
 }
 
 /// A number setting of PHP's as its own handler reads it (`ZEND_ATOL`, C's `atol`): base 10,
 /// blanks and a sign first, up to the first other character. "-0x1" is 0 there, where
 /// zend_ini_long() (any base) reads -1.
 pub fn php_long(name: &CStr) -> Option<i64> {
-    let mut exists = false;
-    // SAFETY: as in text(); the bytes are read before returning, on the PHP thread.
-    let text = unsafe {
-        let value = zend_ini_string_ex(name.as_ptr(), name.to_bytes().len(), 0, &mut exists);
-        if !exists || value.is_null() {
-            return None;
+    with_value(name, |text| {
+        let start =
+            text.iter().position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)).unwrap_or(text.len());
+        let text = &text[start..];
+        let (negative, digits) = match text.first() {
+            Some(b'-') => (true, &text[1..]),
+            Some(b'+') => (false, &text[1..]),
+            _ => (false, text),
+        };
+        let value = digits
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .fold(0i64, |n, d| n.wrapping_mul(10).wrapping_add(i64::from(d - b'0')));
+        if negative {
+            value.wrapping_neg()
+        } else {
+            value
         }
-        CStr::from_ptr(value).to_bytes()
-    };
-    let start =
-        text.iter().position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)).unwrap_or(text.len());
-    let text = &text[start..];
-    let (negative, digits) = match text.first() {
-        Some(b'-') => (true, &text[1..]),
-        Some(b'+') => (false, &text[1..]),
-        _ => (false, text),
-    };
-    let value = digits
-        .iter()
-        .take_while(|b| b.is_ascii_digit())
-        .fold(0i64, |n, d| n.wrapping_mul(10).wrapping_add(i64::from(d - b'0')));
-    Some(if negative { value.wrapping_neg() } else { value })
+    })
 }
 
 fn default_of(name: &CStr) -> &'static str {
