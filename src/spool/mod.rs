@@ -740,15 +740,7 @@ impl ByteBudget {
 /// (earlier builds sharing it write no value: NULL, "unknown"). Written only when missing.
 fn add_network_column(conn: &Connection) -> rusqlite::Result<()> {
     let has = "SELECT COUNT(*) > 0 FROM pragma_table_info('outbox') WHERE name = 'network'";
-    if conn.query_row(has, [], |r| r.get::<_, bool>(0))? {
-        return Ok(());
-    }
-    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
-    // Asked again: another process may have added it while this one waited for the lock.
-    if !tx.query_row(has, [], |r| r.get::<_, bool>(0))? {
-        tx.execute_batch("ALTER TABLE outbox ADD COLUMN network TEXT")?;
-    }
-    tx.commit()
+    change_once(conn, has, "ALTER TABLE outbox ADD COLUMN network TEXT")
 }
 
 /// Gives a spool the indexes of PARTIAL_INDEXES: a new one, and one made before layout 3 in
@@ -760,17 +752,28 @@ fn make_partial_indexes(conn: &Connection) -> rusqlite::Result<()> {
         return Ok(());
     }
     conn.busy_timeout(INDEXING_WAIT)?;
-    let made = (|| {
-        let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
-        // Asked again: another process may have made them while this one waited for the lock.
-        if !tx.query_row(done, [], |r| r.get::<_, bool>(0))? {
-            tx.execute_batch("DROP INDEX IF EXISTS outbox_due; DROP INDEX IF EXISTS outbox_leased;")?;
-            tx.execute_batch(PARTIAL_INDEXES)?;
-        }
-        tx.commit()
-    })();
+    let made = change_once(
+        conn,
+        done,
+        &format!("DROP INDEX IF EXISTS outbox_due; DROP INDEX IF EXISTS outbox_leased; {PARTIAL_INDEXES}"),
+    );
     conn.busy_timeout(BUSY_WAIT)?;
     made
+}
+
+/// Runs `change` unless `done` (a query of one boolean) says it was made: asked first without a
+/// lock (a write waits for another process's, see Spool::prepare), then again under the write
+/// lock, since another process may have made it while this one waited.
+fn change_once(conn: &Connection, done: &str, change: &str) -> rusqlite::Result<()> {
+    let is_done = |conn: &Connection| conn.query_row(done, [], |r| r.get::<_, bool>(0));
+    if is_done(conn)? {
+        return Ok(());
+    }
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    if !is_done(&tx)? {
+        tx.execute_batch(change)?;
+    }
+    tx.commit()
 }
 
 /// Moves what an earlier build left in its `deliveries` table (bodies in the rows) into
