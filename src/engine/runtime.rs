@@ -291,42 +291,35 @@ pub fn flush(timeout: Duration, config: impl FnOnce() -> EngineConfig) -> Result
 
 /// Claims the deliveries that are due (for a cron job); returns how many.
 pub fn resume(config: impl FnOnce() -> EngineConfig) -> Result<usize, String> {
-    let (reply, answer) = std_mpsc::channel();
-    with_engine(config, |e| {
-        e.commands.send(Command::Claim(Some(reply))).map_err(|_| "the spool thread has stopped".to_string())
-    })??;
-    answer.recv_timeout(SPOOL_REPLY_TIMEOUT).map_err(|_| no_answer())
+    ask(config, |reply| Command::Claim(Some(reply)))
 }
 
 /// The delivery log, newest first.
 pub fn deliveries(filter: Filter, config: impl FnOnce() -> EngineConfig) -> Result<Vec<LogEntry>, String> {
-    let (reply, answer) = std_mpsc::channel();
-    with_engine(config, |e| {
-        e.commands.send(Command::List(filter, reply)).map_err(|_| "the spool thread has stopped".to_string())
-    })??;
-    answer.recv_timeout(SPOOL_REPLY_TIMEOUT).map_err(|_| no_answer())?
+    ask(config, |reply| Command::List(filter, reply))?
 }
 
 /// Cancels the pending deliveries of feed `feed_id` in the spool (every process's): those no
 /// process holds fail at once with `reason`, those held fail after their attempt under way
 /// instead of being retried. Returns how many it canceled.
 pub fn cancel(feed_id: &str, reason: &str, config: impl FnOnce() -> EngineConfig) -> Result<usize, String> {
-    let (reply, answer) = std_mpsc::channel();
-    with_engine(config, |e| {
-        e.commands
-            .send(Command::Cancel(feed_id.to_string(), reason.to_string(), reply))
-            .map_err(|_| "the spool thread has stopped".to_string())
-    })??;
-    answer.recv_timeout(SPOOL_REPLY_TIMEOUT).map_err(|_| no_answer())?
+    ask(config, |reply| Command::Cancel(feed_id.to_string(), reason.to_string(), reply))?
 }
 
 /// One stored delivery.
 pub fn delivery(id: &str, config: impl FnOnce() -> EngineConfig) -> Result<Option<LogEntry>, String> {
+    ask(config, |reply| Command::Get(id.to_string(), reply))?
+}
+
+/// Sends the spool thread the command `command` makes with a reply channel, and waits for the
+/// reply at most SPOOL_REPLY_TIMEOUT.
+fn ask<T>(
+    config: impl FnOnce() -> EngineConfig,
+    command: impl FnOnce(std_mpsc::Sender<T>) -> Command,
+) -> Result<T, String> {
     let (reply, answer) = std_mpsc::channel();
-    with_engine(config, |e| {
-        e.commands.send(Command::Get(id.to_string(), reply)).map_err(|_| "the spool thread has stopped".to_string())
-    })??;
-    answer.recv_timeout(SPOOL_REPLY_TIMEOUT).map_err(|_| no_answer())?
+    with_engine(config, |e| e.commands.send(command(reply)).map_err(|_| "the spool thread has stopped".to_string()))??;
+    answer.recv_timeout(SPOOL_REPLY_TIMEOUT).map_err(|_| no_answer())
 }
 
 /// Why a request to the spool thread failed when it did not answer in time. It may still carry
