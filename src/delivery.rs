@@ -16,10 +16,10 @@ pub struct Delivery {
     pub created_at: u64,
     /// Attempts already made (0 for a new delivery).
     pub attempts: u32,
-    /// The `fluent_webhook.allowed_networks` of the process that queued it, as
-    /// [`crate::network::NetworkPolicy`] writes it: another process sending it (the spool is
-    /// shared) connects only where both allow. `None` until written, or for a row an earlier
-    /// build wrote.
+    /// The `fluent_webhook.allowed_networks` of the request that queued it, as
+    /// [`crate::network::NetworkPolicy`] writes it: a process sending it (the spool is shared)
+    /// connects only where both its own and this allow. `None` for a row an earlier build wrote
+    /// (the spool thread gives its process's to one that has none).
     pub network: Option<std::sync::Arc<str>>,
 }
 

@@ -196,16 +196,13 @@ struct Walker<'s, S> {
 impl<S: Sink> Walker<'_, S> {
     /// Takes a string's bytes from the room left; past it the walk ends.
     fn spend(&mut self, bytes: usize) -> Result<(), ConvertError> {
-        match self.room.checked_sub(bytes) {
-            Some(left) => {
-                self.room = left;
-                Ok(())
-            }
-            None => Err(ConvertError::invalid(format!(
-                "over fluent_webhook.max_payload_bytes ({} bytes) once encoded: the data's strings pass it here",
-                self.limit
-            ))),
+        if take(&mut self.room, bytes) {
+            return Ok(());
         }
+        Err(ConvertError::invalid(format!(
+            "over fluent_webhook.max_payload_bytes ({} bytes) once encoded: the data's strings pass it here",
+            self.limit
+        )))
     }
 
     fn value(&mut self, zval: &Zval, depth: usize) -> Result<(), ConvertError> {
