@@ -14,8 +14,8 @@
 //! - A signing feed's secret is stored with its deliveries (retries are signed anew); the log
 //!   never returns it.
 //! - The file and its directory are made group-writable, so that CLI runs (root or the site's
-//!   user) and php-fpm workers (www-data) can share it; SQLite gives the -wal and -shm files
-//!   the database file's permissions.
+//!   user) and php-fpm workers (www-data) can share it, and closed to other users (rows hold
+//!   secrets); SQLite gives the -wal and -shm files the database file's permissions.
 
 mod checkpointer;
 
@@ -114,13 +114,13 @@ struct ReadBack {
 
 /// The log entry (JSON) of a delivery ended because its body is gone from the spool.
 fn lost_body(now: u64) -> String {
-    let attempt = Attempt {
-        at: now,
-        status_code: None,
-        error: Some("not sent: the spool has lost this delivery's body".into()),
-        duration_ms: 0,
-    };
-    serde_json::to_string(&attempt).unwrap_or_default()
+    entry_without_attempt(now, "not sent: the spool has lost this delivery's body".into())
+}
+
+/// A log entry (JSON) that ends a delivery with no request made: `error` says why.
+fn entry_without_attempt(now: u64, error: String) -> String {
+    let entry = Attempt { at: now, status_code: None, error: Some(error), duration_ms: 0 };
+    serde_json::to_string(&entry).unwrap_or_default()
 }
 
 /// SQL that ends the deliveries matching `condition` as failed without an attempt, `entry`
@@ -633,8 +633,7 @@ impl Spool {
     /// retried. Returns how many deliveries it canceled.
     pub fn cancel_feed(&mut self, feed_id: &str, reason: &str, now: u64) -> rusqlite::Result<usize> {
         let _inside = process::sqlite_section();
-        let entry = Attempt { at: now, status_code: None, error: Some(format!("canceled: {reason}")), duration_ms: 0 };
-        let entry = serde_json::to_string(&entry).unwrap_or_default();
+        let entry = entry_without_attempt(now, format!("canceled: {reason}"));
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let free = tx.execute(
             &end_without_attempt(
