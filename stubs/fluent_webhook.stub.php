@@ -120,6 +120,8 @@ function flush(float $timeout = 30.0): bool {}
  * left. For a cron job; flush() waits for them.
  *
  * @return int How many deliveries it took up.
+ * @throws Exception when the spool does not answer within 10 s (another process holding its
+ *     write lock, a slow disk); the deliveries may still be taken up.
  */
 function resume(): int {}
 
@@ -145,7 +147,8 @@ function stats(): array {}
  *     attempts: list<array{at: float, status_code: ?int, error: ?string, duration_ms: int}>,
  *     response_excerpt: string, created_at: float, next_attempt_at: ?float}>
  *     Credentials in URL query strings are redacted; request headers are never shown.
- * @throws Exception for an unknown filter key or a bad value.
+ * @throws Exception for an unknown filter key or a bad value, or when the spool does not
+ *     answer within 10 s (another process holding its write lock, a slow disk).
  */
 function deliveries(?array $filter = null): array {}
 
@@ -153,7 +156,8 @@ function deliveries(?array $filter = null): array {}
  * Sends a stored delivery again, as a new delivery with a new id.
  *
  * @return string The new delivery's id.
- * @throws Exception when no delivery has that id (it may have been pruned).
+ * @throws Exception when no delivery has that id (it may have been pruned), or when the
+ *     spool does not answer within 10 s (another process holding its write lock, a slow disk).
  */
 function redeliver(string $id): string {}
 
@@ -167,7 +171,9 @@ function redeliver(string $id): string {}
  * @return int How many deliveries it canceled.
  * @throws Exception when $feed is blank or $reason is not one line of at most 200 bytes, or
  *     when some of the feed's deliveries are not yet written because the spool cannot write
- *     (they would be sent after the cancel): ask again once it can.
+ *     (they would be sent after the cancel): ask again once it can. Also when the spool does
+ *     not answer within 10 s (another process holding its write lock, a slow disk); the
+ *     cancel may still be carried out.
  */
 function cancel(string $feed, ?string $reason = null): int {}
 
