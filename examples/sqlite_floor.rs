@@ -21,6 +21,9 @@ use std::time::Instant;
 
 #[path = "support/cpu.rs"]
 mod cpu;
+#[path = "support/floor.rs"]
+#[allow(dead_code)]
+mod floor;
 use cpu::cpu_seconds;
 
 fn main() {
@@ -29,39 +32,14 @@ fn main() {
     let number = |i: usize, default: i64| args.get(i).and_then(|n| n.parse().ok()).unwrap_or(default);
     let (count, page_size, checkpoint_pages, batch) =
         (number(2, 100_000), number(3, 65_536), number(4, 1_000), number(5, 1_024));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
-    let body = std::fs::read("fixtures/events/order_paid_done.json").expect("run from the repository");
-    let conn = rusqlite::Connection::open(&path).expect("a database");
-    conn.execute_batch(&format!(
-        "PRAGMA page_size = {page_size}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
-         PRAGMA wal_autocheckpoint = {checkpoint_pages};
-         CREATE TABLE d (id INTEGER PRIMARY KEY, status INTEGER NOT NULL);
-         CREATE TABLE bodies (id INTEGER PRIMARY KEY, body BLOB NOT NULL);"
-    ))
-    .expect("a table");
+    let body =
+        bytes::Bytes::from(std::fs::read("fixtures/events/order_paid_done.json").expect("run from the repository"));
+    let conn = floor::open(&path, page_size, checkpoint_pages);
     let (cpu, started) = (cpu_seconds(), Instant::now());
-    let mut next = 0;
-    while next < count {
-        let end = (next + batch).min(count);
-        let tx = conn.unchecked_transaction().expect("a transaction");
-        let mut insert_body = tx.prepare_cached("INSERT INTO bodies (id, body) VALUES (?1, ?2)").expect("insert");
-        let mut insert = tx.prepare_cached("INSERT INTO d (id, status) VALUES (?1, 0)").expect("insert");
-        for id in next..end {
-            insert_body.execute(rusqlite::params![id, body]).expect("insert");
-            insert.execute([id]).expect("insert");
-        }
-        drop((insert_body, insert));
-        tx.commit().expect("commit");
-        let tx = conn.unchecked_transaction().expect("a transaction");
-        let mut outcome = tx.prepare_cached("UPDATE d SET status = 1 WHERE id = ?1").expect("update");
-        for id in next..end {
-            outcome.execute([id]).expect("update");
-        }
-        drop(outcome);
-        tx.commit().expect("commit");
-        next = end;
+    for first in (0..count).step_by(batch as usize) {
+        let ids = first..(first + batch).min(count);
+        floor::write_new(&conn, &ids.clone().map(|id| (id, body.clone())).collect::<Vec<_>>());
+        floor::write_answers(&conn, &ids.map(|id| (id, 1)).collect::<Vec<_>>());
     }
     let seconds = started.elapsed().as_secs_f64();
     println!(

@@ -229,6 +229,9 @@ $example = function (string $name, string ...$args) {
     if (!is_executable($binary)) {
         return null;
     }
+    // The files of earlier runs written back first, not during this one (it moved sqlite_floor
+    // from 6 to 18 µs).
+    shell_exec('sync');
     return json_decode((string) shell_exec(sprintf('cd %s && %s %s', escapeshellarg(dirname(__DIR__)), escapeshellarg($binary),
         implode(' ', array_map('escapeshellarg', $args)))), true);
 };
@@ -282,6 +285,25 @@ if ($sqliteFloor && $httpFloor) {
     $row('  floor, cheapest pieces: json_encode + SQLite + HTTP floor: µs; most /s', sprintf('%.1f; %.0f', $least, $ceiling),
         sprintf('curl_multi %.0f µs (%.0f encoding each)', $curlCpu, $curlEachCpu),
         sprintf('%.2f× curl_multi; %.0f %% of wrk', $ceiling / $curlRate, $ceiling / max(1, $wrkRate) * 100), '');
+}
+// The cheapest pieces run at once rather than added up, with their hand-overs, next to nginx
+// on the same cores: each body encoded (serde_json, for PHP's json_encode), SQLite's least
+// committed before the request, the status written after the answer. pipeline_floor sends
+// with hyper on 2 tokio workers (the stack under reqwest), also with the body encoded once as
+// the curl_multi baseline does; epoll_floor with a plain epoll loop on this thread.
+$togetherRows = [
+    'pipeline_floor, tokio + hyper, each body encoded' => ['pipeline_floor', '2', 'each'],
+    'pipeline_floor, tokio + hyper, body encoded once' => ['pipeline_floor', '2', 'once'],
+    'epoll_floor, no tokio or hyper, each body encoded' => ['epoll_floor', '1'],
+];
+foreach ($togetherRows as $what => [$name, $threads]) {
+    $together = $example($name, $nginx, "$boundFiles/$name.sqlite", (string) $total, '32', ...array_slice($togetherRows[$what], 1));
+    if ($together) {
+        $row("  floor, the cheapest pieces together ($what): /s; CPU µs",
+            sprintf('%.0f; %.1f', $together['deliveries_per_second'], $together['cpu_us_per_delivery']),
+            sprintf('curl_multi %.0f µs (%.0f encoding each)', $curlCpu, $curlEachCpu),
+            sprintf('%.2f× curl_multi; %.0f %% of wrk', $together['deliveries_per_second'] / $curlRate, $together['deliveries_per_second'] / max(1, $wrkRate) * 100), '');
+    }
 }
 
 // 4. dispatch → answered latency at light load, from the delivery log.

@@ -1,0 +1,166 @@
+//! The cheapest pieces of a delivery run together on tokio and hyper (the stack under reqwest),
+//! for BENCHMARKS.md: what an engine on them that kept each delivery in SQLite before its first
+//! attempt (issue 3) and spent nothing else could do on this machine, next to nginx on the same
+//! cores. `make bench` also adds the pieces' costs measured one at a time; this runs them at
+//! once, with their hand-overs between threads. `epoll_floor` does the same work without tokio
+//! and hyper, for less.
+//!
+//! - a producer thread (the PHP thread): serde_json encodes the order_paid_done sample anew for
+//!   each delivery, at about what PHP's json_encode costs (or once, with `once`), and hands
+//!   batches of 256 on, waiting while 8 batches (about 7.6 MB) are unwritten;
+//! - the SQLite thread (this one): `sqlite_floor`'s statements, tables and settings (a body row
+//!   and a status row per delivery, 64 KB pages, WAL, `synchronous = NORMAL`, no index but the
+//!   rowids, no lease, no log), then hands the written deliveries to the connections; sets the
+//!   status of answered ones in batches of 256, or when none came for 5 ms;
+//! - the HTTP runtime: `http_floor`'s loop (hyper's connection API, no pool, timeouts, TLS or
+//!   URL parsing) on CONCURRENCY keep-alive connections, each with a queue of its own.
+//!
+//! Prints deliveries per second, user+sys CPU µs per delivery of this process and of the
+//! producer thread alone.
+//!
+//!   cargo build --release --no-default-features --example pipeline_floor --target-dir target/bound
+//!   target/bound/release/examples/pipeline_floor http://127.0.0.1:PORT/hook FILE [COUNT [CONCURRENCY [WORKERS [once]]]]
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+
+#[path = "support/cpu.rs"]
+mod cpu;
+#[path = "support/floor.rs"]
+mod floor;
+use cpu::cpu_seconds;
+use floor::Bodies;
+
+const BATCH: usize = 256;
+const UNWRITTEN_BATCHES: usize = 8;
+
+enum Message {
+    New(Vec<(i64, Bytes)>),
+    Answered(i64, u16),
+}
+
+async fn connection(
+    uri: hyper::Uri,
+    mut queue: tokio::sync::mpsc::UnboundedReceiver<(i64, Bytes)>,
+    answers: mpsc::Sender<Message>,
+) {
+    let address = format!("{}:{}", uri.host().expect("a host"), uri.port_u16().unwrap_or(80));
+    let stream = tokio::net::TcpStream::connect(&address).await.expect("nginx listens");
+    stream.set_nodelay(true).expect("TCP_NODELAY");
+    let (mut sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+    tokio::spawn(driver);
+    while let Some((id, body)) = queue.recv().await {
+        let request = hyper::Request::post(uri.clone())
+            .header("host", address.as_str())
+            .header("content-type", "application/json")
+            .body(Full::new(body))
+            .expect("a valid request");
+        let response = sender.send_request(request).await.expect("an answer");
+        let status = response.status().as_u16();
+        let _ = response.into_body().collect().await;
+        if answers.send(Message::Answered(id, status)).is_err() {
+            return;
+        }
+    }
+}
+
+/// user+sys CPU seconds of the calling thread.
+fn thread_cpu_seconds() -> f64 {
+    // SAFETY: clock_gettime writes into the struct we pass.
+    let time = unsafe {
+        let mut time: libc::timespec = std::mem::zeroed();
+        libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut time);
+        time
+    };
+    time.tv_sec as f64 + time.tv_nsec as f64 / 1e9
+}
+
+fn produce(count: i64, mut bodies: Bodies, spool: mpsc::Sender<Message>, room: mpsc::SyncSender<()>) -> f64 {
+    let cpu = thread_cpu_seconds();
+    for first in (0..count).step_by(BATCH) {
+        let batch = bodies.batch(first..(first + BATCH as i64).min(count));
+        room.send(()).expect("the SQLite thread waits");
+        spool.send(Message::New(batch)).expect("the SQLite thread waits");
+    }
+    thread_cpu_seconds() - cpu
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let usage = "usage: pipeline_floor URL FILE [COUNT [CONCURRENCY [WORKERS [once]]]]";
+    let uri: hyper::Uri = args.get(1).expect(usage).parse().expect("a URL");
+    let path = std::path::PathBuf::from(args.get(2).expect(usage));
+    let number = |i: usize, default: usize| args.get(i).and_then(|n| n.parse().ok()).unwrap_or(default);
+    let (count, concurrency, workers) = (number(3, 100_000) as i64, number(4, 32), number(5, 1));
+    let encode_each = args.get(6).map(String::as_str) != Some("once");
+    let bodies = Bodies::new(encode_each);
+    let conn = floor::open(&path, 65_536, 1_000);
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().expect("runtime");
+
+    let (spool, inbox) = mpsc::channel::<Message>();
+    let queues: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (queue, receiver) = tokio::sync::mpsc::unbounded_channel();
+            runtime.spawn(connection(uri.clone(), receiver, spool.clone()));
+            queue
+        })
+        .collect();
+    // Let every connection open before the clock starts, as in the engine's warm pool.
+    std::thread::sleep(Duration::from_millis(200));
+    let (room, freed) = mpsc::sync_channel::<()>(UNWRITTEN_BATCHES);
+    let (cpu, started) = (cpu_seconds(), Instant::now());
+    let producer = std::thread::spawn(move || produce(count, bodies, spool, room));
+
+    let (mut answered, mut answered_204, mut next_queue) = (0, 0, 0);
+    let mut answers = Vec::with_capacity(BATCH);
+    while answered < count {
+        let message = match inbox.recv_timeout(Duration::from_millis(5)) {
+            Ok(message) => message,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if !answers.is_empty() {
+                    floor::write_answers(&conn, &answers);
+                    answers.clear();
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => panic!("every sender is gone before every answer"),
+        };
+        match message {
+            Message::New(deliveries) => {
+                floor::write_new(&conn, &deliveries);
+                let _ = freed.try_recv();
+                for delivery in deliveries {
+                    queues[next_queue].send(delivery).expect("the connection runs");
+                    next_queue = (next_queue + 1) % queues.len();
+                }
+            }
+            Message::Answered(id, status) => {
+                answered += 1;
+                answered_204 += i64::from(status == 204);
+                answers.push((id, status));
+                if answers.len() == BATCH {
+                    floor::write_answers(&conn, &answers);
+                    answers.clear();
+                }
+            }
+        }
+    }
+    if !answers.is_empty() {
+        floor::write_answers(&conn, &answers);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu;
+    let producer_cpu = producer.join().expect("no panic");
+    drop(queues);
+    println!(
+        "{{\"deliveries_per_second\": {:.0}, \"cpu_us_per_delivery\": {:.1}, \"producer_cpu_us_per_delivery\": {:.1}, \"answered_204\": {answered_204}, \"count\": {count}}}",
+        count as f64 / seconds,
+        cpu / count as f64 * 1e6,
+        producer_cpu / count as f64 * 1e6
+    );
+}
