@@ -5,6 +5,7 @@
 // test, delete the feed. Started by e2e/run.sh, which sets the environment below.
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -19,6 +20,7 @@ const RECEIVER_URL = env('RECEIVER_URL');
 const RECEIVER_LOG = env('RECEIVER_LOG');
 const SCREENSHOTS = env('E2E_SCREENSHOTS');
 const TOKEN = env('E2E_TOKEN');
+const SPOOL = env('E2E_SPOOL');
 const sample = JSON.parse(fs.readFileSync(new URL('../fixtures/events/order_paid_done.json', import.meta.url)));
 const HOOK_PATH = '/hooks/orders';
 
@@ -71,6 +73,18 @@ function verifySignature(secret, headers, body) {
   return headers['webhook-signature'].split(' ').includes(`v1,${expected}`);
 }
 
+/** Waits up to 5 s for `check` to hold. */
+async function expect(check, what) {
+  const deadline = Date.now() + 5000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`${what} did not come`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Runs SQL on the extension's spool as php-fpm's user, so that its files keep their owner. */
+const spool = (sql) =>
+  execFileSync('runuser', ['-u', 'www-data', '--', 'sqlite3', '-cmd', '.timeout 5000', SPOOL, sql], { stdio: ['ignore', 'pipe', 'inherit'] });
 const admin = (pageSlug, query = '') => `${WP_URL}/wp-admin/admin.php?page=${pageSlug}${query}`;
 
 const browser = await chromium.launch({
@@ -329,6 +343,29 @@ try {
     assert.equal((await fire(['order_paid_done'])).dispatched, 1);
     [failing] = await received(1, '/status/502');
     await waitForStatus(failing.headers['webhook-id'], 'pending', /next attempt.*1 · HTTP 502, in/s);
+  });
+
+  await step('a retry the spool will not cancel is told, not hidden', async () => {
+    // The spool refuses to change any delivery, as with a full disk: the retry waiting for
+    // the 502 address cannot be canceled when the address changes again.
+    spool("CREATE TRIGGER e2e_refuse BEFORE UPDATE ON outbox BEGIN SELECT RAISE(ABORT, 'e2e: the spool refuses'); END;");
+    try {
+      await page.goto(admin('fluent-webhook'));
+      await row().getByRole('link', { name: 'Edit' }).click();
+      await page.getByRole('heading', { name: 'Edit Webhook' }).waitFor();
+      await page.getByLabel('Request URL').fill(`${RECEIVER_URL}/status/504${HOOK_PATH}`);
+      await Promise.all([page.waitForURL(/fw_notice=saved_not_canceled/), page.getByRole('button', { name: 'Save Webhook Feed' }).click()]);
+      assert.match(await page.locator('.fw-notice').innerText(), /could not be canceled: they may still be sent with the old address/);
+      // Switched off all the same, and the page says that the retry may still go out.
+      const switched = await toggle(false);
+      assert.deepEqual([switched.enabled, switched.cancel_failed], [false, true]);
+      await expect(() => pageErrors.at(-1)?.match(/^alert: The feed is switched off, but .* could not be canceled/), 'the alert');
+      pageErrors.pop();
+      await toggle(true);
+    } finally {
+      spool('DROP TRIGGER IF EXISTS e2e_refuse;');
+    }
+    await waitForStatus(failing.headers['webhook-id'], 'pending', /next attempt/);
   });
 
   await step('switching the feed off cancels its retry', async () => {

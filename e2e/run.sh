@@ -21,7 +21,7 @@ fail() { printf '\n!! e2e FAILED: %s\n' "$*" >&2; exit 1; }
 
 step "packages"
 packages=()
-for package in wordpress mariadb-server php8.2-fpm php8.2-mysql nginx chromium; do
+for package in wordpress mariadb-server php8.2-fpm php8.2-mysql nginx chromium sqlite3; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || packages+=("$package")
 done
 command -v npm >/dev/null || packages+=(nodejs npm)
@@ -105,6 +105,7 @@ RECEIVER_PORT=$(free_port)
 export WP_URL="http://127.0.0.1:$WP_PORT"
 export RECEIVER_URL="http://127.0.0.1:$RECEIVER_PORT"
 export RECEIVER_LOG="$E2E_DIR/receiver/requests.jsonl"
+export E2E_SPOOL="$E2E_DIR/spool/spool.sqlite"
 export E2E_TOKEN=$(php -n -r 'echo bin2hex(random_bytes(16));')
 export WP_ADMIN_USER=admin
 export WP_ADMIN_PASSWORD=$(php -n -r 'echo bin2hex(random_bytes(12));')
@@ -156,7 +157,7 @@ php_admin_value[error_log] = $E2E_DIR/php-errors.log
 php_admin_flag[log_errors] = on
 INI
 start fpm.out env PHP_INI_SCAN_DIR="$E2E_DIR/conf.d-fpm" /usr/sbin/php-fpm8.2 -F -y "$E2E_DIR/fpm.conf" -d "extension=$E2E_DIR/fluent_webhook.so" \
-  -d "fluent_webhook.spool_path=$E2E_DIR/spool/spool.sqlite" -d fluent_webhook.allowed_networks=127.0.0.0/8 \
+  -d "fluent_webhook.spool_path=$E2E_SPOOL" -d fluent_webhook.allowed_networks=127.0.0.0/8 \
   -d fluent_webhook.retry_schedule=60
 cat >"$E2E_DIR/nginx.conf" <<CONF
 daemon off;

@@ -60,6 +60,9 @@
         }
         state.textContent = enabled ? settings.on : settings.off;
         checkbox.closest('tr').dataset.enabled = enabled ? '1' : '0';
+        if (result.data.cancel_failed) {
+          window.alert(settings.cancelFailed);
+        }
       })
       .catch(function (error) {
         checkbox.checked = !enabled;

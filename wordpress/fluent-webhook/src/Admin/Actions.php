@@ -45,15 +45,16 @@ final class Actions
             wp_send_json_error(['message' => __('This webhook feed no longer exists.', 'fluent-webhook')], 404);
         }
         $canceled = $enabled ? 0 : self::cancelPending($id, 'the feed was switched off');
-        wp_send_json_success(['id' => $id, 'enabled' => $enabled, 'canceled' => $canceled]);
+        // Switched off even so; the page tells the owner that its retries may still go out.
+        wp_send_json_success(['id' => $id, 'enabled' => $enabled, 'canceled' => $canceled ?? 0, 'cancel_failed' => $canceled === null]);
     }
 
     public function delete(): void
     {
         $id = $this->checkedFeedId(self::DELETE);
         $this->store->delete($id);
-        self::cancelPending($id, 'the feed was deleted');
-        $this->redirect(Screens::url(Screens::LIST_PAGE, ['fw_notice' => 'deleted']));
+        $canceled = self::cancelPending($id, 'the feed was deleted');
+        $this->redirect(Screens::url(Screens::LIST_PAGE, ['fw_notice' => $canceled === null ? 'deleted_not_canceled' : 'deleted']));
     }
 
     /**
@@ -110,9 +111,11 @@ final class Actions
     /**
      * A feed switched off, deleted, or sent elsewhere sends nothing more under its old
      * settings: its deliveries waiting for a retry end as failed with the reason (those in
-     * flight after their attempt). The log keeps them.
+     * flight after their attempt). The log keeps them. Null when the spool refused (the
+     * reason goes to PHP's error log): those retries may still be sent, and the caller says so
+     * rather than report success.
      */
-    public static function cancelPending(int $id, string $reason): int
+    public static function cancelPending(int $id, string $reason): ?int
     {
         if (!Extension::loaded()) {
             return 0;
@@ -121,7 +124,7 @@ final class Actions
             return \FluentWebhook\cancel(FeedStore::extensionId($id), $reason);
         } catch (\FluentWebhook\Exception $e) {
             error_log("fluent-webhook: the pending deliveries of feed $id could not be canceled: " . $e->getMessage());
-            return 0;
+            return null;
         }
     }
 

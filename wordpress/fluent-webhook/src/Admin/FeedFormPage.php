@@ -54,11 +54,13 @@ final class FeedFormPage
             $this->errors[$field] = $message;
             return;
         }
+        $notice = $this->isNew() ? 'created' : 'saved';
         if ($id > 0) {
             $before = $this->store->get($id);
             $this->store->update($id, $settings);
-            if ($before !== null && FeedStore::sendsElsewhere($before, $settings)) {
-                Actions::cancelPending($id, "the feed's address, method, headers or secret changed");
+            if ($before !== null && FeedStore::sendsElsewhere($before, $settings)
+                && Actions::cancelPending($id, "the feed's address, method, headers or secret changed") === null) {
+                $notice = 'saved_not_canceled';
             }
         } else {
             $id = $this->store->insert($settings);
@@ -67,7 +69,7 @@ final class FeedFormPage
             // Shown once, on the next page this user sees, then forgotten by the page.
             set_transient($this->secretTransient(), ['feed' => $id, 'secret' => $secret], 10 * MINUTE_IN_SECONDS);
         }
-        wp_safe_redirect(Screens::url(Screens::LIST_PAGE, ['fw_notice' => $this->isNew() ? 'created' : 'saved', 'fw_feed' => $id]));
+        wp_safe_redirect(Screens::url(Screens::LIST_PAGE, ['fw_notice' => $notice, 'fw_feed' => $id]));
         exit;
     }
 

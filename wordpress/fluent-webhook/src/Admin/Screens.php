@@ -58,6 +58,7 @@ final class Screens
             'toggleNonce' => wp_create_nonce(Actions::TOGGLE),
             'confirmDelete' => __('Delete this webhook feed permanently? Its deliveries waiting for a retry are canceled; its delivery log stays.', 'fluent-webhook'),
             'toggleFailed' => __('The feed could not be switched: %s', 'fluent-webhook'),
+            'cancelFailed' => __('The feed is switched off, but its deliveries waiting for a retry could not be canceled: they may still be sent. The reason is in the PHP error log; switch it on and off again to retry.', 'fluent-webhook'),
             'on' => __('On', 'fluent-webhook'),
             'off' => __('Off', 'fluent-webhook'),
         ]);
