@@ -376,6 +376,14 @@ try {
     assert.equal((await received(1, '/status/502')).length, 1, 'no retry reached the endpoint');
   });
 
+  await step('resend after the address changed: to the feed as it is now', async () => {
+    await Promise.all([page.waitForURL(/fw_notice=resent/), deliveryRow(failing.headers['webhook-id']).getByRole('button', { name: 'Resend' }).click()]);
+    const [again] = await received(1, '/status/504');
+    assert.equal(again.body, failing.body, 'the payload as it was sent');
+    assert.notEqual(again.headers['webhook-id'], failing.headers['webhook-id']);
+    assert.equal((await received(1, '/status/502')).length, 1, 'nothing more to the old address');
+  });
+
   await step('delete asks for confirmation; cancel keeps the feed', async () => {
     await page.goto(admin('fluent-webhook'));
     let asked = null;

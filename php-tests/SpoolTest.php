@@ -112,6 +112,59 @@ final class SpoolTest extends WebhookTestCase
     }
 
     /**
+     * Resend after the feed was edited (a wrong URL fixed): with the feed as it is now, the body
+     * as it was sent goes to the feed's current address, method, headers and secret, under the
+     * feed's new name; without it, the stored request goes out as it was.
+     */
+    public function testRedeliverWithTheFeedAsItIsNowGoesWhereTheFeedSendsNow(): void
+    {
+        $feedId = 'move-' . $this->prefix;
+        [$sent] = dispatch('order_paid_done', ['n' => 'moved'], [$this->feed(['request_url' => $this->url('old', '/status/404')], $feedId)]);
+        $this->assertTrue(flush(10));
+        $secret = \FluentWebhook\generate_secret();
+        $now = $this->feed(['name' => 'Moved feed', 'request_url' => $this->url('new'), 'request_method' => 'PUT',
+            'request_headers' => 'custom_headers', 'custom_header_values' => [['header_name' => 'X-Key', 'header_value' => 'k2']],
+            'secret' => $secret], $feedId);
+
+        $again = redeliver($sent, $now);
+        [$request] = $this->received(1);
+        [$old] = self::receiver()->waitForRequests('/status/404' . $this->prefix, 1);
+        $this->assertSame([$again, 'PUT', 'k2'], [$request['headers']['webhook-id'], $request['method'], $request['headers']['x-key']]);
+        $this->assertSame($old['body'], $request['body'], 'the body as it was sent');
+        $this->assertTrue(\FluentWebhook\verify($secret, $request['headers'], $request['body']), 'signed with the current secret');
+        $row = deliveries(['feed' => $feedId, 'limit' => 1])[0];
+        $this->assertSame([$again, 'Moved feed', $this->url('new'), 'delivered'], [$row['id'], $row['feed_name'], $row['url'], $row['status']]);
+
+        redeliver($sent);
+        $this->assertCount(2, self::receiver()->waitForRequests('/status/404' . $this->prefix, 2), 'as stored: the old address');
+    }
+
+    /** A feed that is not the delivery's, or would send its payload another way, is refused. */
+    public function testRedeliverRefusesAFeedThatWouldNotSendThatBody(): void
+    {
+        $feedId = 'shape-' . $this->prefix;
+        [$sent] = dispatch('order_paid_done', ['n' => 1], [$this->feed([], $feedId)]);
+        $this->assertTrue(flush(10));
+        $refusals = [
+            'another feed' => [$this->feed([], 'other-' . $this->prefix), "belongs to feed \"$feedId\", not to feed \"other-$this->prefix\""],
+            'form data now' => [$this->feed(['request_format' => 'FORM'], $feedId), 'its body is application/json, and the feed now sends application/x-www-form-urlencoded'],
+            'GET now' => [$this->feed(['request_method' => 'GET'], $feedId), 'the feed now sends GET'],
+            'not a feed' => ['https://example.test/', '$feed must be a FluentWebhook\\Feed or a settings array, got string'],
+        ];
+        foreach ($refusals as $case => [$feed, $message]) {
+            try {
+                redeliver($sent, $feed);
+                $this->fail("no exception: $case");
+            } catch (\FluentWebhook\Exception $e) {
+                $this->assertStringContainsString($message, $e->getMessage(), $case);
+            }
+        }
+        $this->assertCount(1, $this->received(1), 'nothing was sent again');
+        $again = redeliver($sent, ['id' => $feedId] + $this->settings(['request_url' => $this->url('array')]));
+        $this->assertSame($again, $this->received(2)[1]['headers']['webhook-id'], 'a settings array with the id');
+    }
+
+    /**
      * kill -9 after the deliveries reached the spool (stats()['spooled']), with the endpoint
      * down; then the endpoint comes up and a new process sends every one, each id once.
      */

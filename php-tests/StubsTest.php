@@ -18,6 +18,7 @@ final class StubsTest extends WebhookTestCase
     private const MIXED_IN_EXTENSION = [
         // Reflection prints the stub's int|string|null in its own order.
         'FluentWebhook\Feed::__construct($id)' => 'string|int|null',
+        'FluentWebhook\redeliver($feed)' => 'FluentWebhook\Feed|array|null',
     ];
 
     public function testStubsMatchTheExtension(): void
@@ -30,13 +31,22 @@ final class StubsTest extends WebhookTestCase
         $stated = json_decode($result, true, 512, JSON_THROW_ON_ERROR);
 
         foreach (self::MIXED_IN_EXTENSION as $where => $type) {
-            preg_match('/^(.+)::(\w+)\(\$(\w+)\)$/', $where, $m);
-            foreach ($actual['classes'][$m[1]]['methods'][$m[2]]['params'] as $i => $param) {
+            preg_match('/^(?:(.+)::)?([\w\\\\]+)\(\$(\w+)\)$/', $where, $m);
+            if ($m[1] === '') {
+                $params = &$actual['functions'][strtolower($m[2])]['params'];
+            } else {
+                $params = &$actual['classes'][$m[1]]['methods'][$m[2]]['params'];
+            }
+            $found = false;
+            foreach ($params as $i => $param) {
                 if ($param['name'] === $m[3]) {
                     $this->assertSame('mixed', $param['type'], "$where is no longer mixed: update MIXED_IN_EXTENSION");
-                    $actual['classes'][$m[1]]['methods'][$m[2]]['params'][$i]['type'] = $type;
+                    $params[$i]['type'] = $type;
+                    $found = true;
                 }
             }
+            unset($params);
+            $this->assertTrue($found, "$where: no such parameter");
         }
         $this->assertNotEmpty($actual['functions']);
         $this->assertArrayHasKey('FluentWebhook\Feed', $actual['classes']);

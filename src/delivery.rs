@@ -3,7 +3,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::request::WebhookRequest;
+use crate::feed::Feed;
+use crate::request::{self, WebhookRequest};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
@@ -40,6 +41,24 @@ impl Delivery {
     /// A new delivery (new id) of the same request, for a manual resend.
     pub fn resend(&self) -> Delivery {
         Delivery::new(self.feed_id.clone(), self.feed_name.clone(), self.event.clone(), self.request.clone())
+    }
+
+    /// A new delivery (new id) of the same body, as `feed` sends now: its current name,
+    /// address, method, headers and secret, for a manual resend after the feed was edited.
+    pub fn resend_as(&self, feed: &Feed) -> Result<Delivery, String> {
+        let named = |id: &Option<String>| id.as_ref().map_or("no feed id".to_string(), |id| format!("feed {id:?}"));
+        if feed.id != self.feed_id {
+            return Err(format!(
+                "delivery {:?} belongs to {}, not to {}",
+                self.id,
+                named(&self.feed_id),
+                named(&feed.id)
+            ));
+        }
+        let request = request::resent_as(&feed.settings, &self.event, &self.request).map_err(|why| {
+            format!("delivery {:?} cannot be sent as feed {:?} sends now: {why}", self.id, feed.settings.name)
+        })?;
+        Ok(Delivery::new(self.feed_id.clone(), feed.settings.name.clone(), self.event.clone(), request))
     }
 
     /// Bytes this delivery holds in memory, for the memory cap.
@@ -143,6 +162,26 @@ pub fn unix_millis() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resend_as_the_feed_sends_now_keeps_to_the_feed() {
+        let feed = |url: &str, id: &str| {
+            let settings = serde_json::json!({"name": "renamed", "request_url": url, "event_trigger": ["e"]});
+            Feed::new(&settings, Some(id.to_string())).unwrap()
+        };
+        let sent = Delivery::new(
+            Some("7".into()),
+            "old".into(),
+            "e".into(),
+            feed("https://old.test/", "7").request_for("e", &serde_json::json!({"n": 1})),
+        );
+        let again = sent.resend_as(&feed("https://new.test/", "7")).unwrap();
+        assert_ne!(again.id, sent.id);
+        assert_eq!((again.feed_name.as_str(), again.request.url.as_str()), ("renamed", "https://new.test/"));
+        assert_eq!(again.request.body, sent.request.body);
+        let other = sent.resend_as(&feed("https://new.test/", "8")).unwrap_err();
+        assert!(other.contains(r#"belongs to feed "7", not to feed "8""#), "{other}");
+    }
 
     #[test]
     fn ids_are_unique_and_ordered() {

@@ -102,6 +102,28 @@ fn assemble(settings: &FeedSettings, event: &str, url: String, body: Bytes) -> W
     WebhookRequest { method: settings.method, url, headers, body, secret: settings.secret.clone() }
 }
 
+/// The request `settings` makes now for the body that `sent` carried: a resend after the feed
+/// was edited goes to its current address, with its current method, headers and secret. The
+/// body stays as it was sent, so the feed must still send a body, with the same Content-Type.
+pub fn resent_as(settings: &FeedSettings, event: &str, sent: &WebhookRequest) -> Result<WebhookRequest, String> {
+    if !sent.method.has_body() {
+        return Err("it was a GET request, with its payload in its URL, which can only be sent again as it was".into());
+    }
+    if !settings.method.has_body() {
+        return Err("the feed now sends GET, with the payload in the URL, and this payload is a body".into());
+    }
+    let request = assemble(settings, event, settings.url.clone(), sent.body.clone());
+    let (was, now) = (content_type(sent), content_type(&request));
+    if !was.trim().eq_ignore_ascii_case(now.trim()) {
+        return Err(format!("its body is {was}, and the feed now sends {now}"));
+    }
+    Ok(request)
+}
+
+fn content_type(request: &WebhookRequest) -> &str {
+    request.headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("content-type")).map_or("", |(_, value)| value)
+}
+
 /// Refuses a request whose payload (the body, or the URL for GET) is larger than `limit` bytes.
 pub fn check_size(request: &WebhookRequest, feed_name: &str, limit: usize) -> Result<(), String> {
     let (what, size) =
@@ -147,6 +169,31 @@ mod tests {
 
     fn header<'a>(request: &'a WebhookRequest, name: &str) -> Option<&'a str> {
         request.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn a_resend_takes_the_feeds_current_request_and_the_body_as_sent() {
+        let sent = build(&settings(json!({})), "order_paid_done", &json!({"id": 1}));
+        let moved = settings(json!({
+            "request_url": "https://new.test/hook", "request_method": "PUT", "request_headers": "custom_headers",
+            "custom_header_values": [{"header_name": "X-Key", "header_value": "k2"}]
+        }));
+        let again = resent_as(&moved, "order_paid_done", &sent).unwrap();
+        assert_eq!((again.method, again.url.as_str()), (Method::Put, "https://new.test/hook"));
+        assert_eq!(again.body, sent.body);
+        assert_eq!(header(&again, "x-key"), Some("k2"));
+        assert_eq!(header(&again, "x-webhook-event"), Some("order_paid_done"));
+    }
+
+    #[test]
+    fn a_resend_refuses_a_payload_the_feed_would_not_send_that_way() {
+        let json = build(&settings(json!({})), "e", &json!({"id": 1}));
+        let get = build(&settings(json!({"request_method": "GET"})), "e", &json!({"id": 1}));
+        let refused = |settings: FeedSettings, sent: &WebhookRequest| resent_as(&settings, "e", sent).unwrap_err();
+        assert!(refused(settings(json!({"request_format": "FORM"})), &json)
+            .contains("its body is application/json, and the feed now sends application/x-www-form-urlencoded"));
+        assert!(refused(settings(json!({"request_method": "GET"})), &json).contains("now sends GET"));
+        assert!(refused(settings(json!({})), &get).contains("it was a GET request"));
     }
 
     #[test]

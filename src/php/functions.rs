@@ -58,7 +58,7 @@ pub fn dispatch(event: PhpText, data: &ZendHashTable, feeds: &ZendHashTable) -> 
     // $feeds table in place (ArrayObject's storage), freeing or moving what we read.
     let items: Vec<Zval> = feeds.iter().map(|(_, item)| item.dereference().shallow_clone()).collect();
     for (position, item) in items.iter().enumerate() {
-        let feed = feed_from(item, position)?;
+        let feed = feed_from(item, format_args!("$feeds[{position}]"))?;
         if !feed.matches(event) {
             continue;
         }
@@ -106,13 +106,14 @@ pub fn dispatch(event: PhpText, data: &ZendHashTable, feeds: &ZendHashTable) -> 
     Ok(ids)
 }
 
-fn feed_from(item: &Zval, position: usize) -> PhpResult<Arc<Feed>> {
+/// A Feed object or a settings array; `name` names the argument in an error.
+fn feed_from(item: &Zval, name: std::fmt::Arguments) -> PhpResult<Arc<Feed>> {
     let item = item.dereference();
     if let Some(object) = item.object() {
         return match ZendClassObject::<PhpFeed>::from_zend_obj(object) {
             Some(feed) => Ok(Arc::clone(&feed.feed)),
             None => Err(exceptions::error(format!(
-                "$feeds[{position}] must be a FluentWebhook\\Feed or a settings array, got an object of class {}",
+                "{name} must be a FluentWebhook\\Feed or a settings array, got an object of class {}",
                 object.get_class_name().unwrap_or_default()
             ))),
         };
@@ -122,7 +123,7 @@ fn feed_from(item: &Zval, position: usize) -> PhpResult<Arc<Feed>> {
         return parse_feed(settings, id).map(Arc::new);
     }
     Err(exceptions::error(format!(
-        "$feeds[{position}] must be a FluentWebhook\\Feed or a settings array, got {}",
+        "{name} must be a FluentWebhook\\Feed or a settings array, got {}",
         convert::type_name(item)
     )))
 }
@@ -220,11 +221,15 @@ pub fn deliveries(filter: Option<&ZendHashTable>) -> PhpResult<Vec<ZBox<ZendHash
     entries.map_err(exceptions::error)?.iter().map(log::entry_to_array).collect()
 }
 
-/// Sends a stored delivery again, as a new delivery with a new id; returns that id.
+/// Sends a stored delivery again, as a new delivery with a new id; returns that id. With
+/// `$feed` (the delivery's feed as it is now, a Feed or settings array with the same id), the
+/// body as it was sent goes to the feed's current address, with its current method, headers
+/// and secret; without, the stored request as it was.
 #[php_function]
 #[php(name = "FluentWebhook\\redeliver")]
-pub fn redeliver(id: PhpText) -> PhpResult<String> {
+pub fn redeliver(id: PhpText, feed: Option<&Zval>) -> PhpResult<String> {
     let id = id.delivery_id()?;
+    let feed = feed.filter(|feed| !feed.is_null()).map(|feed| feed_from(feed, format_args!("$feed"))).transpose()?;
     lifecycle::pin_extension();
     let stored = engine::delivery(id, ini::engine_config).map_err(exceptions::error)?;
     let Some(entry) = stored else {
@@ -232,7 +237,10 @@ pub fn redeliver(id: PhpText) -> PhpResult<String> {
             "redeliver(): no delivery {id:?} in the spool (it may have been pruned)"
         )));
     };
-    let mut again = entry.delivery.resend();
+    let mut again = match feed {
+        Some(feed) => entry.delivery.resend_as(&feed).map_err(|e| exceptions::error(format!("redeliver(): {e}")))?,
+        None => entry.delivery.resend(),
+    };
     again.network = Some(ini::allowed_networks());
     let new_id = again.id.clone();
     let submitted = engine::submit(vec![again], ini::engine_config);

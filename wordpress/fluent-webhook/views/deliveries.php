@@ -89,7 +89,7 @@ $time = static fn (?float $at): string => $at === null ? '—' : wp_date('Y-m-d 
                         <input type="hidden" name="delivery" value="<?php echo esc_attr($delivery['id']); ?>">
                         <input type="hidden" name="feed_id" value="<?php echo esc_attr((string) $delivery['feed_id']); ?>">
                         <?php wp_nonce_field(Actions::RESEND . '_' . $delivery['id']); ?>
-                        <button type="submit" class="button button-small"><?php esc_html_e('Resend', 'fluent-webhook'); ?></button>
+                        <button type="submit" class="button button-small" title="<?php esc_attr_e('Sends this payload again, as a new delivery, to the webhook as it is set now', 'fluent-webhook'); ?>"><?php esc_html_e('Resend', 'fluent-webhook'); ?></button>
                     </form>
                     <?php endif; ?>
                 </td>

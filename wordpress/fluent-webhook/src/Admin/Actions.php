@@ -88,16 +88,30 @@ final class Actions
         $id = is_string($_POST['delivery'] ?? null) ? $_POST['delivery'] : '';
         check_admin_referer(self::RESEND . '_' . $id);
         $feedId = is_string($_POST['feed_id'] ?? null) ? wp_unslash($_POST['feed_id']) : null;
-        if (!Extension::loaded() || DeliveriesPage::find($id, $feedId) === null) {
+        $entry = Extension::loaded() ? DeliveriesPage::find($id, $feedId) : null;
+        if ($entry === null) {
             $this->redirect(Screens::url(Screens::DELIVERIES_PAGE, ['fw_notice' => 'resend_failed']));
         }
         try {
-            $newId = \FluentWebhook\redeliver($id);
+            // To the feed as it is now (a fixed URL, new credentials); a deleted feed's as sent.
+            $feed = $this->currentFeed($entry['feed_id']);
+            $newId = $feed === null ? \FluentWebhook\redeliver($id) : \FluentWebhook\redeliver($id, $feed);
         } catch (\FluentWebhook\Exception $e) {
             error_log('fluent-webhook: resend failed: ' . $e->getMessage());
             $this->redirect(Screens::url(Screens::DELIVERIES_PAGE, ['fw_notice' => 'resend_failed']));
         }
         $this->redirect(Screens::url(Screens::DELIVERIES_PAGE, ['fw_notice' => 'resent', 'fw_delivery' => $newId]));
+    }
+
+    /** The stored feed the extension files deliveries under $extensionId, if it still exists. */
+    private function currentFeed(?string $extensionId): ?\FluentWebhook\Feed
+    {
+        foreach ($this->store->feeds() as $feed) {
+            if ($extensionId !== null && $feed->id() === $extensionId) {
+                return $feed;
+            }
+        }
+        return null;
     }
 
     public function dismissMissed(): void
