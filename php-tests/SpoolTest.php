@@ -149,6 +149,7 @@ final class SpoolTest extends WebhookTestCase
             'another feed' => [$this->feed([], 'other-' . $this->prefix), "belongs to feed \"$feedId\", not to feed \"other-$this->prefix\""],
             'form data now' => [$this->feed(['request_format' => 'FORM'], $feedId), 'its body is application/json, and the feed now sends application/x-www-form-urlencoded'],
             'GET now' => [$this->feed(['request_method' => 'GET'], $feedId), 'the feed now sends GET'],
+            'a feed without an id' => [$this->feed(), "needs the feed's id"],
             'not a feed' => ['https://example.test/', '$feed must be a FluentWebhook\\Feed or a settings array, got string'],
         ];
         foreach ($refusals as $case => [$feed, $message]) {

@@ -46,16 +46,19 @@ impl Delivery {
     /// A new delivery (new id) of the same body, as `feed` sends now: its current name,
     /// address, method, headers and secret, for a manual resend after the feed was edited.
     pub fn resend_as(&self, feed: &Feed) -> Result<Delivery, String> {
-        let named = |id: &Option<String>| id.as_ref().map_or("no feed id".to_string(), |id| format!("feed {id:?}"));
-        if feed.id != self.feed_id {
+        let (Some(belongs_to), Some(given)) = (&self.feed_id, &feed.id) else {
             return Err(format!(
-                "delivery {:?} belongs to {}, not to {}",
-                self.id,
-                named(&self.feed_id),
-                named(&feed.id)
+                "delivery {:?}: a resend as a feed sends now needs the feed's id on both sides (the delivery's and \
+                 the Feed's); without one, send it again as stored",
+                self.id
             ));
+        };
+        if belongs_to != given {
+            return Err(format!("delivery {:?} belongs to feed {belongs_to:?}, not to feed {given:?}", self.id));
         }
-        let request = request::resent_as(&feed.settings, &self.event, &self.request).map_err(|why| {
+        // dispatch() keeps the event as it was given and sends its name without `fluent_cart/`.
+        let event = crate::events::normalize(&self.event);
+        let request = request::resent_as(&feed.settings, event, &self.request).map_err(|why| {
             format!("delivery {:?} cannot be sent as feed {:?} sends now: {why}", self.id, feed.settings.name)
         })?;
         Ok(Delivery::new(self.feed_id.clone(), feed.settings.name.clone(), self.event.clone(), request))
@@ -169,18 +172,24 @@ mod tests {
             let settings = serde_json::json!({"name": "renamed", "request_url": url, "event_trigger": ["e"]});
             Feed::new(&settings, Some(id.to_string())).unwrap()
         };
+        // dispatch() keeps the event as given, and sends its name without `fluent_cart/`.
+        let event = "fluent_cart/e";
         let sent = Delivery::new(
             Some("7".into()),
             "old".into(),
-            "e".into(),
-            feed("https://old.test/", "7").request_for("e", &serde_json::json!({"n": 1})),
+            event.into(),
+            feed("https://old.test/", "7").request_for(event, &serde_json::json!({"n": 1})),
         );
         let again = sent.resend_as(&feed("https://new.test/", "7")).unwrap();
         assert_ne!(again.id, sent.id);
         assert_eq!((again.feed_name.as_str(), again.request.url.as_str()), ("renamed", "https://new.test/"));
         assert_eq!(again.request.body, sent.request.body);
+        assert_eq!(again.request.headers, sent.request.headers, "the same X-Webhook-Event among them");
         let other = sent.resend_as(&feed("https://new.test/", "8")).unwrap_err();
         assert!(other.contains(r#"belongs to feed "7", not to feed "8""#), "{other}");
+        let settings = serde_json::json!({"name": "n", "request_url": "https://x.test/", "event_trigger": ["e"]});
+        let without_id = Feed::new(&settings, None).unwrap();
+        assert!(sent.resend_as(&without_id).unwrap_err().contains("needs the feed's id"));
     }
 
     #[test]

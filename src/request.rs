@@ -113,15 +113,18 @@ pub fn resent_as(settings: &FeedSettings, event: &str, sent: &WebhookRequest) ->
         return Err("the feed now sends GET, with the payload in the URL, and this payload is a body".into());
     }
     let request = assemble(settings, event, settings.url.clone(), sent.body.clone());
-    let (was, now) = (content_type(sent), content_type(&request));
-    if !was.trim().eq_ignore_ascii_case(now.trim()) {
+    let (was, now) = (media_type(sent), media_type(&request));
+    if !was.eq_ignore_ascii_case(now) {
         return Err(format!("its body is {was}, and the feed now sends {now}"));
     }
     Ok(request)
 }
 
-fn content_type(request: &WebhookRequest) -> &str {
-    request.headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("content-type")).map_or("", |(_, value)| value)
+/// The request's Content-Type without its parameters (`; charset=…`).
+fn media_type(request: &WebhookRequest) -> &str {
+    let value =
+        request.headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("content-type")).map_or("", |(_, v)| v);
+    value.split(';').next().unwrap_or_default().trim()
 }
 
 /// Refuses a request whose payload (the body, or the URL for GET) is larger than `limit` bytes.
@@ -183,6 +186,9 @@ mod tests {
         assert_eq!(again.body, sent.body);
         assert_eq!(header(&again, "x-key"), Some("k2"));
         assert_eq!(header(&again, "x-webhook-event"), Some("order_paid_done"));
+        let charset = settings(json!({"request_headers": "custom_headers",
+            "custom_header_values": [{"header_name": "Content-Type", "header_value": "Application/JSON; charset=utf-8"}]}));
+        assert!(resent_as(&charset, "order_paid_done", &sent).is_ok(), "the same media type, with a parameter");
     }
 
     #[test]

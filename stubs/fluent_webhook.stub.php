@@ -156,14 +156,17 @@ function deliveries(?array $filter = null): array {}
  * Sends a stored delivery again, as a new delivery with a new id.
  *
  * Without $feed, the request goes out as it was stored: the same address, method, headers and
- * secret. With $feed, the delivery's feed as it is now (the same id), the body as it was sent
- * goes to the feed's current address, with its current name, method, headers and secret: what
- * a site owner expects after fixing a feed's URL. The feed's switch is not looked at.
+ * secret. With $feed, the delivery's feed as it is now (the same id; both must have one), the
+ * body as it was sent goes to the feed's current address, with its current name, method,
+ * headers and secret: what a site owner expects after fixing a feed's URL. The feed's switch
+ * is not looked at. Only the id is checked, and PHP code can build a Feed with any id: code
+ * that resends for a user must first check that the delivery is theirs (the WordPress plugin
+ * resends only its own site's deliveries, with its own feeds).
  *
  * @param Feed|array<string, mixed>|null $feed
  * @return string The new delivery's id.
  * @throws Exception when no delivery has that id (it may have been pruned); when $feed is not
- *     the delivery's feed, or would not send that body (it sends GET now, or the delivery was a
+ *     the delivery's feed (or either has no id), or would not send that body (it sends GET now, or the delivery was a
  *     GET, or the body's Content-Type differs from the feed's, as after a change between JSON
  *     and form data); or when the spool does not answer within 10 s (another process holding
  *     its write lock, a slow disk).

@@ -96,19 +96,24 @@ final class Actions
             // To the feed as it is now (a fixed URL, new credentials); a deleted feed's as sent.
             $feed = $this->currentFeed($entry['feed_id']);
             $newId = $feed === null ? \FluentWebhook\redeliver($id) : \FluentWebhook\redeliver($id, $feed);
-        } catch (\FluentWebhook\Exception $e) {
+        } catch (\FluentWebhook\Exception | \UnexpectedValueException $e) {
             error_log('fluent-webhook: resend failed: ' . $e->getMessage());
             $this->redirect(Screens::url(Screens::DELIVERIES_PAGE, ['fw_notice' => 'resend_failed']));
         }
         $this->redirect(Screens::url(Screens::DELIVERIES_PAGE, ['fw_notice' => 'resent', 'fw_delivery' => $newId]));
     }
 
-    /** The stored feed the extension files deliveries under $extensionId, if it still exists. */
+    /**
+     * The stored feed the extension files deliveries under $extensionId; null when it was
+     * deleted. A stored feed the extension refuses is not resent as it was (to its old
+     * address): UnexpectedValueException.
+     */
     private function currentFeed(?string $extensionId): ?\FluentWebhook\Feed
     {
-        foreach ($this->store->feeds() as $feed) {
-            if ($extensionId !== null && $feed->id() === $extensionId) {
-                return $feed;
+        $feeds = $this->store->feeds();
+        foreach (array_keys($this->store->all()) as $id) {
+            if ($extensionId !== null && FeedStore::extensionId((int) $id) === $extensionId) {
+                return $feeds[$id] ?? throw new \UnexpectedValueException("feed $id is stored with settings the extension refuses");
             }
         }
         return null;

@@ -115,7 +115,7 @@ final class DeliveriesPage
     {
         return match (sanitize_key($_GET['fw_notice'] ?? '')) {
             'resent' => ['success', sprintf(__('Sent again as a new delivery, %s.', 'fluent-webhook'), self::deliveryIdFromQuery())],
-            'resend_failed' => ['error', __('The delivery could not be sent again; the reason is in the PHP error log. A webhook changed between GET and a body, or between JSON and form data, cannot resend a payload it sent before.', 'fluent-webhook')],
+            'resend_failed' => ['error', __('The delivery could not be sent again; the reason is in the PHP error log. For example, a webhook changed between GET and a body, or between JSON and form data, cannot resend a payload it sent before.', 'fluent-webhook')],
             default => null,
         };
     }
