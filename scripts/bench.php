@@ -232,8 +232,13 @@ $example = function (string $name, string ...$args) {
     // The files of earlier runs written back first, not during this one (it moved sqlite_floor
     // from 6 to 18 µs).
     shell_exec('sync');
-    return json_decode((string) shell_exec(sprintf('cd %s && %s %s', escapeshellarg(dirname(__DIR__)), escapeshellarg($binary),
-        implode(' ', array_map('escapeshellarg', $args)))), true);
+    $output = (string) shell_exec(sprintf('cd %s && %s %s', escapeshellarg(dirname(__DIR__)), escapeshellarg($binary),
+        implode(' ', array_map('escapeshellarg', $args))));
+    $figures = json_decode($output, true);
+    if (!is_array($figures)) {
+        fwrite(STDERR, "bench: examples/$name gave no figures (its row is left out): $output\n");
+    }
+    return is_array($figures) ? $figures : null;
 };
 $boundFiles = dirname(ini_get('fluent_webhook.spool_path'));
 $httpBound = $example('http_bound', $nginx, (string) $total, '32');
@@ -292,12 +297,12 @@ if ($sqliteFloor && $httpFloor) {
 // with hyper on 2 tokio workers (the stack under reqwest), also with the body encoded once as
 // the curl_multi baseline does; epoll_floor with a plain epoll loop on this thread.
 $togetherRows = [
-    'pipeline_floor, tokio + hyper, each body encoded' => ['pipeline_floor', '2', 'each'],
-    'pipeline_floor, tokio + hyper, body encoded once' => ['pipeline_floor', '2', 'once'],
-    'epoll_floor, no tokio or hyper, each body encoded' => ['epoll_floor', '1'],
+    'pipeline_floor, tokio + hyper, each body encoded' => ['pipeline_floor', ['2', 'each']],
+    'pipeline_floor, tokio + hyper, body encoded once' => ['pipeline_floor', ['2', 'once']],
+    'epoll_floor, no tokio or hyper, each body encoded' => ['epoll_floor', ['1']],
 ];
-foreach ($togetherRows as $what => [$name, $threads]) {
-    $together = $example($name, $nginx, "$boundFiles/$name.sqlite", (string) $total, '32', ...array_slice($togetherRows[$what], 1));
+foreach ($togetherRows as $what => [$name, $args]) {
+    $together = $example($name, $nginx, "$boundFiles/$name.sqlite", (string) $total, '32', ...$args);
     if ($together) {
         $row("  floor, the cheapest pieces together ($what): /s; CPU µs",
             sprintf('%.0f; %.1f', $together['deliveries_per_second'], $together['cpu_us_per_delivery']),
