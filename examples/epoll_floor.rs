@@ -30,8 +30,12 @@ use bytes::Bytes;
 mod cpu;
 #[path = "support/floor.rs"]
 mod floor;
+#[path = "support/http1.rs"]
+#[allow(dead_code)]
+mod http1;
 use cpu::cpu_seconds;
 use floor::Bodies;
+use http1::RequestHead;
 
 const BATCH: usize = 256;
 const UNANSWERED_BATCHES: i64 = 8;
@@ -48,9 +52,7 @@ struct Http {
     connections: Vec<Connection>,
     free: Vec<usize>,
     epoll: i32,
-    /// The request's head up to its Content-Length value, which each request writes after it.
-    head: Vec<u8>,
-    head_length: usize,
+    head: RequestHead,
     waiting: VecDeque<(i64, Bytes)>,
     answers: Vec<(i64, u16)>,
     in_flight: usize,
@@ -58,7 +60,7 @@ struct Http {
 
 impl Http {
     fn connect(uri: &hyper::Uri, concurrency: usize) -> Http {
-        let host = format!("{}:{}", uri.host().expect("a host"), uri.port_u16().unwrap_or(80));
+        let host = http1::address(uri);
         // SAFETY: epoll_create1 takes flags only.
         let epoll = unsafe { libc::epoll_create1(0) };
         assert!(epoll >= 0, "epoll_create1");
@@ -73,16 +75,11 @@ impl Http {
                 Connection { stream, answer: vec![0; 8192], read: 0, delivery: None }
             })
             .collect();
-        let head = format!(
-            "POST {} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: ",
-            uri.path()
-        );
         Http {
             connections,
             free: (0..concurrency).rev().collect(),
             epoll,
-            head_length: head.len(),
-            head: head.into_bytes(),
+            head: RequestHead::post(uri),
             waiting: VecDeque::new(),
             answers: Vec::new(),
             in_flight: 0,
@@ -93,10 +90,8 @@ impl Http {
         while !self.waiting.is_empty() {
             let Some(index) = self.free.pop() else { return };
             let (id, body) = self.waiting.pop_front().expect("not empty");
-            self.head.truncate(self.head_length);
-            write!(self.head, "{}\r\n\r\n", body.len()).expect("a Vec takes it");
             let connection = &mut self.connections[index];
-            write_all(&mut connection.stream, &self.head, &body);
+            write_all(&mut connection.stream, self.head.with_length(body.len()), &body);
             connection.delivery = Some(id);
             self.in_flight += 1;
         }
@@ -151,30 +146,9 @@ fn read_answer(connection: &mut Connection) -> Option<u16> {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return None,
             Err(e) => panic!("read: {e}"),
         }
-        let mut headers = [httparse::EMPTY_HEADER; 32];
-        let mut response = httparse::Response::new(&mut headers);
-        let httparse::Status::Complete(head_length) =
-            response.parse(&connection.answer[..connection.read]).expect("an HTTP answer")
-        else {
+        let Some(status) = http1::complete_answer(&connection.answer[..connection.read]) else {
             continue;
         };
-        let status = response.code.expect("a status");
-        assert!(status >= 200, "no 1xx here");
-        let mut body_length = 0;
-        for header in response.headers.iter() {
-            assert!(!header.name.eq_ignore_ascii_case("transfer-encoding"), "no chunked answers here");
-            if header.name.eq_ignore_ascii_case("content-length") {
-                body_length =
-                    std::str::from_utf8(header.value).ok().and_then(|n| n.trim().parse().ok()).expect("a length");
-            }
-        }
-        if status == 204 || status == 304 {
-            body_length = 0;
-        }
-        if connection.read < head_length + body_length {
-            continue;
-        }
-        assert_eq!(connection.read, head_length + body_length, "one answer per request");
         connection.read = 0;
         return Some(status);
     }

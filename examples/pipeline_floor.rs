@@ -24,13 +24,15 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 
 #[path = "support/cpu.rs"]
 mod cpu;
 #[path = "support/floor.rs"]
 mod floor;
+#[path = "support/http1.rs"]
+#[allow(dead_code)]
+mod http1;
 use cpu::cpu_seconds;
 use floor::Bodies;
 
@@ -53,14 +55,7 @@ async fn connection(
     let (mut sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
     tokio::spawn(driver);
     while let Some((id, body)) = queue.recv().await {
-        let request = hyper::Request::post(uri.clone())
-            .header("host", address.as_str())
-            .header("content-type", "application/json")
-            .body(Full::new(body))
-            .expect("a valid request");
-        let response = sender.send_request(request).await.expect("an answer");
-        let status = response.status().as_u16();
-        let _ = response.into_body().collect().await;
+        let status = http1::post_with_hyper(&mut sender, &uri, &address, body).await;
         if answers.send(Message::Answered(id, status)).is_err() {
             return;
         }

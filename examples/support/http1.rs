@@ -1,0 +1,83 @@
+//! What the floor examples share about HTTP/1.1: for those without hyper, the request's head
+//! and the end of an answer; for those with it, one POST on hyper's connection API.
+
+use std::io::Write;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+
+/// POSTs `body` on a connection hyper drives and reads the whole answer; its status.
+pub async fn post_with_hyper(
+    sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    uri: &hyper::Uri,
+    address: &str,
+    body: Bytes,
+) -> u16 {
+    let request = hyper::Request::post(uri.clone())
+        .header("host", address)
+        .header("content-type", "application/json")
+        .body(Full::new(body))
+        .expect("a valid request");
+    let response = sender.send_request(request).await.expect("an answer");
+    let status = response.status().as_u16();
+    let _ = response.into_body().collect().await;
+    status
+}
+
+/// `POST <path>` with Host and Content-Type, up to the Content-Length value that each request
+/// writes after it.
+pub struct RequestHead {
+    head: Vec<u8>,
+    prefix: usize,
+}
+
+impl RequestHead {
+    pub fn post(uri: &hyper::Uri) -> RequestHead {
+        let head = format!(
+            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: ",
+            uri.path(),
+            address(uri)
+        );
+        RequestHead { prefix: head.len(), head: head.into_bytes() }
+    }
+
+    /// The whole head of a request whose body is `length` bytes.
+    pub fn with_length(&mut self, length: usize) -> &[u8] {
+        self.head.truncate(self.prefix);
+        write!(self.head, "{length}\r\n\r\n").expect("a Vec takes it");
+        &self.head
+    }
+}
+
+/// `host:port` of the URL.
+pub fn address(uri: &hyper::Uri) -> String {
+    format!("{}:{}", uri.host().expect("a host"), uri.port_u16().unwrap_or(80))
+}
+
+/// The status of the answer that `bytes` hold, once they hold all of it (and nothing more: one
+/// request at a time per connection). Panics on what nginx answering 204 never sends: 1xx,
+/// chunked answers.
+pub fn complete_answer(bytes: &[u8]) -> Option<u16> {
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut response = httparse::Response::new(&mut headers);
+    let httparse::Status::Complete(head_length) = response.parse(bytes).expect("an HTTP answer") else {
+        return None;
+    };
+    let status = response.code.expect("a status");
+    assert!(status >= 200, "no 1xx here");
+    let mut body_length = 0;
+    for header in response.headers.iter() {
+        assert!(!header.name.eq_ignore_ascii_case("transfer-encoding"), "no chunked answers here");
+        if header.name.eq_ignore_ascii_case("content-length") {
+            body_length = std::str::from_utf8(header.value).ok().and_then(|n| n.trim().parse().ok()).expect("a length");
+        }
+    }
+    if status == 204 || status == 304 {
+        body_length = 0;
+    }
+    if bytes.len() < head_length + body_length {
+        return None;
+    }
+    assert_eq!(bytes.len(), head_length + body_length, "one answer per request");
+    Some(status)
+}
