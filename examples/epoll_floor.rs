@@ -34,16 +34,14 @@ mod floor;
 #[allow(dead_code)]
 mod http1;
 use cpu::cpu_seconds;
-use floor::Bodies;
-use http1::RequestHead;
+use floor::{Bodies, BATCH};
+use http1::{Answer, RequestHead};
 
-const BATCH: usize = 256;
 const UNANSWERED_BATCHES: i64 = 8;
 
 struct Connection {
     stream: TcpStream,
-    answer: Vec<u8>,
-    read: usize,
+    answer: Answer,
     delivery: Option<i64>,
 }
 
@@ -72,7 +70,7 @@ impl Http {
                 let mut event = libc::epoll_event { events: libc::EPOLLIN as u32, u64: index as u64 };
                 // SAFETY: the socket stays open as long as the epoll instance is used.
                 assert_eq!(unsafe { libc::epoll_ctl(epoll, libc::EPOLL_CTL_ADD, stream.as_raw_fd(), &mut event) }, 0);
-                Connection { stream, answer: vec![0; 8192], read: 0, delivery: None }
+                Connection { stream, answer: Answer::new(), delivery: None }
             })
             .collect();
         Http {
@@ -137,20 +135,15 @@ fn write_all(stream: &mut TcpStream, head: &[u8], body: &[u8]) {
 /// The answer's status once the whole answer is read, None while it is not.
 fn read_answer(connection: &mut Connection) -> Option<u16> {
     loop {
-        if connection.read == connection.answer.len() {
-            connection.answer.resize(connection.read * 2, 0);
-        }
-        match connection.stream.read(&mut connection.answer[connection.read..]) {
-            Ok(0) => panic!("nginx closed a connection"),
-            Ok(read) => connection.read += read,
+        match connection.stream.read(connection.answer.room()) {
+            Ok(got) => {
+                if let Some(status) = connection.answer.read(got) {
+                    return Some(status);
+                }
+            }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return None,
             Err(e) => panic!("read: {e}"),
         }
-        let Some(status) = http1::complete_answer(&connection.answer[..connection.read]) else {
-            continue;
-        };
-        connection.read = 0;
-        return Some(status);
     }
 }
 
@@ -160,7 +153,7 @@ fn one_thread(conn: &rusqlite::Connection, mut http: Http, bodies: &mut Bodies, 
     while answered < count {
         let starving = written < count && http.waiting.len() < concurrency;
         if starving {
-            let batch = bodies.batch(written..(written + BATCH as i64).min(count));
+            let batch = bodies.batch(written, count);
             floor::write_new(conn, &batch);
             written += batch.len() as i64;
             http.waiting.extend(batch);
@@ -211,7 +204,7 @@ fn two_threads(conn: &rusqlite::Connection, mut http: Http, bodies: &mut Bodies,
             record(answers, &mut answered);
         }
         if written < count && written - answered < UNANSWERED_BATCHES * BATCH as i64 {
-            let batch = bodies.batch(written..(written + BATCH as i64).min(count));
+            let batch = bodies.batch(written, count);
             floor::write_new(conn, &batch);
             written += batch.len() as i64;
             to_http.send(batch).expect("the HTTP loop runs");
@@ -232,7 +225,7 @@ fn main() {
     let number = |i: usize, default: usize| args.get(i).and_then(|n| n.parse().ok()).unwrap_or(default);
     let (count, concurrency, threads) = (number(3, 100_000) as i64, number(4, 32), number(5, 1));
     let mut bodies = Bodies::new(true);
-    let conn = floor::open(&path, 65_536, 1_000);
+    let conn = floor::open(&path, floor::LEAST_PAGE_SIZE, floor::LEAST_CHECKPOINT_PAGES);
     let http = Http::connect(&uri, concurrency);
     let (cpu, started) = (cpu_seconds(), Instant::now());
     let delivered = if threads == 1 {

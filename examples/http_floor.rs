@@ -17,10 +17,13 @@ use hyper_util::rt::TokioIo;
 
 #[path = "support/cpu.rs"]
 mod cpu;
+#[path = "support/http1.rs"]
+#[allow(dead_code)]
+mod http1;
 use cpu::cpu_seconds;
 
 async fn connection(uri: &hyper::Uri, sent: &AtomicUsize, count: usize, body: &Bytes) -> usize {
-    let address = format!("{}:{}", uri.host().expect("a host"), uri.port_u16().unwrap_or(80));
+    let address = http1::address(uri);
     let stream = tokio::net::TcpStream::connect(&address).await.expect("nginx listens");
     stream.set_nodelay(true).expect("TCP_NODELAY");
     let (mut sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");

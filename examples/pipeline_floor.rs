@@ -34,9 +34,8 @@ mod floor;
 #[allow(dead_code)]
 mod http1;
 use cpu::cpu_seconds;
-use floor::Bodies;
+use floor::{Bodies, BATCH};
 
-const BATCH: usize = 256;
 const UNWRITTEN_BATCHES: usize = 8;
 
 enum Message {
@@ -49,7 +48,7 @@ async fn connection(
     mut queue: tokio::sync::mpsc::UnboundedReceiver<(i64, Bytes)>,
     answers: mpsc::Sender<Message>,
 ) {
-    let address = format!("{}:{}", uri.host().expect("a host"), uri.port_u16().unwrap_or(80));
+    let address = http1::address(&uri);
     let stream = tokio::net::TcpStream::connect(&address).await.expect("nginx listens");
     stream.set_nodelay(true).expect("TCP_NODELAY");
     let (mut sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
@@ -76,7 +75,7 @@ fn thread_cpu_seconds() -> f64 {
 fn produce(count: i64, mut bodies: Bodies, spool: mpsc::Sender<Message>, room: mpsc::SyncSender<()>) -> f64 {
     let cpu = thread_cpu_seconds();
     for first in (0..count).step_by(BATCH) {
-        let batch = bodies.batch(first..(first + BATCH as i64).min(count));
+        let batch = bodies.batch(first, count);
         room.send(()).expect("the SQLite thread waits");
         spool.send(Message::New(batch)).expect("the SQLite thread waits");
     }
@@ -92,7 +91,7 @@ fn main() {
     let (count, concurrency, workers) = (number(3, 100_000) as i64, number(4, 32), number(5, 1));
     let encode_each = args.get(6).map(String::as_str) != Some("once");
     let bodies = Bodies::new(encode_each);
-    let conn = floor::open(&path, 65_536, 1_000);
+    let conn = floor::open(&path, floor::LEAST_PAGE_SIZE, floor::LEAST_CHECKPOINT_PAGES);
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().expect("runtime");
 

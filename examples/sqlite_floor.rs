@@ -30,8 +30,12 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let path = std::path::PathBuf::from(args.get(1).expect("usage: sqlite_floor FILE [COUNT ...]"));
     let number = |i: usize, default: i64| args.get(i).and_then(|n| n.parse().ok()).unwrap_or(default);
-    let (count, page_size, checkpoint_pages, batch) =
-        (number(2, 100_000), number(3, 65_536), number(4, 1_000), number(5, 1_024));
+    let (count, page_size, checkpoint_pages, batch) = (
+        number(2, 100_000),
+        number(3, floor::LEAST_PAGE_SIZE),
+        number(4, floor::LEAST_CHECKPOINT_PAGES),
+        number(5, 1_024),
+    );
     let body =
         bytes::Bytes::from(std::fs::read("fixtures/events/order_paid_done.json").expect("run from the repository"));
     let conn = floor::open(&path, page_size, checkpoint_pages);

@@ -31,10 +31,8 @@ mod floor;
 #[path = "support/http1.rs"]
 mod http1;
 use cpu::cpu_seconds;
-use floor::Bodies;
-use http1::RequestHead;
-
-const BATCH: usize = 256;
+use floor::{Bodies, BATCH};
+use http1::{Answer, RequestHead};
 
 /// What the tasks share on the one thread.
 #[derive(Default)]
@@ -90,7 +88,7 @@ async fn connection(shared: Rc<Shared>, uri: hyper::Uri) {
     let stream = tokio::net::TcpStream::connect(http1::address(&uri)).await.expect("nginx listens");
     stream.set_nodelay(true).expect("TCP_NODELAY");
     let mut head = RequestHead::post(&uri);
-    let (mut answer, mut read) = (vec![0; 8192], 0);
+    let mut answer = Answer::new();
     loop {
         let (id, body) = shared.next().await;
         let head = head.with_length(body.len());
@@ -109,19 +107,15 @@ async fn connection(shared: Rc<Shared>, uri: hyper::Uri) {
             }
         }
         let status = loop {
-            if read == answer.len() {
-                answer.resize(read * 2, 0);
-            }
             stream.readable().await.expect("readable");
-            match stream.try_read(&mut answer[read..]) {
-                Ok(0) => panic!("nginx closed a connection"),
-                Ok(got) => read += got,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            match stream.try_read(answer.room()) {
+                Ok(got) => {
+                    if let Some(status) = answer.read(got) {
+                        break status;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(e) => panic!("read: {e}"),
-            }
-            if let Some(status) = http1::complete_answer(&answer[..read]) {
-                read = 0;
-                break status;
             }
         };
         shared.answer(id, status);
@@ -159,7 +153,7 @@ async fn spool(
     while answered < count {
         let starving = bodies.is_some() && written < count && shared.waiting.borrow().len() < concurrency;
         if let (true, Some(bodies)) = (starving, bodies.as_mut()) {
-            let batch = bodies.batch(written..(written + BATCH as i64).min(count));
+            let batch = bodies.batch(written, count);
             floor::write_new(&conn, &batch);
             written += batch.len() as i64;
             shared.waiting.borrow_mut().extend(batch);
@@ -189,7 +183,7 @@ fn main() {
     let number = |i: usize, default: usize| args.get(i).and_then(|n| n.parse().ok()).unwrap_or(default);
     let (count, concurrency) = (number(3, 100_000) as i64, number(4, 32));
     let bodies = Bodies::new(true);
-    let conn = Rc::new(floor::open(&path, 65_536, 1_000));
+    let conn = Rc::new(floor::open(&path, floor::LEAST_PAGE_SIZE, floor::LEAST_CHECKPOINT_PAGES));
     let apart = args.get(6).map(String::as_str) == Some("apart");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let local = tokio::task::LocalSet::new();
@@ -211,9 +205,7 @@ fn main() {
         let producer = std::thread::spawn(move || {
             let mut bodies = bodies;
             for first in (0..count).step_by(BATCH) {
-                batches
-                    .blocking_send(bodies.batch(first..(first + BATCH as i64).min(count)))
-                    .expect("the writer waits");
+                batches.blocking_send(bodies.batch(first, count)).expect("the writer waits");
             }
         });
         (None, Some(producer))

@@ -54,10 +54,40 @@ pub fn address(uri: &hyper::Uri) -> String {
     format!("{}:{}", uri.host().expect("a host"), uri.port_u16().unwrap_or(80))
 }
 
+/// An answer being read: the bytes so far.
+pub struct Answer {
+    bytes: Vec<u8>,
+    read: usize,
+}
+
+impl Answer {
+    pub fn new() -> Answer {
+        Answer { bytes: vec![0; 8192], read: 0 }
+    }
+
+    /// Where the next read goes (the buffer grows when full).
+    pub fn room(&mut self) -> &mut [u8] {
+        if self.read == self.bytes.len() {
+            self.bytes.resize(self.read * 2, 0);
+        }
+        &mut self.bytes[self.read..]
+    }
+
+    /// Takes `got` bytes read into `room()`; the status once the answer is whole, which also
+    /// empties the buffer for the next one.
+    pub fn read(&mut self, got: usize) -> Option<u16> {
+        assert!(got > 0, "nginx closed a connection");
+        self.read += got;
+        let status = complete_answer(&self.bytes[..self.read])?;
+        self.read = 0;
+        Some(status)
+    }
+}
+
 /// The status of the answer that `bytes` hold, once they hold all of it (and nothing more: one
 /// request at a time per connection). Panics on what nginx answering 204 never sends: 1xx,
 /// chunked answers.
-pub fn complete_answer(bytes: &[u8]) -> Option<u16> {
+fn complete_answer(bytes: &[u8]) -> Option<u16> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut response = httparse::Response::new(&mut headers);
     let httparse::Status::Complete(head_length) = response.parse(bytes).expect("an HTTP answer") else {
