@@ -37,6 +37,11 @@ pub struct WebhookRequest {
 }
 
 impl WebhookRequest {
+    /// The value of header `name` (HTTP names are case-insensitive), if the request sets it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
     /// The headers of one attempt: the request's own plus the delivery's id and timestamp
     /// (and signature), borrowed where they can be.
     pub fn headers_for_attempt<'a>(
@@ -122,9 +127,7 @@ pub fn resent_as(settings: &FeedSettings, event: &str, sent: &WebhookRequest) ->
 
 /// The request's Content-Type without its parameters (`; charset=…`).
 fn media_type(request: &WebhookRequest) -> &str {
-    let value =
-        request.headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("content-type")).map_or("", |(_, v)| v);
-    value.split(';').next().unwrap_or_default().trim()
+    request.header("content-type").unwrap_or_default().split(';').next().unwrap_or_default().trim()
 }
 
 /// Refuses a request whose payload (the body, or the URL for GET) is larger than `limit` bytes.
@@ -170,10 +173,6 @@ mod tests {
         FeedSettings::parse(&settings).unwrap()
     }
 
-    fn header<'a>(request: &'a WebhookRequest, name: &str) -> Option<&'a str> {
-        request.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
     #[test]
     fn a_resend_takes_the_feeds_current_request_and_the_body_as_sent() {
         let sent = build(&settings(json!({})), "order_paid_done", &json!({"id": 1}));
@@ -184,8 +183,8 @@ mod tests {
         let again = resent_as(&moved, "order_paid_done", &sent).unwrap();
         assert_eq!((again.method, again.url.as_str()), (Method::Put, "https://new.test/hook"));
         assert_eq!(again.body, sent.body);
-        assert_eq!(header(&again, "x-key"), Some("k2"));
-        assert_eq!(header(&again, "x-webhook-event"), Some("order_paid_done"));
+        assert_eq!(again.header("x-key"), Some("k2"));
+        assert_eq!(again.header("x-webhook-event"), Some("order_paid_done"));
         let charset = settings(json!({"request_headers": "custom_headers",
             "custom_header_values": [{"header_name": "Content-Type", "header_value": "Application/JSON; charset=utf-8"}]}));
         assert!(resent_as(&charset, "order_paid_done", &sent).is_ok(), "the same media type, with a parameter");
@@ -207,9 +206,9 @@ mod tests {
         let request = build(&settings(json!({})), "order_paid_done", &json!({"id": 1, "url": "a/b"}));
         assert_eq!(request.url, "https://h.test/hook?a=1");
         assert_eq!(request.body, &br#"{"id":1,"url":"a\/b"}"#[..]);
-        assert_eq!(header(&request, "content-type"), Some("application/json"));
-        assert_eq!(header(&request, "user-agent"), Some(USER_AGENT));
-        assert_eq!(header(&request, "x-webhook-event"), Some("order_paid_done"));
+        assert_eq!(request.header("content-type"), Some("application/json"));
+        assert_eq!(request.header("user-agent"), Some(USER_AGENT));
+        assert_eq!(request.header("x-webhook-event"), Some("order_paid_done"));
     }
 
     #[test]
@@ -217,7 +216,7 @@ mod tests {
         let request =
             build(&settings(json!({"request_method": "DELETE", "request_format": "FORM"})), "e", &json!({"a": [1, 2]}));
         assert_eq!(request.body, &b"a%5B0%5D=1&a%5B1%5D=2"[..]);
-        assert_eq!(header(&request, "content-type"), Some("application/x-www-form-urlencoded"));
+        assert_eq!(request.header("content-type"), Some("application/x-www-form-urlencoded"));
     }
 
     #[test]
@@ -225,7 +224,7 @@ mod tests {
         let request = build(&settings(json!({"request_method": "GET"})), "e", &json!({"b": "x y"}));
         assert_eq!(request.url, "https://h.test/hook?a=1&b=x+y");
         assert!(request.body.is_empty());
-        assert_eq!(header(&request, "content-type"), None);
+        assert_eq!(request.header("content-type"), None);
         assert_eq!(append_query("https://h.test/p#frag", "b=1"), "https://h.test/p?b=1#frag");
         assert_eq!(append_query("https://h.test/p?", "b=1"), "https://h.test/p?b=1");
         assert_eq!(append_query("https://h.test/p", ""), "https://h.test/p");
@@ -255,9 +254,9 @@ mod tests {
             "e",
             &json!({}),
         );
-        assert_eq!(header(&request, "Content-Type"), Some("application/vnd.api+json"));
-        assert_eq!(header(&request, "user-agent"), Some("Shop/1"));
-        assert_eq!(header(&request, "x-api-key"), Some("k"));
+        assert_eq!(request.header("Content-Type"), Some("application/vnd.api+json"));
+        assert_eq!(request.header("user-agent"), Some("Shop/1"));
+        assert_eq!(request.header("x-api-key"), Some("k"));
         assert_eq!(request.headers.len(), 4);
         let attempt: Vec<_> = request.headers_for_attempt("msg_1", 1700000000).collect();
         assert_eq!(attempt[4], ("webhook-id", "msg_1".into()));
