@@ -85,6 +85,20 @@ async function expect(check, what) {
 /** Runs SQL on the extension's spool as php-fpm's user, so that its files keep their owner. */
 const spool = (sql) =>
   execFileSync('runuser', ['-u', 'www-data', '--', 'sqlite3', '-cmd', '.timeout 5000', SPOOL, sql], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** Runs `action` while the spool refuses to change any delivery, as with a full disk. */
+async function whileSpoolRefuses(action) {
+  spool("CREATE TRIGGER e2e_refuse BEFORE UPDATE ON outbox BEGIN SELECT RAISE(ABORT, 'e2e: the spool refuses'); END;");
+  try {
+    await action();
+  } finally {
+    // Not over the step's own error: a trigger left behind fails the next step anyway.
+    try {
+      spool('DROP TRIGGER IF EXISTS e2e_refuse;');
+    } catch (error) {
+      console.error(`e2e: the spool's trigger could not be dropped: ${error.message}`);
+    }
+  }
+}
 const admin = (pageSlug, query = '') => `${WP_URL}/wp-admin/admin.php?page=${pageSlug}${query}`;
 
 const browser = await chromium.launch({
@@ -346,10 +360,8 @@ try {
   });
 
   await step('a retry the spool will not cancel is told, not hidden', async () => {
-    // The spool refuses to change any delivery, as with a full disk: the retry waiting for
-    // the 502 address cannot be canceled when the address changes again.
-    spool("CREATE TRIGGER e2e_refuse BEFORE UPDATE ON outbox BEGIN SELECT RAISE(ABORT, 'e2e: the spool refuses'); END;");
-    try {
+    // The retry waiting for the 502 address cannot be canceled when the address changes again.
+    await whileSpoolRefuses(async () => {
       await page.goto(admin('fluent-webhook'));
       await row().getByRole('link', { name: 'Edit' }).click();
       await page.getByRole('heading', { name: 'Edit Webhook' }).waitFor();
@@ -362,14 +374,7 @@ try {
       await expect(() => pageErrors.at(-1)?.match(/^alert: The feed is switched off, but .* could not be canceled/), 'the alert');
       pageErrors.pop();
       await toggle(true);
-    } finally {
-      // Not over the step's own error: a trigger left behind fails the next step anyway.
-      try {
-        spool('DROP TRIGGER IF EXISTS e2e_refuse;');
-      } catch (error) {
-        console.error(`e2e: the spool's trigger could not be dropped: ${error.message}`);
-      }
-    }
+    });
     await waitForStatus(failing.headers['webhook-id'], 'pending', /next attempt/);
   });
 
@@ -381,12 +386,14 @@ try {
     assert.equal((await received(1, '/status/502')).length, 1, 'no retry reached the endpoint');
   });
 
+  let resent;
   await step('resend after the address changed: to the feed as it is now', async () => {
     await Promise.all([page.waitForURL(/fw_notice=resent/), deliveryRow(failing.headers['webhook-id']).getByRole('button', { name: 'Resend' }).click()]);
-    const [again] = await received(1, '/status/504');
-    assert.equal(again.body, failing.body, 'the payload as it was sent');
-    assert.notEqual(again.headers['webhook-id'], failing.headers['webhook-id']);
+    [resent] = await received(1, '/status/504');
+    assert.equal(resent.body, failing.body, 'the payload as it was sent');
+    assert.notEqual(resent.headers['webhook-id'], failing.headers['webhook-id']);
     assert.equal((await received(1, '/status/502')).length, 1, 'nothing more to the old address');
+    await waitForStatus(resent.headers['webhook-id'], 'pending', /next attempt.*1 · HTTP 504, in/s);
   });
 
   await step('delete asks for confirmation; cancel keeps the feed', async () => {
@@ -404,12 +411,17 @@ try {
     assert.doesNotMatch(page.url(), /fw_notice=deleted/);
   });
 
-  await step('delete, confirmed: the feed is gone', async () => {
-    page.once('dialog', (dialog) => dialog.accept());
-    await Promise.all([page.waitForURL(/fw_notice=deleted/), row().getByRole('button', { name: 'Delete' }).click()]);
-    assert.match(await page.locator('.fw-notice').innerText(), /Webhook feed deleted/);
-    assert.equal(await row().count(), 0);
-    assert.equal((await fire(['order_paid_done'])).dispatched, 0, 'a deleted feed sends nothing');
+  await step('delete, confirmed, while the spool refuses: the feed is gone, and the retry it leaves is told', async () => {
+    // The resent delivery waits for its retry to the 504 address; the spool refuses to cancel it.
+    await whileSpoolRefuses(async () => {
+      page.once('dialog', (dialog) => dialog.accept());
+      await Promise.all([page.waitForURL(/fw_notice=deleted_not_canceled/), row().getByRole('button', { name: 'Delete' }).click()]);
+      assert.match(await page.locator('.fw-notice').innerText(), /Webhook feed deleted, but .* could not be canceled: they may still be sent/);
+      assert.equal(await row().count(), 0);
+      assert.equal((await fire(['order_paid_done'])).dispatched, 0, 'a deleted feed sends nothing');
+    });
+    // What the notice said: the retry was not canceled.
+    await waitForStatus(resent.headers['webhook-id'], 'pending', /next attempt/);
   });
 
   currentStep = 'no JavaScript errors or alerts on any screen';
