@@ -3,7 +3,8 @@
 // every dispatch() first and then flush(). Prints JSON: seconds, the dispatch loop's seconds,
 // whether flush() finished, user+sys CPU seconds of the process (all its threads) and of its
 // threads by part (the PHP thread, which runs dispatch(); the spool thread; the HTTP runtime),
-// and stats().
+// and stats(); `at_dispatch_end`: deliveries delivered and each part's CPU seconds when the
+// dispatch loop ended, which splits the run into its two phases.
 [$_, $url, $count] = $argv;
 $data = json_decode(file_get_contents(__DIR__ . '/../fixtures/events/order_paid_done.json'), true);
 $feeds = [new FluentWebhook\Feed(['name' => 'throughput', 'request_url' => $url, 'event_trigger' => ['order_paid_done']], 'throughput')];
@@ -32,13 +33,18 @@ FluentWebhook\dispatch('order_paid_done', $data, $feeds);
 FluentWebhook\flush(30);
 $startCpu = $cpu();
 $startThreads = $threads();
+$startDelivered = FluentWebhook\stats()['delivered'];
+$threadsSinceStart = fn (array $end) => array_combine(array_keys($startThreads), array_map(fn ($e, $s) => $e - $s, $end, $startThreads));
 $t = hrtime(true);
 for ($i = 0; $i < (int) $count; $i++) {
     FluentWebhook\dispatch('order_paid_done', $data, $feeds);
 }
 $dispatched = (hrtime(true) - $t) / 1e9;
+$atDispatchEnd = ['delivered' => FluentWebhook\stats()['delivered'], 'thread_cpu_seconds' => $threads()];
 $flushed = FluentWebhook\flush(600);
 echo json_encode(['seconds' => (hrtime(true) - $t) / 1e9, 'dispatch_seconds' => $dispatched, 'flushed' => $flushed,
     'cpu_seconds' => $cpu() - $startCpu,
-    'thread_cpu_seconds' => array_combine(array_keys($startThreads), array_map(fn ($end, $start) => $end - $start, $threads(), $startThreads)),
+    'thread_cpu_seconds' => $threadsSinceStart($threads()),
+    'at_dispatch_end' => ['delivered' => $atDispatchEnd['delivered'] - $startDelivered,
+        'thread_cpu_seconds' => $threadsSinceStart($atDispatchEnd['thread_cpu_seconds'])],
     'stats' => FluentWebhook\stats()]);

@@ -212,6 +212,11 @@ unlink($wrkPlaceholder);
 $row("deliveries/s, $total dispatched then flush()", sprintf('%.0f (dispatch loop %.1f s, flushed: %s)', $oursRate, $ours['dispatch_seconds'], $ours['flushed'] ? 'yes' : 'NO'),
     sprintf('curl_multi ×32 %.0f; wrk -c32 %.0f', $curlRate, $wrkRate),
     sprintf('%.2f× curl_multi; %.0f %% of wrk', $oursRate / $curlRate, $oursRate / max(1, $wrkRate) * 100), '≥ 1.2× curl_multi; ≥ 85 % of wrk');
+// The two phases: while dispatch() is called, the spool thread writes every new delivery
+// and the sender gets what CPU is left; after it, the sender has the machine.
+$inLoop = $ours['at_dispatch_end']['delivered'] ?? NAN;
+$row('  delivered/s in the dispatch loop; after it', sprintf('%.0f; %.0f', $inLoop / $ours['dispatch_seconds'],
+    ($total - $inLoop) / ($ours['seconds'] - $ours['dispatch_seconds'])), '', '', '');
 $threads = $ours['thread_cpu_seconds'] ?? ['php' => NAN, 'spool' => NAN, 'http' => NAN];
 $perDelivery = fn (float $seconds) => $seconds / $total * 1e6;
 $row('CPU µs per delivery (user+sys of this process)', sprintf('%.0f (PHP %.0f, spool %.0f, HTTP %.0f)', $oursCpu,
