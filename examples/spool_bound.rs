@@ -50,7 +50,7 @@ fn main() {
                 .iter()
                 .map(|(delivery, _)| AttemptRecord {
                     id: delivery.id.clone(),
-                    attempt: Attempt { at: now, status_code: Some(204), error: None, duration_ms: 0 },
+                    attempt: Some(Attempt { at: now, status_code: Some(204), error: None, duration_ms: 0 }),
                     status: Status::Delivered,
                     next_attempt_at: None,
                     response_excerpt: Vec::new(),

@@ -340,6 +340,44 @@ final class SpoolTest extends WebhookTestCase
         }
     }
 
+    /**
+     * A feed switched off by another process (the admin's request) while this one holds its
+     * deliveries in memory: one in flight, three waiting for the only request slot. The three
+     * are withdrawn, never sent, and end failed with the cancellation and no attempt; the one
+     * in flight ends with its attempt.
+     */
+    public function testDeliveriesHeldInMemoryAreNotSentAfterAnotherProcessCancelsTheirFeed(): void
+    {
+        $slow = $this->url('held', '/sleep/2');
+        $result = self::runPhp(<<<PHP
+            <?php
+            \$feed = new FluentWebhook\\Feed(['name' => 'held', 'request_url' => '$slow', 'event_trigger' => ['e']], 'held');
+            for (\$i = 0; \$i < 4; \$i++) {
+                FluentWebhook\\dispatch('e', ['n' => \$i], [\$feed]);
+            }
+            usleep(200000);
+            \$admin = sprintf('%s -d fluent_webhook.spool_path=%s -r %s', escapeshellarg(PHP_BINARY),
+                escapeshellarg(ini_get('fluent_webhook.spool_path')),
+                escapeshellarg('echo FluentWebhook\\cancel("held", "the feed was switched off");'));
+            \$canceled = shell_exec(\$admin);
+            \$flushed = FluentWebhook\\flush(30);
+            echo json_encode(['canceled' => \$canceled, 'flushed' => \$flushed, 'stats' => FluentWebhook\\stats(),
+                'log' => FluentWebhook\\deliveries(['feed' => 'held', 'limit' => 10])]);
+            PHP, ['fluent_webhook.spool_path' => "$this->dir/spool.sqlite", 'fluent_webhook.max_concurrency' => '1']);
+        $this->assertSame(0, $result['exit'], $result['stderr']);
+        $out = json_decode($result['stdout'], true);
+        $this->assertSame('4', $out['canceled'], 'the four held: marked by the other process');
+        $this->assertTrue($out['flushed']);
+        $this->assertCount(1, self::receiver()->requests('/sleep/2' . $this->prefix), 'only the one in flight was sent');
+        $this->assertSame([1, 3], [$out['stats']['delivered'], $out['stats']['failed']]);
+        $withdrawn = array_values(array_filter($out['log'], fn ($row) => $row['status'] === 'failed'));
+        $this->assertCount(3, $withdrawn);
+        foreach ($withdrawn as $row) {
+            $this->assertCount(1, $row['attempts'], 'no attempt: the cancellation alone');
+            $this->assertSame('canceled: the feed was switched off', $row['attempts'][0]['error']);
+        }
+    }
+
     public function testASpoolThatCannotBeOpenedFallsBackToMemory(): void
     {
         $url = $this->url('fallback');

@@ -177,7 +177,10 @@ function redeliver(string $id, Feed|array|null $feed = null): string {}
 /**
  * Cancels a feed's pending deliveries in the spool, for a feed switched off or deleted: those
  * no process holds end as failed at once, with "canceled: $reason" as the last entry of their
- * attempts; those in flight end with their attempt under way instead of being retried.
+ * attempts; those in flight end with their attempt under way instead of being retried. Those a
+ * process holds in memory waiting for a request slot are not sent: they end as failed, with no
+ * attempt, once that process sees the cancel (at once in this process, within a quarter of a
+ * second in another).
  *
  * @param string $feed The feed id given to new Feed(…, $id).
  * @param string|null $reason One line for the log (default "canceled by the site").

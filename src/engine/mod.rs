@@ -5,6 +5,7 @@
 pub mod runtime;
 pub mod sender;
 pub mod tally;
+mod withdrawn;
 
 pub use runtime::{
     cancel, deliveries, delivery, flush, is_running, resume, shutdown, snapshot, spool_location, submit, take_warnings,

@@ -23,7 +23,7 @@
 //!   spool thread write what it still holds and release this process's claims, so that the
 //!   next process with the extension sends what is left.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
@@ -34,6 +34,7 @@ use tokio::sync::{mpsc, Semaphore};
 
 use super::sender::{self, ClientConfig};
 use super::tally::{Room, Snapshot, Tally};
+use super::withdrawn::Withdrawn;
 use crate::delivery::{unix_millis, Delivery};
 use crate::outcome::Outcome;
 use crate::process;
@@ -75,6 +76,9 @@ const OUTCOME_RETRY: Duration = Duration::from_millis(500);
 /// Memory an id of a reserved delivery takes, at most; their ids take at most a quarter of
 /// the memory cap, and new deliveries past that wait on disk unclaimed.
 const RESERVED_ENTRY_BYTES: usize = 128;
+/// How often the spool thread looks for cancels another process made of deliveries this one
+/// holds but has not started (see super::withdrawn); a cancel of this process's is found at once.
+const CANCEL_CHECK: Duration = Duration::from_millis(250);
 /// How long the PHP thread waits for an answer from the spool thread.
 const SPOOL_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The least flush() waits for the spool thread's answer, even at its deadline: enough for a
@@ -124,6 +128,9 @@ enum Command {
         started_at: u64,
         excerpt: Vec<u8>,
     },
+    /// A delivery the HTTP side did not send: withdrawn (see super::withdrawn) before its
+    /// attempt started.
+    Withdrawn(Box<Delivery>),
     /// Claim due deliveries now; answers how many it claimed.
     Claim(Option<std_mpsc::Sender<usize>>),
     /// The earliest time a pending delivery that this process may claim is due.
@@ -411,13 +418,20 @@ impl Engine {
                 .build()
         })
         .map_err(|e| format!("could not start the delivery runtime: {e}"))?;
-        runtime.spawn(http_loop(from_spool, commands.clone(), Arc::clone(&tally), config.clone()));
+        let withdrawn = Arc::new(Withdrawn::default());
+        runtime.spawn(http_loop(
+            from_spool,
+            Arc::clone(&withdrawn),
+            commands.clone(),
+            Arc::clone(&tally),
+            config.clone(),
+        ));
         let spool_thread = {
             let tally = Arc::clone(&tally);
             with_signals_blocked(|| {
                 std::thread::Builder::new()
                     .name("fluent-webhook-spool".into())
-                    .spawn(move || SpoolWorker::new(config, owner, tally, to_http).run(inbox))
+                    .spawn(move || SpoolWorker::new(config, owner, tally, to_http, withdrawn).run(inbox))
             })
             .map_err(|e| format!("could not start the spool thread: {e}"))?
         };
@@ -431,6 +445,11 @@ struct SpoolWorker {
     config: EngineConfig,
     tally: Arc<Tally>,
     to_http: mpsc::UnboundedSender<Delivery>,
+    /// The ids of the deliveries handed to the HTTP side and not finished, and those of them
+    /// to withdraw, found canceled; when to look for cancels of them next.
+    held: HashSet<String>,
+    withdrawn: Arc<Withdrawn>,
+    next_cancel_check: Instant,
     /// Deliveries handed to the HTTP side and not finished; their bytes, and those of
     /// finished ones whose outcome is not written yet. A delivery is claimed only when it can
     /// start within QUEUED_ROUNDS - 1 rounds of requests, so its claim cannot run out while it
@@ -459,6 +478,7 @@ impl SpoolWorker {
         owner: String,
         tally: Arc<Tally>,
         to_http: mpsc::UnboundedSender<Delivery>,
+        withdrawn: Arc<Withdrawn>,
     ) -> SpoolWorker {
         let spool = match &config.spool_path {
             Some(path) => Spool::open(path, &owner).unwrap_or_else(|e| {
@@ -475,6 +495,9 @@ impl SpoolWorker {
             config,
             tally,
             to_http,
+            held: HashSet::new(),
+            withdrawn,
+            next_cancel_check: Instant::now(),
             in_memory: 0,
             bytes_in_memory: 0,
             reserved: VecDeque::new(),
@@ -504,9 +527,15 @@ impl SpoolWorker {
             if now >= self.next_claim {
                 self.claim(now);
             }
+            if !self.held.is_empty() && Instant::now() >= self.next_cancel_check {
+                self.withdraw_canceled();
+            }
             let mut wait = Duration::from_millis(self.next_claim.saturating_sub(unix_millis()));
             if let Some(due) = self.outcomes_due.max(self.outcomes_retry_at) {
                 wait = wait.min(due.saturating_duration_since(Instant::now()));
+            }
+            if !self.held.is_empty() {
+                wait = wait.min(self.next_cancel_check.saturating_duration_since(Instant::now()));
             }
             let command = match inbox.recv_timeout(wait) {
                 Ok(command) => command,
@@ -532,6 +561,7 @@ impl SpoolWorker {
                 Command::Finished { delivery, outcome, started_at, excerpt } => {
                     self.finished(*delivery, outcome, started_at, excerpt)
                 }
+                Command::Withdrawn(delivery) => self.not_started(*delivery),
                 Command::Claim(reply) => {
                     self.insert_new(std::mem::take(&mut new));
                     self.record_outcomes();
@@ -557,7 +587,11 @@ impl SpoolWorker {
                     self.insert_new(std::mem::take(&mut new));
                     self.write_unwritten();
                     self.record_outcomes();
-                    let _ = reply.send(self.cancel(&feed_id, &reason));
+                    let canceled = self.cancel(&feed_id, &reason);
+                    if canceled.is_ok() {
+                        self.withdraw_canceled();
+                    }
+                    let _ = reply.send(canceled);
                 }
                 Command::Get(id, reply) => {
                     self.insert_new(std::mem::take(&mut new));
@@ -678,7 +712,9 @@ impl SpoolWorker {
     fn send(&mut self, delivery: Delivery) {
         self.in_memory += 1;
         self.bytes_in_memory += delivery.size();
+        self.held.insert(delivery.id.clone());
         if let Err(mpsc::error::SendError(delivery)) = self.to_http.send(delivery) {
+            self.held.remove(&delivery.id);
             self.in_memory -= 1;
             self.bytes_in_memory -= delivery.size();
             self.tally.started();
@@ -790,8 +826,7 @@ impl SpoolWorker {
         count
     }
 
-    /// Queues an attempt's outcome; [`Self::record_outcomes`] writes them together. Its
-    /// request slot is free at once; its memory, once the outcome is written.
+    /// Queues an attempt's outcome; [`Self::record_outcomes`] writes them together.
     fn finished(&mut self, delivery: Delivery, outcome: Outcome, started_at: u64, excerpt: Vec<u8>) {
         let attempt_number = delivery.attempts as usize + 1;
         let next = self.config.retry.after(attempt_number, &outcome, fastrand::f64() * 2.0 - 1.0);
@@ -808,8 +843,34 @@ impl SpoolWorker {
             error: outcome.error().map(str::to_string),
             duration_ms: outcome.duration().as_millis() as u64,
         };
-        let record =
-            AttemptRecord { id: delivery.id.clone(), attempt, status, next_attempt_at, response_excerpt: excerpt };
+        let record = AttemptRecord {
+            id: delivery.id.clone(),
+            attempt: Some(attempt),
+            status,
+            next_attempt_at,
+            response_excerpt: excerpt,
+        };
+        self.queue_outcome(delivery, outcome, record);
+    }
+
+    /// Queues the end of a delivery withdrawn before its attempt started: failed, with its
+    /// cancellation as the last entry and no attempt.
+    fn not_started(&mut self, delivery: Delivery) {
+        let record = AttemptRecord {
+            id: delivery.id.clone(),
+            attempt: None,
+            status: Status::Failed,
+            next_attempt_at: None,
+            response_excerpt: Vec::new(),
+        };
+        self.queue_outcome(delivery, abandoned("canceled before it was sent"), record);
+    }
+
+    /// Its request slot is free at once; its memory, once the outcome is written.
+    fn queue_outcome(&mut self, delivery: Delivery, outcome: Outcome, record: AttemptRecord) {
+        self.held.remove(&delivery.id);
+        // Found canceled while in flight, too late to withdraw: off the list.
+        self.withdrawn.take(&delivery.id);
         if self.outcomes.is_empty() {
             // Monotonic: a wall clock set back must not hold outcomes (and flush()) back.
             self.outcomes_due = Some(Instant::now() + OUTCOME_DELAY);
@@ -819,7 +880,20 @@ impl SpoolWorker {
         // Take up what waits on disk once half the room is free: claims in batches, while
         // those still held keep every request slot busy.
         if self.in_memory <= self.capacity() / 2 {
-            self.next_claim = self.next_claim.min(now);
+            self.next_claim = self.next_claim.min(unix_millis());
+        }
+    }
+
+    /// Lists for the HTTP side the deliveries it holds that a cancel has marked since they were
+    /// claimed (see super::withdrawn). Those already in flight end with their attempt.
+    fn withdraw_canceled(&mut self) {
+        self.next_cancel_check = Instant::now() + CANCEL_CHECK;
+        if self.held.is_empty() {
+            return;
+        }
+        match self.spool.canceled_among(self.held.iter().map(String::as_str)) {
+            Ok(canceled) => self.withdrawn.add(canceled),
+            Err(e) => self.tally.warn(format!("cannot read the spool {}: {e}", self.spool.location())),
         }
     }
 
@@ -886,6 +960,7 @@ impl SpoolWorker {
                 Command::Finished { delivery, outcome, started_at, excerpt } => {
                     self.finished(*delivery, outcome, started_at, excerpt)
                 }
+                Command::Withdrawn(delivery) => self.not_started(*delivery),
                 _ => {}
             }
         }
@@ -972,6 +1047,7 @@ impl Place {
 
 async fn http_loop(
     mut from_spool: mpsc::UnboundedReceiver<Delivery>,
+    withdrawn: Arc<Withdrawn>,
     commands: std_mpsc::Sender<Command>,
     tally: Arc<Tally>,
     config: EngineConfig,
@@ -983,6 +1059,13 @@ async fn http_loop(
     while let Some(delivery) = from_spool.recv().await {
         let Ok(slot) = Arc::clone(&slots).acquire_owned().await else { break };
         tally.started();
+        // Its feed was canceled while it waited for this slot.
+        if withdrawn.take(&delivery.id) {
+            if commands.send(Command::Withdrawn(Box::new(delivery))).is_err() {
+                tally.abandoned();
+            }
+            continue;
+        }
         let (client, client_config) = clients.for_origin(delivery.network.as_deref());
         let commands = commands.clone();
         let tally = Arc::clone(&tally);

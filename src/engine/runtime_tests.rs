@@ -59,6 +59,11 @@ impl Receiver {
     fn requests(&self, id: &str) -> usize {
         self.seen.lock().unwrap().get(id).copied().unwrap_or(0)
     }
+
+    /// Requests received, all deliveries together.
+    fn total(&self) -> usize {
+        self.seen.lock().unwrap().values().sum()
+    }
 }
 
 /// Reads one request; returns its `webhook-id`.
@@ -262,6 +267,53 @@ fn a_delivery_canceled_in_flight_counts_as_failed_not_as_a_retry() {
     shutdown(Duration::from_secs(1));
     assert_eq!(status_on_disk(&spool, &id), "failed");
     assert_eq!((counts.failed, counts.retries_scheduled), (1, 0));
+}
+
+/// One request slot, four deliveries held (one in flight, three waiting for the slot), and a
+/// cancel of their feed by `cancel`: only the one in flight reaches the endpoint; the three
+/// end failed with the cancellation and no attempt.
+fn held_deliveries_canceled_by(cancel: impl FnOnce(&std::path::Path) -> usize) {
+    let _turn = turn();
+    let spool = temp_spool();
+    let receiver = Receiver::start("200 OK", Duration::from_millis(1000));
+    let one_slot = || EngineConfig { max_concurrency: 1, ..config(&spool, 64 << 20) };
+    let held: Vec<Delivery> = (0..4).map(|n| delivery(&receiver.url, format!("{{\"n\":{n}}}").into_bytes())).collect();
+    let ids: Vec<String> = held.iter().map(|d| d.id.clone()).collect();
+    submit(held, one_slot).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while receiver.total() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(cancel(&spool), 4, "every held delivery is marked");
+    assert!(flush(Duration::from_secs(10), one_slot).unwrap());
+    let counts = snapshot();
+    shutdown(Duration::from_secs(1));
+    assert_eq!(receiver.total(), 1, "only the delivery in flight was sent");
+    assert_eq!((receiver.requests(&ids[0]), status_on_disk(&spool, &ids[0]).as_str()), (1, "delivered"));
+    let log = Connection::open(&spool).unwrap();
+    for id in &ids[1..] {
+        let (status, attempts, entries): (String, u32, String) = log
+            .query_row("SELECT status, attempt_count, attempts FROM outbox WHERE id = ?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!((status.as_str(), attempts), ("failed", 0), "{id}: {entries}");
+        assert!(entries.contains("canceled: the feed was switched off"), "{entries}");
+    }
+    assert_eq!((counts.delivered, counts.failed), (1, 3));
+}
+
+#[test]
+fn held_deliveries_canceled_in_this_process_are_not_sent() {
+    held_deliveries_canceled_by(|spool| cancel(FEED, "the feed was switched off", || config(spool, 64 << 20)).unwrap());
+}
+
+#[test]
+fn held_deliveries_canceled_by_another_process_are_not_sent() {
+    held_deliveries_canceled_by(|spool| {
+        let mut admin = Spool::open(spool, "another-process").unwrap();
+        admin.cancel_feed(FEED, "the feed was switched off", unix_millis()).unwrap()
+    });
 }
 
 /// A fork while the spool thread stops: it joins the checkpoint thread, which closes its

@@ -183,7 +183,10 @@ pub struct Attempt {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttemptRecord {
     pub id: String,
-    pub attempt: Attempt,
+    /// `None`: no request was made. The delivery was withdrawn before its attempt started,
+    /// because a cancel marked it while this process held it; it ends failed, with that
+    /// cancellation as its last entry (`status` is then `Failed`).
+    pub attempt: Option<Attempt>,
     pub status: Status,
     pub next_attempt_at: Option<u64>,
     pub response_excerpt: Vec<u8>,
@@ -557,6 +560,22 @@ impl Spool {
             .map(|found| found.is_some())
     }
 
+    /// Those of `ids` (deliveries this process holds) that a cancel has marked: one probe of the
+    /// primary key each.
+    pub fn canceled_among<'a>(&self, ids: impl IntoIterator<Item = &'a str>) -> rusqlite::Result<Vec<String>> {
+        let _inside = process::sqlite_section();
+        let mut marked = self.conn.prepare_cached(
+            "SELECT 1 FROM outbox WHERE id = ?1 AND status = 'pending' AND lease_owner = ?2 AND canceled IS NOT NULL",
+        )?;
+        let mut canceled = Vec::new();
+        for id in ids {
+            if marked.exists(params![id, self.owner])? {
+                canceled.push(id.to_string());
+            }
+        }
+        Ok(canceled)
+    }
+
     /// Records an attempt and what follows it; see [`Spool::record_attempts`].
     pub fn record_attempt(
         &mut self,
@@ -568,7 +587,7 @@ impl Spool {
     ) -> rusqlite::Result<Option<Status>> {
         let record = AttemptRecord {
             id: id.to_string(),
-            attempt: attempt.clone(),
+            attempt: Some(attempt.clone()),
             status,
             next_attempt_at,
             response_excerpt: response_excerpt.to_vec(),
@@ -604,12 +623,20 @@ impl Spool {
             // Only a retry can be written with another status than asked: the others skip the
             // RETURNING, which costs on every outcome.
             let mut retried = tx.prepare_cached(&format!("{update} RETURNING status"))?;
+            let mut withdrawn = tx.prepare_cached(&end_without_attempt(
+                "canceled",
+                "id = ?1 AND status = 'pending' AND lease_owner = ?2 AND canceled IS NOT NULL",
+            ))?;
             for record in records {
+                let Some(attempt) = &record.attempt else {
+                    written.push((withdrawn.execute(params![record.id, self.owner])? > 0).then_some(Status::Failed));
+                    continue;
+                };
                 let excerpt = &record.response_excerpt[..record.response_excerpt.len().min(RESPONSE_EXCERPT_BYTES)];
                 let values = params![
                     record.id,
                     record.status.as_str(),
-                    serde_json::to_string(&record.attempt).unwrap_or_else(|_| "{}".into()),
+                    serde_json::to_string(attempt).unwrap_or_else(|_| "{}".into()),
                     excerpt,
                     record.next_attempt_at.map(|t| t as i64),
                     self.owner,
@@ -629,8 +656,9 @@ impl Spool {
 
     /// Cancels a feed's pending deliveries, recording `reason` as their last entry: those no
     /// process holds end as failed at once; those held (in flight, or queued in a process's
-    /// memory) are marked, and end as failed after the attempt under way instead of being
-    /// retried. Returns how many deliveries it canceled.
+    /// memory) are marked. A marked one in flight ends as failed after its attempt instead of
+    /// being retried; one still queued is withdrawn by its process (`canceled_among`) and ends
+    /// with no attempt. Returns how many deliveries it canceled.
     pub fn cancel_feed(&mut self, feed_id: &str, reason: &str, now: u64) -> rusqlite::Result<usize> {
         let _inside = process::sqlite_section();
         let entry = entry_without_attempt(now, format!("canceled: {reason}"));
@@ -1320,6 +1348,36 @@ mod tests {
         assert_eq!(held.attempts.len(), 2);
         assert_eq!(held.attempts[1].error.as_deref(), Some("canceled: the feed was switched off"));
         assert_eq!(spool.pending_count().unwrap(), 1, "the other feed's delivery is untouched");
+    }
+
+    #[test]
+    fn a_held_delivery_canceled_by_another_process_is_found_and_ends_without_an_attempt() {
+        let (dir, mut holder, mut admin) = shared_spool("holder", "admin");
+        let (queued, in_flight, new) = (delivery(1), delivery(2), delivery(3));
+        holder.insert(&[(queued.clone(), Some(50_000)), (in_flight.clone(), Some(50_000))]).unwrap();
+        assert_eq!(admin.cancel_feed("7", "the feed was switched off", 10_000).unwrap(), 2);
+        // Queued after the cancel, with the feed's new settings: not the cancel's.
+        holder.insert(&[(new.clone(), Some(50_000))]).unwrap();
+        let held = [queued.id.as_str(), in_flight.id.as_str(), new.id.as_str()];
+        assert_eq!(holder.canceled_among(held).unwrap(), [queued.id.clone(), in_flight.id.clone()]);
+        assert!(admin.canceled_among(held).unwrap().is_empty(), "only the holder's own claims");
+
+        let withdrawn = AttemptRecord {
+            id: queued.id.clone(),
+            attempt: None,
+            status: Status::Failed,
+            next_attempt_at: None,
+            response_excerpt: Vec::new(),
+        };
+        // Another process's record of it writes nothing: the claim is not its own.
+        assert_eq!(admin.record_attempts(std::slice::from_ref(&withdrawn)).unwrap(), [None]);
+        assert_eq!(holder.record_attempts(&[withdrawn]).unwrap(), [Some(Status::Failed)]);
+        let entry = holder.get(&queued.id).unwrap().unwrap();
+        assert_eq!((entry.status, entry.delivery.attempts, entry.next_attempt_at), (Status::Failed, 0, None));
+        assert_eq!(entry.attempts.len(), 1, "the cancellation alone");
+        assert_eq!(entry.attempts[0].error.as_deref(), Some("canceled: the feed was switched off"));
+        assert_eq!(holder.get(&new.id).unwrap().unwrap().status, Status::Pending);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
