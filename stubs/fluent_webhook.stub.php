@@ -180,7 +180,7 @@ function redeliver(string $id, Feed|array|null $feed = null): string {}
  * attempts; those in flight end with their attempt under way instead of being retried. Those a
  * process holds in memory waiting for a request slot are not sent: they end as failed, with no
  * attempt, once that process sees the cancel (at once in this process, within a quarter of a
- * second in another).
+ * second in another; longer when it holds thousands, with a max_concurrency in the thousands).
  *
  * @param string $feed The feed id given to new Feed(…, $id).
  * @param string|null $reason One line for the log (default "canceled by the site").

@@ -77,7 +77,8 @@ const OUTCOME_RETRY: Duration = Duration::from_millis(500);
 /// the memory cap, and new deliveries past that wait on disk unclaimed.
 const RESERVED_ENTRY_BYTES: usize = 128;
 /// How often the spool thread looks for cancels another process made of deliveries this one
-/// holds but has not started (see super::withdrawn); a cancel of this process's is found at once.
+/// holds but has not started (see super::withdrawn), at most; a cancel of this process's is
+/// found at once.
 const CANCEL_CHECK: Duration = Duration::from_millis(250);
 /// How long the PHP thread waits for an answer from the spool thread.
 const SPOOL_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -887,14 +888,16 @@ impl SpoolWorker {
     /// Lists for the HTTP side the deliveries it holds that a cancel has marked since they were
     /// claimed (see super::withdrawn). Those already in flight end with their attempt.
     fn withdraw_canceled(&mut self) {
-        self.next_cancel_check = Instant::now() + CANCEL_CHECK;
-        if self.held.is_empty() {
-            return;
+        let started = Instant::now();
+        if !self.held.is_empty() {
+            match self.spool.canceled_among(self.held.iter().map(String::as_str)) {
+                Ok(canceled) => self.withdrawn.add(canceled),
+                Err(e) => self.tally.warn(format!("cannot read the spool {}: {e}", self.spool.location())),
+            }
         }
-        match self.spool.canceled_among(self.held.iter().map(String::as_str)) {
-            Ok(canceled) => self.withdrawn.add(canceled),
-            Err(e) => self.tally.warn(format!("cannot read the spool {}: {e}", self.spool.location())),
-        }
+        // One probe per held delivery: with thousands held (a max_concurrency in the
+        // thousands), the checks are spaced out to take at most 1 % of this thread.
+        self.next_cancel_check = Instant::now() + CANCEL_CHECK.max(started.elapsed() * 100);
     }
 
     fn outcomes_are_due(&self) -> bool {
