@@ -77,9 +77,13 @@ const OUTCOME_RETRY: Duration = Duration::from_millis(500);
 /// the memory cap, and new deliveries past that wait on disk unclaimed.
 const RESERVED_ENTRY_BYTES: usize = 128;
 /// How often the spool thread looks for cancels another process made of deliveries this one
-/// holds but has not started (see super::withdrawn), at most; a cancel of this process's is
-/// found at once.
+/// holds but has not started (see super::withdrawn); a cancel of this process's is found at
+/// once. A look probes the spool once per held delivery: past CANCEL_CHECK_IDS held (a
+/// max_concurrency in the thousands), looks are spaced out in proportion, up to
+/// CANCEL_CHECK_LONGEST, so that they stay a small part of the spool thread's work.
 const CANCEL_CHECK: Duration = Duration::from_millis(250);
+const CANCEL_CHECK_IDS: usize = 4096;
+const CANCEL_CHECK_LONGEST: Duration = Duration::from_secs(2);
 /// How long the PHP thread waits for an answer from the spool thread.
 const SPOOL_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The least flush() waits for the spool thread's answer, even at its deadline: enough for a
@@ -888,16 +892,13 @@ impl SpoolWorker {
     /// Lists for the HTTP side the deliveries it holds that a cancel has marked since they were
     /// claimed (see super::withdrawn). Those already in flight end with their attempt.
     fn withdraw_canceled(&mut self) {
-        let started = Instant::now();
         if !self.held.is_empty() {
             match self.spool.canceled_among(self.held.iter().map(String::as_str)) {
                 Ok(canceled) => self.withdrawn.add(canceled),
                 Err(e) => self.tally.warn(format!("cannot read the spool {}: {e}", self.spool.location())),
             }
         }
-        // One probe per held delivery: with thousands held (a max_concurrency in the
-        // thousands), the checks are spaced out to take at most 1 % of this thread.
-        self.next_cancel_check = Instant::now() + CANCEL_CHECK.max(started.elapsed() * 100);
+        self.next_cancel_check = Instant::now() + cancel_check_interval(self.held.len());
     }
 
     fn outcomes_are_due(&self) -> bool {
@@ -971,9 +972,13 @@ impl SpoolWorker {
         self.record_outcomes();
         if !self.outcomes.is_empty() {
             // Their rows stay pending, claimed until their lease ends (or released below):
-            // another process sends them again, at least once, as after a crash.
+            // another process sends them again, at least once, as after a crash. Withdrawn
+            // ones keep their cancellation, and whoever claims them next ends them instead.
+            let withdrawn = self.outcomes.iter().filter(|(_, _, record)| record.attempt.is_none()).count();
+            let attempted = self.outcomes.len() - withdrawn;
             self.tally.warn(format!(
-                "{} outcomes could not be recorded in the spool {}; those deliveries will be sent again",
+                "{} outcomes could not be recorded in the spool {}; {attempted} of those deliveries will be sent again, \
+                 {withdrawn} withdrawn after a cancel will not",
                 self.outcomes.len(),
                 self.spool.location()
             ));
@@ -1144,6 +1149,14 @@ impl Drop for InFlight<'_> {
             self.tally.abandoned();
         }
     }
+}
+
+/// Time between two looks for cancels, for `held` deliveries held (see CANCEL_CHECK). It does
+/// not depend on how long a look took: a look that waited (for a lock, a fork, the disk) must
+/// not put off the next.
+fn cancel_check_interval(held: usize) -> Duration {
+    let spaced = held.div_ceil(CANCEL_CHECK_IDS).max(1) as u32;
+    (CANCEL_CHECK * spaced).min(CANCEL_CHECK_LONGEST)
 }
 
 fn abandoned(reason: &str) -> Outcome {

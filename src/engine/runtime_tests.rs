@@ -316,6 +316,59 @@ fn held_deliveries_canceled_by_another_process_are_not_sent() {
     });
 }
 
+#[test]
+fn cancel_checks_depend_on_what_is_held_and_come_every_2_s_at_least() {
+    assert_eq!(cancel_check_interval(0), CANCEL_CHECK);
+    assert_eq!(cancel_check_interval(128), CANCEL_CHECK, "the default: 32 slots, 4 deliveries each");
+    assert_eq!(cancel_check_interval(CANCEL_CHECK_IDS), CANCEL_CHECK);
+    assert_eq!(cancel_check_interval(CANCEL_CHECK_IDS + 1), CANCEL_CHECK * 2);
+    assert_eq!(cancel_check_interval(40_000), CANCEL_CHECK_LONGEST, "max_concurrency 10,000");
+}
+
+/// A fork while another thread is inside SQLite holds the spool thread's cancel check up for
+/// about 1 s. The next check still comes a quarter of a second later: when the interval
+/// grew with the time a check took, it came 100 s later, and another process's cancel went
+/// unseen while the queued deliveries were sent (found by an independent review).
+#[test]
+fn a_cancel_check_that_waited_does_not_put_off_the_next() {
+    let _turn = turn();
+    let spool = temp_spool();
+    let receiver = Receiver::start("200 OK", Duration::from_millis(700));
+    let one_slot = || EngineConfig { max_concurrency: 1, ..config(&spool, 64 << 20) };
+    let held: Vec<Delivery> = (0..4).map(|n| delivery(&receiver.url, format!("{{\"n\":{n}}}").into_bytes())).collect();
+    submit(held, one_slot).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while receiver.total() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (entered, entered_rx) = std::sync::mpsc::channel();
+    let inside = std::thread::spawn(move || {
+        let _section = crate::process::sqlite_section();
+        entered.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(1000));
+    });
+    entered_rx.recv().unwrap();
+    // SAFETY: the child only calls _exit.
+    let forker = std::thread::spawn(|| unsafe {
+        let child = libc::fork();
+        if child == 0 {
+            libc::_exit(0);
+        }
+        let mut status = 0;
+        libc::waitpid(child, &mut status, 0);
+    });
+    inside.join().unwrap();
+    forker.join().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let sent_before_cancel = receiver.total();
+    let mut admin = Spool::open(&spool, "another-process").unwrap();
+    let marked = admin.cancel_feed(FEED, "the feed was switched off", unix_millis()).unwrap();
+    assert!(flush(Duration::from_secs(20), one_slot).unwrap());
+    shutdown(Duration::from_secs(1));
+    let total = receiver.total();
+    assert!(total <= sent_before_cancel + 1, "{} sent after the cancel of {marked}", total - sent_before_cancel);
+}
+
 /// A fork while the spool thread stops: it joins the checkpoint thread, which closes its
 /// connection in an SQLite section; with the spool thread in one too, a fork waiting for the
 /// gate kept the checkpoint thread out, and all three waited for ever.

@@ -251,7 +251,8 @@ pub fn redeliver(id: PhpText, feed: Option<&Zval>) -> PhpResult<String> {
 
 /// Cancels feed `$feed`'s pending deliveries in the spool, for a feed switched off or deleted:
 /// those no process holds end as failed at once, with `canceled: $reason` as their last entry;
-/// those in flight end with their attempt under way instead of being retried. Returns how many.
+/// those in flight end with their attempt under way instead of being retried; those a process
+/// holds in memory, not started, are withdrawn and never sent (see the stub). Returns how many.
 #[php_function]
 #[php(name = "FluentWebhook\\cancel")]
 pub fn cancel(feed: PhpText, reason: Option<PhpText>) -> PhpResult<i64> {
