@@ -269,23 +269,34 @@ fn a_delivery_canceled_in_flight_counts_as_failed_not_as_a_retry() {
     assert_eq!((counts.failed, counts.retries_scheduled), (1, 0));
 }
 
-/// One request slot, four deliveries held (one in flight, three waiting for the slot), and a
-/// cancel of their feed by `cancel`: only the one in flight reaches the endpoint; the three
-/// end failed with the cancellation and no attempt.
-fn held_deliveries_canceled_by(cancel: impl FnOnce(&std::path::Path) -> usize) {
-    let _turn = turn();
-    let spool = temp_spool();
-    let receiver = Receiver::start("200 OK", Duration::from_millis(1000));
-    let one_slot = || EngineConfig { max_concurrency: 1, ..config(&spool, 64 << 20) };
+fn one_slot(spool: &std::path::Path) -> EngineConfig {
+    EngineConfig { max_concurrency: 1, ..config(spool, 64 << 20) }
+}
+
+/// Queues four deliveries of FEED with one request slot to a receiver that answers after
+/// `answer_after`, and returns once the first is in flight, the other three held in memory,
+/// waiting for the slot; with their ids.
+fn four_behind_one_slot(spool: &std::path::Path, answer_after: Duration) -> (Receiver, Vec<String>) {
+    let receiver = Receiver::start("200 OK", answer_after);
     let held: Vec<Delivery> = (0..4).map(|n| delivery(&receiver.url, format!("{{\"n\":{n}}}").into_bytes())).collect();
-    let ids: Vec<String> = held.iter().map(|d| d.id.clone()).collect();
-    submit(held, one_slot).unwrap();
+    let ids = held.iter().map(|d| d.id.clone()).collect();
+    submit(held, || one_slot(spool)).unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     while receiver.total() == 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
+    (receiver, ids)
+}
+
+/// Four deliveries held behind one request slot, and a cancel of their feed by `cancel`: only
+/// the one in flight reaches the endpoint; the three end failed with the cancellation and no
+/// attempt.
+fn held_deliveries_canceled_by(cancel: impl FnOnce(&std::path::Path) -> usize) {
+    let _turn = turn();
+    let spool = temp_spool();
+    let (receiver, ids) = four_behind_one_slot(&spool, Duration::from_millis(1000));
     assert_eq!(cancel(&spool), 4, "every held delivery is marked");
-    assert!(flush(Duration::from_secs(10), one_slot).unwrap());
+    assert!(flush(Duration::from_secs(10), || one_slot(&spool)).unwrap());
     let counts = snapshot();
     shutdown(Duration::from_secs(1));
     assert_eq!(receiver.total(), 1, "only the delivery in flight was sent");
@@ -333,14 +344,7 @@ fn cancel_checks_depend_on_what_is_held_and_come_every_2_s_at_least() {
 fn a_cancel_check_that_waited_does_not_put_off_the_next() {
     let _turn = turn();
     let spool = temp_spool();
-    let receiver = Receiver::start("200 OK", Duration::from_millis(700));
-    let one_slot = || EngineConfig { max_concurrency: 1, ..config(&spool, 64 << 20) };
-    let held: Vec<Delivery> = (0..4).map(|n| delivery(&receiver.url, format!("{{\"n\":{n}}}").into_bytes())).collect();
-    submit(held, one_slot).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while receiver.total() == 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let (receiver, _) = four_behind_one_slot(&spool, Duration::from_millis(700));
     let (entered, entered_rx) = std::sync::mpsc::channel();
     let inside = std::thread::spawn(move || {
         let _section = crate::process::sqlite_section();
@@ -363,7 +367,7 @@ fn a_cancel_check_that_waited_does_not_put_off_the_next() {
     let sent_before_cancel = receiver.total();
     let mut admin = Spool::open(&spool, "another-process").unwrap();
     let marked = admin.cancel_feed(FEED, "the feed was switched off", unix_millis()).unwrap();
-    assert!(flush(Duration::from_secs(20), one_slot).unwrap());
+    assert!(flush(Duration::from_secs(20), || one_slot(&spool)).unwrap());
     shutdown(Duration::from_secs(1));
     let total = receiver.total();
     assert!(total <= sent_before_cancel + 1, "{} sent after the cancel of {marked}", total - sent_before_cancel);
