@@ -450,16 +450,14 @@ struct SpoolWorker {
     config: EngineConfig,
     tally: Arc<Tally>,
     to_http: mpsc::UnboundedSender<Delivery>,
-    /// The ids of the deliveries handed to the HTTP side and not finished, and those of them
-    /// to withdraw, found canceled; when to look for cancels of them next.
+    /// The ids of the deliveries handed to the HTTP side and not finished (their count is
+    /// [`Self::in_memory`]). A delivery is claimed only when it can start within
+    /// QUEUED_ROUNDS - 1 rounds of requests, so its claim cannot run out while it waits.
     held: HashSet<String>,
+    /// Those of them found canceled, to withdraw; when to look for cancels of them next.
     withdrawn: Arc<Withdrawn>,
     next_cancel_check: Instant,
-    /// Deliveries handed to the HTTP side and not finished; their bytes, and those of
-    /// finished ones whose outcome is not written yet. A delivery is claimed only when it can
-    /// start within QUEUED_ROUNDS - 1 rounds of requests, so its claim cannot run out while it
-    /// waits.
-    in_memory: usize,
+    /// Bytes of the held deliveries, and of finished ones whose outcome is not written yet.
     bytes_in_memory: usize,
     /// Deliveries written claimed, but for which no request slot was free (see Place::Reserve),
     /// oldest first.
@@ -503,7 +501,6 @@ impl SpoolWorker {
             held: HashSet::new(),
             withdrawn,
             next_cancel_check: Instant::now(),
-            in_memory: 0,
             bytes_in_memory: 0,
             reserved: VecDeque::new(),
             unwritten: Vec::new(),
@@ -616,7 +613,7 @@ impl SpoolWorker {
         self.insert_new(new);
         // Grouped only while every request slot is busy: then more outcomes follow at once.
         // Otherwise a later write would only get in the way of the next new delivery's.
-        let busy = self.in_memory >= self.config.max_concurrency.max(1);
+        let busy = self.in_memory() >= self.config.max_concurrency.max(1);
         if !busy || self.outcomes_are_due() || self.outcomes.len() >= OUTCOME_BATCH {
             self.record_outcomes();
         }
@@ -671,7 +668,7 @@ impl SpoolWorker {
         let now = unix_millis();
         let mut rows = Vec::with_capacity(deliveries.len());
         let mut places = Vec::with_capacity(deliveries.len());
-        let (mut slots, mut budget, mut reserved) = (self.in_memory, self.bytes_in_memory, self.reserved.len());
+        let (mut slots, mut budget, mut reserved) = (self.in_memory(), self.bytes_in_memory, self.reserved.len());
         for mut delivery in deliveries {
             // Queued by this process, under its policy.
             delivery.network.get_or_insert_with(|| self.config.client.network.to_string().into());
@@ -715,12 +712,10 @@ impl SpoolWorker {
     }
 
     fn send(&mut self, delivery: Delivery) {
-        self.in_memory += 1;
         self.bytes_in_memory += delivery.size();
         self.held.insert(delivery.id.clone());
         if let Err(mpsc::error::SendError(delivery)) = self.to_http.send(delivery) {
             self.held.remove(&delivery.id);
-            self.in_memory -= 1;
             self.bytes_in_memory -= delivery.size();
             self.tally.started();
             self.tally.settled(&delivery, &abandoned("the delivery runtime has stopped"), Status::Pending);
@@ -733,7 +728,7 @@ impl SpoolWorker {
     /// reserved ones (the oldest new ones); then due ones again for what room is left.
     fn claim(&mut self, now: u64) -> usize {
         self.next_claim = now + CLAIM_INTERVAL.as_millis() as u64;
-        let share = self.capacity().saturating_sub(self.in_memory).div_ceil(4);
+        let share = self.capacity().saturating_sub(self.in_memory()).div_ceil(4);
         let due = self.claim_due(now, share);
         let reserved = self.take_reserved(now);
         // Fewer than its share: nothing more is due.
@@ -742,12 +737,12 @@ impl SpoolWorker {
 
     /// Reads back reserved deliveries for the free request slots, within the memory cap.
     fn take_reserved(&mut self, now: u64) -> usize {
-        let free = self.capacity().saturating_sub(self.in_memory);
+        let free = self.capacity().saturating_sub(self.in_memory());
         let mut room = self.config.memory_limit.saturating_sub(self.bytes_in_memory);
         let mut taken = Vec::new();
         while taken.len() < free {
             let Some(size) = self.reserved.front().map(|r| r.size) else { break };
-            let first = taken.is_empty() && self.in_memory == 0;
+            let first = taken.is_empty() && self.in_memory() == 0;
             if size > room && !first {
                 break;
             }
@@ -782,8 +777,8 @@ impl SpoolWorker {
     /// Claims due deliveries from the spool, at most `at_most`, and as many as there is room to
     /// hold.
     fn claim_due(&mut self, now: u64, at_most: usize) -> usize {
-        let free = self.capacity().saturating_sub(self.in_memory).min(at_most);
-        if free == 0 || (self.bytes_in_memory >= self.config.memory_limit && self.in_memory > 0) {
+        let free = self.capacity().saturating_sub(self.in_memory()).min(at_most);
+        if free == 0 || (self.bytes_in_memory >= self.config.memory_limit && self.in_memory() > 0) {
             return 0;
         }
         // A read first: most ticks find nothing, and a claim takes the write lock.
@@ -797,16 +792,16 @@ impl SpoolWorker {
         }
         // Those that will start at once get the short lease, those queued behind full slots
         // the long one.
-        let at_once = self.config.max_concurrency.saturating_sub(self.in_memory).min(free);
+        let at_once = self.config.max_concurrency.saturating_sub(self.in_memory()).min(free);
         let mut count = 0;
-        for (limit, last_position) in [(at_once, self.in_memory + at_once), (free - at_once, self.capacity())] {
+        for (limit, last_position) in [(at_once, self.in_memory() + at_once), (free - at_once, self.capacity())] {
             if limit == 0 {
                 continue;
             }
             // Bodies count against the memory cap as they are claimed, not only before.
             let budget = ByteBudget {
                 bytes: self.config.memory_limit.saturating_sub(self.bytes_in_memory) as u64,
-                at_least_one: self.in_memory == 0,
+                at_least_one: self.in_memory() == 0,
             };
             if budget.bytes == 0 && !budget.at_least_one {
                 break;
@@ -881,10 +876,9 @@ impl SpoolWorker {
             self.outcomes_due = Some(Instant::now() + OUTCOME_DELAY);
         }
         self.outcomes.push((delivery, outcome, record));
-        self.in_memory = self.in_memory.saturating_sub(1);
         // Take up what waits on disk once half the room is free: claims in batches, while
         // those still held keep every request slot busy.
-        if self.in_memory <= self.capacity() / 2 {
+        if self.in_memory() <= self.capacity() / 2 {
             self.next_claim = self.next_claim.min(unix_millis());
         }
     }
@@ -991,6 +985,11 @@ impl SpoolWorker {
             self.tally.lost(self.spool.pending_count().unwrap_or(0));
         }
         let _ = self.spool.release_claims(unix_millis());
+    }
+
+    /// Deliveries handed to the HTTP side and not finished.
+    fn in_memory(&self) -> usize {
+        self.held.len()
     }
 
     /// Deliveries held for sending at most (in flight, or queued for a request slot); those
