@@ -298,19 +298,19 @@ final class SpoolTest extends WebhookTestCase
     }
 
     /**
-     * More deliveries than the request slots hold (2 slots, 8 held): the rest are written
+     * More deliveries than the request slots hold (2 slots, 128 held): the rest are written
      * claimed and read back by id as slots free. Each is sent once; a feed canceled while its
      * deliveries wait ends them without an attempt.
      */
     public function testABacklogPastTheSlotsIsSentOnceEachAndACancelEndsItsPart(): void
     {
-        $slow = $this->url('backlog', '/sleep/0.02');
+        $slow = $this->url('backlog', '/sleep/0.01');
         $off = $this->url('off');
         $result = self::runPhp(<<<PHP
             <?php
             \$slow = new FluentWebhook\\Feed(['name' => 'slow', 'request_url' => '$slow', 'event_trigger' => ['e']], 'slow');
             \$off = new FluentWebhook\\Feed(['name' => 'off', 'request_url' => '$off', 'event_trigger' => ['e']], 'off');
-            for (\$i = 0; \$i < 60; \$i++) {
+            for (\$i = 0; \$i < 200; \$i++) {
                 FluentWebhook\\dispatch('e', ['n' => \$i], [\$slow]);
             }
             for (\$i = 0; \$i < 10; \$i++) {
@@ -325,12 +325,12 @@ final class SpoolTest extends WebhookTestCase
         $out = json_decode($result['stdout'], true);
         $this->assertTrue($out['flushed']);
         $this->assertSame(10, $out['canceled'], 'the off feed\'s ten, all waiting for a slot');
-        $this->assertGreaterThanOrEqual(60, $out['stats']['parked'], 'past the 8 held, they waited on disk');
-        $this->assertSame(60, $out['stats']['delivered']);
-        $requests = self::receiver()->waitForRequests('/sleep/0.02' . $this->prefix, 60);
+        $this->assertGreaterThanOrEqual(72, $out['stats']['parked'], 'past the 128 held, they waited on disk');
+        $this->assertSame(200, $out['stats']['delivered']);
+        $requests = self::receiver()->waitForRequests('/sleep/0.01' . $this->prefix, 200);
         $ids = array_map(fn ($r) => $r['headers']['webhook-id'], $requests);
-        $this->assertCount(60, $ids);
-        $this->assertCount(60, array_unique($ids), 'each webhook-id once');
+        $this->assertCount(200, $ids);
+        $this->assertCount(200, array_unique($ids), 'each webhook-id once');
         $this->assertSame([], self::receiver()->requests($this->prefix . 'off'), 'nothing sent for the canceled feed');
         $this->assertCount(10, $out['off']);
         foreach ($out['off'] as $row) {

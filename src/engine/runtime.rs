@@ -53,12 +53,16 @@ const INSERT_BATCH: usize = 1024;
 /// A claim outlives the longest a held delivery can take by this much before another
 /// process may take over.
 const LEASE_MARGIN: Duration = Duration::from_secs(5);
-/// Deliveries held in memory per request slot: one in flight and this many minus one
-/// queued for the next free slot, so that a finished request starts the next at once and
-/// the spool thread claims and records in larger batches. A queued delivery starts after
-/// at most QUEUED_ROUNDS - 1 requests per slot, each bounded by the timeout, which is what
-/// its claim's lease covers (see `SpoolWorker::lease_until`).
-const QUEUED_ROUNDS: usize = 4;
+/// Deliveries held in memory per request slot: one in flight and the rest queued for the
+/// next free slot. Deep enough that the sender does not run dry while the spool thread writes
+/// a batch of new deliveries, and that most of a burst goes out from memory instead of being
+/// read back from disk (4 per slot sent 15 % fewer deliveries per second in the throughput
+/// run, BENCHMARKS.md). However long one waits, its claim holds: claims of held deliveries
+/// are renewed (RENEWALS_PER_CLAIM).
+const HELD_PER_SLOT: usize = 64;
+/// How often a claim is renewed within its length: while the spool thread keeps up, a held
+/// delivery's claim has three quarters of its length left at least.
+const RENEWALS_PER_CLAIM: u32 = 4;
 /// Bytes of new deliveries that may wait for the spool thread. Past it, dispatch() waits for
 /// the spool to catch up: this bounds both the memory they hold and how long a delivery is
 /// only in memory (the crash window) when a burst comes faster than the disk writes.
@@ -451,9 +455,9 @@ struct SpoolWorker {
     tally: Arc<Tally>,
     to_http: mpsc::UnboundedSender<Delivery>,
     /// The ids of the deliveries handed to the HTTP side and not finished (their count is
-    /// [`Self::in_memory`]). A delivery is claimed only when it can start within
-    /// QUEUED_ROUNDS - 1 rounds of requests, so its claim cannot run out while it waits.
+    /// [`Self::in_memory`]), whose claims are renewed while they wait; when next.
     held: HashSet<String>,
+    next_renewal: Instant,
     /// Those of them found canceled, to withdraw; when to look for cancels of them next.
     withdrawn: Arc<Withdrawn>,
     next_cancel_check: Instant,
@@ -499,6 +503,7 @@ impl SpoolWorker {
             tally,
             to_http,
             held: HashSet::new(),
+            next_renewal: Instant::now(),
             withdrawn,
             next_cancel_check: Instant::now(),
             bytes_in_memory: 0,
@@ -529,6 +534,9 @@ impl SpoolWorker {
             if now >= self.next_claim {
                 self.claim(now);
             }
+            if !self.held.is_empty() && Instant::now() >= self.next_renewal {
+                self.renew_claims();
+            }
             if !self.held.is_empty() && Instant::now() >= self.next_cancel_check {
                 self.withdraw_canceled();
             }
@@ -537,7 +545,8 @@ impl SpoolWorker {
                 wait = wait.min(due.saturating_duration_since(Instant::now()));
             }
             if !self.held.is_empty() {
-                wait = wait.min(self.next_cancel_check.saturating_duration_since(Instant::now()));
+                let next = self.next_cancel_check.min(self.next_renewal);
+                wait = wait.min(next.saturating_duration_since(Instant::now()));
             }
             let command = match inbox.recv_timeout(wait) {
                 Ok(command) => command,
@@ -676,7 +685,7 @@ impl SpoolWorker {
                 if slots < self.capacity() && (budget + delivery.size() <= self.config.memory_limit || budget == 0) {
                     slots += 1;
                     budget += delivery.size();
-                    Place::Send(self.lease_until(now, slots - 1))
+                    Place::Send(self.lease_until(now))
                 } else if reserved < self.reserved_limit() {
                     reserved += 1;
                     Place::Reserve(self.reserve_until(now))
@@ -712,6 +721,10 @@ impl SpoolWorker {
     }
 
     fn send(&mut self, delivery: Delivery) {
+        if self.held.is_empty() {
+            // Its claim was made just now.
+            self.next_renewal = Instant::now() + self.renewal_interval();
+        }
         self.bytes_in_memory += delivery.size();
         self.held.insert(delivery.id.clone());
         if let Err(mpsc::error::SendError(delivery)) = self.to_http.send(delivery) {
@@ -753,8 +766,7 @@ impl SpoolWorker {
             return 0;
         }
         let claims: Vec<(String, u64)> = taken.iter().map(|r| (r.id.clone(), r.claimed_until)).collect();
-        let lease_until = self.lease_until(now, self.capacity() - 1);
-        match self.spool.take_reserved(&claims, now, lease_until) {
+        match self.spool.take_reserved(&claims, now, self.lease_until(now)) {
             Ok(deliveries) => {
                 let count = deliveries.len();
                 for delivery in deliveries {
@@ -790,38 +802,22 @@ impl SpoolWorker {
                 return 0;
             }
         }
-        // Those that will start at once get the short lease, those queued behind full slots
-        // the long one.
-        let at_once = self.config.max_concurrency.saturating_sub(self.in_memory()).min(free);
-        let mut count = 0;
-        for (limit, last_position) in [(at_once, self.in_memory() + at_once), (free - at_once, self.capacity())] {
-            if limit == 0 {
-                continue;
+        // Bodies count against the memory cap as they are claimed, not only before.
+        let budget = ByteBudget {
+            bytes: self.config.memory_limit.saturating_sub(self.bytes_in_memory) as u64,
+            at_least_one: self.in_memory() == 0,
+        };
+        let claimed = match self.spool.claim_due(now, self.lease_until(now), free, budget) {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                self.tally.warn(format!("cannot read the spool {}: {e}", self.spool.location()));
+                return 0;
             }
-            // Bodies count against the memory cap as they are claimed, not only before.
-            let budget = ByteBudget {
-                bytes: self.config.memory_limit.saturating_sub(self.bytes_in_memory) as u64,
-                at_least_one: self.in_memory() == 0,
-            };
-            if budget.bytes == 0 && !budget.at_least_one {
-                break;
-            }
-            let claimed = match self.spool.claim_due(now, self.lease_until(now, last_position - 1), limit, budget) {
-                Ok(claimed) => claimed,
-                Err(e) => {
-                    self.tally.warn(format!("cannot read the spool {}: {e}", self.spool.location()));
-                    return count;
-                }
-            };
-            count += claimed.len();
-            let short = claimed.len() < limit;
-            for delivery in claimed {
-                self.tally.claimed();
-                self.send(delivery);
-            }
-            if short {
-                break;
-            }
+        };
+        let count = claimed.len();
+        for delivery in claimed {
+            self.tally.claimed();
+            self.send(delivery);
         }
         count
     }
@@ -893,6 +889,21 @@ impl SpoolWorker {
             }
         }
         self.next_cancel_check = Instant::now() + cancel_check_interval(self.held.len());
+    }
+
+    /// Renews the claims of what this process holds: the deliveries handed to the HTTP side,
+    /// and those whose outcome is not written yet.
+    fn renew_claims(&mut self) {
+        let lease_until = self.lease_until(unix_millis());
+        let ids = self.held.iter().map(String::as_str).chain(self.outcomes.iter().map(|(d, _, _)| d.id.as_str()));
+        self.next_renewal = match self.spool.renew_claims(ids, lease_until) {
+            Ok(_) => Instant::now() + self.renewal_interval(),
+            Err(e) => {
+                self.tally
+                    .warn(format!("cannot renew claims in the spool {}: {e}; trying again", self.spool.location()));
+                Instant::now() + OUTCOME_RETRY
+            }
+        };
     }
 
     fn outcomes_are_due(&self) -> bool {
@@ -995,18 +1006,17 @@ impl SpoolWorker {
     /// Deliveries held for sending at most (in flight, or queued for a request slot); those
     /// whose attempt ended wait apart for their outcome to be written, counted in bytes only.
     fn capacity(&self) -> usize {
-        self.config.max_concurrency.max(1) * QUEUED_ROUNDS
+        self.config.max_concurrency.max(1) * HELD_PER_SLOT
     }
 
-    /// Until when a delivery written with no request slot free is claimed: twice the longest
-    /// claim of a held delivery. It is read back when a slot frees, which is a read where
-    /// claiming it back would write its row and two indexes (the largest part of the spool's
-    /// work while dispatch() outruns the sender), as long as its claim still covers its
-    /// attempt, that is, for the first half of it; after that it is claimed anew. A process
-    /// that dies holding it leaves it to others after this claim (130 s by default).
+    /// Until when a delivery written with no request slot free is claimed: twice a held
+    /// delivery's claim. It is read back when a slot frees, which is a read where claiming it
+    /// back would write its row and two indexes (the largest part of the spool's work while
+    /// dispatch() outruns the sender), as long as its claim still covers its attempt, that is,
+    /// for the first half of it; after that it is claimed anew. A process that dies holding it
+    /// leaves it to others after this claim (40 s by default).
     fn reserve_until(&self, now: u64) -> u64 {
-        let longest = self.lease_until(now, self.capacity() - 1) - now;
-        now + 2 * longest
+        now + 2 * (self.lease_until(now) - now)
     }
 
     /// Reserved deliveries kept at most: their ids take a quarter of the memory cap.
@@ -1014,13 +1024,15 @@ impl SpoolWorker {
         self.config.memory_limit / 4 / RESERVED_ENTRY_BYTES
     }
 
-    /// Until when a claim made now holds for the delivery at `position` among those held
-    /// (0 = the first): long enough to wait for its turn and be sent. One that starts at once
-    /// has the request timeout plus the margin, as before deliveries were queued; one queued
-    /// behind full slots waits at most a request per slot for each round ahead of it.
-    fn lease_until(&self, now: u64, position: usize) -> u64 {
-        let rounds = (position / self.config.max_concurrency.max(1) + 1).min(QUEUED_ROUNDS) as u32;
-        now + (self.config.client.timeout * rounds + LEASE_MARGIN).as_millis() as u64
+    /// Until when a claim made now holds: the request timeout plus the margin, long enough for
+    /// a delivery that starts at once to be sent and its outcome written. One that waits for a
+    /// request slot has its claim renewed meanwhile.
+    fn lease_until(&self, now: u64) -> u64 {
+        now + (self.config.client.timeout + LEASE_MARGIN).as_millis() as u64
+    }
+
+    fn renewal_interval(&self) -> Duration {
+        (self.config.client.timeout + LEASE_MARGIN) / RENEWALS_PER_CLAIM
     }
 }
 

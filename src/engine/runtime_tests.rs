@@ -330,10 +330,41 @@ fn held_deliveries_canceled_by_another_process_are_not_sent() {
 #[test]
 fn cancel_checks_depend_on_what_is_held_and_come_every_2_s_at_least() {
     assert_eq!(cancel_check_interval(0), CANCEL_CHECK);
-    assert_eq!(cancel_check_interval(128), CANCEL_CHECK, "the default: 32 slots, 4 deliveries each");
+    assert_eq!(cancel_check_interval(32 * HELD_PER_SLOT), CANCEL_CHECK, "the default: 32 slots");
     assert_eq!(cancel_check_interval(CANCEL_CHECK_IDS), CANCEL_CHECK);
     assert_eq!(cancel_check_interval(CANCEL_CHECK_IDS + 1), CANCEL_CHECK * 2);
     assert_eq!(cancel_check_interval(40_000), CANCEL_CHECK_LONGEST, "max_concurrency 10,000");
+}
+
+/// Ten deliveries behind one request slot, each answered after 0.7 s: the last starts about
+/// 6.3 s after they were claimed, past a claim's 6 s (a timeout of 1 s). Their claims are
+/// renewed while they wait, so another process looking for due deliveries never takes one
+/// over, and each is sent once.
+#[test]
+fn claims_of_held_deliveries_are_renewed_while_they_wait() {
+    let _turn = turn();
+    let spool = temp_spool();
+    let receiver = Receiver::start("200 OK", Duration::from_millis(700));
+    let short_claims = || {
+        let mut config = one_slot(&spool);
+        config.client.timeout = Duration::from_secs(1);
+        config
+    };
+    let held: Vec<Delivery> = (0..10).map(|n| delivery(&receiver.url, format!("{{\"n\":{n}}}").into_bytes())).collect();
+    let ids: Vec<String> = held.iter().map(|d| d.id.clone()).collect();
+    submit(held, short_claims).unwrap();
+    let mut other = Spool::open(&spool, "another-process").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while receiver.total() < ids.len() && Instant::now() < deadline {
+        let taken = other.claim_due(unix_millis(), unix_millis() + 60_000, 10, ByteBudget::UNLIMITED).unwrap();
+        assert!(taken.is_empty(), "{} taken over after {} were sent", taken.len(), receiver.total());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(flush(Duration::from_secs(5), short_claims).unwrap());
+    shutdown(Duration::from_secs(1));
+    for id in &ids {
+        assert_eq!((receiver.requests(id), status_on_disk(&spool, id).as_str()), (1, "delivered"));
+    }
 }
 
 /// A fork while another thread is inside SQLite holds the spool thread's cancel check up for

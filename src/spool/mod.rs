@@ -576,6 +576,31 @@ impl Spool {
         Ok(canceled)
     }
 
+    /// Extends this process's claims on `ids` (deliveries it still holds) until `lease_until`,
+    /// in one transaction: a process that dies stops renewing, and others take over once the
+    /// last renewal runs out. A row that has meanwhile changed hands or ended is left as it is.
+    /// Returns how many claims it renewed.
+    pub fn renew_claims<'a>(
+        &mut self,
+        ids: impl IntoIterator<Item = &'a str>,
+        lease_until: u64,
+    ) -> rusqlite::Result<usize> {
+        let _inside = process::sqlite_section();
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut renewed = 0;
+        {
+            let mut renew = tx.prepare_cached(
+                "UPDATE outbox SET lease_until = ?3, next_attempt_at = ?3
+                 WHERE id = ?1 AND status = 'pending' AND lease_owner = ?2",
+            )?;
+            for id in ids {
+                renewed += renew.execute(params![id, self.owner, lease_until as i64])?;
+            }
+        }
+        tx.commit()?;
+        Ok(renewed)
+    }
+
     /// Records an attempt and what follows it; see [`Spool::record_attempts`].
     pub fn record_attempt(
         &mut self,
@@ -1033,6 +1058,30 @@ mod tests {
         assert_eq!(a.release_claims(25_000).unwrap(), 1);
         assert_eq!(b.release_claims(25_000).unwrap(), 1);
         assert!(b.has_due(25_000).unwrap(), "released rows are due at once");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_renewed_claim_keeps_others_out_until_it_runs_out() {
+        let (dir, mut holder, mut other) = shared_spool("holder", "other");
+        let (held, taken, ended) = (delivery(1), delivery(2), delivery(3));
+        holder
+            .insert(&[(held.clone(), Some(10_500)), (taken.clone(), Some(10_000)), (ended.clone(), Some(10_000))])
+            .unwrap();
+        let attempt = Attempt { at: 9_000, status_code: Some(200), error: None, duration_ms: 1 };
+        holder.record_attempt(&ended.id, &attempt, Status::Delivered, None, b"").unwrap();
+        assert_eq!(
+            other.claim_due(11_000, 20_000, 1, ByteBudget::UNLIMITED).unwrap()[0].id,
+            taken.id,
+            "a lapsed claim"
+        );
+        let ids = [held.id.as_str(), taken.id.as_str(), ended.id.as_str()];
+        assert_eq!(holder.renew_claims(ids, 30_000).unwrap(), 1, "neither the one taken over nor the one ended");
+        assert!(other.claim_due(25_000, 40_000, 10, ByteBudget::UNLIMITED).unwrap().is_empty());
+        assert!(!other.has_due(29_999).unwrap());
+        assert_eq!(other.claim_due(30_001, 40_000, 10, ByteBudget::UNLIMITED).unwrap()[0].id, held.id);
+        assert_eq!(holder.get(&taken.id).unwrap().unwrap().status, Status::Pending);
+        assert_eq!(holder.get(&ended.id).unwrap().unwrap().status, Status::Delivered);
         std::fs::remove_dir_all(dir).unwrap();
     }
 
