@@ -88,6 +88,10 @@ const RESERVED_ENTRY_BYTES: usize = 128;
 const CANCEL_CHECK: Duration = Duration::from_millis(250);
 const CANCEL_CHECK_IDS: usize = 4096;
 const CANCEL_CHECK_LONGEST: Duration = Duration::from_secs(2);
+/// How often finished deliveries past their retention are deleted, and how many at most in
+/// one transaction.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
+const PRUNE_BATCH: usize = 10_000;
 /// How long the PHP thread waits for an answer from the spool thread.
 const SPOOL_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The least flush() waits for the spool thread's answer, even at its deadline: enough for a
@@ -460,6 +464,10 @@ struct SpoolWorker {
     next_renewal: Instant,
     /// Those of them found canceled, to withdraw; when to look for cancels of them next.
     withdrawn: Arc<Withdrawn>,
+    /// Those of them whose claims a renewal found lost: they ran out while the spool thread
+    /// was held up, and another process took them over (or ended them). Withdrawn too, and
+    /// ended here without an outcome when they come back unsent.
+    lost_claims: HashSet<String>,
     next_cancel_check: Instant,
     /// Bytes of the held deliveries, and of finished ones whose outcome is not written yet.
     bytes_in_memory: usize,
@@ -505,6 +513,7 @@ impl SpoolWorker {
             held: HashSet::new(),
             next_renewal: Instant::now(),
             withdrawn,
+            lost_claims: HashSet::new(),
             next_cancel_check: Instant::now(),
             bytes_in_memory: 0,
             reserved: VecDeque::new(),
@@ -534,7 +543,7 @@ impl SpoolWorker {
             if now >= self.next_claim {
                 self.claim(now);
             }
-            if !self.held.is_empty() && Instant::now() >= self.next_renewal {
+            if self.holds_claims() && Instant::now() >= self.next_renewal {
                 self.renew_claims();
             }
             if !self.held.is_empty() && Instant::now() >= self.next_cancel_check {
@@ -544,9 +553,11 @@ impl SpoolWorker {
             if let Some(due) = self.outcomes_due.max(self.outcomes_retry_at) {
                 wait = wait.min(due.saturating_duration_since(Instant::now()));
             }
+            if self.holds_claims() {
+                wait = wait.min(self.next_renewal.saturating_duration_since(Instant::now()));
+            }
             if !self.held.is_empty() {
-                let next = self.next_cancel_check.min(self.next_renewal);
-                wait = wait.min(next.saturating_duration_since(Instant::now()));
+                wait = wait.min(self.next_cancel_check.saturating_duration_since(Instant::now()));
             }
             let command = match inbox.recv_timeout(wait) {
                 Ok(command) => command,
@@ -721,7 +732,7 @@ impl SpoolWorker {
     }
 
     fn send(&mut self, delivery: Delivery) {
-        if self.held.is_empty() {
+        if !self.holds_claims() {
             // Its claim was made just now.
             self.next_renewal = Instant::now() + self.renewal_interval();
         }
@@ -814,6 +825,17 @@ impl SpoolWorker {
                 return 0;
             }
         };
+        // Still held here after its claim was lost, then let go by the process that took it
+        // over: this process's copy is in flight or on its way back unsent, so it is let go
+        // again rather than held twice, and whoever claims it next sends it.
+        let (again, claimed): (Vec<Delivery>, Vec<Delivery>) =
+            claimed.into_iter().partition(|delivery| self.held.contains(&delivery.id));
+        if !again.is_empty() {
+            let ids: Vec<&str> = again.iter().map(|delivery| delivery.id.as_str()).collect();
+            if let Err(e) = self.spool.let_go(&ids, now) {
+                self.tally.warn(format!("cannot write to the spool {}: {e}", self.spool.location()));
+            }
+        }
         let count = claimed.len();
         for delivery in claimed {
             self.tally.claimed();
@@ -849,9 +871,16 @@ impl SpoolWorker {
         self.queue_outcome(delivery, outcome, record);
     }
 
-    /// Queues the end of a delivery withdrawn before its attempt started: failed, with its
-    /// cancellation as the last entry and no attempt.
+    /// Ends a delivery withdrawn before its attempt started. One whose claim was lost is
+    /// another process's now: it leaves this one without an outcome. One canceled ends failed,
+    /// with its cancellation as the last entry and no attempt.
     fn not_started(&mut self, delivery: Delivery) {
+        if self.lost_claims.remove(&delivery.id) {
+            self.held.remove(&delivery.id);
+            self.bytes_in_memory = self.bytes_in_memory.saturating_sub(delivery.size());
+            self.tally.abandoned();
+            return;
+        }
         let record = AttemptRecord {
             id: delivery.id.clone(),
             attempt: None,
@@ -865,8 +894,10 @@ impl SpoolWorker {
     /// Its request slot is free at once; its memory, once the outcome is written.
     fn queue_outcome(&mut self, delivery: Delivery, outcome: Outcome, record: AttemptRecord) {
         self.held.remove(&delivery.id);
-        // Found canceled while in flight, too late to withdraw: off the list.
+        // Found canceled, or its claim lost, while in flight, too late to withdraw: off the
+        // lists. (An outcome whose claim is lost is not written: see record_outcomes.)
         self.withdrawn.take(&delivery.id);
+        self.lost_claims.remove(&delivery.id);
         if self.outcomes.is_empty() {
             // Monotonic: a wall clock set back must not hold outcomes (and flush()) back.
             self.outcomes_due = Some(Instant::now() + OUTCOME_DELAY);
@@ -897,7 +928,22 @@ impl SpoolWorker {
         let lease_until = self.lease_until(unix_millis());
         let ids = self.held.iter().map(String::as_str).chain(self.outcomes.iter().map(|(d, _, _)| d.id.as_str()));
         self.next_renewal = match self.spool.renew_claims(ids, lease_until) {
-            Ok(_) => Instant::now() + self.renewal_interval(),
+            Ok(lost) => {
+                // Those not started yet are not sent from here: another process may be sending
+                // them.
+                let lost: Vec<String> = lost.into_iter().filter(|id| self.held.contains(id)).collect();
+                if !lost.is_empty() {
+                    self.tally.warn(format!(
+                        "{} deliveries held in memory lost their claims (the spool thread could not renew them in \
+                         time), and another process took them over or ended them; those not started are not sent \
+                         from this one",
+                        lost.len()
+                    ));
+                    self.lost_claims.extend(lost.iter().cloned());
+                    self.withdrawn.add(lost);
+                }
+                Instant::now() + self.renewal_interval()
+            }
             Err(e) => {
                 self.tally
                     .warn(format!("cannot renew claims in the spool {}: {e}; trying again", self.spool.location()));
@@ -951,12 +997,18 @@ impl SpoolWorker {
         self.next_claim = self.next_claim.min(now);
     }
 
+    /// Deletes what the log keeps past its retention, a part at a time: when more is left, the
+    /// next part comes in the next round of the loop, after commands and renewals.
     fn prune(&mut self, now: u64) {
-        self.next_prune = now + 3_600_000;
         let before = now.saturating_sub(self.config.retention.as_millis() as u64);
-        if let Err(e) = self.spool.prune(before) {
-            self.tally.warn(format!("cannot prune the spool {}: {e}", self.spool.location()));
-        }
+        self.next_prune = match self.spool.prune(before, PRUNE_BATCH) {
+            Ok(PRUNE_BATCH) => now,
+            Ok(_) => now + PRUNE_INTERVAL.as_millis() as u64,
+            Err(e) => {
+                self.tally.warn(format!("cannot prune the spool {}: {e}", self.spool.location()));
+                now + PRUNE_INTERVAL.as_millis() as u64
+            }
+        };
     }
 
     /// Writes what is still queued, records what finished, and gives up this process's
@@ -1029,6 +1081,12 @@ impl SpoolWorker {
     /// request slot has its claim renewed meanwhile.
     fn lease_until(&self, now: u64) -> u64 {
         now + (self.config.client.timeout + LEASE_MARGIN).as_millis() as u64
+    }
+
+    /// Whether this process holds claims to renew: deliveries held for sending, or whose
+    /// outcome is not written yet.
+    fn holds_claims(&self) -> bool {
+        !self.held.is_empty() || !self.outcomes.is_empty()
     }
 
     fn renewal_interval(&self) -> Duration {

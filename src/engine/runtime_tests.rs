@@ -524,3 +524,119 @@ fn a_delivery_goes_only_where_the_process_that_queued_it_allowed() {
     assert!(attempts.contains("the process that queued this delivery does not open it"), "{attempts}");
     assert_eq!((receiver.requests(&open.id), receiver.requests(&unknown.id)), (1, 1));
 }
+
+/// Forty deliveries behind one request slot (answered after 0.3 s; a claim is 6 s with a
+/// 1 s timeout). Another process holds the spool's write lock for 6.5 s: this process cannot
+/// renew, and the claims of the deliveries it still holds run out (README: "another process may
+/// then send those deliveries too"). That other process then takes them over and lets them go
+/// again in the same transaction, as claim_due does with rows past its memory budget. This
+/// process may lose them to others, but must never send one of them twice itself: it still
+/// holds each one in memory, and claim_due must not claim it a second time.
+#[test]
+fn a_claim_lost_while_held_is_not_sent_twice_by_this_process() {
+    let _turn = turn();
+    let spool = temp_spool();
+    let receiver = Receiver::start("200 OK", Duration::from_millis(300));
+    let short_claims = || {
+        let mut config = one_slot(&spool);
+        config.client.timeout = Duration::from_secs(1);
+        config
+    };
+    assert!(flush(Duration::from_secs(5), short_claims).unwrap());
+    let held: Vec<Delivery> = (0..40).map(|n| delivery(&receiver.url, format!("{{\"n\":{n}}}").into_bytes())).collect();
+    let ids: Vec<String> = held.iter().map(|d| d.id.clone()).collect();
+    submit(held, short_claims).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while receiver.total() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let other = Connection::open(&spool).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    std::thread::sleep(Duration::from_millis(6500));
+    let now = unix_millis() as i64;
+    // Still held by this process, not sent yet: their claims ran out.
+    let unsent: Vec<&String> = ids.iter().filter(|id| receiver.requests(id) == 0).collect();
+    let mut taken_over = 0;
+    for id in &unsent {
+        taken_over += other
+            .execute(
+                "UPDATE outbox SET lease_owner = 'another-process', lease_until = ?2, next_attempt_at = ?2
+                 WHERE id = ?1 AND status = 'pending' AND lease_until < ?3",
+                rusqlite::params![id, now + 60_000, now],
+            )
+            .unwrap();
+    }
+    // ...and let go at once (past its memory budget).
+    other
+        .execute(
+            "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, next_attempt_at = ?1
+             WHERE lease_owner = 'another-process'",
+            [now],
+        )
+        .unwrap();
+    other.execute_batch("COMMIT").unwrap();
+    assert!(taken_over > 0, "the stall should let claims run out");
+    assert!(flush(Duration::from_secs(40), short_claims).unwrap());
+    let counts = snapshot();
+    shutdown(Duration::from_secs(1));
+    let twice: Vec<_> = ids.iter().filter(|id| receiver.requests(id) > 1).collect();
+    assert!(twice.is_empty(), "{} of {} sent twice by this one process", twice.len(), ids.len());
+    assert_eq!((counts.delivered, counts.failed), (40, 0), "each claimed again and sent once, none counted failed");
+    assert!(ids.iter().all(|id| status_on_disk(&spool, id) == "delivered"));
+}
+
+/// The commit and renew_claims say the claims of deliveries "whose outcome is not written
+/// yet" are renewed too. With nothing else held (an idle process), an outcome the spool refuses
+/// (here only outcome writes fail; renewals touch other columns) loses its claim after 6 s (1 s
+/// timeout): another process takes the delivery over and sends it again while this process is
+/// alive and still holds it (record_outcomes: "sends them again only if it dies first").
+#[test]
+fn a_delivery_whose_outcome_waits_keeps_its_claim_while_nothing_else_is_held() {
+    let _turn = turn();
+    let spool = temp_spool();
+    let receiver = Receiver::start("200 OK", Duration::ZERO);
+    let short_claims = || {
+        let mut config = config(&spool, 64 << 20);
+        config.client.timeout = Duration::from_secs(1);
+        config
+    };
+    assert!(flush(Duration::from_secs(5), short_claims).unwrap());
+    let admin = fail_writes(&spool, "outbox", "UPDATE OF attempt_count");
+    let d = delivery(&receiver.url, b"{}".to_vec());
+    let id = d.id.clone();
+    submit(vec![d], short_claims).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while receiver.total() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_secs(8));
+    let mut other = Spool::open(&spool, "another-process").unwrap();
+    let taken = other.claim_due(unix_millis(), unix_millis() + 60_000, 10, ByteBudget::UNLIMITED).unwrap();
+    heal(&admin);
+    let _ = flush(Duration::from_secs(5), short_claims);
+    shutdown(Duration::from_secs(1));
+    assert_eq!(receiver.requests(&id), 1);
+    assert!(taken.is_empty(), "taken over while this process holds it, its outcome unwritten");
+}
+
+/// A delivery held here whose claim another process took over and let go: a claim made before
+/// the next renewal finds it lost lets it go again instead of holding it twice.
+#[test]
+fn a_held_delivery_claimed_again_is_let_go_not_held_twice() {
+    let spool = temp_spool();
+    let (to_http, mut from_spool) = mpsc::unbounded_channel();
+    let mut worker = SpoolWorker::new(one_slot(&spool), "me".into(), Arc::default(), to_http, Arc::default());
+    let d = delivery("http://127.0.0.1:9/hook", b"{}".to_vec());
+    assert!(worker.insert(vec![d.clone()]));
+    assert_eq!(from_spool.try_recv().unwrap().id, d.id);
+    let other = Connection::open(&spool).unwrap();
+    other
+        .execute("UPDATE outbox SET lease_owner = NULL, lease_until = NULL, next_attempt_at = 0 WHERE id = ?1", [&d.id])
+        .unwrap();
+    assert_eq!(worker.claim(unix_millis()), 0);
+    assert!(from_spool.try_recv().is_err(), "handed to the HTTP side once");
+    assert_eq!(worker.in_memory(), 1);
+    let owner: Option<String> =
+        other.query_row("SELECT lease_owner FROM outbox WHERE id = ?1", [&d.id], |r| r.get(0)).unwrap();
+    assert_eq!(owner, None, "let go again, for whoever claims it once this copy is gone");
+}

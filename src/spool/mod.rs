@@ -579,26 +579,44 @@ impl Spool {
     /// Extends this process's claims on `ids` (deliveries it still holds) until `lease_until`,
     /// in one transaction: a process that dies stops renewing, and others take over once the
     /// last renewal runs out. A row that has meanwhile changed hands or ended is left as it is.
-    /// Returns how many claims it renewed.
+    /// Returns the ids of those, whose claims this process has lost.
     pub fn renew_claims<'a>(
         &mut self,
         ids: impl IntoIterator<Item = &'a str>,
         lease_until: u64,
-    ) -> rusqlite::Result<usize> {
+    ) -> rusqlite::Result<Vec<String>> {
         let _inside = process::sqlite_section();
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let mut renewed = 0;
+        let mut lost = Vec::new();
         {
             let mut renew = tx.prepare_cached(
                 "UPDATE outbox SET lease_until = ?3, next_attempt_at = ?3
                  WHERE id = ?1 AND status = 'pending' AND lease_owner = ?2",
             )?;
             for id in ids {
-                renewed += renew.execute(params![id, self.owner, lease_until as i64])?;
+                if renew.execute(params![id, self.owner, lease_until as i64])? == 0 {
+                    lost.push(id.to_string());
+                }
             }
         }
         tx.commit()?;
-        Ok(renewed)
+        Ok(lost)
+    }
+
+    /// Gives up this process's claims on `ids` at once: they are due for any process.
+    pub fn let_go(&mut self, ids: &[&str], now: u64) -> rusqlite::Result<()> {
+        let _inside = process::sqlite_section();
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        {
+            let mut let_go = tx.prepare_cached(
+                "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, next_attempt_at = ?3
+                 WHERE id = ?1 AND status = 'pending' AND lease_owner = ?2",
+            )?;
+            for id in ids {
+                let_go.execute(params![id, self.owner, now as i64])?;
+            }
+        }
+        tx.commit()
     }
 
     /// Records an attempt and what follows it; see [`Spool::record_attempts`].
@@ -715,19 +733,30 @@ impl Spool {
         )
     }
 
-    /// Deletes finished deliveries created before `before` (Unix ms), and their bodies.
-    pub fn prune(&mut self, before: u64) -> rusqlite::Result<usize> {
+    /// Deletes up to `at_most` finished deliveries created before `before` (Unix ms), the
+    /// oldest first, and their bodies, in one transaction; returns how many. A spool with more
+    /// to prune is pruned a part at a time, so that the spool thread goes on renewing its
+    /// claims in between.
+    pub fn prune(&mut self, before: u64, at_most: usize) -> rusqlite::Result<usize> {
         let _inside = process::sqlite_section();
-        let tx = self.conn.transaction()?;
-        tx.execute(
-            "DELETE FROM bodies WHERE id IN
-             (SELECT body_id FROM outbox WHERE status != 'pending' AND created_at < ?1)",
-            [before as i64],
-        )?;
-        let deleted =
-            tx.execute("DELETE FROM outbox WHERE status != 'pending' AND created_at < ?1", [before as i64])?;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let oldest = tx
+            .prepare_cached(
+                "SELECT rowid, body_id FROM outbox WHERE status != 'pending' AND created_at < ?1
+                 ORDER BY created_at LIMIT ?2",
+            )?
+            .query_map(params![before as i64, at_most as i64], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<(i64, i64)>>>()?;
+        {
+            let mut body = tx.prepare_cached("DELETE FROM bodies WHERE id = ?1")?;
+            let mut row = tx.prepare_cached("DELETE FROM outbox WHERE rowid = ?1")?;
+            for (rowid, body_id) in &oldest {
+                body.execute([body_id])?;
+                row.execute([rowid])?;
+            }
+        }
         tx.commit()?;
-        Ok(deleted)
+        Ok(oldest.len())
     }
 
     /// Pending deliveries (queued, in flight or waiting for a retry).
@@ -1076,12 +1105,19 @@ mod tests {
             "a lapsed claim"
         );
         let ids = [held.id.as_str(), taken.id.as_str(), ended.id.as_str()];
-        assert_eq!(holder.renew_claims(ids, 30_000).unwrap(), 1, "neither the one taken over nor the one ended");
+        let lost = holder.renew_claims(ids, 30_000).unwrap();
+        assert_eq!(lost, [taken.id.clone(), ended.id.clone()], "the one taken over and the one ended");
         assert!(other.claim_due(25_000, 40_000, 10, ByteBudget::UNLIMITED).unwrap().is_empty());
         assert!(!other.has_due(29_999).unwrap());
         assert_eq!(other.claim_due(30_001, 40_000, 10, ByteBudget::UNLIMITED).unwrap()[0].id, held.id);
         assert_eq!(holder.get(&taken.id).unwrap().unwrap().status, Status::Pending);
         assert_eq!(holder.get(&ended.id).unwrap().unwrap().status, Status::Delivered);
+        other.let_go(&[taken.id.as_str(), held.id.as_str()], 30_002).unwrap();
+        assert_eq!(
+            holder.claim_due(30_002, 50_000, 10, ByteBudget::UNLIMITED).unwrap().len(),
+            2,
+            "let go: due at once"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -1330,7 +1366,7 @@ mod tests {
             let attempt = Attempt { at: 1, status_code: Some(200), error: None, duration_ms: 1 };
             spool.record_attempt(&c.id, &attempt, Status::Delivered, None, b"").unwrap();
         }
-        assert_eq!(spool.prune(u64::MAX / 4).unwrap(), 2);
+        assert_eq!(spool.prune(u64::MAX / 4, 100).unwrap(), 2);
         let left: i64 = spool.conn.query_row("SELECT COUNT(*) FROM bodies", [], |r| r.get(0)).unwrap();
         assert_eq!(left, 0, "pruning takes the bodies too");
         let version: i64 = spool.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
@@ -1468,7 +1504,17 @@ mod tests {
                 b"",
             )
             .unwrap();
-        assert_eq!(spool.prune(2_000).unwrap(), 1, "only finished rows are pruned");
-        assert_eq!(spool.pending_count().unwrap(), 2);
+        let attempt = Attempt { at: 1, status_code: Some(200), error: None, duration_ms: 1 };
+        let third = all[2].delivery.id.clone();
+        assert_eq!(spool.claim_due(1_500, 1_600, 1, ByteBudget::UNLIMITED).unwrap()[0].id, third);
+        spool.record_attempt(&third, &attempt, Status::Delivered, None, b"").unwrap();
+        assert_eq!(spool.prune(2_000, 1).unwrap(), 1, "a part at a time, the oldest first");
+        assert!(spool.get(&third).unwrap().is_none());
+        assert_eq!(spool.prune(2_000, 1).unwrap(), 1);
+        assert!(spool.get(&id).unwrap().is_none());
+        assert_eq!(spool.prune(2_000, 1).unwrap(), 0, "only finished rows are pruned");
+        assert_eq!(spool.pending_count().unwrap(), 1);
+        let bodies: i64 = spool.conn.query_row("SELECT COUNT(*) FROM bodies", [], |r| r.get(0)).unwrap();
+        assert_eq!(bodies, 1, "the pending one's body stays");
     }
 }
