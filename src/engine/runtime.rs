@@ -466,8 +466,10 @@ struct SpoolWorker {
     withdrawn: Arc<Withdrawn>,
     /// Those of them whose claims a renewal found lost: they ran out while the spool thread
     /// was held up, and another process took them over (or ended them). Withdrawn too, and
-    /// ended here without an outcome when they come back unsent.
+    /// ended here without an outcome when they come back unsent; unless this process has
+    /// claimed them back meanwhile (`reclaimed`, see Self::has_already), when they are sent.
     lost_claims: HashSet<String>,
+    reclaimed: HashSet<String>,
     next_cancel_check: Instant,
     /// Bytes of the held deliveries, and of finished ones whose outcome is not written yet.
     bytes_in_memory: usize,
@@ -514,6 +516,7 @@ impl SpoolWorker {
             next_renewal: Instant::now(),
             withdrawn,
             lost_claims: HashSet::new(),
+            reclaimed: HashSet::new(),
             next_cancel_check: Instant::now(),
             bytes_in_memory: 0,
             reserved: VecDeque::new(),
@@ -825,17 +828,13 @@ impl SpoolWorker {
                 return 0;
             }
         };
-        // Still held here after its claim was lost, then let go by the process that took it
-        // over: this process's copy is in flight or on its way back unsent, so it is let go
-        // again rather than held twice, and whoever claims it next sends it.
-        let (again, claimed): (Vec<Delivery>, Vec<Delivery>) =
-            claimed.into_iter().partition(|delivery| self.held.contains(&delivery.id));
-        if !again.is_empty() {
-            let ids: Vec<&str> = again.iter().map(|delivery| delivery.id.as_str()).collect();
-            if let Err(e) = self.spool.let_go(&ids, now) {
-                self.tally.warn(format!("cannot write to the spool {}: {e}", self.spool.location()));
-            }
-        }
+        let outcome_ids: HashSet<String> = if claimed.is_empty() {
+            HashSet::new()
+        } else {
+            self.outcomes.iter().map(|(delivery, _, _)| delivery.id.clone()).collect()
+        };
+        let claimed: Vec<Delivery> =
+            claimed.into_iter().filter(|delivery| !self.has_already(&delivery.id, &outcome_ids)).collect();
         let count = claimed.len();
         for delivery in claimed {
             self.tally.claimed();
@@ -871,14 +870,37 @@ impl SpoolWorker {
         self.queue_outcome(delivery, outcome, record);
     }
 
+    /// Whether a delivery just claimed is one this process still has: held for sending, or its
+    /// outcome not written yet. It comes back only when its claim ran out and the process that
+    /// took it over let it go. The claim is this process's again, so the copy it has goes on
+    /// as if the claim had never been lost, and the one just read is dropped. One withdrawn for
+    /// its lost claim is put back, or, when the sender has already passed it back, sent again
+    /// once it arrives (Self::not_started).
+    fn has_already(&mut self, id: &str, outcome_ids: &HashSet<String>) -> bool {
+        if self.lost_claims.contains(id) {
+            if self.withdrawn.take(id) {
+                self.lost_claims.remove(id);
+            } else {
+                self.reclaimed.insert(id.to_string());
+            }
+            return true;
+        }
+        self.held.contains(id) || outcome_ids.contains(id)
+    }
+
     /// Ends a delivery withdrawn before its attempt started. One whose claim was lost is
-    /// another process's now: it leaves this one without an outcome. One canceled ends failed,
-    /// with its cancellation as the last entry and no attempt.
+    /// another process's now: it leaves this one without an outcome, unless this process
+    /// claimed it back meanwhile, when it is sent. One canceled ends failed, with its
+    /// cancellation as the last entry and no attempt.
     fn not_started(&mut self, delivery: Delivery) {
         if self.lost_claims.remove(&delivery.id) {
             self.held.remove(&delivery.id);
             self.bytes_in_memory = self.bytes_in_memory.saturating_sub(delivery.size());
             self.tally.abandoned();
+            if self.reclaimed.remove(&delivery.id) {
+                self.tally.claimed();
+                self.send(delivery);
+            }
             return;
         }
         let record = AttemptRecord {
@@ -898,6 +920,7 @@ impl SpoolWorker {
         // lists. (An outcome whose claim is lost is not written: see record_outcomes.)
         self.withdrawn.take(&delivery.id);
         self.lost_claims.remove(&delivery.id);
+        self.reclaimed.remove(&delivery.id);
         if self.outcomes.is_empty() {
             // Monotonic: a wall clock set back must not hold outcomes (and flush()) back.
             self.outcomes_due = Some(Instant::now() + OUTCOME_DELAY);

@@ -619,24 +619,140 @@ fn a_delivery_whose_outcome_waits_keeps_its_claim_while_nothing_else_is_held() {
     assert!(taken.is_empty(), "taken over while this process holds it, its outcome unwritten");
 }
 
-/// A delivery held here whose claim another process took over and let go: a claim made before
-/// the next renewal finds it lost lets it go again instead of holding it twice.
+/// A spool thread's state driven by hand, without its thread or an HTTP side, holding one
+/// delivery that the test took from it as the HTTP side would; and a connection of another
+/// process to the same spool.
+struct HandDriven {
+    worker: SpoolWorker,
+    from_spool: mpsc::UnboundedReceiver<Delivery>,
+    tally: Arc<Tally>,
+    other: Connection,
+    spool: PathBuf,
+    /// The copy the HTTP side took.
+    taken: Delivery,
+}
+
+impl HandDriven {
+    fn new() -> HandDriven {
+        let spool = temp_spool();
+        let (to_http, mut from_spool) = mpsc::unbounded_channel();
+        let tally: Arc<Tally> = Arc::default();
+        let mut worker = SpoolWorker::new(one_slot(&spool), "me".into(), Arc::clone(&tally), to_http, Arc::default());
+        tally.queued(1);
+        assert!(worker.insert(vec![delivery("http://127.0.0.1:9/hook", b"{}".to_vec())]));
+        let taken = from_spool.try_recv().unwrap();
+        tally.started();
+        let other = Connection::open(&spool).unwrap();
+        HandDriven { worker, from_spool, tally, other, spool, taken }
+    }
+
+    /// Another process takes the delivery over, as after its claim ran out.
+    fn taken_over(&self) {
+        let until = (unix_millis() + 60_000) as i64;
+        let sql =
+            "UPDATE outbox SET lease_owner = 'another-process', lease_until = ?2, next_attempt_at = ?2 WHERE id = ?1";
+        self.other.execute(sql, rusqlite::params![self.taken.id, until]).unwrap();
+    }
+
+    /// ... and lets it go (past its memory cap, or at its exit): due at once.
+    fn let_go(&self) {
+        let sql = "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, next_attempt_at = 0 WHERE id = ?1";
+        self.other.execute(sql, [&self.taken.id]).unwrap();
+    }
+
+    fn owner(&self) -> Option<String> {
+        self.other.query_row("SELECT lease_owner FROM outbox WHERE id = ?1", [&self.taken.id], |r| r.get(0)).unwrap()
+    }
+
+    /// The attempt of the copy taken ends, answered 200, and its outcome is written.
+    fn delivered(&mut self) {
+        let outcome = Outcome::Delivered { status: 200, duration: Duration::ZERO };
+        self.worker.finished(self.taken.clone(), outcome, unix_millis(), Vec::new());
+        self.worker.record_outcomes();
+    }
+}
+
+/// Claimed back (its claim ran out, another process took it over and let it go) before a
+/// renewal found it lost: the claim is this process's again and its copy goes on; it is not
+/// handed over twice, and its outcome is written.
 #[test]
-fn a_held_delivery_claimed_again_is_let_go_not_held_twice() {
-    let spool = temp_spool();
-    let (to_http, mut from_spool) = mpsc::unbounded_channel();
-    let mut worker = SpoolWorker::new(one_slot(&spool), "me".into(), Arc::default(), to_http, Arc::default());
-    let d = delivery("http://127.0.0.1:9/hook", b"{}".to_vec());
-    assert!(worker.insert(vec![d.clone()]));
-    assert_eq!(from_spool.try_recv().unwrap().id, d.id);
-    let other = Connection::open(&spool).unwrap();
-    other
-        .execute("UPDATE outbox SET lease_owner = NULL, lease_until = NULL, next_attempt_at = 0 WHERE id = ?1", [&d.id])
-        .unwrap();
-    assert_eq!(worker.claim(unix_millis()), 0);
-    assert!(from_spool.try_recv().is_err(), "handed to the HTTP side once");
-    assert_eq!(worker.in_memory(), 1);
-    let owner: Option<String> =
-        other.query_row("SELECT lease_owner FROM outbox WHERE id = ?1", [&d.id], |r| r.get(0)).unwrap();
-    assert_eq!(owner, None, "let go again, for whoever claims it once this copy is gone");
+fn a_held_delivery_claimed_back_goes_on_and_is_not_held_twice() {
+    let mut hand = HandDriven::new();
+    hand.taken_over();
+    hand.let_go();
+    assert_eq!(hand.worker.claim(unix_millis()), 0);
+    assert!(hand.from_spool.try_recv().is_err(), "handed to the HTTP side once");
+    assert_eq!((hand.worker.in_memory(), hand.owner().as_deref()), (1, Some("me")));
+    hand.delivered();
+    assert_eq!(status_on_disk(&hand.spool, &hand.taken.id), "delivered");
+    assert_eq!(hand.worker.claim(unix_millis()), 0);
+    assert_eq!(hand.tally.pending(), 0);
+}
+
+/// The same for a delivery whose attempt ended and whose outcome waits to be written (found
+/// by an independent review: it was claimed and sent a second time).
+#[test]
+fn a_delivery_whose_outcome_waits_is_not_claimed_back_and_sent_again() {
+    let mut hand = HandDriven::new();
+    let outcome = Outcome::Delivered { status: 200, duration: Duration::ZERO };
+    hand.worker.finished(hand.taken.clone(), outcome, unix_millis(), Vec::new());
+    hand.taken_over();
+    hand.let_go();
+    assert_eq!(hand.worker.claim(unix_millis()), 0);
+    assert!(hand.from_spool.try_recv().is_err(), "sent once already");
+    hand.worker.record_outcomes();
+    assert_eq!(status_on_disk(&hand.spool, &hand.taken.id), "delivered");
+    assert_eq!(hand.tally.pending(), 0);
+}
+
+/// A held delivery whose claim a renewal found lost is withdrawn: when the sender passes it
+/// back, it leaves this process without an outcome, the other process's to send.
+#[test]
+fn a_held_delivery_whose_claim_is_lost_leaves_without_an_outcome() {
+    let mut hand = HandDriven::new();
+    hand.taken_over();
+    hand.worker.renew_claims();
+    assert!(hand.worker.withdrawn.take(&hand.taken.id), "withdrawn");
+    hand.worker.not_started(hand.taken.clone());
+    assert!(hand.from_spool.try_recv().is_err());
+    assert_eq!((hand.worker.in_memory(), hand.tally.pending()), (0, 0));
+    assert_eq!(hand.owner().as_deref(), Some("another-process"));
+    assert_eq!(status_on_disk(&hand.spool, &hand.taken.id), "pending");
+}
+
+/// Claimed back after a renewal found it lost and withdrew it, before the sender reached it:
+/// put back, and sent as if the claim had never been lost.
+#[test]
+fn a_delivery_withdrawn_for_a_lost_claim_is_put_back_when_claimed_back() {
+    let mut hand = HandDriven::new();
+    hand.taken_over();
+    hand.worker.renew_claims();
+    hand.let_go();
+    assert_eq!(hand.worker.claim(unix_millis()), 0);
+    assert!(!hand.worker.withdrawn.take(&hand.taken.id), "no longer withdrawn");
+    assert_eq!(hand.owner().as_deref(), Some("me"));
+    hand.delivered();
+    assert_eq!(status_on_disk(&hand.spool, &hand.taken.id), "delivered");
+    assert_eq!(hand.tally.pending(), 0);
+}
+
+/// Claimed back after the sender had already passed it back unsent: sent when it arrives
+/// (not ended without an outcome, which would leave its row claimed by this process, which
+/// never claims its own rows again).
+#[test]
+fn a_delivery_claimed_back_after_the_sender_passed_it_back_is_sent() {
+    let mut hand = HandDriven::new();
+    hand.taken_over();
+    hand.worker.renew_claims();
+    assert!(hand.worker.withdrawn.take(&hand.taken.id), "the sender passes it back");
+    hand.let_go();
+    assert_eq!(hand.worker.claim(unix_millis()), 0);
+    hand.worker.not_started(hand.taken.clone());
+    let again = hand.from_spool.try_recv().expect("handed over again");
+    assert_eq!(again.id, hand.taken.id);
+    assert_eq!((hand.worker.in_memory(), hand.owner().as_deref()), (1, Some("me")));
+    hand.tally.started();
+    hand.delivered();
+    assert_eq!(status_on_disk(&hand.spool, &hand.taken.id), "delivered");
+    assert_eq!(hand.tally.pending(), 0);
 }

@@ -603,22 +603,6 @@ impl Spool {
         Ok(lost)
     }
 
-    /// Gives up this process's claims on `ids` at once: they are due for any process.
-    pub fn let_go(&mut self, ids: &[&str], now: u64) -> rusqlite::Result<()> {
-        let _inside = process::sqlite_section();
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        {
-            let mut let_go = tx.prepare_cached(
-                "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, next_attempt_at = ?3
-                 WHERE id = ?1 AND status = 'pending' AND lease_owner = ?2",
-            )?;
-            for id in ids {
-                let_go.execute(params![id, self.owner, now as i64])?;
-            }
-        }
-        tx.commit()
-    }
-
     /// Records an attempt and what follows it; see [`Spool::record_attempts`].
     pub fn record_attempt(
         &mut self,
@@ -1112,12 +1096,6 @@ mod tests {
         assert_eq!(other.claim_due(30_001, 40_000, 10, ByteBudget::UNLIMITED).unwrap()[0].id, held.id);
         assert_eq!(holder.get(&taken.id).unwrap().unwrap().status, Status::Pending);
         assert_eq!(holder.get(&ended.id).unwrap().unwrap().status, Status::Delivered);
-        other.let_go(&[taken.id.as_str(), held.id.as_str()], 30_002).unwrap();
-        assert_eq!(
-            holder.claim_due(30_002, 50_000, 10, ByteBudget::UNLIMITED).unwrap().len(),
-            2,
-            "let go: due at once"
-        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 
