@@ -56,8 +56,8 @@ const LEASE_MARGIN: Duration = Duration::from_secs(5);
 /// Deliveries held in memory per request slot: one in flight and the rest queued for the
 /// next free slot. Deep enough that the sender does not run dry while the spool thread writes
 /// a batch of new deliveries, and that most of a burst goes out from memory instead of being
-/// read back from disk (4 per slot sent 15 % fewer deliveries per second in the throughput
-/// run, BENCHMARKS.md). However long one waits, its claim holds: claims of held deliveries
+/// read back from disk (4 per slot sent about 12 % fewer deliveries per second in the
+/// throughput run, BENCHMARKS.md). However long one waits, its claim holds: claims of held deliveries
 /// are renewed (RENEWALS_PER_CLAIM).
 const HELD_PER_SLOT: usize = 64;
 /// How often a claim is renewed within its length: while the spool thread keeps up, a held
@@ -459,7 +459,7 @@ struct SpoolWorker {
     tally: Arc<Tally>,
     to_http: mpsc::UnboundedSender<Delivery>,
     /// The ids of the deliveries handed to the HTTP side and not finished (their count is
-    /// [`Self::in_memory`]), whose claims are renewed while they wait; when next.
+    /// [`Self::in_memory`]). Their claims are renewed at `next_renewal`, however long they wait.
     held: HashSet<String>,
     next_renewal: Instant,
     /// Those of them found canceled, to withdraw; when to look for cancels of them next.
