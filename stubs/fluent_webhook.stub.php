@@ -180,8 +180,8 @@ function redeliver(string $id, Feed|array|null $feed = null): string {}
  * attempts; those in flight end with their attempt under way instead of being retried. Those a
  * process holds in memory waiting for a request slot are not sent: they end as failed, with no
  * attempt, once that process sees the cancel: at once in this process; in another, usually
- * within a quarter of a second (up to 2 s when it holds thousands, with a max_concurrency in the
- * thousands; later while its spool waits for another process's lock or for the disk).
+ * within a quarter of a second (up to 2 s when it holds more than 4,096, with a max_concurrency
+ * above 64; later while its spool waits for another process's lock or for the disk).
  *
  * @param string $feed The feed id given to new Feed(…, $id).
  * @param string|null $reason One line for the log (default "canceled by the site").

@@ -83,7 +83,7 @@ const RESERVED_ENTRY_BYTES: usize = 128;
 /// How often the spool thread looks for cancels another process made of deliveries this one
 /// holds but has not started (see super::withdrawn); a cancel of this process's is found at
 /// once. A look probes the spool once per held delivery: past CANCEL_CHECK_IDS held (a
-/// max_concurrency in the thousands), looks are spaced out in proportion, up to
+/// max_concurrency above 64), looks are spaced out in proportion, up to
 /// CANCEL_CHECK_LONGEST, so that they stay a small part of the spool thread's work.
 const CANCEL_CHECK: Duration = Duration::from_millis(250);
 const CANCEL_CHECK_IDS: usize = 4096;

@@ -333,7 +333,7 @@ fn cancel_checks_depend_on_what_is_held_and_come_every_2_s_at_least() {
     assert_eq!(cancel_check_interval(32 * HELD_PER_SLOT), CANCEL_CHECK, "the default: 32 slots");
     assert_eq!(cancel_check_interval(CANCEL_CHECK_IDS), CANCEL_CHECK);
     assert_eq!(cancel_check_interval(CANCEL_CHECK_IDS + 1), CANCEL_CHECK * 2);
-    assert_eq!(cancel_check_interval(40_000), CANCEL_CHECK_LONGEST, "max_concurrency 10,000");
+    assert_eq!(cancel_check_interval(40_000), CANCEL_CHECK_LONGEST, "max_concurrency 625");
 }
 
 /// Ten deliveries behind one request slot, each answered after 0.7 s: the last starts about
@@ -664,11 +664,28 @@ impl HandDriven {
         self.other.query_row("SELECT lease_owner FROM outbox WHERE id = ?1", [&self.taken.id], |r| r.get(0)).unwrap()
     }
 
-    /// The attempt of the copy taken ends, answered 200, and its outcome is written.
-    fn delivered(&mut self) {
+    /// ... and this process claims it back: nothing is handed over again.
+    fn claimed_back(&mut self) {
+        self.let_go();
+        assert_eq!(self.worker.claim(unix_millis()), 0);
+    }
+
+    /// The attempt of the copy taken ends, answered 200; its outcome waits to be written.
+    fn finish(&mut self) {
         let outcome = Outcome::Delivered { status: 200, duration: Duration::ZERO };
         self.worker.finished(self.taken.clone(), outcome, unix_millis(), Vec::new());
+    }
+
+    /// ... and its outcome is written.
+    fn delivered(&mut self) {
+        self.finish();
         self.worker.record_outcomes();
+    }
+
+    /// The delivery's outcome is on disk, and nothing is left pending.
+    fn assert_delivered(&self) {
+        assert_eq!(status_on_disk(&self.spool, &self.taken.id), "delivered");
+        assert_eq!(self.tally.pending(), 0);
     }
 }
 
@@ -679,14 +696,12 @@ impl HandDriven {
 fn a_held_delivery_claimed_back_goes_on_and_is_not_held_twice() {
     let mut hand = HandDriven::new();
     hand.taken_over();
-    hand.let_go();
-    assert_eq!(hand.worker.claim(unix_millis()), 0);
+    hand.claimed_back();
     assert!(hand.from_spool.try_recv().is_err(), "handed to the HTTP side once");
     assert_eq!((hand.worker.in_memory(), hand.owner().as_deref()), (1, Some("me")));
     hand.delivered();
-    assert_eq!(status_on_disk(&hand.spool, &hand.taken.id), "delivered");
     assert_eq!(hand.worker.claim(unix_millis()), 0);
-    assert_eq!(hand.tally.pending(), 0);
+    hand.assert_delivered();
 }
 
 /// The same for a delivery whose attempt ended and whose outcome waits to be written (found
@@ -694,15 +709,12 @@ fn a_held_delivery_claimed_back_goes_on_and_is_not_held_twice() {
 #[test]
 fn a_delivery_whose_outcome_waits_is_not_claimed_back_and_sent_again() {
     let mut hand = HandDriven::new();
-    let outcome = Outcome::Delivered { status: 200, duration: Duration::ZERO };
-    hand.worker.finished(hand.taken.clone(), outcome, unix_millis(), Vec::new());
+    hand.finish();
     hand.taken_over();
-    hand.let_go();
-    assert_eq!(hand.worker.claim(unix_millis()), 0);
+    hand.claimed_back();
     assert!(hand.from_spool.try_recv().is_err(), "sent once already");
     hand.worker.record_outcomes();
-    assert_eq!(status_on_disk(&hand.spool, &hand.taken.id), "delivered");
-    assert_eq!(hand.tally.pending(), 0);
+    hand.assert_delivered();
 }
 
 /// A held delivery whose claim a renewal found lost is withdrawn: when the sender passes it
@@ -727,13 +739,11 @@ fn a_delivery_withdrawn_for_a_lost_claim_is_put_back_when_claimed_back() {
     let mut hand = HandDriven::new();
     hand.taken_over();
     hand.worker.renew_claims();
-    hand.let_go();
-    assert_eq!(hand.worker.claim(unix_millis()), 0);
+    hand.claimed_back();
     assert!(!hand.worker.withdrawn.take(&hand.taken.id), "no longer withdrawn");
     assert_eq!(hand.owner().as_deref(), Some("me"));
     hand.delivered();
-    assert_eq!(status_on_disk(&hand.spool, &hand.taken.id), "delivered");
-    assert_eq!(hand.tally.pending(), 0);
+    hand.assert_delivered();
 }
 
 /// Claimed back after the sender had already passed it back unsent: sent when it arrives
@@ -745,14 +755,12 @@ fn a_delivery_claimed_back_after_the_sender_passed_it_back_is_sent() {
     hand.taken_over();
     hand.worker.renew_claims();
     assert!(hand.worker.withdrawn.take(&hand.taken.id), "the sender passes it back");
-    hand.let_go();
-    assert_eq!(hand.worker.claim(unix_millis()), 0);
+    hand.claimed_back();
     hand.worker.not_started(hand.taken.clone());
     let again = hand.from_spool.try_recv().expect("handed over again");
     assert_eq!(again.id, hand.taken.id);
     assert_eq!((hand.worker.in_memory(), hand.owner().as_deref()), (1, Some("me")));
     hand.tally.started();
     hand.delivered();
-    assert_eq!(status_on_disk(&hand.spool, &hand.taken.id), "delivered");
-    assert_eq!(hand.tally.pending(), 0);
+    hand.assert_delivered();
 }
