@@ -23,7 +23,7 @@
 //!   spool thread write what it still holds and release this process's claims, so that the
 //!   next process with the extension sends what is left.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
@@ -470,6 +470,10 @@ struct SpoolWorker {
     /// claimed them back meanwhile (`reclaimed`, see Self::has_already), when they are sent.
     lost_claims: HashSet<String>,
     reclaimed: HashSet<String>,
+    /// Attempts other processes made of held deliveries while they had their claims, read when
+    /// a claim returned them (Self::has_already): the retry schedule counts them once the
+    /// delivery comes back from the HTTP side.
+    attempts_elsewhere: HashMap<String, u32>,
     next_cancel_check: Instant,
     /// Bytes of the held deliveries, and of finished ones whose outcome is not written yet.
     bytes_in_memory: usize,
@@ -517,6 +521,7 @@ impl SpoolWorker {
             withdrawn,
             lost_claims: HashSet::new(),
             reclaimed: HashSet::new(),
+            attempts_elsewhere: HashMap::new(),
             next_cancel_check: Instant::now(),
             bytes_in_memory: 0,
             reserved: VecDeque::new(),
@@ -834,7 +839,7 @@ impl SpoolWorker {
             self.outcomes.iter().map(|(delivery, _, _)| delivery.id.clone()).collect()
         };
         let claimed: Vec<Delivery> =
-            claimed.into_iter().filter(|delivery| !self.has_already(&delivery.id, &outcome_ids)).collect();
+            claimed.into_iter().filter(|delivery| !self.has_already(delivery, &outcome_ids)).collect();
         let count = claimed.len();
         for delivery in claimed {
             self.tally.claimed();
@@ -844,7 +849,8 @@ impl SpoolWorker {
     }
 
     /// Queues an attempt's outcome; [`Self::record_outcomes`] writes them together.
-    fn finished(&mut self, delivery: Delivery, outcome: Outcome, started_at: u64, excerpt: Vec<u8>) {
+    fn finished(&mut self, mut delivery: Delivery, outcome: Outcome, started_at: u64, excerpt: Vec<u8>) {
+        self.count_attempts_elsewhere(&mut delivery);
         let attempt_number = delivery.attempts as usize + 1;
         let next = self.config.retry.after(attempt_number, &outcome, fastrand::f64() * 2.0 - 1.0);
         let now = unix_millis();
@@ -876,7 +882,11 @@ impl SpoolWorker {
     /// as if the claim had never been lost, and the one just read is dropped. One withdrawn for
     /// its lost claim is put back, or, when the sender has already passed it back, sent again
     /// once it arrives (Self::not_started).
-    fn has_already(&mut self, id: &str, outcome_ids: &HashSet<String>) -> bool {
+    fn has_already(&mut self, claimed: &Delivery, outcome_ids: &HashSet<String>) -> bool {
+        let id = claimed.id.as_str();
+        if self.held.contains(id) && claimed.attempts > 0 {
+            self.attempts_elsewhere.insert(id.to_string(), claimed.attempts);
+        }
         if self.lost_claims.contains(id) {
             if self.withdrawn.take(id) {
                 self.lost_claims.remove(id);
@@ -888,12 +898,24 @@ impl SpoolWorker {
         self.held.contains(id) || outcome_ids.contains(id)
     }
 
+    /// A held delivery is back from the HTTP side: its attempt count takes in those other
+    /// processes made while they had its claim.
+    fn count_attempts_elsewhere(&mut self, delivery: &mut Delivery) {
+        if let Some(attempts) = self.attempts_elsewhere.remove(&delivery.id) {
+            delivery.attempts = delivery.attempts.max(attempts);
+        }
+    }
+
     /// Ends a delivery withdrawn before its attempt started. One whose claim was lost is
     /// another process's now: it leaves this one without an outcome, unless this process
     /// claimed it back meanwhile, when it is sent. One canceled ends failed, with its
     /// cancellation as the last entry and no attempt.
-    fn not_started(&mut self, delivery: Delivery) {
+    fn not_started(&mut self, mut delivery: Delivery) {
+        self.count_attempts_elsewhere(&mut delivery);
         if self.lost_claims.remove(&delivery.id) {
+            // Its entry, if the sender did not take it (lost again while the sender passed it
+            // back): it must not withdraw the next copy claimed.
+            self.withdrawn.take(&delivery.id);
             self.held.remove(&delivery.id);
             self.bytes_in_memory = self.bytes_in_memory.saturating_sub(delivery.size());
             self.tally.abandoned();
@@ -953,17 +975,25 @@ impl SpoolWorker {
         self.next_renewal = match self.spool.renew_claims(ids, lease_until) {
             Ok(lost) => {
                 // Those not started yet are not sent from here: another process may be sending
-                // them.
-                let lost: Vec<String> = lost.into_iter().filter(|id| self.held.contains(id)).collect();
-                if !lost.is_empty() {
+                // them. One found lost before is listed already, or passed back by the sender:
+                // a second entry would outlive it and withdraw the next copy claimed.
+                let mut newly_lost = Vec::new();
+                for id in lost.into_iter().filter(|id| self.held.contains(id)) {
+                    // Claimed back after the sender passed it back, and lost again: not sent
+                    // when it arrives.
+                    self.reclaimed.remove(&id);
+                    if self.lost_claims.insert(id.clone()) {
+                        newly_lost.push(id);
+                    }
+                }
+                if !newly_lost.is_empty() {
                     self.tally.warn(format!(
                         "{} deliveries held in memory lost their claims (the spool thread could not renew them in \
                          time), and another process took them over or ended them; those not started are not sent \
                          from this one",
-                        lost.len()
+                        newly_lost.len()
                     ));
-                    self.lost_claims.extend(lost.iter().cloned());
-                    self.withdrawn.add(lost);
+                    self.withdrawn.add(newly_lost);
                 }
                 Instant::now() + self.renewal_interval()
             }

@@ -764,3 +764,144 @@ fn a_delivery_claimed_back_after_the_sender_passed_it_back_is_sent() {
     hand.delivered();
     hand.assert_delivered();
 }
+
+/// The attempt ended while its claim ran out, and the process that took the row over let it go
+/// before the outcome was written: the outcome is written to the row no process holds, and
+/// the next claim does not take the delivery up and send it again.
+#[test]
+fn an_outcome_whose_claim_was_let_go_meanwhile_is_written_and_not_sent_again() {
+    let mut hand = HandDriven::new();
+    hand.finish();
+    hand.taken_over();
+    hand.let_go();
+    hand.worker.record_outcomes();
+    assert_eq!(hand.worker.claim(unix_millis()), 0, "sent once already by this process");
+    assert!(hand.from_spool.try_recv().is_err(), "handed to the HTTP side once");
+    hand.assert_delivered();
+}
+
+/// The same with the claim found lost while the attempt was under way.
+#[test]
+fn an_attempt_under_way_when_its_claim_is_lost_and_let_go_is_not_sent_again() {
+    let mut hand = HandDriven::new();
+    hand.taken_over();
+    hand.let_go();
+    hand.worker.renew_claims();
+    hand.delivered();
+    assert_eq!(hand.worker.claim(unix_millis()), 0, "sent once already by this process");
+    assert_eq!(hand.tally.snapshot().delivered, 1);
+    hand.assert_delivered();
+}
+
+/// Claims run out during a stall, and the other process takes over every row whose claim ran
+/// out, as its claim does, those already sent included, then lets them go: none is sent twice
+/// by this process.
+#[test]
+fn a_stall_whose_lapsed_rows_are_all_taken_over_and_let_go_sends_none_twice() {
+    let _turn = turn();
+    let spool = temp_spool();
+    let receiver = Receiver::start("200 OK", Duration::from_millis(300));
+    let short_claims = || {
+        let mut config = one_slot(&spool);
+        config.client.timeout = Duration::from_secs(1);
+        config
+    };
+    assert!(flush(Duration::from_secs(5), short_claims).unwrap());
+    let held: Vec<Delivery> = (0..40).map(|n| delivery(&receiver.url, format!("{{\"n\":{n}}}").into_bytes())).collect();
+    let ids: Vec<String> = held.iter().map(|d| d.id.clone()).collect();
+    submit(held, short_claims).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while receiver.total() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The write lock held past the claims (1 s timeout + 5 s), then every lapsed row taken
+    // over and let go in the same transaction.
+    let other = Connection::open(&spool).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    std::thread::sleep(Duration::from_millis(6500));
+    let now = unix_millis() as i64;
+    let lapsed = "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, next_attempt_at = ?1
+                  WHERE status = 'pending' AND lease_until < ?1";
+    assert!(other.execute(lapsed, [now]).unwrap() > 0);
+    other.execute_batch("COMMIT").unwrap();
+    assert!(flush(Duration::from_secs(40), short_claims).unwrap());
+    let counts = snapshot();
+    shutdown(Duration::from_secs(1));
+    let twice = ids.iter().filter(|id| receiver.requests(id) > 1).count();
+    assert_eq!(twice, 0, "{twice} of {} sent twice by this one process", ids.len());
+    assert_eq!((counts.delivered, counts.failed), (40, 0));
+}
+
+/// Claimed back after the sender passed it back, and its claim lost again before it arrived:
+/// it is the other process's, and leaves this one without being sent or counted failed.
+#[test]
+fn claimed_back_then_lost_again_it_is_left_to_the_other_process() {
+    let mut hand = HandDriven::new();
+    hand.taken_over();
+    hand.worker.renew_claims();
+    assert!(hand.worker.withdrawn.take(&hand.taken.id), "the sender passes it back");
+    hand.claimed_back();
+    hand.taken_over();
+    hand.worker.renew_claims();
+    hand.worker.not_started(hand.taken.clone());
+    assert!(hand.from_spool.try_recv().is_err(), "not sent from here");
+    assert_eq!(hand.owner().as_deref(), Some("another-process"));
+    assert_eq!((hand.tally.snapshot().failed, hand.tally.pending()), (0, 0));
+}
+
+/// ... and when it is claimed back a second time before it arrives, it is sent.
+#[test]
+fn claimed_back_twice_before_it_came_back_it_is_sent() {
+    let mut hand = HandDriven::new();
+    hand.taken_over();
+    hand.worker.renew_claims();
+    assert!(hand.worker.withdrawn.take(&hand.taken.id), "the sender passes it back");
+    hand.claimed_back();
+    hand.taken_over();
+    hand.worker.renew_claims();
+    hand.claimed_back();
+    hand.worker.not_started(hand.taken.clone());
+    let again = hand.from_spool.try_recv().expect("sent");
+    assert!(!hand.worker.withdrawn.take(&again.id), "and not withdrawn when its slot frees");
+    assert_eq!(hand.tally.snapshot().failed, 0);
+}
+
+/// A renewal that runs while a delivery withdrawn for its lost claim is on its way back does
+/// not list it again: the entry would outlive it, and withdraw the copy this process claims
+/// once the other lets the row go, leaving the row claimed by this process and never sent.
+#[test]
+fn a_renewal_before_a_withdrawn_delivery_comes_back_leaves_no_entry_behind() {
+    let mut hand = HandDriven::new();
+    hand.taken_over();
+    hand.worker.renew_claims();
+    assert!(hand.worker.withdrawn.take(&hand.taken.id), "the sender passes it back");
+    hand.worker.renew_claims();
+    hand.worker.not_started(hand.taken.clone());
+    assert_eq!((hand.worker.in_memory(), hand.tally.pending()), (0, 0));
+    hand.let_go();
+    assert_eq!(hand.worker.claim(unix_millis()), 1, "claimed afresh: this process never sent it");
+    let again = hand.from_spool.try_recv().unwrap();
+    assert!(!hand.worker.withdrawn.take(&again.id), "sent when its slot frees");
+}
+
+/// The copy kept when a claim returns a held delivery was read before the other process's
+/// attempt: the retry schedule counts that attempt all the same.
+#[test]
+fn the_retry_schedule_counts_attempts_made_while_another_process_had_the_claim() {
+    let mut hand = HandDriven::new();
+    // Two attempts in all.
+    hand.worker.config.retry = crate::retry::RetryPolicy::parse("5").unwrap();
+    hand.taken_over();
+    hand.worker.renew_claims();
+    let attempted = "UPDATE outbox SET attempt_count = 1, lease_owner = NULL, lease_until = NULL, next_attempt_at = 0
+                     WHERE id = ?1";
+    hand.other.execute(attempted, [&hand.taken.id]).unwrap();
+    assert_eq!(hand.worker.claim(unix_millis()), 0);
+    assert!(!hand.worker.withdrawn.take(&hand.taken.id), "put back: the HTTP side sends the copy it has");
+    let outcome = Outcome::no_answer("connection refused".into(), Duration::ZERO);
+    hand.worker.finished(hand.taken.clone(), outcome, unix_millis(), Vec::new());
+    hand.worker.record_outcomes();
+    let attempts: i64 =
+        hand.other.query_row("SELECT attempt_count FROM outbox WHERE id = ?1", [&hand.taken.id], |r| r.get(0)).unwrap();
+    assert_eq!((attempts, status_on_disk(&hand.spool, &hand.taken.id).as_str()), (2, "failed"));
+}

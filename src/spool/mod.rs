@@ -624,9 +624,13 @@ impl Spool {
 
     /// Records attempts and what follows each, in one transaction: `Pending` with the time of
     /// the next attempt (the claim is released so any process may retry), or a final status.
-    /// Only a row this process still holds is changed, so a late outcome never overwrites
-    /// another's. The result says, per record, the status written (a retry of a delivery
-    /// canceled meanwhile is written `Failed`), or `None` when nothing was written.
+    /// Only a row this process still holds, or that no process holds, is changed: an attempt
+    /// under way in another process is never overwritten. A row no process holds is pending
+    /// because this process's claim ran out during the attempt and the process that took it
+    /// over let it go (or made an attempt of its own, kept in the list): unwritten, the attempt
+    /// would be made again, by this process too. A withdrawal (no attempt) needs the claim.
+    /// The result says, per record, the status written (a retry of a delivery canceled
+    /// meanwhile is written `Failed`), or `None` when nothing was written.
     pub fn record_attempts(&mut self, records: &[AttemptRecord]) -> rusqlite::Result<Vec<Option<Status>>> {
         let _inside = process::sqlite_section();
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -644,7 +648,7 @@ impl Spool {
                         attempt_count = attempt_count + 1, response_excerpt = ?4,
                         next_attempt_at = CASE WHEN canceled IS NULL THEN ?5 END,
                         lease_owner = NULL, lease_until = NULL
-                 WHERE id = ?1 AND status = 'pending' AND lease_owner = ?6"
+                 WHERE id = ?1 AND status = 'pending' AND (lease_owner = ?6 OR lease_owner IS NULL)"
             );
             let mut ended = tx.prepare_cached(&update)?;
             // Only a retry can be written with another status than asked: the others skip the
