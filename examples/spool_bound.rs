@@ -54,6 +54,7 @@ fn main() {
                     status: Status::Delivered,
                     next_attempt_at: None,
                     response_excerpt: Vec::new(),
+                    attempts_at_most: None,
                 })
                 .collect();
             spool.record_attempts(&records).expect("record");

@@ -23,7 +23,7 @@
 //!   spool thread write what it still holds and release this process's claims, so that the
 //!   next process with the extension sends what is left.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
@@ -470,10 +470,6 @@ struct SpoolWorker {
     /// claimed them back meanwhile (`reclaimed`, see Self::has_already), when they are sent.
     lost_claims: HashSet<String>,
     reclaimed: HashSet<String>,
-    /// Attempts other processes made of held deliveries while they had their claims, read when
-    /// a claim returned them (Self::has_already): the retry schedule counts them once the
-    /// delivery comes back from the HTTP side.
-    attempts_elsewhere: HashMap<String, u32>,
     next_cancel_check: Instant,
     /// Bytes of the held deliveries, and of finished ones whose outcome is not written yet.
     bytes_in_memory: usize,
@@ -521,7 +517,6 @@ impl SpoolWorker {
             withdrawn,
             lost_claims: HashSet::new(),
             reclaimed: HashSet::new(),
-            attempts_elsewhere: HashMap::new(),
             next_cancel_check: Instant::now(),
             bytes_in_memory: 0,
             reserved: VecDeque::new(),
@@ -839,7 +834,7 @@ impl SpoolWorker {
             self.outcomes.iter().map(|(delivery, _, _)| delivery.id.clone()).collect()
         };
         let claimed: Vec<Delivery> =
-            claimed.into_iter().filter(|delivery| !self.has_already(delivery, &outcome_ids)).collect();
+            claimed.into_iter().filter(|delivery| !self.has_already(&delivery.id, &outcome_ids)).collect();
         let count = claimed.len();
         for delivery in claimed {
             self.tally.claimed();
@@ -849,8 +844,7 @@ impl SpoolWorker {
     }
 
     /// Queues an attempt's outcome; [`Self::record_outcomes`] writes them together.
-    fn finished(&mut self, mut delivery: Delivery, outcome: Outcome, started_at: u64, excerpt: Vec<u8>) {
-        self.count_attempts_elsewhere(&mut delivery);
+    fn finished(&mut self, delivery: Delivery, outcome: Outcome, started_at: u64, excerpt: Vec<u8>) {
         let attempt_number = delivery.attempts as usize + 1;
         let next = self.config.retry.after(attempt_number, &outcome, fastrand::f64() * 2.0 - 1.0);
         let now = unix_millis();
@@ -872,6 +866,9 @@ impl SpoolWorker {
             status,
             next_attempt_at,
             response_excerpt: excerpt,
+            // Other processes may have made attempts while they had its claim: the row's count
+            // decides.
+            attempts_at_most: Some(self.config.retry.max_attempts() as u32),
         };
         self.queue_outcome(delivery, outcome, record);
     }
@@ -882,11 +879,7 @@ impl SpoolWorker {
     /// as if the claim had never been lost, and the one just read is dropped. One withdrawn for
     /// its lost claim is put back, or, when the sender has already passed it back, sent again
     /// once it arrives (Self::not_started).
-    fn has_already(&mut self, claimed: &Delivery, outcome_ids: &HashSet<String>) -> bool {
-        let id = claimed.id.as_str();
-        if self.held.contains(id) && claimed.attempts > 0 {
-            self.attempts_elsewhere.insert(id.to_string(), claimed.attempts);
-        }
+    fn has_already(&mut self, id: &str, outcome_ids: &HashSet<String>) -> bool {
         if self.lost_claims.contains(id) {
             if self.withdrawn.take(id) {
                 self.lost_claims.remove(id);
@@ -898,32 +891,27 @@ impl SpoolWorker {
         self.held.contains(id) || outcome_ids.contains(id)
     }
 
-    /// A held delivery is back from the HTTP side: its attempt count takes in those other
-    /// processes made while they had its claim.
-    fn count_attempts_elsewhere(&mut self, delivery: &mut Delivery) {
-        if let Some(attempts) = self.attempts_elsewhere.remove(&delivery.id) {
-            delivery.attempts = delivery.attempts.max(attempts);
-        }
-    }
-
     /// Ends a delivery withdrawn before its attempt started. One whose claim was lost is
     /// another process's now: it leaves this one without an outcome, unless this process
-    /// claimed it back meanwhile, when it is sent. One canceled ends failed, with its
-    /// cancellation as the last entry and no attempt.
-    fn not_started(&mut self, mut delivery: Delivery) {
-        self.count_attempts_elsewhere(&mut delivery);
+    /// claimed it back meanwhile, when it is sent (or, canceled since, ends as canceled). One
+    /// canceled ends failed, with its cancellation as the last entry and no attempt.
+    fn not_started(&mut self, delivery: Delivery) {
         if self.lost_claims.remove(&delivery.id) {
-            // Its entry, if the sender did not take it (lost again while the sender passed it
-            // back): it must not withdraw the next copy claimed.
-            self.withdrawn.take(&delivery.id);
-            self.held.remove(&delivery.id);
-            self.bytes_in_memory = self.bytes_in_memory.saturating_sub(delivery.size());
-            self.tally.abandoned();
-            if self.reclaimed.remove(&delivery.id) {
-                self.tally.claimed();
-                self.send(delivery);
+            let listed = self.withdrawn.take(&delivery.id);
+            let reclaimed = self.reclaimed.remove(&delivery.id);
+            // Listed after it was claimed back: by a cancel check, since a lost claim is
+            // listed once, and the sender took that entry when it passed the delivery back.
+            let canceled_since = reclaimed && listed;
+            if !canceled_since {
+                self.held.remove(&delivery.id);
+                self.bytes_in_memory = self.bytes_in_memory.saturating_sub(delivery.size());
+                self.tally.abandoned();
+                if reclaimed {
+                    self.tally.claimed();
+                    self.send(delivery);
+                }
+                return;
             }
-            return;
         }
         let record = AttemptRecord {
             id: delivery.id.clone(),
@@ -931,6 +919,7 @@ impl SpoolWorker {
             status: Status::Failed,
             next_attempt_at: None,
             response_excerpt: Vec::new(),
+            attempts_at_most: None,
         };
         self.queue_outcome(delivery, abandoned("canceled before it was sent"), record);
     }
@@ -1035,7 +1024,8 @@ impl SpoolWorker {
         for ((delivery, outcome, record), written) in outcomes.into_iter().zip(written) {
             let status = written.unwrap_or_else(|| {
                 self.tally.warn(format!(
-                    "the outcome of {} was not recorded: its claim had passed to another process, which sends it",
+                    "the claim of {} had passed to another process when its attempt ended: that process sends it, \
+                     unless this attempt's answer (2xx or 410) ended it",
                     delivery.id
                 ));
                 record.status

@@ -905,3 +905,67 @@ fn the_retry_schedule_counts_attempts_made_while_another_process_had_the_claim()
         hand.other.query_row("SELECT attempt_count FROM outbox WHERE id = ?1", [&hand.taken.id], |r| r.get(0)).unwrap();
     assert_eq!((attempts, status_on_disk(&hand.spool, &hand.taken.id).as_str()), (2, "failed"));
 }
+
+/// Withdrawn for its lost claim, passed back by the sender, claimed back, and its feed
+/// canceled before it arrives: it ends canceled, not sent.
+#[test]
+fn claimed_back_then_canceled_before_it_came_back_it_is_not_sent() {
+    let mut hand = HandDriven::new();
+    hand.taken_over();
+    hand.worker.renew_claims();
+    assert!(hand.worker.withdrawn.take(&hand.taken.id), "the sender passes it back");
+    hand.claimed_back();
+    assert_eq!(hand.worker.cancel(FEED, "stop").unwrap(), 1);
+    hand.worker.withdraw_canceled();
+    hand.worker.not_started(hand.taken.clone());
+    if let Ok(again) = hand.from_spool.try_recv() {
+        assert!(
+            hand.worker.withdrawn.take(&again.id),
+            "handed to the HTTP side again, and not withdrawn: sent although canceled"
+        );
+    }
+}
+
+/// Two attempts in all. This process's attempt was under way when its claim ran out, and the
+/// process that took the row over made one too and scheduled a retry: this process's,
+/// written to the row no process holds, is the second, and the delivery ends failed.
+#[test]
+fn an_outcome_written_to_a_row_no_process_holds_counts_the_other_process_attempt() {
+    let mut hand = HandDriven::new();
+    hand.worker.config.retry = crate::retry::RetryPolicy::parse("5").unwrap();
+    let retry = "UPDATE outbox SET attempt_count = 1, attempts = '[]', lease_owner = NULL, lease_until = NULL,
+                 next_attempt_at = ?2 WHERE id = ?1";
+    hand.other.execute(retry, rusqlite::params![hand.taken.id, (unix_millis() + 5_000) as i64]).unwrap();
+    let outcome = Outcome::no_answer("connection refused".into(), Duration::ZERO);
+    hand.worker.finished(hand.taken.clone(), outcome, unix_millis(), Vec::new());
+    hand.worker.record_outcomes();
+    let attempts: i64 =
+        hand.other.query_row("SELECT attempt_count FROM outbox WHERE id = ?1", [&hand.taken.id], |r| r.get(0)).unwrap();
+    assert_eq!((attempts, status_on_disk(&hand.spool, &hand.taken.id).as_str()), (2, "failed"));
+}
+
+/// The attempt was answered 200 while the process that took the row over held it: the answer
+/// ends the delivery, so that neither process sends it again, even once the other lets the
+/// row go (at its exit, say).
+#[test]
+fn an_answer_while_another_process_held_the_row_ends_it_and_is_not_sent_again() {
+    let mut hand = HandDriven::new();
+    hand.taken_over();
+    hand.finish();
+    hand.worker.record_outcomes();
+    assert_eq!(status_on_disk(&hand.spool, &hand.taken.id), "delivered");
+    hand.let_go();
+    assert_eq!(hand.worker.claim(unix_millis()), 0, "sent once already by this process");
+}
+
+/// A cancel of this process's, when the claim of a delivery it holds (not started) ran out
+/// during a stall and no other process took it over: withdrawn at once, as any it holds.
+#[test]
+fn a_cancel_of_this_process_withdraws_a_held_delivery_whose_claim_ran_out() {
+    let mut hand = HandDriven::new();
+    let lapsed = "UPDATE outbox SET lease_until = 1, next_attempt_at = 1 WHERE id = ?1";
+    hand.other.execute(lapsed, [&hand.taken.id]).unwrap();
+    assert_eq!(hand.worker.cancel(FEED, "stop").unwrap(), 1);
+    hand.worker.withdraw_canceled();
+    assert!(hand.worker.withdrawn.take(&hand.taken.id), "withdrawn at once: cancel() has returned");
+}

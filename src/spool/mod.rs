@@ -190,6 +190,9 @@ pub struct AttemptRecord {
     pub status: Status,
     pub next_attempt_at: Option<u64>,
     pub response_excerpt: Vec<u8>,
+    /// The retry policy's attempts at most: a retry of a row that has had them all (some made
+    /// by other processes while they held it) ends failed instead.
+    pub attempts_at_most: Option<u32>,
 }
 
 /// A row of the delivery log.
@@ -618,19 +621,22 @@ impl Spool {
             status,
             next_attempt_at,
             response_excerpt: response_excerpt.to_vec(),
+            attempts_at_most: None,
         };
         Ok(self.record_attempts(std::slice::from_ref(&record))?[0])
     }
 
     /// Records attempts and what follows each, in one transaction: `Pending` with the time of
     /// the next attempt (the claim is released so any process may retry), or a final status.
-    /// Only a row this process still holds, or that no process holds, is changed: an attempt
-    /// under way in another process is never overwritten. A row no process holds is pending
-    /// because this process's claim ran out during the attempt and the process that took it
-    /// over let it go (or made an attempt of its own, kept in the list): unwritten, the attempt
-    /// would be made again, by this process too. A withdrawal (no attempt) needs the claim.
-    /// The result says, per record, the status written (a retry of a delivery canceled
-    /// meanwhile is written `Failed`), or `None` when nothing was written.
+    /// An attempt is written to a row this process still holds, or that no process holds: the
+    /// row is pending because this process's claim ran out during the attempt and the process
+    /// that took it over let it go (or made an attempt of its own, kept in the list).
+    /// Unwritten, the attempt would be made again, by this process too. The row's own count of
+    /// attempts, those of other processes included, decides whether a retry is left
+    /// (`attempts_at_most`). To a row another process holds, the attempt is only added (and
+    /// a 2xx or 410 ends it, see below); a withdrawal (no attempt) needs the claim. The result
+    /// says, per record, the status written as this process's (a retry of a delivery canceled
+    /// meanwhile, or with no attempt left, is written `Failed`), or `None` when it was not.
     pub fn record_attempts(&mut self, records: &[AttemptRecord]) -> rusqlite::Result<Vec<Option<Status>>> {
         let _inside = process::sqlite_section();
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -642,11 +648,12 @@ impl Spool {
             let appended = with_attempt("?3");
             let update = format!(
                 "UPDATE outbox SET
-                        status = CASE WHEN ?2 = 'pending' AND canceled IS NOT NULL THEN 'failed' ELSE ?2 END,
+                        status = CASE WHEN ?2 = 'pending' AND (canceled IS NOT NULL OR attempt_count + 1 >= ?7)
+                                      THEN 'failed' ELSE ?2 END,
                         attempts = CASE WHEN ?2 = 'pending' AND canceled IS NOT NULL
                                         THEN json_insert({appended}, '$[#]', json(canceled)) ELSE {appended} END,
                         attempt_count = attempt_count + 1, response_excerpt = ?4,
-                        next_attempt_at = CASE WHEN canceled IS NULL THEN ?5 END,
+                        next_attempt_at = CASE WHEN canceled IS NULL AND attempt_count + 1 < ?7 THEN ?5 END,
                         lease_owner = NULL, lease_until = NULL
                  WHERE id = ?1 AND status = 'pending' AND (lease_owner = ?6 OR lease_owner IS NULL)"
             );
@@ -658,27 +665,50 @@ impl Spool {
                 "canceled",
                 "id = ?1 AND status = 'pending' AND lease_owner = ?2 AND canceled IS NOT NULL",
             ))?;
+            // A row another process holds (it took the row over while this process's claim ran
+            // out): the attempt goes into its log all the same, and an answer that settles the
+            // delivery (2xx, 410) ends it, so that its holder does not send it again (its next
+            // renewal finds the claim gone) and, should it let the row go, no process does.
+            let elsewhere = "WHERE id = ?1 AND status = 'pending' AND lease_owner != ?5";
+            let mut settled_elsewhere = tx.prepare_cached(&format!(
+                "UPDATE outbox SET attempts = {appended}, attempt_count = attempt_count + 1, status = ?2,
+                        response_excerpt = ?4, next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL
+                 {elsewhere}"
+            ))?;
+            let mut logged_elsewhere = tx.prepare_cached(&format!(
+                "UPDATE outbox SET attempts = {appended}, attempt_count = attempt_count + 1 {elsewhere}"
+            ))?;
             for record in records {
                 let Some(attempt) = &record.attempt else {
                     written.push((withdrawn.execute(params![record.id, self.owner])? > 0).then_some(Status::Failed));
                     continue;
                 };
                 let excerpt = &record.response_excerpt[..record.response_excerpt.len().min(RESPONSE_EXCERPT_BYTES)];
+                let entry = serde_json::to_string(attempt).unwrap_or_else(|_| "{}".into());
                 let values = params![
                     record.id,
                     record.status.as_str(),
-                    serde_json::to_string(attempt).unwrap_or_else(|_| "{}".into()),
+                    entry,
                     excerpt,
                     record.next_attempt_at.map(|t| t as i64),
                     self.owner,
+                    record.attempts_at_most.map_or(i64::MAX, i64::from),
                 ];
-                written.push(match record.status {
+                let done = match record.status {
                     Status::Pending => retried
                         .query_row(values, |row| row.get::<_, String>(0))
                         .optional()?
                         .map(|status| Status::parse(&status).unwrap_or(Status::Pending)),
                     status => (ended.execute(values)? > 0).then_some(status),
-                });
+                };
+                if done.is_none() {
+                    let values = params![record.id, record.status.as_str(), entry, excerpt, self.owner];
+                    match record.status {
+                        Status::Delivered | Status::Gone => settled_elsewhere.execute(values)?,
+                        Status::Pending | Status::Failed => logged_elsewhere.execute(values)?,
+                    };
+                }
+                written.push(done);
             }
         }
         tx.commit()?;
@@ -697,13 +727,15 @@ impl Spool {
         let free = tx.execute(
             &end_without_attempt(
                 "?2",
-                "feed_id = ?1 AND status = 'pending' AND (lease_until IS NULL OR lease_until < ?3)",
+                "feed_id = ?1 AND status = 'pending' AND (lease_until IS NULL OR lease_until < ?3)
+                 AND (lease_owner IS NULL OR lease_owner != ?4)",
             ),
-            params![feed_id, entry, now as i64],
+            params![feed_id, entry, now as i64, self.owner],
         )?;
         let held = tx.execute(
-            "UPDATE outbox SET canceled = ?2 WHERE feed_id = ?1 AND status = 'pending' AND lease_until >= ?3",
-            params![feed_id, entry, now as i64],
+            "UPDATE outbox SET canceled = ?2
+             WHERE feed_id = ?1 AND status = 'pending' AND (lease_until >= ?3 OR lease_owner = ?4)",
+            params![feed_id, entry, now as i64, self.owner],
         )?;
         tx.commit()?;
         Ok(free + held)
@@ -1435,6 +1467,7 @@ mod tests {
             status: Status::Failed,
             next_attempt_at: None,
             response_excerpt: Vec::new(),
+            attempts_at_most: None,
         };
         // Another process's record of it writes nothing: the claim is not its own.
         assert_eq!(admin.record_attempts(std::slice::from_ref(&withdrawn)).unwrap(), [None]);
