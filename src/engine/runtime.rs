@@ -550,7 +550,7 @@ impl SpoolWorker {
                 self.renew_claims();
             }
             if !self.held.is_empty() && Instant::now() >= self.next_cancel_check {
-                self.withdraw_canceled();
+                self.withdraw_canceled_and_lost();
             }
             let mut wait = Duration::from_millis(self.next_claim.saturating_sub(unix_millis()));
             if let Some(due) = self.outcomes_due.max(self.outcomes_retry_at) {
@@ -614,7 +614,7 @@ impl SpoolWorker {
                     self.record_outcomes();
                     let canceled = self.cancel(&feed_id, &reason);
                     if canceled.is_ok() {
-                        self.withdraw_canceled();
+                        self.withdraw_canceled_and_lost();
                     }
                     let _ = reply.send(canceled);
                 }
@@ -945,11 +945,15 @@ impl SpoolWorker {
     }
 
     /// Lists for the HTTP side the deliveries it holds that a cancel has marked since they were
-    /// claimed (see super::withdrawn). Those already in flight end with their attempt.
-    fn withdraw_canceled(&mut self) {
+    /// claimed (see super::withdrawn), and those whose claims are lost (Self::claims_lost).
+    /// Those already in flight end with their attempt.
+    fn withdraw_canceled_and_lost(&mut self) {
         if !self.held.is_empty() {
-            match self.spool.canceled_among(self.held.iter().map(String::as_str)) {
-                Ok(canceled) => self.withdrawn.add(canceled),
+            match self.spool.look_among(self.held.iter().map(String::as_str)) {
+                Ok(found) => {
+                    self.withdrawn.add(found.canceled);
+                    self.claims_lost(found.lost);
+                }
                 Err(e) => self.tally.warn(format!("cannot read the spool {}: {e}", self.spool.location())),
             }
         }
@@ -963,27 +967,7 @@ impl SpoolWorker {
         let ids = self.held.iter().map(String::as_str).chain(self.outcomes.iter().map(|(d, _, _)| d.id.as_str()));
         self.next_renewal = match self.spool.renew_claims(ids, lease_until) {
             Ok(lost) => {
-                // Those not started yet are not sent from here: another process may be sending
-                // them. One found lost before is listed already, or passed back by the sender:
-                // a second entry would outlive it and withdraw the next copy claimed.
-                let mut newly_lost = Vec::new();
-                for id in lost.into_iter().filter(|id| self.held.contains(id)) {
-                    // Claimed back after the sender passed it back, and lost again: not sent
-                    // when it arrives.
-                    self.reclaimed.remove(&id);
-                    if self.lost_claims.insert(id.clone()) {
-                        newly_lost.push(id);
-                    }
-                }
-                if !newly_lost.is_empty() {
-                    self.tally.warn(format!(
-                        "{} deliveries held in memory lost their claims (the spool thread could not renew them in \
-                         time), and another process took them over or ended them; those not started are not sent \
-                         from this one",
-                        newly_lost.len()
-                    ));
-                    self.withdrawn.add(newly_lost);
-                }
+                self.claims_lost(lost);
                 Instant::now() + self.renewal_interval()
             }
             Err(e) => {
@@ -992,6 +976,32 @@ impl SpoolWorker {
                 Instant::now() + OUTCOME_RETRY
             }
         };
+    }
+
+    /// Held deliveries whose rows are no longer this process's (found by a renewal or a cancel
+    /// check): those not started are not sent from here, since another process may be sending
+    /// them, or another's answer ended them. One found lost before is listed already, or
+    /// passed back by the sender: a second entry would outlive it and withdraw the next copy
+    /// claimed.
+    fn claims_lost(&mut self, lost: Vec<String>) {
+        let mut newly_lost = Vec::new();
+        for id in lost.into_iter().filter(|id| self.held.contains(id)) {
+            // Claimed back after the sender passed it back, and lost again: not sent
+            // when it arrives.
+            self.reclaimed.remove(&id);
+            if self.lost_claims.insert(id.clone()) {
+                newly_lost.push(id);
+            }
+        }
+        if !newly_lost.is_empty() {
+            self.tally.warn(format!(
+                "{} deliveries held in memory lost their claims (the spool thread could not renew them in \
+                 time), and another process took them over or ended them; those not started are not sent \
+                 from this one",
+                newly_lost.len()
+            ));
+            self.withdrawn.add(newly_lost);
+        }
     }
 
     fn outcomes_are_due(&self) -> bool {

@@ -916,7 +916,7 @@ fn claimed_back_then_canceled_before_it_came_back_it_is_not_sent() {
     assert!(hand.worker.withdrawn.take(&hand.taken.id), "the sender passes it back");
     hand.claimed_back();
     assert_eq!(hand.worker.cancel(FEED, "stop").unwrap(), 1);
-    hand.worker.withdraw_canceled();
+    hand.worker.withdraw_canceled_and_lost();
     hand.worker.not_started(hand.taken.clone());
     if let Ok(again) = hand.from_spool.try_recv() {
         assert!(
@@ -966,6 +966,79 @@ fn a_cancel_of_this_process_withdraws_a_held_delivery_whose_claim_ran_out() {
     let lapsed = "UPDATE outbox SET lease_until = 1, next_attempt_at = 1 WHERE id = ?1";
     hand.other.execute(lapsed, [&hand.taken.id]).unwrap();
     assert_eq!(hand.worker.cancel(FEED, "stop").unwrap(), 1);
-    hand.worker.withdraw_canceled();
+    hand.worker.withdraw_canceled_and_lost();
     assert!(hand.worker.withdrawn.take(&hand.taken.id), "withdrawn at once: cancel() has returned");
+}
+
+/// A 400 (not retried) answered while another process held the row: once that process lets
+/// the row go (at its exit), this one does not claim it and send it again.
+#[test]
+fn a_final_failure_while_another_process_held_the_row_is_not_sent_again() {
+    let mut hand = HandDriven::new();
+    hand.taken_over();
+    let outcome = Outcome::from_status(400, None, None, Duration::ZERO);
+    hand.worker.finished(hand.taken.clone(), outcome, unix_millis(), Vec::new());
+    hand.worker.record_outcomes();
+    assert_eq!(hand.tally.snapshot().failed, 1);
+    hand.let_go();
+    assert_eq!(hand.worker.claim(unix_millis()), 0, "answered 400 to this process already: not sent again by it");
+}
+
+/// The last attempt the policy allows failed while another process held the row, and that
+/// process died: this one makes no attempt past the policy's, nor counts the delivery
+/// failed twice.
+#[test]
+fn the_last_attempt_while_another_process_held_the_row_is_not_made_again() {
+    let mut hand = HandDriven::new();
+    hand.worker.config.retry = crate::retry::RetryPolicy::parse("").unwrap();
+    hand.taken_over();
+    let refused = Outcome::no_answer("connection refused".into(), Duration::ZERO);
+    hand.worker.finished(hand.taken.clone(), refused.clone(), unix_millis(), Vec::new());
+    hand.worker.record_outcomes();
+    // The other process dies holding it.
+    hand.other
+        .execute("UPDATE outbox SET lease_until = 1, next_attempt_at = 1 WHERE id = ?1", [&hand.taken.id])
+        .unwrap();
+    let claimed = hand.worker.claim(unix_millis());
+    if let Ok(again) = hand.from_spool.try_recv() {
+        hand.tally.started();
+        hand.worker.finished(again, refused, unix_millis(), Vec::new());
+        hand.worker.record_outcomes();
+    }
+    let attempts: i64 =
+        hand.other.query_row("SELECT attempt_count FROM outbox WHERE id = ?1", [&hand.taken.id], |r| r.get(0)).unwrap();
+    assert_eq!(
+        (claimed, attempts, hand.tally.snapshot().failed),
+        (0, 1, 1),
+        "(claimed again, attempts on the row, counted failed) with one attempt allowed"
+    );
+}
+
+/// A failure to retry, answered while a process that has died since held the row: the retry
+/// waits its time, as written by this process, instead of going out at once.
+#[test]
+fn a_retry_answered_while_a_dead_process_held_the_row_keeps_its_wait() {
+    let mut hand = HandDriven::new();
+    hand.taken_over();
+    hand.other
+        .execute("UPDATE outbox SET lease_until = 1, next_attempt_at = 1 WHERE id = ?1", [&hand.taken.id])
+        .unwrap();
+    let outcome = Outcome::from_status(503, None, None, Duration::ZERO);
+    hand.worker.finished(hand.taken.clone(), outcome, unix_millis(), Vec::new());
+    hand.worker.record_outcomes();
+    assert_eq!(hand.tally.snapshot().retries_scheduled, 1);
+    assert_eq!(hand.worker.claim(unix_millis()), 0, "the retry waits its 5 s (±20 %)");
+}
+
+/// A held delivery, not started, that another process's late answer (200) ended: the next
+/// look for cancels withdraws it, within a quarter second rather than at the next renewal.
+#[test]
+fn a_held_delivery_ended_by_another_process_is_withdrawn_by_the_next_cancel_check() {
+    let mut hand = HandDriven::new();
+    let mut previous = Spool::open(&hand.spool, "another-process").unwrap();
+    let attempt = Attempt { at: unix_millis(), status_code: Some(200), error: None, duration_ms: 1 };
+    assert_eq!(previous.record_attempt(&hand.taken.id, &attempt, Status::Delivered, None, b"").unwrap(), None);
+    assert_eq!(status_on_disk(&hand.spool, &hand.taken.id), "delivered");
+    hand.worker.withdraw_canceled_and_lost();
+    assert!(hand.worker.withdrawn.take(&hand.taken.id), "delivered already: not to be started here");
 }

@@ -195,6 +195,13 @@ pub struct AttemptRecord {
     pub attempts_at_most: Option<u32>,
 }
 
+/// What [`Spool::look_among`] found among the deliveries a process holds.
+#[derive(Debug, Default, PartialEq)]
+pub struct HeldRows {
+    pub canceled: Vec<String>,
+    pub lost: Vec<String>,
+}
+
 /// A row of the delivery log.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogEntry {
@@ -563,20 +570,23 @@ impl Spool {
             .map(|found| found.is_some())
     }
 
-    /// Those of `ids` (deliveries this process holds) that a cancel has marked: one probe of the
-    /// primary key each.
-    pub fn canceled_among<'a>(&self, ids: impl IntoIterator<Item = &'a str>) -> rusqlite::Result<Vec<String>> {
+    /// Of `ids` (deliveries this process holds), those a cancel has marked, and those whose
+    /// rows are no longer this process's pending rows (taken over after their claim ran out, or
+    /// ended by another process's answer): one probe of the primary key each.
+    pub fn look_among<'a>(&self, ids: impl IntoIterator<Item = &'a str>) -> rusqlite::Result<HeldRows> {
         let _inside = process::sqlite_section();
-        let mut marked = self.conn.prepare_cached(
-            "SELECT 1 FROM outbox WHERE id = ?1 AND status = 'pending' AND lease_owner = ?2 AND canceled IS NOT NULL",
+        let mut probe = self.conn.prepare_cached(
+            "SELECT canceled IS NOT NULL FROM outbox WHERE id = ?1 AND status = 'pending' AND lease_owner = ?2",
         )?;
-        let mut canceled = Vec::new();
+        let mut found = HeldRows::default();
         for id in ids {
-            if marked.exists(params![id, self.owner])? {
-                canceled.push(id.to_string());
+            match probe.query_row(params![id, self.owner], |r| r.get::<_, bool>(0)).optional()? {
+                Some(true) => found.canceled.push(id.to_string()),
+                Some(false) => {}
+                None => found.lost.push(id.to_string()),
             }
         }
-        Ok(canceled)
+        Ok(found)
     }
 
     /// Extends this process's claims on `ids` (deliveries it still holds) until `lease_until`,
@@ -628,15 +638,15 @@ impl Spool {
 
     /// Records attempts and what follows each, in one transaction: `Pending` with the time of
     /// the next attempt (the claim is released so any process may retry), or a final status.
-    /// An attempt is written to a row this process still holds, or that no process holds: the
-    /// row is pending because this process's claim ran out during the attempt and the process
-    /// that took it over let it go (or made an attempt of its own, kept in the list).
-    /// Unwritten, the attempt would be made again, by this process too. The row's own count of
-    /// attempts, those of other processes included, decides whether a retry is left
-    /// (`attempts_at_most`). To a row another process holds, the attempt is only added (and
-    /// a 2xx or 410 ends it, see below); a withdrawal (no attempt) needs the claim. The result
-    /// says, per record, the status written as this process's (a retry of a delivery canceled
-    /// meanwhile, or with no attempt left, is written `Failed`), or `None` when it was not.
+    /// An attempt is written to a row this process still holds, or that no live claim holds:
+    /// this process's claim ran out during the attempt, and the process that took the row over
+    /// let it go, made an attempt of its own (kept in the list), or died. Unwritten, the
+    /// attempt would be made again, by this process too. The row's own count of attempts,
+    /// those of other processes included, decides whether a retry is left (`attempts_at_most`).
+    /// To a row another process holds, the attempt is added (add_to_holders_log). A withdrawal
+    /// (no attempt) needs the claim. The result says, per record, the status written as this
+    /// process's (a retry of a delivery canceled meanwhile, or with no attempt left, is written
+    /// `Failed`), or `None` when it was not.
     pub fn record_attempts(&mut self, records: &[AttemptRecord]) -> rusqlite::Result<Vec<Option<Status>>> {
         let _inside = process::sqlite_section();
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -655,7 +665,7 @@ impl Spool {
                         attempt_count = attempt_count + 1, response_excerpt = ?4,
                         next_attempt_at = CASE WHEN canceled IS NULL AND attempt_count + 1 < ?7 THEN ?5 END,
                         lease_owner = NULL, lease_until = NULL
-                 WHERE id = ?1 AND status = 'pending' AND (lease_owner = ?6 OR lease_owner IS NULL)"
+                 WHERE id = ?1 AND status = 'pending' AND (lease_owner = ?6 OR lease_owner IS NULL OR lease_until < ?8)"
             );
             let mut ended = tx.prepare_cached(&update)?;
             // Only a retry can be written with another status than asked: the others skip the
@@ -665,19 +675,6 @@ impl Spool {
                 "canceled",
                 "id = ?1 AND status = 'pending' AND lease_owner = ?2 AND canceled IS NOT NULL",
             ))?;
-            // A row another process holds (it took the row over while this process's claim ran
-            // out): the attempt goes into its log all the same, and an answer that settles the
-            // delivery (2xx, 410) ends it, so that its holder does not send it again (its next
-            // renewal finds the claim gone) and, should it let the row go, no process does.
-            let elsewhere = "WHERE id = ?1 AND status = 'pending' AND lease_owner != ?5";
-            let mut settled_elsewhere = tx.prepare_cached(&format!(
-                "UPDATE outbox SET attempts = {appended}, attempt_count = attempt_count + 1, status = ?2,
-                        response_excerpt = ?4, next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL
-                 {elsewhere}"
-            ))?;
-            let mut logged_elsewhere = tx.prepare_cached(&format!(
-                "UPDATE outbox SET attempts = {appended}, attempt_count = attempt_count + 1 {elsewhere}"
-            ))?;
             for record in records {
                 let Some(attempt) = &record.attempt else {
                     written.push((withdrawn.execute(params![record.id, self.owner])? > 0).then_some(Status::Failed));
@@ -685,6 +682,7 @@ impl Spool {
                 };
                 let excerpt = &record.response_excerpt[..record.response_excerpt.len().min(RESPONSE_EXCERPT_BYTES)];
                 let entry = serde_json::to_string(attempt).unwrap_or_else(|_| "{}".into());
+                let at_most = record.attempts_at_most.map_or(i64::MAX, i64::from);
                 let values = params![
                     record.id,
                     record.status.as_str(),
@@ -692,7 +690,8 @@ impl Spool {
                     excerpt,
                     record.next_attempt_at.map(|t| t as i64),
                     self.owner,
-                    record.attempts_at_most.map_or(i64::MAX, i64::from),
+                    at_most,
+                    crate::delivery::unix_millis() as i64,
                 ];
                 let done = match record.status {
                     Status::Pending => retried
@@ -702,11 +701,7 @@ impl Spool {
                     status => (ended.execute(values)? > 0).then_some(status),
                 };
                 if done.is_none() {
-                    let values = params![record.id, record.status.as_str(), entry, excerpt, self.owner];
-                    match record.status {
-                        Status::Delivered | Status::Gone => settled_elsewhere.execute(values)?,
-                        Status::Pending | Status::Failed => logged_elsewhere.execute(values)?,
-                    };
+                    add_to_holders_log(&tx, record, attempt.at, &entry, excerpt, &self.owner)?;
                 }
                 written.push(done);
             }
@@ -718,7 +713,7 @@ impl Spool {
     /// Cancels a feed's pending deliveries, recording `reason` as their last entry: those no
     /// process holds end as failed at once; those held (in flight, or queued in a process's
     /// memory) are marked. A marked one in flight ends as failed after its attempt instead of
-    /// being retried; one still queued is withdrawn by its process (`canceled_among`) and ends
+    /// being retried; one still queued is withdrawn by its process (`look_among`) and ends
     /// with no attempt. Returns how many deliveries it canceled.
     pub fn cancel_feed(&mut self, feed_id: &str, reason: &str, now: u64) -> rusqlite::Result<usize> {
         let _inside = process::sqlite_section();
@@ -835,6 +830,53 @@ pub struct ByteBudget {
 
 impl ByteBudget {
     pub const UNLIMITED: ByteBudget = ByteBudget { bytes: u64::MAX, at_least_one: true };
+}
+
+/// Adds an attempt of this process's to the log of a row another process holds, which took the
+/// row over while this process's claim ran out during the attempt. An answer that settles the
+/// delivery (2xx, 410) ends the row, so that its holder does not start it (its next look at its
+/// claims finds them gone) and, should it let the row go, no process sends it. A final answer
+/// otherwise (not retried, or the row's last attempt) marks the row as a cancel does: the
+/// holder withdraws it, or ends it after its own attempt under way unless that one delivers
+/// it, and whoever claims it next ends it instead of sending it.
+fn add_to_holders_log(
+    tx: &rusqlite::Transaction<'_>,
+    record: &AttemptRecord,
+    at: u64,
+    entry: &str,
+    excerpt: &[u8],
+    owner: &str,
+) -> rusqlite::Result<usize> {
+    let appended = with_attempt("?3");
+    let held_elsewhere = "WHERE id = ?1 AND status = 'pending' AND lease_owner != ?5";
+    if matches!(record.status, Status::Delivered | Status::Gone) {
+        let settled = format!(
+            "UPDATE outbox SET attempts = {appended}, attempt_count = attempt_count + 1, status = ?2,
+                    response_excerpt = ?4, next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL
+             {held_elsewhere}"
+        );
+        return tx.prepare_cached(&settled)?.execute(params![record.id, record.status.as_str(), entry, excerpt, owner]);
+    }
+    let logged = format!(
+        "UPDATE outbox SET attempts = {appended}, attempt_count = attempt_count + 1,
+                canceled = CASE WHEN ?2 = 'failed' OR attempt_count + 1 >= ?7 THEN COALESCE(canceled, ?6)
+                                ELSE canceled END
+         {held_elsewhere}"
+    );
+    let last = entry_without_attempt(
+        at,
+        "not sent again: an attempt answered after another process took the delivery over left no retry".into(),
+    );
+    let at_most = record.attempts_at_most.map_or(i64::MAX, i64::from);
+    tx.prepare_cached(&logged)?.execute(params![
+        record.id,
+        record.status.as_str(),
+        entry,
+        excerpt,
+        owner,
+        last,
+        at_most
+    ])
 }
 
 /// Gives a spool of layout 3 made before deliveries kept their network policy the column
@@ -1458,8 +1500,8 @@ mod tests {
         // Queued after the cancel, with the feed's new settings: not the cancel's.
         holder.insert(&[(new.clone(), Some(50_000))]).unwrap();
         let held = [queued.id.as_str(), in_flight.id.as_str(), new.id.as_str()];
-        assert_eq!(holder.canceled_among(held).unwrap(), [queued.id.clone(), in_flight.id.clone()]);
-        assert!(admin.canceled_among(held).unwrap().is_empty(), "only the holder's own claims");
+        assert_eq!(holder.look_among(held).unwrap().canceled, [queued.id.clone(), in_flight.id.clone()]);
+        assert!(admin.look_among(held).unwrap().canceled.is_empty(), "only the holder's own claims");
 
         let withdrawn = AttemptRecord {
             id: queued.id.clone(),
