@@ -921,7 +921,11 @@ impl SpoolWorker {
             response_excerpt: Vec::new(),
             attempts_at_most: None,
         };
-        self.queue_outcome(delivery, abandoned("canceled before it was sent"), record);
+        self.queue_outcome(
+            delivery,
+            abandoned("not sent: its feed was canceled, or an attempt another process recorded ended it"),
+            record,
+        );
     }
 
     /// Its request slot is free at once; its memory, once the outcome is written.
@@ -1034,8 +1038,8 @@ impl SpoolWorker {
         for ((delivery, outcome, record), written) in outcomes.into_iter().zip(written) {
             let status = written.unwrap_or_else(|| {
                 self.tally.warn(format!(
-                    "the claim of {} had passed to another process when its attempt ended: that process sends it, \
-                     unless this attempt's answer (2xx or 410) ended it",
+                    "the claim of {} had passed to another process when its attempt ended: the attempt is in the \
+                     delivery's log, and a final answer ends the delivery; otherwise that process goes on with it",
                     delivery.id
                 ));
                 record.status

@@ -1042,3 +1042,46 @@ fn a_held_delivery_ended_by_another_process_is_withdrawn_by_the_next_cancel_chec
     hand.worker.withdraw_canceled_and_lost();
     assert!(hand.worker.withdrawn.take(&hand.taken.id), "delivered already: not to be started here");
 }
+
+/// The previous holder's late answer, 400, written by its process to a row whose claim has run out.
+fn a_late_400_from_the_previous_holder(hand: &HandDriven) -> Spool {
+    let mut previous = Spool::open(&hand.spool, "previous-holder").unwrap();
+    let attempt = Attempt { at: unix_millis(), status_code: Some(400), error: Some("HTTP 400".into()), duration_ms: 1 };
+    previous.record_attempt(&hand.taken.id, &attempt, Status::Failed, None, b"").unwrap();
+    previous
+}
+
+/// This process's claim ran out during its attempt (its spool thread stalled), and the
+/// previous holder's late 400 ended the row: this process's 200 still goes into the log, and
+/// the delivery ends delivered, as it does when the claim still runs.
+#[test]
+fn a_200_after_a_late_400_ends_the_delivery_delivered_whether_the_claim_ran_out_or_not() {
+    for claim_ran_out in [true, false] {
+        let mut hand = HandDriven::new();
+        if claim_ran_out {
+            let lapsed = "UPDATE outbox SET lease_until = 1, next_attempt_at = 1 WHERE id = ?1";
+            hand.other.execute(lapsed, [&hand.taken.id]).unwrap();
+        }
+        let previous = a_late_400_from_the_previous_holder(&hand);
+        hand.delivered();
+        assert_eq!(hand.tally.snapshot().delivered, 1);
+        let entry = previous.get(&hand.taken.id).unwrap().unwrap();
+        let codes: Vec<_> = entry.attempts.iter().map(|a| a.status_code).collect();
+        assert_eq!((entry.status, codes), (Status::Delivered, vec![Some(400), Some(200)]), "ran out: {claim_ran_out}");
+    }
+}
+
+/// A held delivery withdrawn because another process's late 400 ended it is not reported as
+/// canceled by this process's stats().
+#[test]
+fn a_delivery_withdrawn_for_another_process_final_answer_says_so() {
+    let mut hand = HandDriven::new();
+    let previous = a_late_400_from_the_previous_holder(&hand);
+    hand.worker.withdraw_canceled_and_lost();
+    assert!(hand.worker.withdrawn.take(&hand.taken.id), "the sender passes it back");
+    hand.worker.not_started(hand.taken.clone());
+    hand.worker.record_outcomes();
+    assert_eq!(previous.get(&hand.taken.id).unwrap().unwrap().status, Status::Failed);
+    let reason = hand.tally.snapshot().recent_failures[0].reason.clone();
+    assert!(reason.contains("another process"), "stats() says: {reason:?}");
+}

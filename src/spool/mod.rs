@@ -643,7 +643,8 @@ impl Spool {
     /// let it go, made an attempt of its own (kept in the list), or died. Unwritten, the
     /// attempt would be made again, by this process too. The row's own count of attempts,
     /// those of other processes included, decides whether a retry is left (`attempts_at_most`).
-    /// To a row another process holds, the attempt is added (add_to_holders_log). A withdrawal
+    /// To a row another process holds, or one that has ended, the attempt is added
+    /// (add_to_log_elsewhere). A withdrawal
     /// (no attempt) needs the claim. The result says, per record, the status written as this
     /// process's (a retry of a delivery canceled meanwhile, or with no attempt left, is written
     /// `Failed`), or `None` when it was not.
@@ -701,7 +702,7 @@ impl Spool {
                     status => (ended.execute(values)? > 0).then_some(status),
                 };
                 if done.is_none() {
-                    add_to_holders_log(&tx, record, attempt.at, &entry, excerpt, &self.owner)?;
+                    add_to_log_elsewhere(&tx, record, attempt.at, &entry, excerpt, &self.owner)?;
                 }
                 written.push(done);
             }
@@ -832,14 +833,18 @@ impl ByteBudget {
     pub const UNLIMITED: ByteBudget = ByteBudget { bytes: u64::MAX, at_least_one: true };
 }
 
-/// Adds an attempt of this process's to the log of a row another process holds, which took the
-/// row over while this process's claim ran out during the attempt. An answer that settles the
-/// delivery (2xx, 410) ends the row, so that its holder does not start it (its next look at its
-/// claims finds them gone) and, should it let the row go, no process sends it. A final answer
-/// otherwise (not retried, or the row's last attempt) marks the row as a cancel does: the
-/// holder withdraws it, or ends it after its own attempt under way unless that one delivers
-/// it, and whoever claims it next ends it instead of sending it.
-fn add_to_holders_log(
+/// Adds an attempt of this process's to the log of a row that is no longer this process's to
+/// write: one another process holds, which took it over while this process's claim ran out
+/// during the attempt, or one that has ended meanwhile.
+///
+/// - Held elsewhere: an answer that settles the delivery (2xx, 410) ends the row, so that its
+///   holder does not start it (its next look at its claims finds them gone) and, should it let
+///   the row go, no process sends it. A final answer otherwise (not retried, or the row's last
+///   attempt) marks the row as a cancel does: the holder withdraws it, or ends it after its
+///   own attempt under way unless that one delivers it, and whoever claims it next ends it.
+/// - Ended (another process's answer, a cancel, a claim that ended a marked row): the attempt
+///   was made all the same, and a 2xx overrules a failure recorded meanwhile.
+fn add_to_log_elsewhere(
     tx: &rusqlite::Transaction<'_>,
     record: &AttemptRecord,
     at: u64,
@@ -849,34 +854,45 @@ fn add_to_holders_log(
 ) -> rusqlite::Result<usize> {
     let appended = with_attempt("?3");
     let held_elsewhere = "WHERE id = ?1 AND status = 'pending' AND lease_owner != ?5";
-    if matches!(record.status, Status::Delivered | Status::Gone) {
+    let added = if matches!(record.status, Status::Delivered | Status::Gone) {
         let settled = format!(
             "UPDATE outbox SET attempts = {appended}, attempt_count = attempt_count + 1, status = ?2,
                     response_excerpt = ?4, next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL
              {held_elsewhere}"
         );
-        return tx.prepare_cached(&settled)?.execute(params![record.id, record.status.as_str(), entry, excerpt, owner]);
+        tx.prepare_cached(&settled)?.execute(params![record.id, record.status.as_str(), entry, excerpt, owner])?
+    } else {
+        let logged = format!(
+            "UPDATE outbox SET attempts = {appended}, attempt_count = attempt_count + 1,
+                    canceled = CASE WHEN ?2 = 'failed' OR attempt_count + 1 >= ?7 THEN COALESCE(canceled, ?6)
+                                    ELSE canceled END
+             {held_elsewhere}"
+        );
+        let last = entry_without_attempt(
+            at,
+            "not sent again: an attempt that ended after another process took the delivery over left no retry".into(),
+        );
+        let at_most = record.attempts_at_most.map_or(i64::MAX, i64::from);
+        tx.prepare_cached(&logged)?.execute(params![
+            record.id,
+            record.status.as_str(),
+            entry,
+            excerpt,
+            owner,
+            last,
+            at_most
+        ])?
+    };
+    if added > 0 {
+        return Ok(added);
     }
-    let logged = format!(
+    let ended = format!(
         "UPDATE outbox SET attempts = {appended}, attempt_count = attempt_count + 1,
-                canceled = CASE WHEN ?2 = 'failed' OR attempt_count + 1 >= ?7 THEN COALESCE(canceled, ?6)
-                                ELSE canceled END
-         {held_elsewhere}"
+                status = CASE WHEN ?2 = 'delivered' AND status = 'failed' THEN 'delivered' ELSE status END,
+                response_excerpt = CASE WHEN ?2 = 'delivered' AND status = 'failed' THEN ?4 ELSE response_excerpt END
+         WHERE id = ?1 AND status != 'pending'"
     );
-    let last = entry_without_attempt(
-        at,
-        "not sent again: an attempt answered after another process took the delivery over left no retry".into(),
-    );
-    let at_most = record.attempts_at_most.map_or(i64::MAX, i64::from);
-    tx.prepare_cached(&logged)?.execute(params![
-        record.id,
-        record.status.as_str(),
-        entry,
-        excerpt,
-        owner,
-        last,
-        at_most
-    ])
+    tx.prepare_cached(&ended)?.execute(params![record.id, record.status.as_str(), entry, excerpt])
 }
 
 /// Gives a spool of layout 3 made before deliveries kept their network policy the column
