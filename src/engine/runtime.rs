@@ -81,8 +81,8 @@ const OUTCOME_RETRY: Duration = Duration::from_millis(500);
 /// the memory cap, and new deliveries past that wait on disk unclaimed.
 const RESERVED_ENTRY_BYTES: usize = 128;
 /// How often the spool thread looks for cancels another process made of deliveries this one
-/// holds but has not started (see super::withdrawn); a cancel of this process's is found at
-/// once. A look probes the spool once per held delivery: past CANCEL_CHECK_IDS held (a
+/// holds but has not started (see super::withdrawn), and for rows of them that are no longer
+/// its own (SpoolWorker::claims_lost); a cancel of this process's is found at once. A look probes the spool once per held delivery: past CANCEL_CHECK_IDS held (a
 /// max_concurrency above 64), looks are spaced out in proportion, up to
 /// CANCEL_CHECK_LONGEST, so that they stay a small part of the spool thread's work.
 const CANCEL_CHECK: Duration = Duration::from_millis(250);
@@ -464,8 +464,8 @@ struct SpoolWorker {
     next_renewal: Instant,
     /// Those of them found canceled, to withdraw; when to look for cancels of them next.
     withdrawn: Arc<Withdrawn>,
-    /// Those of them whose claims a renewal found lost: they ran out while the spool thread
-    /// was held up, and another process took them over (or ended them). Withdrawn too, and
+    /// Those of them whose claims a renewal or a cancel check found lost: they ran out while
+    /// the spool thread was held up, and another process took them over (or ended them). Withdrawn too, and
     /// ended here without an outcome when they come back unsent; unless this process has
     /// claimed them back meanwhile (`reclaimed`, see Self::has_already), when they are sent.
     lost_claims: HashSet<String>,
@@ -999,9 +999,9 @@ impl SpoolWorker {
         }
         if !newly_lost.is_empty() {
             self.tally.warn(format!(
-                "{} deliveries held in memory lost their claims (the spool thread could not renew them in \
-                 time), and another process took them over or ended them; those not started are not sent \
-                 from this one",
+                "{} deliveries held in memory are no longer this process's: their claims ran out while the \
+                 spool thread was held up, and another process took them over or ended them; those not started \
+                 are not sent from this one",
                 newly_lost.len()
             ));
             self.withdrawn.add(newly_lost);

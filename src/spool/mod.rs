@@ -644,10 +644,9 @@ impl Spool {
     /// attempt would be made again, by this process too. The row's own count of attempts,
     /// those of other processes included, decides whether a retry is left (`attempts_at_most`).
     /// To a row another process holds, or one that has ended, the attempt is added
-    /// (add_to_log_elsewhere). A withdrawal
-    /// (no attempt) needs the claim. The result says, per record, the status written as this
-    /// process's (a retry of a delivery canceled meanwhile, or with no attempt left, is written
-    /// `Failed`), or `None` when it was not.
+    /// (add_to_log_elsewhere). A withdrawal (no attempt) needs the claim. The result says, per
+    /// record, the status written as this process's (a retry of a delivery canceled meanwhile,
+    /// or with no attempt left, is written `Failed`), or `None` when it was not.
     pub fn record_attempts(&mut self, records: &[AttemptRecord]) -> rusqlite::Result<Vec<Option<Status>>> {
         let _inside = process::sqlite_section();
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
