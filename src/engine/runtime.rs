@@ -1038,8 +1038,8 @@ impl SpoolWorker {
         for ((delivery, outcome, record), written) in outcomes.into_iter().zip(written) {
             let status = written.unwrap_or_else(|| {
                 self.tally.warn(format!(
-                    "the claim of {} had passed to another process when its attempt ended: the attempt is in the \
-                     delivery's log, and a final answer ends the delivery; otherwise that process goes on with it",
+                    "the claim of {} had passed to another process when its attempt ended: a final answer ends \
+                     the delivery; otherwise that process goes on with it",
                     delivery.id
                 ));
                 record.status

@@ -643,7 +643,7 @@ impl Spool {
     /// let it go, made an attempt of its own (kept in the list), or died. Unwritten, the
     /// attempt would be made again, by this process too. The row's own count of attempts,
     /// those of other processes included, decides whether a retry is left (`attempts_at_most`).
-    /// To a row another process holds, or one that has ended, the attempt is added
+    /// To a row another process holds, or (a 2xx) one that has ended, the attempt is added
     /// (add_to_log_elsewhere). A withdrawal (no attempt) needs the claim. The result says, per
     /// record, the status written as this process's (a retry of a delivery canceled meanwhile,
     /// or with no attempt left, is written `Failed`), or `None` when it was not.
@@ -841,8 +841,10 @@ impl ByteBudget {
 ///   the row go, no process sends it. A final answer otherwise (not retried, or the row's last
 ///   attempt) marks the row as a cancel does: the holder withdraws it, or ends it after its
 ///   own attempt under way unless that one delivers it, and whoever claims it next ends it.
-/// - Ended (another process's answer, a cancel, a claim that ended a marked row): the attempt
-///   was made all the same, and a 2xx overrules a failure recorded meanwhile.
+/// - Ended (another process's answer, a cancel, a claim that ended a marked row): a 2xx goes
+///   into its log and overrules a failure recorded meanwhile, since the endpoint has the
+///   delivery. Another answer is left out: the row's last entry stays the reason it ended, the
+///   one the log shows (a cancel's, say).
 fn add_to_log_elsewhere(
     tx: &rusqlite::Transaction<'_>,
     record: &AttemptRecord,
@@ -869,7 +871,7 @@ fn add_to_log_elsewhere(
         );
         let last = entry_without_attempt(
             at,
-            "not sent again: an attempt that ended after another process took the delivery over left no retry".into(),
+            "not sent: an attempt that ended after another process took the delivery over left no retry".into(),
         );
         let at_most = record.attempts_at_most.map_or(i64::MAX, i64::from);
         tx.prepare_cached(&logged)?.execute(params![
@@ -889,7 +891,7 @@ fn add_to_log_elsewhere(
         "UPDATE outbox SET attempts = {appended}, attempt_count = attempt_count + 1,
                 status = CASE WHEN ?2 = 'delivered' AND status = 'failed' THEN 'delivered' ELSE status END,
                 response_excerpt = CASE WHEN ?2 = 'delivered' AND status = 'failed' THEN ?4 ELSE response_excerpt END
-         WHERE id = ?1 AND status != 'pending'"
+         WHERE id = ?1 AND status != 'pending' AND ?2 = 'delivered'"
     );
     tx.prepare_cached(&ended)?.execute(params![record.id, record.status.as_str(), entry, excerpt])
 }
@@ -1549,6 +1551,30 @@ mod tests {
         assert_eq!(entry.attempts.len(), 1);
         assert_eq!(entry.attempts[0].error.as_deref(), Some("canceled: the feed was deleted"));
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A row a cancel ended while its holder's claim had run out during the attempt: a late
+    /// failure leaves the cancel the last entry, the reason the log shows; a late 200 ends the
+    /// delivery delivered, since the endpoint has it.
+    #[test]
+    fn a_late_answer_to_a_row_a_cancel_ended_keeps_the_cancel_unless_it_delivered() {
+        for (code, status) in [(503, Status::Pending), (200, Status::Delivered)] {
+            let (dir, mut holder, mut admin) = shared_spool("holder", "admin");
+            let d = delivery(1);
+            holder.insert(&[(d.clone(), Some(20_000))]).unwrap();
+            assert_eq!(admin.cancel_feed("7", "the feed was switched off", 30_000).unwrap(), 1);
+            let attempt = Attempt { at: 19_000, status_code: Some(code), error: None, duration_ms: 2 };
+            holder.record_attempt(&d.id, &attempt, status, Some(99_000), b"").unwrap();
+            let entry = holder.get(&d.id).unwrap().unwrap();
+            let last = entry.attempts.last().unwrap();
+            std::fs::remove_dir_all(dir).unwrap();
+            if code == 200 {
+                assert_eq!((entry.status, last.status_code), (Status::Delivered, Some(200)));
+            } else {
+                assert_eq!(entry.status, Status::Failed);
+                assert_eq!(last.error.as_deref(), Some("canceled: the feed was switched off"));
+            }
+        }
     }
 
     #[test]
