@@ -646,6 +646,12 @@ impl HandDriven {
         HandDriven { worker, from_spool, tally, other, spool, taken }
     }
 
+    /// Whoever holds the row's claim lets it run out (a stall, or a process that died).
+    fn claim_runs_out(&self) {
+        let sql = "UPDATE outbox SET lease_until = 1, next_attempt_at = 1 WHERE id = ?1";
+        self.other.execute(sql, [&self.taken.id]).unwrap();
+    }
+
     /// Another process takes the delivery over, as after its claim ran out.
     fn taken_over(&self) {
         let until = (unix_millis() + 60_000) as i64;
@@ -963,8 +969,7 @@ fn an_answer_while_another_process_held_the_row_ends_it_and_is_not_sent_again() 
 #[test]
 fn a_cancel_of_this_process_withdraws_a_held_delivery_whose_claim_ran_out() {
     let mut hand = HandDriven::new();
-    let lapsed = "UPDATE outbox SET lease_until = 1, next_attempt_at = 1 WHERE id = ?1";
-    hand.other.execute(lapsed, [&hand.taken.id]).unwrap();
+    hand.claim_runs_out();
     assert_eq!(hand.worker.cancel(FEED, "stop").unwrap(), 1);
     hand.worker.withdraw_canceled_and_lost();
     assert!(hand.worker.withdrawn.take(&hand.taken.id), "withdrawn at once: cancel() has returned");
@@ -996,9 +1001,7 @@ fn the_last_attempt_while_another_process_held_the_row_is_not_made_again() {
     hand.worker.finished(hand.taken.clone(), refused.clone(), unix_millis(), Vec::new());
     hand.worker.record_outcomes();
     // The other process dies holding it.
-    hand.other
-        .execute("UPDATE outbox SET lease_until = 1, next_attempt_at = 1 WHERE id = ?1", [&hand.taken.id])
-        .unwrap();
+    hand.claim_runs_out();
     let claimed = hand.worker.claim(unix_millis());
     if let Ok(again) = hand.from_spool.try_recv() {
         hand.tally.started();
@@ -1020,9 +1023,7 @@ fn the_last_attempt_while_another_process_held_the_row_is_not_made_again() {
 fn a_retry_answered_while_a_dead_process_held_the_row_keeps_its_wait() {
     let mut hand = HandDriven::new();
     hand.taken_over();
-    hand.other
-        .execute("UPDATE outbox SET lease_until = 1, next_attempt_at = 1 WHERE id = ?1", [&hand.taken.id])
-        .unwrap();
+    hand.claim_runs_out();
     let outcome = Outcome::from_status(503, None, None, Duration::ZERO);
     hand.worker.finished(hand.taken.clone(), outcome, unix_millis(), Vec::new());
     hand.worker.record_outcomes();
@@ -1059,8 +1060,7 @@ fn a_200_after_a_late_400_ends_the_delivery_delivered_whether_the_claim_ran_out_
     for claim_ran_out in [true, false] {
         let mut hand = HandDriven::new();
         if claim_ran_out {
-            let lapsed = "UPDATE outbox SET lease_until = 1, next_attempt_at = 1 WHERE id = ?1";
-            hand.other.execute(lapsed, [&hand.taken.id]).unwrap();
+            hand.claim_runs_out();
         }
         let previous = a_late_400_from_the_previous_holder(&hand);
         hand.delivered();
