@@ -119,7 +119,12 @@ fn submit_one(spool: &std::path::Path, url: &str, body: Vec<u8>) -> String {
 }
 
 fn status_on_disk(spool: &std::path::Path, id: &str) -> String {
-    Connection::open(spool).unwrap().query_row("SELECT status FROM outbox WHERE id = ?1", [id], |r| r.get(0)).unwrap()
+    // Waits as the spool's own connections do: a process's checkpoint or last close may hold
+    // the file a moment (one run of the whole suite under load failed here, cause unseen).
+    let conn = Connection::open(spool).unwrap();
+    conn.busy_timeout(spool::BUSY_WAIT).unwrap();
+    conn.query_row("SELECT status FROM outbox WHERE id = ?1", [id], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("the status of {id}: {e}"))
 }
 
 /// Makes every write of `table` fail as a full disk would, until `heal`.
