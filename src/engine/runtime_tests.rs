@@ -281,6 +281,13 @@ fn one_slot(spool: &std::path::Path) -> EngineConfig {
 /// Queues four deliveries of FEED with one request slot to a receiver that answers after
 /// `answer_after`, and returns once the first is in flight, the other three held in memory,
 /// waiting for the slot; with their ids.
+/// One request slot and a timeout of 1 s: a claim lasts 6 s, renewed every 1.5 s.
+fn one_slot_short_claims(spool: &std::path::Path) -> EngineConfig {
+    let mut config = one_slot(spool);
+    config.client.timeout = Duration::from_secs(1);
+    config
+}
+
 fn four_behind_one_slot(spool: &std::path::Path, answer_after: Duration) -> (Receiver, Vec<String>) {
     let receiver = Receiver::start("200 OK", answer_after);
     let held: Vec<Delivery> = (0..4).map(|n| delivery(&receiver.url, format!("{{\"n\":{n}}}").into_bytes())).collect();
@@ -350,11 +357,7 @@ fn claims_of_held_deliveries_are_renewed_while_they_wait() {
     let _turn = turn();
     let spool = temp_spool();
     let receiver = Receiver::start("200 OK", Duration::from_millis(700));
-    let short_claims = || {
-        let mut config = one_slot(&spool);
-        config.client.timeout = Duration::from_secs(1);
-        config
-    };
+    let short_claims = || one_slot_short_claims(&spool);
     let held: Vec<Delivery> = (0..10).map(|n| delivery(&receiver.url, format!("{{\"n\":{n}}}").into_bytes())).collect();
     let ids: Vec<String> = held.iter().map(|d| d.id.clone()).collect();
     submit(held, short_claims).unwrap();
@@ -541,23 +544,7 @@ fn a_delivery_goes_only_where_the_process_that_queued_it_allowed() {
 fn a_claim_lost_while_held_is_not_sent_twice_by_this_process() {
     let _turn = turn();
     let spool = temp_spool();
-    let receiver = Receiver::start("200 OK", Duration::from_millis(300));
-    let short_claims = || {
-        let mut config = one_slot(&spool);
-        config.client.timeout = Duration::from_secs(1);
-        config
-    };
-    assert!(flush(Duration::from_secs(5), short_claims).unwrap());
-    let held: Vec<Delivery> = (0..40).map(|n| delivery(&receiver.url, format!("{{\"n\":{n}}}").into_bytes())).collect();
-    let ids: Vec<String> = held.iter().map(|d| d.id.clone()).collect();
-    submit(held, short_claims).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while receiver.total() == 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let other = Connection::open(&spool).unwrap();
-    other.execute_batch("BEGIN IMMEDIATE").unwrap();
-    std::thread::sleep(Duration::from_millis(6500));
+    let (receiver, ids, other) = forty_held_through_a_stall(&spool);
     let now = unix_millis() as i64;
     // Still held by this process, not sent yet: their claims ran out.
     let unsent: Vec<&String> = ids.iter().filter(|id| receiver.requests(id) == 0).collect();
@@ -581,13 +568,40 @@ fn a_claim_lost_while_held_is_not_sent_twice_by_this_process() {
         .unwrap();
     other.execute_batch("COMMIT").unwrap();
     assert!(taken_over > 0, "the stall should let claims run out");
-    assert!(flush(Duration::from_secs(40), short_claims).unwrap());
+    assert_each_sent_once_by_this_process(&spool, &receiver, &ids);
+    assert!(ids.iter().all(|id| status_on_disk(&spool, id) == "delivered"));
+}
+
+/// Forty deliveries behind one request slot with short claims (one_slot_short_claims),
+/// answered after 0.3 s; once the first is sent, another connection takes the spool's write
+/// lock and keeps it past the claims (6.5 s), so that this process cannot renew them. Returns
+/// that connection with its transaction still open, for the test to take rows over and commit.
+fn forty_held_through_a_stall(spool: &std::path::Path) -> (Receiver, Vec<String>, Connection) {
+    let receiver = Receiver::start("200 OK", Duration::from_millis(300));
+    let short_claims = || one_slot_short_claims(spool);
+    assert!(flush(Duration::from_secs(5), short_claims).unwrap());
+    let held: Vec<Delivery> = (0..40).map(|n| delivery(&receiver.url, format!("{{\"n\":{n}}}").into_bytes())).collect();
+    let ids: Vec<String> = held.iter().map(|d| d.id.clone()).collect();
+    submit(held, short_claims).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while receiver.total() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let other = Connection::open(spool).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    std::thread::sleep(Duration::from_millis(6500));
+    (receiver, ids, other)
+}
+
+/// Once the stall is over, every delivery is sent by this process exactly once, and counted
+/// delivered.
+fn assert_each_sent_once_by_this_process(spool: &std::path::Path, receiver: &Receiver, ids: &[String]) {
+    assert!(flush(Duration::from_secs(40), || one_slot_short_claims(spool)).unwrap());
     let counts = snapshot();
     shutdown(Duration::from_secs(1));
     let twice: Vec<_> = ids.iter().filter(|id| receiver.requests(id) > 1).collect();
     assert!(twice.is_empty(), "{} of {} sent twice by this one process", twice.len(), ids.len());
     assert_eq!((counts.delivered, counts.failed), (40, 0), "each claimed again and sent once, none counted failed");
-    assert!(ids.iter().all(|id| status_on_disk(&spool, id) == "delivered"));
 }
 
 /// The commit and renew_claims say the claims of deliveries "whose outcome is not written
@@ -811,36 +825,14 @@ fn an_attempt_under_way_when_its_claim_is_lost_and_let_go_is_not_sent_again() {
 fn a_stall_whose_lapsed_rows_are_all_taken_over_and_let_go_sends_none_twice() {
     let _turn = turn();
     let spool = temp_spool();
-    let receiver = Receiver::start("200 OK", Duration::from_millis(300));
-    let short_claims = || {
-        let mut config = one_slot(&spool);
-        config.client.timeout = Duration::from_secs(1);
-        config
-    };
-    assert!(flush(Duration::from_secs(5), short_claims).unwrap());
-    let held: Vec<Delivery> = (0..40).map(|n| delivery(&receiver.url, format!("{{\"n\":{n}}}").into_bytes())).collect();
-    let ids: Vec<String> = held.iter().map(|d| d.id.clone()).collect();
-    submit(held, short_claims).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while receiver.total() == 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    // The write lock held past the claims (1 s timeout + 5 s), then every lapsed row taken
-    // over and let go in the same transaction.
-    let other = Connection::open(&spool).unwrap();
-    other.execute_batch("BEGIN IMMEDIATE").unwrap();
-    std::thread::sleep(Duration::from_millis(6500));
+    let (receiver, ids, other) = forty_held_through_a_stall(&spool);
+    // Every lapsed row taken over and let go in the same transaction.
     let now = unix_millis() as i64;
     let lapsed = "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, next_attempt_at = ?1
                   WHERE status = 'pending' AND lease_until < ?1";
     assert!(other.execute(lapsed, [now]).unwrap() > 0);
     other.execute_batch("COMMIT").unwrap();
-    assert!(flush(Duration::from_secs(40), short_claims).unwrap());
-    let counts = snapshot();
-    shutdown(Duration::from_secs(1));
-    let twice = ids.iter().filter(|id| receiver.requests(id) > 1).count();
-    assert_eq!(twice, 0, "{twice} of {} sent twice by this one process", ids.len());
-    assert_eq!((counts.delivered, counts.failed), (40, 0));
+    assert_each_sent_once_by_this_process(&spool, &receiver, &ids);
 }
 
 /// Claimed back after the sender passed it back, and its claim lost again before it arrived:
