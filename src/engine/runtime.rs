@@ -24,9 +24,12 @@
 //!   next process with the extension sends what is left.
 
 use std::collections::{HashSet, VecDeque};
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -1208,7 +1211,7 @@ async fn http_loop(
             let mut guard = InFlight { tally: &tally, handed_over: false };
             let started_at = unix_millis();
             let (outcome, excerpt) = match &client {
-                Ok(client) => sender::attempt(client, &delivery, url, &client_config).await,
+                Ok(client) => unwinding(sender::attempt(client, &delivery, url, &client_config)).await,
                 Err(e) => (abandoned(&format!("could not create the HTTP client: {e}")), Vec::new()),
             };
             // The spool thread records the outcome and only then takes the delivery off the
@@ -1261,9 +1264,30 @@ impl Clients {
     }
 }
 
+/// `attempt` with a panic in it (ours, reqwest's, hyper's) ended as an attempt without an
+/// answer, whose reason the log shows. Left to tokio, the panic would end the task with its
+/// delivery still held, and this process renews the claims of what it holds for as long as
+/// it lives: nobody would send it.
+async fn unwinding(attempt: impl Future<Output = (Outcome, Vec<u8>)>) -> (Outcome, Vec<u8>) {
+    let mut attempt = std::pin::pin!(attempt);
+    std::future::poll_fn(|cx| match std::panic::catch_unwind(AssertUnwindSafe(|| attempt.as_mut().poll(cx))) {
+        Ok(polled) => polled,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|m| m.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into());
+            Poll::Ready((abandoned(&format!("the attempt stopped on an internal error: {message}")), Vec::new()))
+        }
+    })
+    .await
+}
+
 /// Takes an in-flight delivery off the counters if its task ends without handing the outcome
-/// to the spool thread (runtime shutdown, a panic), so that `flush()` never waits for a
-/// delivery nobody is sending. Its spool row stays pending and another process sends it.
+/// to the spool thread (runtime shutdown, or a spool thread that has stopped), so that
+/// `flush()` never waits for a delivery nobody is sending. Its spool row stays pending, and
+/// another process sends it once this one's claim runs out.
 struct InFlight<'a> {
     tally: &'a Tally,
     handed_over: bool,

@@ -274,13 +274,36 @@ fn a_delivery_canceled_in_flight_counts_as_failed_not_as_a_retry() {
     assert_eq!((counts.failed, counts.retries_scheduled), (1, 0));
 }
 
+/// A panic in an attempt (a fault of ours or of a library's, not the endpoint's) ends that
+/// attempt without an answer: the delivery fails or is retried with the reason, and is not
+/// left claimed by this process, which renews the claims of what it holds for its whole life.
+#[test]
+fn an_attempt_that_panics_ends_as_a_failure_with_the_reason() {
+    let _turn = turn();
+    let spool = temp_spool();
+    let no_retries =
+        || EngineConfig { retry: crate::retry::RetryPolicy::parse("").unwrap(), ..config(&spool, 64 << 20) };
+    let d = delivery(sender::PANICS_IN_THE_ATTEMPT, b"{}".to_vec());
+    let id = d.id.clone();
+    submit(vec![d], no_retries).unwrap();
+    assert!(flush(Duration::from_secs(5), no_retries).unwrap());
+    let counts = snapshot();
+    shutdown(Duration::from_secs(1));
+    let (status, owner, log): (String, Option<String>, String) = Connection::open(&spool)
+        .unwrap()
+        .query_row("SELECT status, lease_owner, attempts FROM outbox WHERE id = ?1", [&id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap();
+    assert_eq!((status.as_str(), owner), ("failed", None), "{log}");
+    assert!(log.contains("the attempt stopped on an internal error: a test's panic"), "{log}");
+    assert_eq!(counts.failed, 1);
+}
+
 fn one_slot(spool: &std::path::Path) -> EngineConfig {
     EngineConfig { max_concurrency: 1, ..config(spool, 64 << 20) }
 }
 
-/// Queues four deliveries of FEED with one request slot to a receiver that answers after
-/// `answer_after`, and returns once the first is in flight, the other three held in memory,
-/// waiting for the slot; with their ids.
 /// One request slot and a timeout of 1 s: a claim lasts 6 s, renewed every 1.5 s.
 fn one_slot_short_claims(spool: &std::path::Path) -> EngineConfig {
     let mut config = one_slot(spool);
@@ -288,6 +311,9 @@ fn one_slot_short_claims(spool: &std::path::Path) -> EngineConfig {
     config
 }
 
+/// Queues four deliveries of FEED with one request slot to a receiver that answers after
+/// `answer_after`, and returns once the first is in flight, the other three held in memory,
+/// waiting for the slot; with their ids.
 fn four_behind_one_slot(spool: &std::path::Path, answer_after: Duration) -> (Receiver, Vec<String>) {
     let receiver = Receiver::start("200 OK", answer_after);
     let held: Vec<Delivery> = (0..4).map(|n| delivery(&receiver.url, format!("{{\"n\":{n}}}").into_bytes())).collect();

@@ -66,6 +66,10 @@ impl ParsedUrl {
     }
 }
 
+/// The URL whose attempt panics, in tests of what a panic leaves behind.
+#[cfg(test)]
+pub const PANICS_IN_THE_ATTEMPT: &str = "http://127.0.0.1:9/panics-in-the-attempt";
+
 /// One attempt: the outcome and the first bytes of the answer. `url` is the request's URL
 /// parsed (see [`ParsedUrl`]).
 pub async fn attempt(
@@ -74,6 +78,10 @@ pub async fn attempt(
     url: Option<reqwest::Url>,
     config: &ClientConfig,
 ) -> (Outcome, Vec<u8>) {
+    #[cfg(test)]
+    if delivery.request.url == PANICS_IN_THE_ATTEMPT {
+        panic!("a test's panic");
+    }
     let started = Instant::now();
     let failed = |reason: String| (Outcome::no_answer(reason, started.elapsed()), Vec::new());
     let request = &delivery.request;
