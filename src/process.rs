@@ -1,4 +1,5 @@
-//! This process's id without a system call each time, and the fork-safety of SQLite.
+//! This process's id without a system call each time, whether a spool claim's process still
+//! runs, and the fork-safety of SQLite.
 //!
 //! `dispatch()` compares the id with the one its engine and its random bytes were made in, to
 //! tell a forked child from its parent; `getpid()` is a system call (glibc no longer caches
@@ -86,6 +87,29 @@ pub fn id() -> u32 {
             pid
         }
         pid => pid,
+    }
+}
+
+/// The owner an engine of this process writes on its spool claims: the process's id, then
+/// what tells apart the engines one process starts in turn.
+pub fn claim_owner(pid: u32) -> String {
+    format!("{pid}-{}", uuid::Uuid::now_v7().simple())
+}
+
+/// Whether the process that claimed as `owner` ([`claim_owner`]) may still run: false once its
+/// id names no process. An owner of another form is taken to have ended. A holder in another
+/// PID namespace (a container sharing the spool) reads as ended too, and a reused id as
+/// running; neither loses a delivery, they only change what `flush()` waits for.
+pub fn claim_holder_runs(owner: &str) -> bool {
+    let pid = owner.split_once('-').and_then(|(pid, _)| pid.parse::<libc::pid_t>().ok());
+    match pid {
+        Some(pid) if pid > 0 => {
+            // SAFETY: signal 0 is not sent; kill() only checks that the process exists.
+            let exists = unsafe { libc::kill(pid, 0) } == 0;
+            // EPERM: it exists, as another user's process (CLI as root, php-fpm as www-data).
+            exists || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+        }
+        _ => false,
     }
 }
 

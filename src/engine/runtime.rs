@@ -414,7 +414,7 @@ fn with_engine<T>(config: impl FnOnce() -> EngineConfig, f: impl FnOnce(&Engine)
 
 impl Engine {
     fn start(pid: u32, config: EngineConfig, forked: bool) -> Result<Engine, String> {
-        let owner = format!("{pid}-{}", uuid::Uuid::now_v7().simple());
+        let owner = process::claim_owner(pid);
         let tally = Arc::new(Tally::default());
         if forked {
             tally.warn(

@@ -524,7 +524,9 @@ impl Spool {
         Ok(ready)
     }
 
-    /// The earliest time a pending delivery not claimed by a live process becomes due.
+    /// The earliest time a pending delivery becomes due that no running process holds: one
+    /// unclaimed, or one whose holder has ended once its claim runs out. A running holder
+    /// renews its claims and sends what it holds; `flush()` does not wait for it.
     pub fn next_due(&self, now: u64) -> rusqlite::Result<Option<u64>> {
         let _inside = process::sqlite_section();
         // Two index walks that stop at their first row, instead of one scan of every pending
@@ -539,16 +541,22 @@ impl Spool {
             )?
             .query_row(params![now as i64, self.owner], |row| row.get(0))
             .optional()?;
-        let claimed_elsewhere: Option<i64> = self
-            .conn
-            .prepare_cached(
-                "SELECT lease_until + 1 FROM outbox INDEXED BY outbox_leased
-                 WHERE status = 'pending' AND lease_until >= ?1 AND lease_owner != ?2
-                 ORDER BY lease_until LIMIT 1",
-            )?
-            .query_row(params![now as i64, self.owner], |row| row.get(0))
-            .optional()?;
-        Ok(match (unclaimed, claimed_elsewhere) {
+        // A row per holder: a few processes, each holding up to a few thousand rows.
+        let mut held = self.conn.prepare_cached(
+            "SELECT lease_owner, MIN(lease_until) + 1 FROM outbox INDEXED BY outbox_leased
+             WHERE status = 'pending' AND lease_until >= ?1 AND lease_owner != ?2
+             GROUP BY lease_owner",
+        )?;
+        let mut left_by_ended: Option<i64> = None;
+        for holder in
+            held.query_map(params![now as i64, self.owner], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+        {
+            let (owner, free_at) = holder?;
+            if !process::claim_holder_runs(&owner) {
+                left_by_ended = Some(left_by_ended.map_or(free_at, |t| t.min(free_at)));
+            }
+        }
+        Ok(match (unclaimed, left_by_ended) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -1373,6 +1381,32 @@ mod tests {
         assert_eq!(entry.attempts[0].error.as_deref(), Some("canceled: the feed was switched off"));
         assert_eq!(entry.attempts[0].status_code, None, "ended without a request");
         assert_eq!(a.pending_count().unwrap(), 0);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// flush() waits for deliveries other processes left (next_due), not for those a running
+    /// process holds: it renews their claims and sends them itself.
+    #[test]
+    fn next_due_waits_for_the_claims_of_a_process_that_ended_not_of_one_running() {
+        let ended = {
+            let mut child = std::process::Command::new("true").spawn().unwrap();
+            child.wait().unwrap();
+            child.id()
+        };
+        let running = std::process::id();
+        let dir = temp_dir();
+        let path = dir.join("spool.sqlite");
+        let me = Spool::open(&path, "me").unwrap();
+        let mut holder = Spool::open(&path, &format!("{running}-0190a1b2c3d4")).unwrap();
+        holder.insert(&[(delivery(1), Some(50_000))]).unwrap();
+        assert_eq!(me.next_due(0).unwrap(), None, "held by a running process");
+        let mut crashed = Spool::open(&path, &format!("{ended}-0190a1b2c3d5")).unwrap();
+        crashed.insert(&[(delivery(2), Some(70_000))]).unwrap();
+        assert_eq!(me.next_due(0).unwrap(), Some(70_001), "free once the ended process's claim runs out");
+        // An owner of another form (an earlier build's, a test's) is waited for, as before.
+        let mut unknown = Spool::open(&path, "another-process").unwrap();
+        unknown.insert(&[(delivery(3), Some(60_000))]).unwrap();
+        assert_eq!(me.next_due(0).unwrap(), Some(60_001));
         std::fs::remove_dir_all(dir).unwrap();
     }
 
