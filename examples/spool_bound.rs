@@ -55,6 +55,7 @@ fn main() {
                     next_attempt_at: None,
                     response_excerpt: Vec::new(),
                     attempts_at_most: None,
+                    retry_at_by_count: Vec::new(),
                 })
                 .collect();
             spool.record_attempts(&records).expect("record");

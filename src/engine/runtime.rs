@@ -849,7 +849,8 @@ impl SpoolWorker {
     /// Queues an attempt's outcome; [`Self::record_outcomes`] writes them together.
     fn finished(&mut self, delivery: Delivery, outcome: Outcome, started_at: u64, excerpt: Vec<u8>) {
         let attempt_number = delivery.attempts as usize + 1;
-        let next = self.config.retry.after(attempt_number, &outcome, fastrand::f64() * 2.0 - 1.0);
+        let jitter = fastrand::f64() * 2.0 - 1.0;
+        let next = self.config.retry.after(attempt_number, &outcome, jitter);
         let now = unix_millis();
         let (status, next_attempt_at) = match next {
             Next::Delivered => (Status::Delivered, None),
@@ -870,10 +871,25 @@ impl SpoolWorker {
             next_attempt_at,
             response_excerpt: excerpt,
             // Other processes may have made attempts while they had its claim: the row's count
-            // decides.
+            // decides, whether a retry is left and when it comes.
             attempts_at_most: Some(self.config.retry.max_attempts() as u32),
+            retry_at_by_count: self.retry_at_by_count(&outcome, next_attempt_at, jitter, now),
         };
         self.queue_outcome(delivery, outcome, record);
+    }
+
+    /// A retry's time for each count of attempts its row may have had before this one (see
+    /// AttemptRecord::retry_at_by_count), with the same jitter; none when no retry follows.
+    fn retry_at_by_count(&self, outcome: &Outcome, retry: Option<u64>, jitter: f64, now: u64) -> Vec<u64> {
+        if retry.is_none() {
+            return Vec::new();
+        }
+        (1..self.config.retry.max_attempts())
+            .map_while(|attempt| match self.config.retry.after(attempt, outcome, jitter) {
+                Next::RetryIn(wait) => Some(now + wait.as_millis() as u64),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Whether a delivery just claimed is one this process still has: held for sending, or its
@@ -923,6 +939,7 @@ impl SpoolWorker {
             next_attempt_at: None,
             response_excerpt: Vec::new(),
             attempts_at_most: None,
+            retry_at_by_count: Vec::new(),
         };
         self.queue_outcome(
             delivery,

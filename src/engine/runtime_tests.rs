@@ -1108,3 +1108,41 @@ fn a_delivery_withdrawn_for_another_process_final_answer_says_so() {
     let reason = hand.tally.snapshot().recent_failures[0].reason.clone();
     assert!(reason.contains("another process"), "stats() says: {reason:?}");
 }
+
+/// Three attempts in all, waits of 5 s then 300 s. While this process's claim had run out, the
+/// process that took the row over made the first attempt and let the row go. This process's
+/// attempt, written with the copy it had (claimed back, or not), is the row's second: its retry
+/// waits the second wait (300 s ± 20 %), not the first, which the row has had already.
+#[test]
+fn a_retry_after_another_process_attempt_waits_as_the_row_count_says() {
+    for claimed_back in [true, false] {
+        let mut hand = HandDriven::new();
+        hand.worker.config.retry = crate::retry::RetryPolicy::parse("5,300").unwrap();
+        if claimed_back {
+            hand.taken_over();
+            hand.worker.renew_claims();
+        }
+        // The other process's attempt, a retry scheduled, the row let go (due at once when this
+        // process is to claim it back).
+        let due = if claimed_back { 0 } else { (unix_millis() + 5_000) as i64 };
+        let attempted = "UPDATE outbox SET attempt_count = 1, lease_owner = NULL, lease_until = NULL,
+                         next_attempt_at = ?2 WHERE id = ?1";
+        hand.other.execute(attempted, rusqlite::params![hand.taken.id, due]).unwrap();
+        if claimed_back {
+            assert_eq!(hand.worker.claim(unix_millis()), 0, "its copy goes on");
+        }
+        let outcome = Outcome::no_answer("connection refused".into(), Duration::ZERO);
+        let now = unix_millis();
+        hand.worker.finished(hand.taken.clone(), outcome, now, Vec::new());
+        hand.worker.record_outcomes();
+        let (attempts, next): (i64, i64) = hand
+            .other
+            .query_row("SELECT attempt_count, next_attempt_at FROM outbox WHERE id = ?1", [&hand.taken.id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((attempts, status_on_disk(&hand.spool, &hand.taken.id).as_str()), (2, "pending"));
+        let wait = next - now as i64;
+        assert!(wait >= 240_000, "claimed back: {claimed_back}; the row's second attempt is retried after {wait} ms");
+    }
+}

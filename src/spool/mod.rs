@@ -193,6 +193,11 @@ pub struct AttemptRecord {
     /// The retry policy's attempts at most: a retry of a row that has had them all (some made
     /// by other processes while they held it) ends failed instead.
     pub attempts_at_most: Option<u32>,
+    /// For a retry: its time by the row's own count of attempts, entry `n` for a row that had
+    /// `n` before this one. The copy this process sent may predate attempts other processes
+    /// made while they held the row; without these, its retry would come after the wait of
+    /// an earlier attempt. Empty: `next_attempt_at`, whatever the count.
+    pub retry_at_by_count: Vec<u64>,
 }
 
 /// What [`Spool::look_among`] found among the deliveries a process holds.
@@ -640,6 +645,7 @@ impl Spool {
             next_attempt_at,
             response_excerpt: response_excerpt.to_vec(),
             attempts_at_most: None,
+            retry_at_by_count: Vec::new(),
         };
         Ok(self.record_attempts(std::slice::from_ref(&record))?[0])
     }
@@ -650,7 +656,8 @@ impl Spool {
     /// this process's claim ran out during the attempt, and the process that took the row over
     /// let it go, made an attempt of its own (kept in the list), or died. Unwritten, the
     /// attempt would be made again, by this process too. The row's own count of attempts,
-    /// those of other processes included, decides whether a retry is left (`attempts_at_most`).
+    /// those of other processes included, decides whether a retry is left (`attempts_at_most`)
+    /// and when it comes (`retry_at_by_count`).
     /// To a row another process holds, or (a 2xx) one that has ended, the attempt is added
     /// (add_to_log_elsewhere). A withdrawal (no attempt) needs the claim. The result says, per
     /// record, the status written as this process's (a retry of a delivery canceled meanwhile,
@@ -671,7 +678,8 @@ impl Spool {
                         attempts = CASE WHEN ?2 = 'pending' AND canceled IS NOT NULL
                                         THEN json_insert({appended}, '$[#]', json(canceled)) ELSE {appended} END,
                         attempt_count = attempt_count + 1, response_excerpt = ?4,
-                        next_attempt_at = CASE WHEN canceled IS NULL AND attempt_count + 1 < ?7 THEN ?5 END,
+                        next_attempt_at = CASE WHEN canceled IS NULL AND attempt_count + 1 < ?7
+                                               THEN COALESCE(json_extract(?9, '$[' || attempt_count || ']'), ?5) END,
                         lease_owner = NULL, lease_until = NULL
                  WHERE id = ?1 AND status = 'pending' AND (lease_owner = ?6 OR lease_owner IS NULL OR lease_until < ?8)"
             );
@@ -691,6 +699,8 @@ impl Spool {
                 let excerpt = &record.response_excerpt[..record.response_excerpt.len().min(RESPONSE_EXCERPT_BYTES)];
                 let entry = serde_json::to_string(attempt).unwrap_or_else(|_| "{}".into());
                 let at_most = record.attempts_at_most.map_or(i64::MAX, i64::from);
+                let by_count = (!record.retry_at_by_count.is_empty())
+                    .then(|| serde_json::to_string(&record.retry_at_by_count).unwrap_or_default());
                 let values = params![
                     record.id,
                     record.status.as_str(),
@@ -700,6 +710,7 @@ impl Spool {
                     self.owner,
                     at_most,
                     crate::delivery::unix_millis() as i64,
+                    by_count,
                 ];
                 let done = match record.status {
                     Status::Pending => retried
@@ -1561,6 +1572,7 @@ mod tests {
             next_attempt_at: None,
             response_excerpt: Vec::new(),
             attempts_at_most: None,
+            retry_at_by_count: Vec::new(),
         };
         // Another process's record of it writes nothing: the claim is not its own.
         assert_eq!(admin.record_attempts(std::slice::from_ref(&withdrawn)).unwrap(), [None]);
