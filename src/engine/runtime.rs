@@ -1062,7 +1062,7 @@ impl SpoolWorker {
                      the delivery; otherwise that process goes on with it",
                     delivery.id
                 ));
-                record.status
+                self.status_elsewhere(&record)
             });
             self.bytes_in_memory = self.bytes_in_memory.saturating_sub(delivery.size());
             if let Some(at) = record.next_attempt_at.filter(|_| status == Status::Pending) {
@@ -1072,6 +1072,18 @@ impl SpoolWorker {
         }
         // Slots are free: take up what waits.
         self.next_claim = self.next_claim.min(now);
+    }
+
+    /// What stats() counts for an attempt written to a row that was no longer this process's:
+    /// what it asked, unless it asked a retry, which is not this process's to schedule. That
+    /// one counts as what the row says: a retry only while the row's holder goes on with it;
+    /// failed when no retry follows from it (the row ended failed, by a cancel say, or has
+    /// had every attempt allowed), as it would with the claim held.
+    fn status_elsewhere(&self, record: &AttemptRecord) -> Status {
+        if record.status != Status::Pending {
+            return record.status;
+        }
+        self.spool.status_elsewhere(&record.id).ok().flatten().unwrap_or(Status::Pending)
     }
 
     /// Deletes what the log keeps past its retention, a part at a time: when more is left, the

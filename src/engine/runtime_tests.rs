@@ -1146,3 +1146,36 @@ fn a_retry_after_another_process_attempt_waits_as_the_row_count_says() {
         assert!(wait >= 240_000, "claimed back: {claimed_back}; the row's second attempt is retried after {wait} ms");
     }
 }
+
+/// A 503 answered after this process's claim had run out, when no retry follows from it: the
+/// row ended failed meanwhile (another process's cancel ended it as free), or the row's count,
+/// the other process's attempt included, leaves none (two attempts in all) while that process
+/// holds it. stats() counts the delivery failed, as it does when the claim still held
+/// (a_delivery_canceled_in_flight_counts_as_failed_not_as_a_retry), not as a retry scheduled.
+#[test]
+fn a_late_failure_that_leaves_no_retry_counts_as_failed_not_as_a_retry() {
+    for canceled in [true, false] {
+        let mut hand = HandDriven::new();
+        hand.worker.config.retry = crate::retry::RetryPolicy::parse("5").unwrap();
+        if canceled {
+            hand.claim_runs_out();
+            let mut admin = Spool::open(&hand.spool, "another-process").unwrap();
+            assert_eq!(admin.cancel_feed(FEED, "the feed was switched off", unix_millis()).unwrap(), 1);
+        } else {
+            hand.taken_over();
+            hand.other.execute("UPDATE outbox SET attempt_count = 1 WHERE id = ?1", [&hand.taken.id]).unwrap();
+        }
+        let outcome = Outcome::from_status(503, None, None, Duration::ZERO);
+        hand.worker.finished(hand.taken.clone(), outcome, unix_millis(), Vec::new());
+        hand.worker.record_outcomes();
+        if canceled {
+            assert_eq!(status_on_disk(&hand.spool, &hand.taken.id), "failed");
+        }
+        let counts = hand.tally.snapshot();
+        assert_eq!(
+            (counts.failed, counts.retries_scheduled, hand.tally.pending()),
+            (1, 0, 0),
+            "(failed, retries scheduled, pending) in stats(); canceled: {canceled}"
+        );
+    }
+}

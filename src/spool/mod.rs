@@ -729,6 +729,22 @@ impl Spool {
         Ok(written)
     }
 
+    /// What is left of a delivery after an attempt of this process's went to a row that was no
+    /// longer its own (add_to_log_elsewhere): the row's status once it has ended; `Failed` for
+    /// a pending row marked to end without another attempt (a cancel, or a final answer
+    /// elsewhere); `Pending` otherwise, the holder's to go on with. `None`: no such row.
+    pub fn status_elsewhere(&self, id: &str) -> rusqlite::Result<Option<Status>> {
+        let _inside = process::sqlite_section();
+        self.conn
+            .prepare_cached(
+                "SELECT CASE WHEN status = 'pending' AND canceled IS NOT NULL THEN 'failed' ELSE status END
+                             FROM outbox WHERE id = ?1",
+            )?
+            .query_row([id], |r| r.get::<_, String>(0))
+            .optional()
+            .map(|status| status.and_then(|s| Status::parse(&s)))
+    }
+
     /// Cancels a feed's pending deliveries, recording `reason` as their last entry: those no
     /// process holds end as failed at once; those held (in flight, or queued in a process's
     /// memory) are marked. A marked one in flight ends as failed after its attempt instead of
