@@ -1067,30 +1067,39 @@ fn a_held_delivery_ended_by_another_process_is_withdrawn_by_the_next_cancel_chec
     assert!(hand.worker.withdrawn.take(&hand.taken.id), "delivered already: not to be started here");
 }
 
-/// The previous holder's late answer, 400, written by its process to a row whose claim has run out.
-fn a_late_400_from_the_previous_holder(hand: &HandDriven) -> Spool {
+/// The previous holder's late final answer, written by its process to a row whose claim has
+/// run out: `code`, which ends the row as `status`.
+fn a_late_answer_from_the_previous_holder(hand: &HandDriven, code: u16, status: Status) -> Spool {
     let mut previous = Spool::open(&hand.spool, "previous-holder").unwrap();
-    let attempt = Attempt { at: unix_millis(), status_code: Some(400), error: Some("HTTP 400".into()), duration_ms: 1 };
-    previous.record_attempt(&hand.taken.id, &attempt, Status::Failed, None, b"").unwrap();
+    let error = Some(format!("HTTP {code}"));
+    let attempt = Attempt { at: unix_millis(), status_code: Some(code), error, duration_ms: 1 };
+    previous.record_attempt(&hand.taken.id, &attempt, status, None, b"").unwrap();
     previous
 }
 
+fn a_late_400_from_the_previous_holder(hand: &HandDriven) -> Spool {
+    a_late_answer_from_the_previous_holder(hand, 400, Status::Failed)
+}
+
 /// This process's claim ran out during its attempt (its spool thread stalled), and the
-/// previous holder's late 400 ended the row: this process's 200 still goes into the log, and
-/// the delivery ends delivered, as it does when the claim still runs.
+/// previous holder's late 400 (or 410) ended the row: this process's 200 still goes into the
+/// log, and the delivery ends delivered, as it does when the claim still runs.
 #[test]
-fn a_200_after_a_late_400_ends_the_delivery_delivered_whether_the_claim_ran_out_or_not() {
-    for claim_ran_out in [true, false] {
-        let mut hand = HandDriven::new();
-        if claim_ran_out {
-            hand.claim_runs_out();
+fn a_200_after_a_late_400_or_410_ends_the_delivery_delivered_whether_the_claim_ran_out_or_not() {
+    for (code, ended) in [(400, Status::Failed), (410, Status::Gone)] {
+        for claim_ran_out in [true, false] {
+            let mut hand = HandDriven::new();
+            if claim_ran_out {
+                hand.claim_runs_out();
+            }
+            let previous = a_late_answer_from_the_previous_holder(&hand, code, ended);
+            hand.delivered();
+            assert_eq!(hand.tally.snapshot().delivered, 1);
+            let entry = previous.get(&hand.taken.id).unwrap().unwrap();
+            let codes: Vec<_> = entry.attempts.iter().map(|a| a.status_code).collect();
+            let context = format!("{code}, ran out: {claim_ran_out}");
+            assert_eq!((entry.status, codes), (Status::Delivered, vec![Some(code), Some(200)]), "{context}");
         }
-        let previous = a_late_400_from_the_previous_holder(&hand);
-        hand.delivered();
-        assert_eq!(hand.tally.snapshot().delivered, 1);
-        let entry = previous.get(&hand.taken.id).unwrap().unwrap();
-        let codes: Vec<_> = entry.attempts.iter().map(|a| a.status_code).collect();
-        assert_eq!((entry.status, codes), (Status::Delivered, vec![Some(400), Some(200)]), "ran out: {claim_ran_out}");
     }
 }
 

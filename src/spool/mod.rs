@@ -877,8 +877,8 @@ impl ByteBudget {
 ///   attempt) marks the row as a cancel does: the holder withdraws it, or ends it after its
 ///   own attempt under way unless that one delivers it, and whoever claims it next ends it.
 /// - Ended (another process's answer, a cancel, a claim that ended a marked row): a 2xx goes
-///   into its log and overrules a failure recorded meanwhile, since the endpoint has the
-///   delivery. Another answer is left out: the row's last entry stays the reason it ended, the
+///   into its log and overrules a failure or a 410 recorded meanwhile, since the endpoint has
+///   the delivery. Another answer is left out: the row's last entry stays the reason it ended, the
 ///   one the log shows (a cancel's, say).
 fn add_to_log_elsewhere(
     tx: &rusqlite::Transaction<'_>,
@@ -924,8 +924,8 @@ fn add_to_log_elsewhere(
     }
     let ended = format!(
         "UPDATE outbox SET attempts = {appended}, attempt_count = attempt_count + 1,
-                status = CASE WHEN ?2 = 'delivered' AND status = 'failed' THEN 'delivered' ELSE status END,
-                response_excerpt = CASE WHEN ?2 = 'delivered' AND status = 'failed' THEN ?4 ELSE response_excerpt END
+                status = CASE WHEN status IN ('failed', 'gone') THEN 'delivered' ELSE status END,
+                response_excerpt = CASE WHEN status IN ('failed', 'gone') THEN ?4 ELSE response_excerpt END
          WHERE id = ?1 AND status != 'pending' AND ?2 = 'delivered'"
     );
     tx.prepare_cached(&ended)?.execute(params![record.id, record.status.as_str(), entry, excerpt])
