@@ -1058,8 +1058,9 @@ impl SpoolWorker {
         for ((delivery, outcome, record), written) in outcomes.into_iter().zip(written) {
             let status = written.unwrap_or_else(|| {
                 self.tally.warn(format!(
-                    "the claim of {} had passed to another process when its attempt ended: a final answer ends \
-                     the delivery; otherwise that process goes on with it",
+                    "delivery {} was no longer this process's when its attempt ended: it had ended meanwhile, \
+                     or another process took it over after this one's claim ran out and goes on with it \
+                     unless this answer ends it",
                     delivery.id
                 ));
                 self.status_elsewhere(&record)
