@@ -79,12 +79,16 @@ impl PhpFeed {
     /// holds a fresh id, as a delivery's would.
     pub fn render(&self, event: PhpText, data: &ZendHashTable) -> PhpResult<ZBox<ZendHashTable>> {
         let event = event.event_name()?;
+        // A handle of our own, and `self` never read again: converting the data runs
+        // jsonSerialize(), PHP code that may call `$feed->__construct()` on this very object,
+        // which replaces (and frees, if it was the last handle) the Feed that `self` held.
+        let feed = Arc::clone(&self.feed);
         let limit = ini::max_payload_bytes();
         // Selected fields may take a small part of large data: no limit on what is read.
-        let room = if matches!(self.feed.settings.body, Body::AllData) { limit } else { usize::MAX };
+        let room = if matches!(feed.settings.body, Body::AllData) { limit } else { usize::MAX };
         let data = convert::array_to_value_within(data, room).map_err(|e| exceptions::payload(e.describe("$data")))?;
-        let request = self.feed.request_for(event, &data);
-        request::check_size(&request, &self.feed.settings.name, limit).map_err(exceptions::payload)?;
+        let request = feed.request_for(event, &data);
+        request::check_size(&request, &feed.settings.name, limit).map_err(exceptions::payload)?;
         let mut headers = ZendHashTable::new();
         for (name, value) in request.headers_for_attempt(&new_id(), unix_now()) {
             headers.insert(name, value.into_owned())?;
