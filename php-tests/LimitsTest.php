@@ -65,6 +65,54 @@ final class LimitsTest extends WebhookTestCase
         $this->assertLessThan(300, (int) $peakMib, 'peak resident memory, MiB');
     }
 
+    /**
+     * Selected fields copy the values their codes name: thousands of codes of one 1 MiB
+     * string, in one template or in as many fields, made a body of gigabytes before its size
+     * was checked (an allocation failure that aborted PHP). They stop rendering at the limit.
+     * The child's address space is capped, so that a regression aborts it, not the machine.
+     */
+    public function testSelectedFieldsStopRenderingAtTheLimit(): void
+    {
+        $result = self::runPhp(<<<'PHP'
+            <?php
+            posix_setrlimit(POSIX_RLIMIT_AS, 3 << 30, 3 << 30) || throw new Exception('setrlimit');
+            $feed = fn (array $rows, string $method = 'POST') => new FluentWebhook\Feed(['name' => 'Copies', 'request_url' => 'http://127.0.0.1:9/c',
+                'event_trigger' => ['e'], 'request_method' => $method, 'request_body' => 'selected_fields', 'selected_field_values' => $rows]);
+            $fields = fn (int $n, string $template) => array_map(fn ($i) => ['field_name' => "k$i", 'field_value' => $template], range(1, $n));
+            $data = ['order' => ['note' => str_repeat('n', 1 << 20), 'items' => array_fill(0, 1000, str_repeat('i', 1000))]];
+            $cases = [
+                'one template' => $feed($fields(1, str_repeat('{{order.note}}', 100000))),
+                'many fields' => $feed($fields(5000, '{{order.items}}')),
+                'transformers' => $feed($fields(1, str_repeat('{{order.note||trim}}', 100000))),
+                'as a GET query' => $feed($fields(5000, '{{order}}'), 'GET'),
+            ];
+            foreach ($cases as $name => $f) {
+                foreach (['render', 'dispatch'] as $how) {
+                    try {
+                        $how === 'render' ? $f->render('e', $data) : FluentWebhook\dispatch('e', $data, [$f]);
+                        echo "$name, $how: sent\n";
+                    } catch (FluentWebhook\PayloadException $e) {
+                        echo "$name, $how: ", $e->getMessage(), "\n";
+                    }
+                }
+            }
+            preg_match('/VmHWM:\s+(\d+) kB/', file_get_contents('/proc/self/status'), $peak);
+            echo intdiv((int) $peak[1], 1024), "\n";
+            PHP, ['memory_limit' => '-1', 'fluent_webhook.spool_path' => ''], 120.0);
+        $this->assertNull($result['signal'], "killed by signal {$result['signal']}: " . substr($result['stderr'], 0, 500));
+        $this->assertSame(0, $result['exit'], substr($result['stderr'], 0, 500));
+        $lines = explode("\n", trim($result['stdout']));
+        $peakMib = (int) array_pop($lines);
+        $refused = 'the selected fields of feed "Copies" render past fluent_webhook.max_payload_bytes (1048576 bytes)';
+        $expected = [];
+        foreach (['one template', 'many fields', 'transformers', 'as a GET query'] as $name) {
+            $expected[] = "$name, render: $refused";
+            $expected[] = "$name, dispatch: $refused";
+        }
+        $this->assertSame($expected, $lines);
+        $this->assertLessThan(300, $peakMib, 'peak resident memory, MiB');
+    }
+
     public function testTheDefaultLimitIsOneMebibyte(): void
     {
         $this->assertSame('1M', ini_get('fluent_webhook.max_payload_bytes'));

@@ -34,11 +34,27 @@ impl Feed {
         request::build(&self.settings, events::normalize(event), &payload)
     }
 
+    /// [`Feed::request_for`] for a payload of at most `limit` bytes: selected fields that
+    /// would render past it stop rendering (see [`payload::build_within`]). A request built
+    /// may still pass the limit: check it with [`request::check_size`].
+    pub fn request_within(&self, event: &str, data: &Value, limit: usize) -> Result<WebhookRequest, String> {
+        let payload = payload::build_within(&self.settings.body, data, limit).map_err(|_| {
+            format!(
+                "the selected fields of feed {:?} render past fluent_webhook.max_payload_bytes ({limit} bytes)",
+                self.settings.name
+            )
+        })?;
+        Ok(request::build(&self.settings, events::normalize(event), &payload))
+    }
+
     /// The request this feed sends, from encodings made by [`sinks_for`]: a feed that sends
-    /// all the data takes its body (or GET query) as encoded, without a `Value` in between.
-    pub fn request_from(&self, event: &str, data: &Encoded) -> Result<WebhookRequest, String> {
+    /// all the data takes its body (or GET query) as encoded, without a `Value` in between;
+    /// selected fields render within `limit` bytes ([`Feed::request_within`]).
+    pub fn request_from(&self, event: &str, data: &Encoded, limit: usize) -> Result<WebhookRequest, RequestError> {
         let event = events::normalize(event);
-        let missing = || format!("feed {:?}: the event data was not encoded for it", self.settings.name);
+        let missing = || {
+            RequestError::NotEncoded(format!("feed {:?}: the event data was not encoded for it", self.settings.name))
+        };
         Ok(match self.needs() {
             Needs::Json => request::with_body(&self.settings, event, data.json.clone().ok_or_else(missing)?),
             Needs::Form if self.settings.method.has_body() => {
@@ -48,7 +64,9 @@ impl Feed {
                 let query = data.form.as_deref().ok_or_else(missing)?;
                 request::with_query(&self.settings, event, std::str::from_utf8(query).unwrap_or_default())
             }
-            Needs::Tree => self.request_for(event, data.tree.as_ref().ok_or_else(missing)?),
+            Needs::Tree => self
+                .request_within(event, data.tree.as_ref().ok_or_else(missing)?, limit)
+                .map_err(RequestError::TooLarge)?,
         })
     }
 
@@ -59,6 +77,15 @@ impl Feed {
             (Body::SelectedFields(_), _, _) => Needs::Tree,
         }
     }
+}
+
+/// Why [`Feed::request_from`] made no request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestError {
+    /// The payload would pass the limit on its size.
+    TooLarge(String),
+    /// The encodings lack the one this feed needs (made by [`sinks_for`] for other feeds).
+    NotEncoded(String),
 }
 
 /// What a feed's request needs from the event data.
@@ -142,7 +169,7 @@ mod tests {
         crate::encode::walk(&data, &mut sinks);
         let encoded = sinks.finish();
         for feed in &feeds {
-            assert_eq!(feed.request_from("e", &encoded).unwrap(), feed.request_for("e", &data));
+            assert_eq!(feed.request_from("e", &encoded, usize::MAX).unwrap(), feed.request_for("e", &data));
         }
         let json_only = sinks_for(&feeds[..1]).finish();
         assert!(json_only.form.is_none() && json_only.tree.is_none());

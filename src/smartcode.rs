@@ -22,6 +22,8 @@
 //! PHP's string conversion writes it, except arrays and objects, which become JSON (PHP
 //! would write the useless word `Array`).
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use crate::encode::{json, php_float};
@@ -44,6 +46,66 @@ const ORDER_CENT_COLUMNS: &[&str] = &[
 /// Subscription columns stored as integer cents.
 const SUBSCRIPTION_CENT_COLUMNS: &[&str] =
     &["signup_fee", "initial_tax_total", "recurring_amount", "recurring_tax_total", "recurring_total"];
+
+/// What a payload may still grow by while it renders, in bytes of its body at least.
+///
+/// A code copies its value, and one template or one feed may hold thousands of codes of the
+/// same large value: without a bound, a 1 MB string behind `{{order.note}}` written 100,000
+/// times is a 100 GB string, an allocation failure that aborts the process. Every value is
+/// measured (by reference) before it is copied or made text; once the body could not fit in
+/// the limit, rendering stops. Text counts its bytes. A value a lone code copies counts one
+/// unit, plus the bytes of its strings and map keys: no more than its JSON (where `null`,
+/// `""`, `[]` take 4, 2 and 2 bytes), and never more than one unit per value over a form
+/// body, which leaves nulls and empty lists out.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    left: usize,
+}
+
+/// Rendering stopped: the payload would pass its [`Budget`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverBudget;
+
+impl Budget {
+    pub fn new(limit: usize) -> Budget {
+        Budget { left: limit }
+    }
+
+    /// No bound, for callers that check nothing.
+    pub fn unlimited() -> Budget {
+        Budget::new(usize::MAX)
+    }
+
+    pub fn spend(&mut self, units: usize) -> Result<(), OverBudget> {
+        self.left = self.left.checked_sub(units).ok_or(OverBudget)?;
+        Ok(())
+    }
+
+    /// Spends at most what [`to_text`] of `value` writes (what [`Budget::measure`] counts for
+    /// an array or map, whose text is JSON), walking it at most as far as the budget reaches.
+    fn measure_text(&mut self, value: &Value) -> Result<(), OverBudget> {
+        match value {
+            Value::Null | Value::Bool(false) => Ok(()),
+            Value::Bool(true) | Value::Number(_) => self.spend(1),
+            Value::String(text) => self.spend(text.len()),
+            Value::Array(_) | Value::Object(_) => self.measure(value),
+        }
+    }
+
+    /// Spends what `value` counts, walking it at most as far as the budget reaches.
+    pub fn measure(&mut self, value: &Value) -> Result<(), OverBudget> {
+        self.spend(1)?;
+        match value {
+            Value::String(text) => self.spend(text.len()),
+            Value::Array(items) => items.iter().try_for_each(|item| self.measure(item)),
+            Value::Object(map) => map.iter().try_for_each(|(key, item)| {
+                self.spend(key.len())?;
+                self.measure(item)
+            }),
+            _ => Ok(()),
+        }
+    }
+}
 
 /// A parsed template; parse once when the feed is built, render for every event.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,19 +178,28 @@ impl Template {
 
     /// Renders the template against the event data.
     pub fn render(&self, data: &Value) -> Value {
+        self.render_within(data, &mut Budget::unlimited()).unwrap_or(Value::Null)
+    }
+
+    /// Renders the template against the event data, spending `budget` on what it copies and
+    /// writes; stops as soon as it would pass it.
+    pub fn render_within(&self, data: &Value, budget: &mut Budget) -> Result<Value, OverBudget> {
         if let [Part::Code(code)] = self.parts.as_slice() {
             if code.transformer.is_none() {
-                return code.render_typed(data);
+                return code.render_typed(data, budget);
             }
         }
-        let mut out = String::with_capacity(self.source.len());
+        let mut out = String::new();
         for part in &self.parts {
             match part {
-                Part::Text(text) => out.push_str(text),
-                Part::Code(code) => out.push_str(&code.render_text(data)),
+                Part::Text(text) => {
+                    budget.spend(text.len())?;
+                    out.push_str(text);
+                }
+                Part::Code(code) => out.push_str(&code.render_text(data, budget)?),
             }
         }
-        Value::String(out)
+        Ok(Value::String(out))
     }
 }
 
@@ -171,26 +242,41 @@ impl Code {
         Code { written: written.to_string(), path, default, transformer }
     }
 
-    /// A lone code keeps the JSON type of its value.
-    fn render_typed(&self, data: &Value) -> Value {
+    /// A lone code keeps the JSON type of its value. The value is measured before it is
+    /// copied.
+    fn render_typed(&self, data: &Value, budget: &mut Budget) -> Result<Value, OverBudget> {
+        let text = |text: &String, budget: &mut Budget| {
+            budget.spend(1 + text.len())?;
+            Ok(Value::String(text.clone()))
+        };
         match (lookup(data, &self.path), &self.default) {
-            (Some(value), Some(default)) if is_empty(&value) => Value::String(default.clone()),
-            (Some(value), _) => value,
-            (None, Some(default)) => Value::String(default.clone()),
-            (None, None) => Value::String(self.written.clone()),
+            (Some(value), Some(default)) if is_empty(&value) => text(default, budget),
+            (Some(value), _) => {
+                budget.measure(&value)?;
+                Ok(value.into_owned())
+            }
+            (None, Some(default)) => text(default, budget),
+            (None, None) => text(&self.written, budget),
         }
     }
 
-    fn render_text(&self, data: &Value) -> String {
+    /// A code in running text. The value is measured before its text is made, and the text
+    /// is then spent as it is: the whole string's bytes, as JSON or a form body writes them.
+    fn render_text(&self, data: &Value, budget: &mut Budget) -> Result<String, OverBudget> {
         let value = lookup(data, &self.path);
-        let Some(transformer) = &self.transformer else {
-            return match self.render_typed(data) {
-                Value::String(text) => text,
-                other => to_text(&other),
-            };
+        if let Some(value) = &value {
+            let mut probe = *budget;
+            probe.measure_text(value)?;
+        }
+        let text = match (&self.transformer, value, &self.default) {
+            (Some(transformer), value, _) => transformer.apply(value.as_deref().map(to_text).unwrap_or_default()),
+            (None, Some(value), Some(default)) if is_empty(&value) => default.clone(),
+            (None, Some(value), _) => to_text(&value),
+            (None, None, Some(default)) => default.clone(),
+            (None, None, None) => self.written.clone(),
         };
-        let text = value.as_ref().map(to_text).unwrap_or_default();
-        transformer.apply(text)
+        budget.spend(text.len())?;
+        Ok(text)
     }
 }
 
@@ -226,8 +312,9 @@ impl Transformer {
     }
 }
 
-/// Resolves a dot path, applying FluentCart's money and address rules.
-fn lookup(data: &Value, path: &[String]) -> Option<Value> {
+/// Resolves a dot path, applying FluentCart's money and address rules; a value of the data
+/// is borrowed, not copied.
+fn lookup<'a>(data: &'a Value, path: &[String]) -> Option<Cow<'a, Value>> {
     let segments: Vec<&str> = path.iter().map(String::as_str).collect();
     match segments.as_slice() {
         ["order", field] => {
@@ -236,8 +323,8 @@ fn lookup(data: &Value, path: &[String]) -> Option<Value> {
                 let cents = walk(order, &[column])?;
                 let currency = walk(order, &["currency"]).and_then(Value::as_str).unwrap_or("");
                 return Some(match cents_value(cents) {
-                    Some(amount) => Value::String(format_money(amount, currency)),
-                    None => cents.clone(),
+                    Some(amount) => Cow::Owned(Value::String(format_money(amount, currency))),
+                    None => Cow::Borrowed(cents),
                 });
             }
             let value = walk(data, &segments)?;
@@ -249,14 +336,14 @@ fn lookup(data: &Value, path: &[String]) -> Option<Value> {
         }
         ["order", address @ ("billing" | "shipping"), rest @ ..] if !rest.is_empty() => {
             if let Some(value) = walk(data, &segments) {
-                return Some(value.clone());
+                return Some(Cow::Borrowed(value));
             }
             let table = format!("{address}_address");
             let mut aliased = vec!["order", table.as_str()];
             aliased.extend_from_slice(rest);
-            walk(data, &aliased).cloned()
+            walk(data, &aliased).map(Cow::Borrowed)
         }
-        _ => walk(data, &segments).cloned(),
+        _ => walk(data, &segments).map(Cow::Borrowed),
     }
 }
 
@@ -268,10 +355,10 @@ fn walk<'a>(data: &'a Value, path: &[&str]) -> Option<&'a Value> {
     })
 }
 
-fn money_if(is_money: bool, value: &Value) -> Value {
-    match (is_money, cents_value(value)) {
-        (true, Some(amount)) => amount,
-        _ => value.clone(),
+fn money_if(is_money: bool, value: &Value) -> Cow<'_, Value> {
+    match is_money.then(|| cents_value(value)).flatten() {
+        Some(amount) => Cow::Owned(amount),
+        None => Cow::Borrowed(value),
     }
 }
 

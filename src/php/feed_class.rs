@@ -87,7 +87,7 @@ impl PhpFeed {
         // Selected fields may take a small part of large data: no limit on what is read.
         let room = if matches!(feed.settings.body, Body::AllData) { limit } else { usize::MAX };
         let data = convert::array_to_value_within(data, room).map_err(|e| exceptions::payload(e.describe("$data")))?;
-        let request = feed.request_for(event, &data);
+        let request = feed.request_within(event, &data, limit).map_err(exceptions::payload)?;
         request::check_size(&request, &feed.settings.name, limit).map_err(exceptions::payload)?;
         let mut headers = ZendHashTable::new();
         for (name, value) in request.headers_for_attempt(&new_id(), unix_now()) {

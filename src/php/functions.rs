@@ -20,7 +20,7 @@ use crate::delivery::unix_now;
 use crate::delivery::Delivery;
 use crate::engine;
 use crate::events::KNOWN_EVENTS;
-use crate::feed::{self, Encoded, Feed};
+use crate::feed::{self, Encoded, Feed, RequestError};
 use crate::redact;
 use crate::request;
 use crate::signature::{self, Secret};
@@ -91,7 +91,10 @@ pub fn dispatch(event: PhpText, data: &ZendHashTable, feeds: &ZendHashTable) -> 
     let deliveries: Vec<Delivery> = firing
         .iter()
         .map(|feed| {
-            let request = feed.request_from(event, &encoded).map_err(exceptions::error)?;
+            let request = feed.request_from(event, &encoded, limit).map_err(|e| match e {
+                RequestError::TooLarge(message) => exceptions::payload(message),
+                RequestError::NotEncoded(message) => exceptions::error(message),
+            })?;
             request::check_size(&request, &feed.settings.name, limit).map_err(exceptions::payload)?;
             let mut delivery = Delivery::new(feed.id.clone(), feed.settings.name.clone(), event.to_string(), request);
             delivery.network = Some(network.clone());
