@@ -203,6 +203,44 @@ final class FeedTest extends WebhookTestCase
         $this->assertSame([], self::receiver()->requests($this->prefix));
     }
 
+    /**
+     * Long lists are read in linear time. Each row was checked against every row kept before
+     * it (duplicate event names, payload keys, header names): 100,000 rows took 8 to 21 s,
+     * a million event names (80 MB, within PHP's default memory_limit) about 13 minutes of a
+     * Rust loop that max_execution_time cannot stop in the CLI.
+     */
+    public function testLongListsAreReadInLinearTime(): void
+    {
+        $result = self::runPhp(<<<'PHP'
+            <?php
+            $n = 200000;
+            $base = ['name' => 'Long', 'request_url' => 'http://127.0.0.1:9/l', 'event_trigger' => ['e']];
+            $rows = fn (string $k, string $v, callable $name) => array_map(fn ($i) => [$k => $name($i), $v => 'x'], range(1, $n));
+            $lists = [
+                'events' => ['event_trigger' => array_map(fn ($i) => "e$i", range(1, $n))] + $base,
+                'fields' => $base + ['request_body' => 'selected_fields', 'selected_field_values' => $rows('field_name', 'field_value', fn ($i) => "k$i")],
+                // Every name twice, in other cases: the later row wins, in the later place.
+                'headers' => $base + ['request_headers' => 'custom_headers', 'custom_header_values' =>
+                    array_merge($rows('header_name', 'header_value', fn ($i) => "X-H$i"), $rows('header_name', 'header_value', fn ($i) => "x-h$i"))],
+            ];
+            foreach ($lists as $name => $settings) {
+                $started = microtime(true);
+                $feed = new FluentWebhook\Feed($settings);
+                $count = match ($name) {
+                    'events' => count($feed->events()),
+                    'fields' => count($feed->toArray()['selected_field_values']),
+                    'headers' => count($feed->toArray()['custom_header_values']),
+                };
+                printf("%s %d %s\n", $name, $count, microtime(true) - $started < 5 ? 'fast' : 'slow');
+            }
+            echo json_encode(array_slice((new FluentWebhook\Feed($lists['headers']))->toArray()['custom_header_values'], 0, 1)), "\n";
+            PHP, ['memory_limit' => '-1'], 30.0);
+        $this->assertFalse($result['timed_out'], 'hung: ' . $result['stdout']);
+        $this->assertSame(0, $result['exit'], $result['stderr']);
+        $this->assertSame(['events 200000 fast', 'fields 200000 fast', 'headers 200000 fast',
+            '[{"header_name":"x-h1","header_value":"x"}]'], explode("\n", trim($result['stdout'])));
+    }
+
     public function testFeedsCannotBeClonedOrSerialized(): void
     {
         $feed = $this->feed();
