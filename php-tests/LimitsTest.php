@@ -113,6 +113,52 @@ final class LimitsTest extends WebhookTestCase
         $this->assertLessThan(300, $peakMib, 'peak resident memory, MiB');
     }
 
+    /**
+     * A form body (or GET query) writes every key above a value again for that value: a
+     * 500 KB key over 10,000 numbers, 540 KB of data, is a 5 GB body. It was built whole
+     * before its size was checked, an allocation failure that aborted PHP; it stops at the
+     * limit now. The child's address space is capped, as above.
+     */
+    public function testFormBodiesStopAtTheLimit(): void
+    {
+        $result = self::runPhp(<<<'PHP'
+            <?php
+            posix_setrlimit(POSIX_RLIMIT_AS, 3 << 30, 3 << 30) || throw new Exception('setrlimit');
+            $base = ['name' => 'Keys', 'request_url' => 'http://127.0.0.1:9/k', 'event_trigger' => ['e']];
+            $key = str_repeat('k', 500000);
+            $cases = [
+                'form' => [$base + ['request_format' => 'FORM'], [$key => range(1, 10000)]],
+                'get' => [$base + ['request_method' => 'GET'], ['a' => [$key => range(1, 10000)]]],
+                'selected' => [$base + ['request_format' => 'FORM', 'request_body' => 'selected_fields',
+                    'selected_field_values' => [['field_name' => $key, 'field_value' => '{{items}}']]], ['items' => range(1, 10000)]],
+            ];
+            foreach ($cases as $name => [$settings, $data]) {
+                $feed = new FluentWebhook\Feed($settings);
+                foreach (['render', 'dispatch'] as $how) {
+                    try {
+                        $how === 'render' ? $feed->render('e', $data) : FluentWebhook\dispatch('e', $data, [$feed, ['id' => 'json'] + $base]);
+                        echo "$name, $how: sent\n";
+                    } catch (FluentWebhook\PayloadException $e) {
+                        echo "$name, $how: ", $e->getMessage(), "\n";
+                    }
+                }
+            }
+            preg_match('/VmHWM:\s+(\d+) kB/', file_get_contents('/proc/self/status'), $peak);
+            echo intdiv((int) $peak[1], 1024), "\n";
+            PHP, ['memory_limit' => '-1', 'fluent_webhook.spool_path' => ''], 60.0);
+        $this->assertNull($result['signal'], "killed by signal {$result['signal']}: " . substr($result['stderr'], 0, 500));
+        $this->assertSame(0, $result['exit'], substr($result['stderr'], 0, 500));
+        $lines = explode("\n", trim($result['stdout']));
+        $peakMib = (int) array_pop($lines);
+        $over = fn (string $what) => "the $what for feed \"Keys\" passes fluent_webhook.max_payload_bytes (1048576 bytes) once encoded";
+        $this->assertSame([
+            'form, render: ' . $over('form body'), 'form, dispatch: ' . $over('form body'),
+            'get, render: ' . $over('URL'), 'get, dispatch: ' . $over('URL'),
+            'selected, render: ' . $over('form body'), 'selected, dispatch: ' . $over('form body'),
+        ], $lines);
+        $this->assertLessThan(300, $peakMib, 'peak resident memory, MiB');
+    }
+
     public function testTheDefaultLimitIsOneMebibyte(): void
     {
         $this->assertSame('1M', ini_get('fluent_webhook.max_payload_bytes'));

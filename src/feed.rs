@@ -44,7 +44,7 @@ impl Feed {
                 self.settings.name
             )
         })?;
-        Ok(request::build(&self.settings, events::normalize(event), &payload))
+        request::build_within(&self.settings, events::normalize(event), &payload, limit)
     }
 
     /// The request this feed sends, from encodings made by [`sinks_for`]: a feed that sends
@@ -57,6 +57,9 @@ impl Feed {
         };
         Ok(match self.needs() {
             Needs::Json => request::with_body(&self.settings, event, data.json.clone().ok_or_else(missing)?),
+            Needs::Form if data.form_passed => {
+                return Err(RequestError::TooLarge(request::form_too_large(&self.settings, limit)))
+            }
             Needs::Form if self.settings.method.has_body() => {
                 request::with_body(&self.settings, event, data.form.clone().ok_or_else(missing)?)
             }
@@ -104,16 +107,20 @@ enum Needs {
 pub struct Encoded {
     pub json: Option<Bytes>,
     pub form: Option<Bytes>,
+    /// The form encoding passed its limit and was not made (see [`sinks_for`]).
+    pub form_passed: bool,
     pub tree: Option<Value>,
 }
 
-/// Sinks that make, in one walk of the data, every encoding `feeds` need.
-pub fn sinks_for<'a>(feeds: impl IntoIterator<Item = &'a Feed>) -> Tee {
+/// Sinks that make, in one walk of the data, every encoding `feeds` need. The form encoding
+/// stops once it passes `limit` bytes: its values repeat their keys, so it can be far larger
+/// than the data (see [`FormWriter::within`]).
+pub fn sinks_for<'a>(feeds: impl IntoIterator<Item = &'a Feed>, limit: usize) -> Tee {
     let mut tee = Tee::default();
     for feed in feeds {
         match feed.needs() {
             Needs::Json => tee.json = tee.json.take().or_else(|| Some(JsonWriter::default())),
-            Needs::Form => tee.form = tee.form.take().or_else(|| Some(FormWriter::default())),
+            Needs::Form => tee.form = tee.form.take().or_else(|| Some(FormWriter::within(limit))),
             Needs::Tree => tee.tree = tee.tree.take().or_else(|| Some(TreeBuilder::default())),
         }
     }
@@ -127,9 +134,11 @@ impl Tee {
     }
 
     pub fn finish(self) -> Encoded {
+        let form_passed = self.form.as_ref().is_some_and(FormWriter::passed);
         Encoded {
             json: self.json.map(|w| w.finish().into()),
-            form: self.form.map(|w| w.finish().into_bytes().into()),
+            form: self.form.filter(|w| !w.passed()).map(|w| w.finish().into_bytes().into()),
+            form_passed,
             tree: self.tree.map(TreeBuilder::finish),
         }
     }
@@ -165,13 +174,13 @@ mod tests {
             Feed::new(&settings, None).unwrap()
         })
         .collect();
-        let mut sinks = sinks_for(&feeds);
+        let mut sinks = sinks_for(&feeds, usize::MAX);
         crate::encode::walk(&data, &mut sinks);
         let encoded = sinks.finish();
         for feed in &feeds {
             assert_eq!(feed.request_from("e", &encoded, usize::MAX).unwrap(), feed.request_for("e", &data));
         }
-        let json_only = sinks_for(&feeds[..1]).finish();
+        let json_only = sinks_for(&feeds[..1], usize::MAX).finish();
         assert!(json_only.form.is_none() && json_only.tree.is_none());
     }
 

@@ -76,6 +76,35 @@ pub fn build(settings: &FeedSettings, event: &str, payload: &Value) -> WebhookRe
     assemble(settings, event, settings.url.clone(), body.into())
 }
 
+/// [`build`], refusing a form body or GET query that passes `limit` bytes before it is
+/// written whole (see [`form::FormWriter::within`]). A JSON body is encoded whole: the caller
+/// bounds its payload ([`crate::payload::build_within`]) and checks its size.
+pub fn build_within(
+    settings: &FeedSettings,
+    event: &str,
+    payload: &Value,
+    limit: usize,
+) -> Result<WebhookRequest, String> {
+    if settings.format == Format::Json && settings.method.has_body() {
+        return Ok(build(settings, event, payload));
+    }
+    let encoded = form::encode_within(payload, limit).ok_or_else(|| form_too_large(settings, limit))?;
+    Ok(if settings.method.has_body() {
+        assemble(settings, event, settings.url.clone(), Bytes::from(encoded))
+    } else {
+        with_query(settings, event, &encoded)
+    })
+}
+
+/// Why a feed's form body or GET query was refused before it was written whole.
+pub fn form_too_large(settings: &FeedSettings, limit: usize) -> String {
+    let what = if settings.method.has_body() { "form body" } else { "URL" };
+    format!(
+        "the {what} for feed {:?} passes fluent_webhook.max_payload_bytes ({limit} bytes) once encoded",
+        settings.name
+    )
+}
+
 /// The request of a feed whose method carries a body, with the body already encoded in the
 /// feed's format (one encoding shared by the feeds that send the same data).
 pub fn with_body(settings: &FeedSettings, event: &str, body: Bytes) -> WebhookRequest {

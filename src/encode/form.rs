@@ -14,18 +14,46 @@ pub fn encode(payload: &Value) -> String {
     writer.finish()
 }
 
+/// [`encode`], or `None` once the encoding passes `limit` bytes (see [`FormWriter::within`]).
+pub fn encode_within(payload: &Value, limit: usize) -> Option<String> {
+    let mut writer = FormWriter::within(limit);
+    walk(payload, &mut writer);
+    (!writer.passed()).then(|| writer.finish())
+}
+
 /// Writes `name=value` pairs as a payload is walked; a scalar payload has no keys and writes
 /// nothing (http_build_query takes only arrays).
-#[derive(Default)]
 pub struct FormWriter {
     out: String,
     /// The encoded name of the entry being walked (`order%5Bitems%5D%5B0%5D`).
     name: String,
     /// Per open list or map, the length of its own name.
     open: Vec<usize>,
+    /// The most bytes `out` may hold; past it the writer stops (see [`FormWriter::within`]).
+    limit: usize,
+    passed: bool,
+}
+
+impl Default for FormWriter {
+    fn default() -> Self {
+        FormWriter::within(usize::MAX)
+    }
 }
 
 impl FormWriter {
+    /// A writer that stops writing, and empties what it wrote, once the encoding passes
+    /// `limit` bytes. Every value repeats the names of all the keys above it, so a body may be
+    /// far larger than its data: a 500 KB key over a list of 10,000 numbers is a 5 GB body
+    /// from 540 KB of data. Such a body is refused; it must not be built first.
+    pub fn within(limit: usize) -> FormWriter {
+        FormWriter { out: String::new(), name: String::new(), open: Vec::new(), limit, passed: false }
+    }
+
+    /// Whether the encoding passed the limit; what was written is then dropped.
+    pub fn passed(&self) -> bool {
+        self.passed
+    }
+
     pub fn finish(mut self) -> String {
         if super::too_roomy(self.out.capacity(), self.out.len()) {
             self.out.shrink_to_fit();
@@ -36,7 +64,7 @@ impl FormWriter {
 
 impl Sink for FormWriter {
     fn scalar(&mut self, value: Scalar<'_>) {
-        if self.open.is_empty() || value == Scalar::Null {
+        if self.open.is_empty() || value == Scalar::Null || self.passed {
             return;
         }
         if !self.out.is_empty() {
@@ -52,6 +80,10 @@ impl Sink for FormWriter {
             Scalar::Float(float) => urlencode_into(&mut self.out, &php_float::to_php_string(float)),
             Scalar::Str(text) => urlencode_into(&mut self.out, text),
             Scalar::Null => {}
+        }
+        if self.out.len() > self.limit {
+            self.passed = true;
+            self.out = String::new();
         }
     }
 
@@ -124,6 +156,17 @@ mod tests {
     fn scalars_like_php() {
         let payload = json!({"t": true, "f": false, "n": null, "e": [], "x": 1.5, "y": 2.0, "s": "Zoë ~/"});
         assert_eq!(encode(&payload), "t=1&f=0&x=1.5&y=2&s=Zo%C3%AB+%7E%2F");
+    }
+
+    #[test]
+    fn stops_once_past_the_limit() {
+        // Every value repeats its keys: 100 KB of key over 1,000 numbers is 100 MB of body.
+        let payload = json!({"k".repeat(100_000): (0..1000).collect::<Vec<_>>()});
+        assert_eq!(encode_within(&payload, 1 << 20), None);
+        let small = json!({"order": {"id": 7, "items": [1, 2]}});
+        let exact = encode(&small).len();
+        assert_eq!(encode_within(&small, exact), Some(encode(&small)));
+        assert_eq!(encode_within(&small, exact - 1), None);
     }
 
     #[test]

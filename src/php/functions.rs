@@ -76,8 +76,8 @@ pub fn dispatch(event: PhpText, data: &ZendHashTable, feeds: &ZendHashTable) -> 
     }
     // One walk of the zvals makes every encoding the feeds need (JSON and form bodies written
     // straight from them; a Value only for selected fields), each shared by its feeds.
-    let mut sinks = feed::sinks_for(firing.iter().map(|feed| &**feed));
     let limit = ini::max_payload_bytes();
+    let mut sinks = feed::sinks_for(firing.iter().map(|feed| &**feed), limit);
     let encoded = match sinks.wants_json_only().then(|| json::encode(data, limit.min(json::LARGEST_BODY))).flatten() {
         Some(body) => Encoded { json: Some(body), ..Encoded::default() },
         None => {
