@@ -817,10 +817,13 @@ impl Spool {
             .map(|n| n as u64)
     }
 
-    /// The log, newest first.
+    /// The log, newest first, without bodies, request headers or secrets (`delivery.request`
+    /// has none): the log never shows them, and up to 10,000 rows of bodies up to
+    /// max_payload_bytes each were gigabytes read and copied for nothing (each delivery keeps
+    /// its own copy).
     pub fn list(&self, filter: &Filter) -> rusqlite::Result<Vec<LogEntry>> {
         let _inside = process::sqlite_section();
-        let mut sql = format!("SELECT {LOG_COLUMNS} FROM {LOG_SOURCE} WHERE 1 = 1");
+        let mut sql = format!("SELECT {LIST_COLUMNS} FROM outbox WHERE 1 = 1");
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
         if let Some(feed) = &filter.feed_id {
             sql.push_str(" AND feed_id = ?");
@@ -1022,6 +1025,11 @@ const LOG_COLUMNS: &str = "outbox.id, feed_id, feed_name, event, method, url, he
     COALESCE(bodies.body, x''), created_at, attempt_count, secret,
     status, attempts, response_excerpt, next_attempt_at";
 const LOG_SOURCE: &str = "outbox LEFT JOIN bodies ON bodies.id = body_id";
+/// [`LOG_COLUMNS`] for the log, from `outbox` alone: no body, request headers or secret, which
+/// the log never shows.
+const LIST_COLUMNS: &str = "outbox.id, feed_id, feed_name, event, method, url, '[]',
+    x'', created_at, attempt_count, NULL,
+    status, attempts, response_excerpt, next_attempt_at";
 
 fn read_entry(row: &Row<'_>) -> rusqlite::Result<LogEntry> {
     Ok(LogEntry {
@@ -1648,6 +1656,11 @@ mod tests {
         spool.insert(&[(delivery(1), None), (other, None), (delivery(3), Some(u64::MAX / 2))]).unwrap();
         let all = spool.list(&Filter { limit: 10, ..Filter::default() }).unwrap();
         assert_eq!(all.iter().map(|e| e.delivery.created_at).collect::<Vec<_>>(), [1003, 1002, 1001]);
+        // The log leaves the bodies, headers and secrets out; a delivery read whole has them.
+        assert!(all.iter().all(|e| e.delivery.request.body.is_empty() && e.delivery.request.secret.is_none()));
+        assert!(all.iter().all(|e| e.delivery.request.headers.is_empty()));
+        assert_eq!(spool.get(&all[0].delivery.id).unwrap().unwrap().delivery.request.body, delivery(3).request.body);
+        assert!(!delivery(3).request.body.is_empty());
         let refunds =
             spool.list(&Filter { event: Some("order_fully_refunded".into()), limit: 10, ..Filter::default() }).unwrap();
         assert_eq!(refunds.len(), 1);
