@@ -83,6 +83,17 @@ final class SpoolTest extends WebhookTestCase
         $this->assertLessThan(50, (int) $grewMib, 'peak resident memory grew by this many MiB reading the log');
     }
 
+    /** A `since` in the far future lists nothing (it wrapped to a negative time: every row). */
+    public function testSinceInTheFarFutureListsNothing(): void
+    {
+        dispatch('order_paid_done', ['n' => 1], [$this->feed([], 'far-' . $this->prefix)]);
+        $this->assertTrue(flush(10));
+        $this->assertCount(1, deliveries(['feed' => 'far-' . $this->prefix]));
+        foreach ([time() + 3600, 9.3e15, 1e17, 1e300, PHP_INT_MAX] as $since) {
+            $this->assertSame([], deliveries(['feed' => 'far-' . $this->prefix, 'since' => $since]), "since $since");
+        }
+    }
+
     public function testBadFiltersAreRefused(): void
     {
         foreach ([['colour' => 'red'], ['status' => 'lost'], ['limit' => 0], ['limit' => 'ten'], ['since' => 'yesterday'], ['feed' => []]] as $filter) {

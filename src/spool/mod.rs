@@ -840,7 +840,9 @@ impl Spool {
         }
         if let Some(since) = filter.since {
             sql.push_str(" AND created_at >= ?");
-            args.push((since as i64).into());
+            // Past i64 (a `since` of 1e300 s saturates to u64::MAX ms), `as` wrapped to a
+            // negative time, and the far future listed every row.
+            args.push(i64::try_from(since).unwrap_or(i64::MAX).into());
         }
         sql.push_str(" ORDER BY created_at DESC, outbox.id DESC LIMIT ?");
         args.push((filter.limit.max(1) as i64).into());
@@ -1666,6 +1668,9 @@ mod tests {
         assert_eq!(refunds.len(), 1);
         assert_eq!(spool.list(&Filter { feed_id: Some("7".into()), limit: 10, ..Filter::default() }).unwrap().len(), 2);
         assert_eq!(spool.list(&Filter { since: Some(1002), limit: 10, ..Filter::default() }).unwrap().len(), 2);
+        for far in [u64::MAX, i64::MAX as u64 + 1] {
+            assert_eq!(spool.list(&Filter { since: Some(far), limit: 10, ..Filter::default() }).unwrap().len(), 0);
+        }
         assert_eq!(spool.list(&Filter { limit: 1, ..Filter::default() }).unwrap().len(), 1);
         let id = all[0].delivery.id.clone();
         spool
