@@ -159,6 +159,51 @@ final class LimitsTest extends WebhookTestCase
         $this->assertLessThan(300, $peakMib, 'peak resident memory, MiB');
     }
 
+    /**
+     * Each GET URL, and each feed's selected fields, is a copy of its own: a 1 MB event to
+     * 1,000 GET feeds built 2 GB of deliveries in one dispatch(), past fluent_webhook.memory_limit
+     * and unseen by PHP's, before the engine could park any on disk. Such a dispatch() is now
+     * refused as a whole; a body that feeds share counts once, and one delivery always goes.
+     */
+    public function testOneDispatchHoldsNoMoreThanTheMemoryLimit(): void
+    {
+        $result = self::runPhp(<<<'PHP'
+            <?php
+            posix_setrlimit(POSIX_RLIMIT_AS, 3 << 30, 3 << 30) || throw new Exception('setrlimit');
+            $feeds = fn (int $n, array $extra) => array_map(fn ($i) => new FluentWebhook\Feed($extra + ['name' => "f$i",
+                'request_url' => "http://127.0.0.1:9/f$i", 'event_trigger' => ['e']], "f$i"), range(1, $n));
+            $selected = ['request_body' => 'selected_fields', 'selected_field_values' => [['field_name' => 'n', 'field_value' => '{{note}}']]];
+            $data = ['note' => str_repeat('a', 1000000)];
+            foreach ([
+                '1,000 GET' => $feeds(1000, ['request_method' => 'GET']),
+                '1,000 selected' => $feeds(1000, $selected),
+                '50 GET' => $feeds(50, ['request_method' => 'GET']),
+                // The in-memory spool keeps a copy of each body: few enough to stay small here.
+                '100 JSON' => $feeds(100, []),
+                '100 FORM' => $feeds(100, ['request_format' => 'FORM']),
+            ] as $name => $list) {
+                try {
+                    $outcome = count(FluentWebhook\dispatch('e', $data, $list));
+                } catch (FluentWebhook\Exception $e) {
+                    $outcome = $e->getMessage();
+                }
+                echo "$name: $outcome\n";
+            }
+            // One delivery always goes, even past a small cap.
+            echo count(FluentWebhook\dispatch('e', $data, $feeds(1, $selected))), "\n";
+            preg_match('/VmHWM:\s+(\d+) kB/', file_get_contents('/proc/self/status'), $peak);
+            echo intdiv((int) $peak[1], 1024), "\n";
+            PHP, ['memory_limit' => '-1', 'fluent_webhook.spool_path' => '', 'fluent_webhook.shutdown_timeout' => '0'], 60.0);
+        $this->assertNull($result['signal'], "killed by signal {$result['signal']}: " . substr($result['stderr'], 0, 500));
+        $this->assertSame(0, $result['exit'], substr($result['stderr'], 0, 500));
+        $lines = explode("\n", trim($result['stdout']));
+        $peakMib = (int) array_pop($lines);
+        $refused = 'dispatch(): the deliveries to these 1000 feeds would hold more than fluent_webhook.memory_limit (67108864 bytes) '
+            . 'in memory (each GET URL and each feed\'s selected fields is a copy of its own; a body sent whole is shared): none was queued';
+        $this->assertSame(["1,000 GET: $refused", "1,000 selected: $refused", '50 GET: 50', '100 JSON: 100', '100 FORM: 100', '1'], $lines);
+        $this->assertLessThan(600, $peakMib, 'peak resident memory, MiB');
+    }
+
     public function testTheDefaultLimitIsOneMebibyte(): void
     {
         $this->assertSame('1M', ini_get('fluent_webhook.max_payload_bytes'));

@@ -99,9 +99,12 @@ final class Feed
  * @throws InvalidFeedException when a settings array in $feeds is invalid.
  * @throws PayloadException when $data cannot be encoded.
  * @throws Exception when $event is invalid, an item of $feeds is neither a Feed nor an
- *     array, the delivery runtime cannot start, or the spool cannot write (a full disk, a
- *     lock held for long) and fluent_webhook.memory_limit bytes of new deliveries already
- *     wait in memory: then these deliveries are not queued, and the message says why.
+ *     array, the deliveries would hold more than fluent_webhook.memory_limit bytes (a body
+ *     feeds share counts once; each GET URL and each feed's selected fields is a copy of its
+ *     own; one delivery always goes), the delivery runtime cannot start, or the spool
+ *     cannot write (a full disk, a lock held for long) and fluent_webhook.memory_limit bytes
+ *     of new deliveries already wait in memory: then these deliveries are not queued, and
+ *     the message says why.
  */
 function dispatch(string $event, array $data, array $feeds): array {}
 

@@ -88,19 +88,37 @@ pub fn dispatch(event: PhpText, data: &ZendHashTable, feeds: &ZendHashTable) -> 
         }
     };
     let network = ini::allowed_networks();
-    let deliveries: Vec<Delivery> = firing
-        .iter()
-        .map(|feed| {
-            let request = feed.request_from(event, &encoded, limit).map_err(|e| match e {
-                RequestError::TooLarge(message) => exceptions::payload(message),
-                RequestError::NotEncoded(message) => exceptions::error(message),
-            })?;
-            request::check_size(&request, &feed.settings.name, limit).map_err(exceptions::payload)?;
-            let mut delivery = Delivery::new(feed.id.clone(), feed.settings.name.clone(), event.to_string(), request);
-            delivery.network = Some(network.clone());
-            Ok(delivery)
-        })
-        .collect::<PhpResult<_>>()?;
+    // What the deliveries hold, as the engine counts its memory: a body that feeds share
+    // once, and each its own URL (a GET's carries the payload), headers and selected fields.
+    // Each is at most max_payload_bytes, but a thousand GET feeds of a 1 MB event are 1 GB
+    // that no memory cap saw, built before the engine could park any on disk.
+    let memory_limit = ini::memory_limit();
+    let (mut held, mut bodies) = (0usize, HashSet::new());
+    let mut deliveries: Vec<Delivery> = Vec::with_capacity(firing.len());
+    for feed in &firing {
+        let request = feed.request_from(event, &encoded, limit).map_err(|e| match e {
+            RequestError::TooLarge(message) => exceptions::payload(message),
+            RequestError::NotEncoded(message) => exceptions::error(message),
+        })?;
+        request::check_size(&request, &feed.settings.name, limit).map_err(exceptions::payload)?;
+        let mut delivery = Delivery::new(feed.id.clone(), feed.settings.name.clone(), event.to_string(), request);
+        delivery.network = Some(network.clone());
+        let body = &delivery.request.body;
+        held += delivery.size() - body.len();
+        if bodies.insert(body.as_ptr()) {
+            held += body.len();
+        }
+        // One delivery always goes: a cap smaller than a single delivery parks it, as ever.
+        if held > memory_limit && !deliveries.is_empty() {
+            return Err(exceptions::error(format!(
+                "dispatch(): the deliveries to these {} feeds would hold more than fluent_webhook.memory_limit \
+                 ({memory_limit} bytes) in memory (each GET URL and each feed's selected fields is a copy of its \
+                 own; a body sent whole is shared): none was queued",
+                firing.len()
+            )));
+        }
+        deliveries.push(delivery);
+    }
     let ids = deliveries.iter().map(|d| d.id.clone()).collect();
     lifecycle::pin_extension();
     let submitted = engine::submit(deliveries, ini::engine_config);

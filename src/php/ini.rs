@@ -161,6 +161,11 @@ fn bytes(name: &CStr) -> usize {
     text(name).as_deref().and_then(parse).or_else(|| parse(default_of(name))).unwrap_or(64 << 20)
 }
 
+/// `fluent_webhook.memory_limit` as this request sees it: deliveries held in memory.
+pub fn memory_limit() -> usize {
+    bytes(MEMORY_LIMIT)
+}
+
 /// The largest payload (body, or URL for GET) dispatch() accepts.
 pub fn max_payload_bytes() -> usize {
     bytes(MAX_PAYLOAD_BYTES)
