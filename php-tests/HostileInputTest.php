@@ -48,6 +48,16 @@ final class HostileInputTest extends WebhookTestCase
                 return 1;
             }
         }
+        // The Feed a constructor is building, taken from debug_backtrace() by a jsonSerialize()
+        // that its settings walk calls; the constructor then throws, and it stays unconstructed.
+        function fw_unconstructed() {
+            $grab = new class implements JsonSerializable { function jsonSerialize(): mixed {
+                foreach (debug_backtrace(DEBUG_BACKTRACE_PROVIDE_OBJECT) as $f) { if (($f['object'] ?? null) instanceof FluentWebhook\Feed) { $GLOBALS['fw_u'] = $f['object']; } }
+                return [];
+            } };
+            try { new FluentWebhook\Feed(['name' => $grab, 'request_url' => 'http://127.0.0.1:9/h', 'event_trigger' => ['e']]); } catch (FluentWebhook\InvalidFeedException) {}
+            return $GLOBALS['fw_u'];
+        }
         $rows = fn (int $n, string $k, string $v) => array_map(fn ($i) => [$k => "k$i", $v => '{{order.id}}'], range(1, $n));
         try {
         PHP;
@@ -139,6 +149,13 @@ final class HostileInputTest extends WebhookTestCase
             'render NUL in keys and values' => ['fw_feed()->render("e", ["a\0b" => "c\0d"]);', 'ok'],
             'clone a Feed' => ['clone fw_feed();', 'Error'],
             'unserialize a Feed' => ['unserialize(\'O:18:"FluentWebhook\Feed":0:{}\')->name();', 'Exception'],
+            // A Feed whose constructor threw, its methods called (a bare \Exception about `$this`
+            // from ext-php-rs before), and given to dispatch() and redeliver().
+            'name() of an unconstructed Feed' => ['fw_unconstructed()->name();', $error],
+            'render() of an unconstructed Feed' => ['fw_unconstructed()->render("e", []);', $error],
+            'toArray() of an unconstructed Feed' => ['fw_unconstructed()->toArray();', $error],
+            'dispatch an unconstructed Feed' => ['FluentWebhook\dispatch("e", [], [fw_unconstructed()]);', $error],
+            'an unconstructed Feed constructed later' => ['$u = fw_unconstructed(); $u->__construct(["name" => "late", "request_url" => "http://127.0.0.1:9/h", "event_trigger" => ["e"]]); $u->name() === "late" || throw new Exception("name");', 'ok'],
             // dispatch()
             'dispatch(null, ...)' => ['FluentWebhook\dispatch(null, [], []);', 'TypeError'],
             'dispatch with data null' => ['FluentWebhook\dispatch("e", null, []);', 'TypeError'],

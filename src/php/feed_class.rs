@@ -19,9 +19,14 @@ use crate::settings::{Body, InvalidFeed};
 #[php_class]
 #[php(name = "FluentWebhook\\Feed")]
 #[php(flags = ClassFlags::Final)]
+#[derive(Default)]
 pub struct PhpFeed {
     /// Shared with dispatch() calls under way (an Arc, so that dispatch() need not copy it).
-    pub feed: Arc<Feed>,
+    /// `None` in an object whose constructor has not run or threw: PHP code can hold one
+    /// (debug_backtrace() hands out the object a constructor is building). The class is
+    /// Default so that every object has this state rather than none, where ext-php-rs
+    /// answered a method call with a bare \Exception about `$this`.
+    feed: Option<Arc<Feed>>,
 }
 
 #[php_impl]
@@ -30,48 +35,48 @@ impl PhpFeed {
     /// fault. `$id` is the id the site stores the feed under (int or string).
     pub fn __construct(settings: &ZendHashTable, id: Option<&Zval>) -> PhpResult<Self> {
         let id = feed_id(id)?;
-        Ok(PhpFeed { feed: Arc::new(parse_feed(settings, id)?) })
+        Ok(PhpFeed { feed: Some(Arc::new(parse_feed(settings, id)?)) })
     }
 
-    pub fn id(&self) -> Option<String> {
-        self.feed.id.clone()
+    pub fn id(&self) -> PhpResult<Option<String>> {
+        Ok(self.feed()?.id.clone())
     }
 
-    pub fn name(&self) -> String {
-        self.feed.settings.name.clone()
+    pub fn name(&self) -> PhpResult<String> {
+        Ok(self.feed()?.settings.name.clone())
     }
 
-    pub fn url(&self) -> String {
-        self.feed.settings.url.clone()
+    pub fn url(&self) -> PhpResult<String> {
+        Ok(self.feed()?.settings.url.clone())
     }
 
-    pub fn method(&self) -> &'static str {
-        self.feed.settings.method.as_str()
+    pub fn method(&self) -> PhpResult<&'static str> {
+        Ok(self.feed()?.settings.method.as_str())
     }
 
-    pub fn format(&self) -> &'static str {
-        self.feed.settings.format.as_str()
+    pub fn format(&self) -> PhpResult<&'static str> {
+        Ok(self.feed()?.settings.format.as_str())
     }
 
-    pub fn events(&self) -> Vec<String> {
-        self.feed.settings.events.clone()
+    pub fn events(&self) -> PhpResult<Vec<String>> {
+        Ok(self.feed()?.settings.events.clone())
     }
 
     #[php(name = "isEnabled")]
-    pub fn is_enabled(&self) -> bool {
-        self.feed.settings.enabled
+    pub fn is_enabled(&self) -> PhpResult<bool> {
+        Ok(self.feed()?.settings.enabled)
     }
 
     /// True when the feed has a secret and signs its requests; the secret itself is never
     /// shown.
     #[php(name = "isSigned")]
-    pub fn is_signed(&self) -> bool {
-        self.feed.settings.secret.is_some()
+    pub fn is_signed(&self) -> PhpResult<bool> {
+        Ok(self.feed()?.settings.secret.is_some())
     }
 
     /// True when the feed is enabled and listens to `$event` (`fluent_cart/` prefix optional).
     pub fn matches(&self, event: PhpText) -> PhpResult<bool> {
-        Ok(self.feed.matches(event.event_name()?))
+        Ok(self.feed()?.matches(event.event_name()?))
     }
 
     /// The exact request dispatch() would send for this event data, without sending it:
@@ -82,7 +87,7 @@ impl PhpFeed {
         // A handle of our own, and `self` never read again: converting the data runs
         // jsonSerialize(), PHP code that may call `$feed->__construct()` on this very object,
         // which replaces (and frees, if it was the last handle) the Feed that `self` held.
-        let feed = Arc::clone(&self.feed);
+        let feed = Arc::clone(self.feed()?);
         let limit = ini::max_payload_bytes();
         // Selected fields may take a small part of large data: no limit on what is read.
         let room = if matches!(feed.settings.body, Body::AllData) { limit } else { usize::MAX };
@@ -103,11 +108,22 @@ impl PhpFeed {
 
     /// The normalised settings, in FluentCart's keys (blank rows dropped, `enabled` a bool).
     #[php(name = "toArray")]
-    pub fn to_array(&self) -> ZBox<ZendHashTable> {
-        match self.feed.settings.to_value() {
+    pub fn to_array(&self) -> PhpResult<ZBox<ZendHashTable>> {
+        Ok(match self.feed()?.settings.to_value() {
             serde_json::Value::Object(map) => convert::map_to_table(&map),
             _ => ZendHashTable::new(),
-        }
+        })
+    }
+}
+
+impl PhpFeed {
+    /// The feed, or the error for an object whose constructor has not run or threw.
+    pub fn feed(&self) -> PhpResult<&Arc<Feed>> {
+        self.feed.as_ref().ok_or_else(|| {
+            exceptions::error(
+                "this FluentWebhook\\Feed was never constructed (its constructor threw, or has not run yet)",
+            )
+        })
     }
 }
 

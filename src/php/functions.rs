@@ -132,7 +132,11 @@ fn feed_from(item: &Zval, name: std::fmt::Arguments) -> PhpResult<Arc<Feed>> {
     let item = item.dereference();
     if let Some(object) = item.object() {
         return match ZendClassObject::<PhpFeed>::from_zend_obj(object) {
-            Some(feed) => Ok(Arc::clone(&feed.feed)),
+            Some(feed) => feed.feed().map(Arc::clone).map_err(|_| {
+                exceptions::error(format!(
+                    "{name} is a FluentWebhook\\Feed that was never constructed (its constructor threw, or has not run yet)"
+                ))
+            }),
             None => Err(exceptions::error(format!(
                 "{name} must be a FluentWebhook\\Feed or a settings array, got an object of class {}",
                 object.get_class_name().unwrap_or_default()
