@@ -92,7 +92,9 @@ pub fn dispatch(event: PhpText, data: &ZendHashTable, feeds: &ZendHashTable) -> 
     // once, and each its own URL (a GET's carries the payload), headers and selected fields.
     // Each is at most max_payload_bytes, but a thousand GET feeds of a 1 MB event are 1 GB
     // that no memory cap saw, built before the engine could park any on disk.
-    let memory_limit = ini::memory_limit();
+    // One delivery always goes (a cap smaller than a single delivery parks it, as ever): one
+    // feed needs no count.
+    let memory_limit = if firing.len() > 1 { ini::memory_limit() } else { usize::MAX };
     let (mut held, mut bodies) = (0usize, HashSet::new());
     let mut deliveries: Vec<Delivery> = Vec::with_capacity(firing.len());
     for feed in &firing {
@@ -103,12 +105,13 @@ pub fn dispatch(event: PhpText, data: &ZendHashTable, feeds: &ZendHashTable) -> 
         request::check_size(&request, &feed.settings.name, limit).map_err(exceptions::payload)?;
         let mut delivery = Delivery::new(feed.id.clone(), feed.settings.name.clone(), event.to_string(), request);
         delivery.network = Some(network.clone());
-        let body = &delivery.request.body;
-        held += delivery.size() - body.len();
-        if bodies.insert(body.as_ptr()) {
-            held += body.len();
+        if memory_limit < usize::MAX {
+            let body = &delivery.request.body;
+            held += delivery.size() - body.len();
+            if bodies.insert(body.as_ptr()) {
+                held += body.len();
+            }
         }
-        // One delivery always goes: a cap smaller than a single delivery parks it, as ever.
         if held > memory_limit && !deliveries.is_empty() {
             return Err(exceptions::error(format!(
                 "dispatch(): the deliveries to these {} feeds would hold more than fluent_webhook.memory_limit \
