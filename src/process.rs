@@ -96,14 +96,17 @@ pub fn claim_owner(pid: u32) -> String {
     format!("{pid}-{}", uuid::Uuid::now_v7().simple())
 }
 
-/// Whether the process that claimed as `owner` ([`claim_owner`]) may still run: false once its
-/// id names no process. An owner of another form is taken to have ended. A holder in another
-/// PID namespace (a container sharing the spool) reads as ended too, and a reused id as
-/// running; neither loses a delivery, they only change what `flush()` waits for.
+/// Whether the process that claimed as `owner` ([`claim_owner`]), not this process's engine's
+/// own, may still run: false once its id names no process, or names this one (a process runs
+/// one engine at a time and a forked child has an id of its own, so that owner is an earlier
+/// process's that had this id: in a container whose PHP is always PID 1, every earlier run's).
+/// An owner of another form is taken to have ended. A holder in another PID namespace (a
+/// container sharing the spool) reads as ended too, and another reused id as running; neither
+/// loses a delivery, they only change what `flush()` waits for.
 pub fn claim_holder_runs(owner: &str) -> bool {
     let pid = owner.split_once('-').and_then(|(pid, _)| pid.parse::<libc::pid_t>().ok());
     match pid {
-        Some(pid) if pid > 0 => {
+        Some(pid) if pid > 0 && pid as u32 != id() => {
             // SAFETY: signal 0 is not sent; kill() only checks that the process exists.
             let exists = unsafe { libc::kill(pid, 0) } == 0;
             // EPERM: it exists, as another user's process (CLI as root, php-fpm as www-data).

@@ -1430,7 +1430,10 @@ mod tests {
             child.wait().unwrap();
             child.id()
         };
-        let running = std::process::id();
+        // Another process than this one: an owner with this process's id but not its own
+        // owner is one that ended (next_due_waits_for_what_an_earlier_process_with_this_id_left).
+        let mut sleeper = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+        let running = sleeper.id();
         let dir = temp_dir();
         let path = dir.join("spool.sqlite");
         let me = Spool::open(&path, "me").unwrap();
@@ -1444,6 +1447,24 @@ mod tests {
         let mut unknown = Spool::open(&path, "another-process").unwrap();
         unknown.insert(&[(delivery(3), Some(60_000))]).unwrap();
         assert_eq!(me.next_due(0).unwrap(), Some(60_001));
+        sleeper.kill().unwrap();
+        sleeper.wait().unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A claim made under this process's id by another owner than this process's is not of a
+    /// running process: each process runs one engine at a time, and a forked child has another
+    /// id. It is an earlier process's that had the same id (a container whose PHP is always
+    /// PID 1, say, killed by the OOM killer) and ended holding it: flush() waits for it, as
+    /// for any ended process's.
+    #[test]
+    fn next_due_waits_for_what_an_earlier_process_with_this_id_left() {
+        let dir = temp_dir();
+        let path = dir.join("spool.sqlite");
+        let me = Spool::open(&path, &process::claim_owner(process::id())).unwrap();
+        let mut earlier = Spool::open(&path, &format!("{}-0190a1b2c3d4", process::id())).unwrap();
+        earlier.insert(&[(delivery(1), Some(50_000))]).unwrap();
+        assert_eq!(me.next_due(0).unwrap(), Some(50_001), "free once the earlier process's claim runs out");
         std::fs::remove_dir_all(dir).unwrap();
     }
 
