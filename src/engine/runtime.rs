@@ -25,11 +25,9 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
-use std::task::Poll;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -1298,20 +1296,11 @@ impl Clients {
 /// answer, whose reason the log shows. Left to tokio, the panic would end the task with its
 /// delivery still held, and this process renews the claims of what it holds for as long as
 /// it lives: nobody would send it.
+/// A panic once the answer's status came does not come here: see sender::attempt.
 async fn unwinding(attempt: impl Future<Output = (Outcome, Vec<u8>)>) -> (Outcome, Vec<u8>) {
-    let mut attempt = std::pin::pin!(attempt);
-    std::future::poll_fn(|cx| match std::panic::catch_unwind(AssertUnwindSafe(|| attempt.as_mut().poll(cx))) {
-        Ok(polled) => polled,
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|m| m.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic".into());
-            Poll::Ready((abandoned(&format!("the attempt stopped on an internal error: {message}")), Vec::new()))
-        }
+    sender::caught(attempt).await.unwrap_or_else(|message| {
+        (abandoned(&format!("the attempt stopped on an internal error: {message}")), Vec::new())
     })
-    .await
 }
 
 /// Takes an in-flight delivery off the counters if its task ends without handing the outcome

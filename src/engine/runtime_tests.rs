@@ -300,6 +300,28 @@ fn an_attempt_that_panics_ends_as_a_failure_with_the_reason() {
     assert_eq!(counts.failed, 1);
 }
 
+/// A panic once the answer's status has come (while its body is read: hyper's, reqwest's)
+/// leaves the status to decide, as a body cut short does: a 2xx ends the delivery delivered.
+/// Taken for an attempt without an answer, it would be retried, and sent again by this process
+/// to an endpoint that has it.
+#[test]
+fn a_panic_after_a_2xx_answer_came_leaves_the_delivery_delivered() {
+    let _turn = turn();
+    let spool = temp_spool();
+    let receiver = Receiver::start("200 OK", Duration::ZERO);
+    let url = receiver.url.replace("/hook", sender::PANICS_READING_THE_ANSWER);
+    let id = submit_one(&spool, &url, b"{}".to_vec());
+    assert!(flush(Duration::from_secs(5), || config(&spool, 64 << 20)).unwrap());
+    let counts = snapshot();
+    shutdown(Duration::from_secs(1));
+    let log: String = Connection::open(&spool)
+        .unwrap()
+        .query_row("SELECT attempts FROM outbox WHERE id = ?1", [&id], |r| r.get(0))
+        .unwrap();
+    assert_eq!(status_on_disk(&spool, &id), "delivered", "{log}");
+    assert_eq!((counts.delivered, counts.retries_scheduled, receiver.requests(&id)), (1, 0, 1));
+}
+
 fn one_slot(spool: &std::path::Path) -> EngineConfig {
     EngineConfig { max_concurrency: 1, ..config(spool, 64 << 20) }
 }

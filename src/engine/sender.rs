@@ -69,6 +69,9 @@ impl ParsedUrl {
 /// The URL whose attempt panics, in tests of what a panic leaves behind.
 #[cfg(test)]
 pub const PANICS_IN_THE_ATTEMPT: &str = "http://127.0.0.1:9/panics-in-the-attempt";
+/// The path of URLs whose attempts panic while reading the answer's body, after its status.
+#[cfg(test)]
+pub const PANICS_READING_THE_ANSWER: &str = "/panics-reading-the-answer";
 
 /// One attempt: the outcome and the first bytes of the answer. `url` is the request's URL
 /// parsed (see [`ParsedUrl`]).
@@ -131,19 +134,46 @@ pub async fn attempt(
     let location = header(LOCATION);
     let retry_after = header(RETRY_AFTER).and_then(|v| parse_retry_after(&v, std::time::SystemTime::now()));
     let mut excerpt = Vec::new();
-    let mut drained = 0;
-    while drained <= RESPONSE_DRAIN_LIMIT {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                drained += chunk.len();
-                let room = RESPONSE_EXCERPT_BYTES.saturating_sub(excerpt.len());
-                excerpt.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    // The status already arrived: a body cut short does not change the outcome, nor does a
+    // panic while reading it (hyper's, reqwest's). Taken for an attempt without an answer
+    // (see caught's caller in engine::runtime), a 2xx would be retried: sent again.
+    let _ = caught(async {
+        let mut drained = 0;
+        while drained <= RESPONSE_DRAIN_LIMIT {
+            #[cfg(test)]
+            if request.url.ends_with(PANICS_READING_THE_ANSWER) {
+                panic!("a test's panic after the answer's status");
             }
-            // The status already arrived: a body cut short does not change the outcome.
-            Ok(None) | Err(_) => break,
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    drained += chunk.len();
+                    let room = RESPONSE_EXCERPT_BYTES.saturating_sub(excerpt.len());
+                    excerpt.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                }
+                Ok(None) | Err(_) => break,
+            }
         }
-    }
+    })
+    .await;
     (Outcome::from_status(status, location.as_deref(), retry_after, started.elapsed()), excerpt)
+}
+
+/// `future`, with a panic in any of its polls caught: `Err` with the panic's message. It is not
+/// polled again after one (it is dropped), and what it borrowed mutably is plain data that
+/// stays valid (attempt's excerpt, at worst short).
+pub async fn caught<T>(future: impl std::future::Future<Output = T>) -> Result<T, String> {
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(|cx| {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(polled) => polled.map(Ok),
+            Err(panic) => std::task::Poll::Ready(Err(panic
+                .downcast_ref::<&str>()
+                .map(|m| m.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into()))),
+        }
+    })
+    .await
 }
 
 /// The IP address of an IP-literal URL.
