@@ -1446,9 +1446,16 @@ mod tests {
         let dir = temp_dir();
         let path = dir.join("spool.sqlite");
         let me = Spool::open(&path, "me").unwrap();
-        let mut holder = Spool::open(&path, &format!("{running}-0190a1b2c3d4")).unwrap();
+        let mut holder = Spool::open(&path, &process::claim_owner(running)).unwrap();
         holder.insert(&[(delivery(1), Some(50_000))]).unwrap();
         assert_eq!(me.next_due(0).unwrap(), None, "held by a running process");
+        // The same id in an owner whose engine started an hour before that process: the id
+        // was reused, and the process that claimed has ended.
+        let an_hour_before = format!("{running}-{:012x}{}", crate::delivery::unix_millis() - 3_600_000, "0".repeat(20));
+        let mut reused = Spool::open(&path, &an_hour_before).unwrap();
+        reused.insert(&[(delivery(4), Some(80_000))]).unwrap();
+        assert_eq!(me.next_due(0).unwrap(), Some(80_001), "an earlier holder of a reused id");
+        reused.conn.execute("DELETE FROM outbox WHERE lease_owner = ?1", [&an_hour_before]).unwrap();
         let mut crashed = Spool::open(&path, &format!("{ended}-0190a1b2c3d5")).unwrap();
         crashed.insert(&[(delivery(2), Some(70_000))]).unwrap();
         assert_eq!(me.next_due(0).unwrap(), Some(70_001), "free once the ended process's claim runs out");
