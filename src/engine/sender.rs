@@ -32,6 +32,13 @@ pub struct ClientConfig {
 /// system's roots, no redirects, no retries, no proxy from the environment, and a resolver
 /// that refuses names with a forbidden address.
 pub fn build_client(config: &ClientConfig) -> Result<reqwest::Client, String> {
+    // A panic here (rustls without a crypto provider, say) would end the HTTP loop, and with
+    // it every delivery this process holds: each then fails with the reason instead.
+    std::panic::catch_unwind(|| build_client_or_panic(config))
+        .unwrap_or_else(|panic| Err(format!("building the HTTP client panicked: {}", panic_message(panic))))
+}
+
+fn build_client_or_panic(config: &ClientConfig) -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .dns_resolver(GuardedResolver(Arc::clone(&config.network)))
         .timeout(config.timeout)
@@ -166,14 +173,27 @@ pub async fn caught<T>(future: impl std::future::Future<Output = T>) -> Result<T
     std::future::poll_fn(|cx| {
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| future.as_mut().poll(cx))) {
             Ok(polled) => polled.map(Ok),
-            Err(panic) => std::task::Poll::Ready(Err(panic
-                .downcast_ref::<&str>()
-                .map(|m| m.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic".into()))),
+            Err(panic) => std::task::Poll::Ready(Err(panic_message(panic))),
         }
     })
     .await
+}
+
+/// Longest panic message kept for the log.
+const PANIC_MESSAGE_BYTES: usize = 300;
+
+/// A panic's message, for the log: at most PANIC_MESSAGE_BYTES, cut at a character.
+fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
+    let mut message = match panic.downcast::<String>() {
+        Ok(text) => *text,
+        Err(panic) => panic.downcast_ref::<&str>().map_or_else(|| "a panic".to_string(), |m| m.to_string()),
+    };
+    if message.len() > PANIC_MESSAGE_BYTES {
+        let cut = (0..=PANIC_MESSAGE_BYTES).rev().find(|&at| message.is_char_boundary(at)).unwrap_or(0);
+        message.truncate(cut);
+        message.push('…');
+    }
+    message
 }
 
 /// The IP address of an IP-literal URL.
@@ -243,4 +263,18 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_message_is_kept_short_and_cut_at_a_character() {
+        let cut = panic_message(Box::new("é".repeat(400)));
+        assert!(cut.len() <= PANIC_MESSAGE_BYTES + '…'.len_utf8() && cut.ends_with('…'), "{} bytes", cut.len());
+        assert_eq!(panic_message(Box::new("short")), "short");
+        assert_eq!(panic_message(Box::new(String::from("owned"))), "owned");
+        assert_eq!(panic_message(Box::new(7)), "a panic");
+    }
 }
