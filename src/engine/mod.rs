@@ -2,8 +2,10 @@
 //! spool and a tokio runtime that sends them, without ever blocking the PHP request. See
 //! [`runtime`] for its life cycle.
 
+mod http_loop;
 pub mod runtime;
 pub mod sender;
+mod spool_worker;
 pub mod tally;
 mod withdrawn;
 

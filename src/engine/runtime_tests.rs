@@ -11,9 +11,12 @@ use std::net::TcpListener;
 use rusqlite::Connection;
 
 use super::*;
+use crate::engine::sender;
+use crate::engine::spool_worker::SpoolWorker;
 use crate::network::NetworkPolicy;
 use crate::request::WebhookRequest;
 use crate::settings::Method;
+use crate::spool::{Attempt, ByteBudget, Spool, Status};
 
 /// The engine is one per process: these tests take turns.
 static ONE_ENGINE: Mutex<()> = Mutex::new(());
@@ -385,15 +388,6 @@ fn held_deliveries_canceled_by_another_process_are_not_sent() {
         let mut admin = Spool::open(spool, "another-process").unwrap();
         admin.cancel_feed(FEED, "the feed was switched off", unix_millis()).unwrap()
     });
-}
-
-#[test]
-fn cancel_checks_depend_on_what_is_held_and_come_every_2_s_at_least() {
-    assert_eq!(cancel_check_interval(0), CANCEL_CHECK);
-    assert_eq!(cancel_check_interval(32 * HELD_PER_SLOT), CANCEL_CHECK, "the default: 32 slots");
-    assert_eq!(cancel_check_interval(CANCEL_CHECK_IDS), CANCEL_CHECK);
-    assert_eq!(cancel_check_interval(CANCEL_CHECK_IDS + 1), CANCEL_CHECK * 2);
-    assert_eq!(cancel_check_interval(40_000), CANCEL_CHECK_LONGEST, "max_concurrency 625");
 }
 
 /// Ten deliveries behind one request slot, each answered after 0.7 s: the last starts about

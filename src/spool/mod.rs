@@ -200,6 +200,21 @@ pub struct AttemptRecord {
     pub retry_at_by_count: Vec<u64>,
 }
 
+impl AttemptRecord {
+    /// A held delivery withdrawn before its attempt started: it ends failed (see `attempt`).
+    pub fn withdrawn(id: String) -> AttemptRecord {
+        AttemptRecord {
+            id,
+            attempt: None,
+            status: Status::Failed,
+            next_attempt_at: None,
+            response_excerpt: Vec::new(),
+            attempts_at_most: None,
+            retry_at_by_count: Vec::new(),
+        }
+    }
+}
+
 /// What [`Spool::look_among`] found among the deliveries a process holds.
 #[derive(Debug, Default, PartialEq)]
 pub struct HeldRows {
@@ -1628,15 +1643,7 @@ mod tests {
         assert_eq!(holder.look_among(held).unwrap().canceled, [queued.id.clone(), in_flight.id.clone()]);
         assert!(admin.look_among(held).unwrap().canceled.is_empty(), "only the holder's own claims");
 
-        let withdrawn = AttemptRecord {
-            id: queued.id.clone(),
-            attempt: None,
-            status: Status::Failed,
-            next_attempt_at: None,
-            response_excerpt: Vec::new(),
-            attempts_at_most: None,
-            retry_at_by_count: Vec::new(),
-        };
+        let withdrawn = AttemptRecord::withdrawn(queued.id.clone());
         // Another process's record of it writes nothing: the claim is not its own.
         assert_eq!(admin.record_attempts(std::slice::from_ref(&withdrawn)).unwrap(), [None]);
         assert_eq!(holder.record_attempts(&[withdrawn]).unwrap(), [Some(Status::Failed)]);

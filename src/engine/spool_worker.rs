@@ -1,0 +1,833 @@
+//! The spool thread: it owns the SQLite spool. It writes new deliveries in batched
+//! transactions before their first attempt, hands them to the HTTP side (`super::http_loop`)
+//! up to HELD_PER_SLOT per request slot and keeps the rest reserved in the spool, renews the
+//! claims of what it holds, records outcomes and schedules retries, claims due retries and
+//! what other processes left, looks for cancels, and answers the PHP thread's commands
+//! (`super::runtime::Command`).
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use super::runtime::{abandoned, inbox_bytes, Command, EngineConfig};
+use super::tally::Tally;
+use super::withdrawn::Withdrawn;
+use crate::delivery::{unix_millis, Delivery};
+use crate::outcome::Outcome;
+use crate::retry::Next;
+use crate::spool::{Attempt, AttemptRecord, ByteBudget, Spool, Status};
+
+/// How often the spool thread looks for due deliveries when it knows of none.
+const CLAIM_INTERVAL: Duration = Duration::from_secs(1);
+/// New deliveries written in one transaction at most.
+const INSERT_BATCH: usize = 1024;
+/// A claim outlives the longest a held delivery can take by this much before another
+/// process may take over.
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
+/// Deliveries held in memory per request slot: one in flight and the rest queued for the
+/// next free slot. Deep enough that the sender does not run dry while the spool thread writes
+/// a batch of new deliveries, and that most of a burst goes out from memory instead of being
+/// read back from disk (4 per slot sent about 12 % fewer deliveries per second in the
+/// throughput run, BENCHMARKS.md). However long one waits, its claim holds: claims of held deliveries
+/// are renewed (RENEWALS_PER_CLAIM).
+const HELD_PER_SLOT: usize = 64;
+/// How often a claim is renewed within its length: while the spool thread keeps up, a held
+/// delivery's claim has three quarters of its length left at least.
+const RENEWALS_PER_CLAIM: u32 = 4;
+/// While every request slot is busy, outcomes are written together, in one transaction, when
+/// this many wait or when the first has waited OUTCOME_DELAY (otherwise at once). Each transaction rewrites the rows' and indexes' pages into the
+/// WAL: written as they came (17 per transaction at 17,000 deliveries/s), outcomes cost more
+/// disk writes than the bodies.
+const OUTCOME_BATCH: usize = 256;
+const OUTCOME_DELAY: Duration = Duration::from_millis(5);
+/// How long outcomes the spool refused wait before the next try.
+const OUTCOME_RETRY: Duration = Duration::from_millis(500);
+/// Memory an id of a reserved delivery takes, at most; their ids take at most a quarter of
+/// the memory cap, and new deliveries past that wait on disk unclaimed.
+const RESERVED_ENTRY_BYTES: usize = 128;
+/// How often the spool thread looks for cancels another process made of deliveries this one
+/// holds but has not started (see super::withdrawn), and for rows of them that are no longer
+/// its own (SpoolWorker::claims_lost); a cancel of this process's is found at once. A look probes the spool once per held delivery: past CANCEL_CHECK_IDS held (a
+/// max_concurrency above 64), looks are spaced out in proportion, up to
+/// CANCEL_CHECK_LONGEST, so that they stay a small part of the spool thread's work.
+const CANCEL_CHECK: Duration = Duration::from_millis(250);
+const CANCEL_CHECK_IDS: usize = 4096;
+const CANCEL_CHECK_LONGEST: Duration = Duration::from_secs(2);
+/// How often finished deliveries past their retention are deleted, and how many at most in
+/// one transaction.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
+const PRUNE_BATCH: usize = 10_000;
+
+/// The spool thread's state.
+pub(super) struct SpoolWorker {
+    spool: Spool,
+    pub(super) config: EngineConfig,
+    tally: Arc<Tally>,
+    to_http: mpsc::UnboundedSender<Delivery>,
+    /// The ids of the deliveries handed to the HTTP side and not finished (their count is
+    /// [`Self::in_memory`]). Their claims are renewed at `next_renewal`, however long they wait.
+    held: HashSet<String>,
+    next_renewal: Instant,
+    /// Those of them found canceled, to withdraw; when to look for cancels of them next.
+    pub(super) withdrawn: Arc<Withdrawn>,
+    /// Those of them whose claims a renewal or a cancel check found lost: they ran out while
+    /// the spool thread was held up, and another process took them over (or ended them). Withdrawn too, and
+    /// ended here without an outcome when they come back unsent; unless this process has
+    /// claimed them back meanwhile (`reclaimed`, see Self::has_already), when they are sent.
+    lost_claims: HashSet<String>,
+    reclaimed: HashSet<String>,
+    next_cancel_check: Instant,
+    /// Bytes of the held deliveries, and of finished ones whose outcome is not written yet.
+    bytes_in_memory: usize,
+    /// Deliveries written claimed, but for which no request slot was free (see Place::Reserve),
+    /// oldest first.
+    reserved: VecDeque<Reserved>,
+    /// New deliveries the spool refused (busy or failing disk), written again before sending,
+    /// and the bytes they count in the tally's inbox until then.
+    unwritten: Vec<Delivery>,
+    unwritten_bytes: u64,
+    /// Outcomes waiting to be written together in one transaction, and when they are due.
+    outcomes: Vec<(Delivery, Outcome, AttemptRecord)>,
+    outcomes_due: Option<Instant>,
+    /// After the spool refused outcomes: when to try again.
+    outcomes_retry_at: Option<Instant>,
+    next_claim: u64,
+    next_prune: u64,
+}
+
+impl SpoolWorker {
+    pub(super) fn new(
+        config: EngineConfig,
+        owner: String,
+        tally: Arc<Tally>,
+        to_http: mpsc::UnboundedSender<Delivery>,
+        withdrawn: Arc<Withdrawn>,
+    ) -> SpoolWorker {
+        let spool = match &config.spool_path {
+            Some(path) => Spool::open(path, &owner).unwrap_or_else(|e| {
+                tally.warn(format!("{e}; deliveries are kept in memory only and do not survive this process"));
+                Spool::in_memory(&owner)
+            }),
+            None => Spool::in_memory(&owner),
+        };
+        tally.set_spool_location(spool.location().to_string(), spool.location() == ":memory:");
+        // Not before the first commands: a spool busy with another process would delay them.
+        let next_prune = unix_millis() + 1_000;
+        SpoolWorker {
+            spool,
+            config,
+            tally,
+            to_http,
+            held: HashSet::new(),
+            next_renewal: Instant::now(),
+            withdrawn,
+            lost_claims: HashSet::new(),
+            reclaimed: HashSet::new(),
+            next_cancel_check: Instant::now(),
+            bytes_in_memory: 0,
+            reserved: VecDeque::new(),
+            unwritten: Vec::new(),
+            unwritten_bytes: 0,
+            outcomes: Vec::new(),
+            outcomes_due: None,
+            outcomes_retry_at: None,
+            next_claim: 0,
+            next_prune,
+        }
+    }
+
+    pub(super) fn run(mut self, inbox: std_mpsc::Receiver<Command>) {
+        loop {
+            self.write_unwritten();
+            let now = unix_millis();
+            if now >= self.next_prune {
+                self.prune(now);
+            }
+            if self.outcomes_are_due() {
+                self.record_outcomes();
+            }
+            // Read again: each step above may have waited for the disk, and a claim's lease
+            // counts from now.
+            let now = unix_millis();
+            if now >= self.next_claim {
+                self.claim(now);
+            }
+            if self.holds_claims() && Instant::now() >= self.next_renewal {
+                self.renew_claims();
+            }
+            if !self.held.is_empty() && Instant::now() >= self.next_cancel_check {
+                self.withdraw_canceled_and_lost();
+            }
+            let mut wait = Duration::from_millis(self.next_claim.saturating_sub(unix_millis()));
+            if let Some(due) = self.outcomes_due.max(self.outcomes_retry_at) {
+                wait = wait.min(due.saturating_duration_since(Instant::now()));
+            }
+            if self.holds_claims() {
+                wait = wait.min(self.next_renewal.saturating_duration_since(Instant::now()));
+            }
+            if !self.held.is_empty() {
+                wait = wait.min(self.next_cancel_check.saturating_duration_since(Instant::now()));
+            }
+            let command = match inbox.recv_timeout(wait) {
+                Ok(command) => command,
+                Err(std_mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+            };
+            if let Some(stopped) = self.handle(command, &inbox) {
+                self.stop(&inbox);
+                let _ = stopped.send(());
+                return;
+            }
+        }
+    }
+
+    /// Handles one command and any that queued up behind it; returns the reply channel of a
+    /// Stop.
+    fn handle(&mut self, first: Command, inbox: &std_mpsc::Receiver<Command>) -> Option<std_mpsc::Sender<()>> {
+        let mut new = Vec::new();
+        let mut next = Some(first);
+        while let Some(command) = next.take() {
+            match command {
+                Command::New(deliveries) => new.extend(deliveries),
+                Command::Finished { delivery, outcome, started_at, excerpt } => {
+                    self.finished(*delivery, outcome, started_at, excerpt)
+                }
+                Command::Withdrawn(delivery) => self.not_started(*delivery),
+                Command::Claim(reply) => {
+                    self.insert_new(std::mem::take(&mut new));
+                    self.record_outcomes();
+                    let claimed = self.claim(unix_millis());
+                    if let Some(reply) = reply {
+                        let _ = reply.send(claimed);
+                    }
+                }
+                Command::NextDue(reply) => {
+                    self.insert_new(std::mem::take(&mut new));
+                    self.record_outcomes();
+                    let now = unix_millis();
+                    let next_due =
+                        if self.reserved.is_empty() { self.spool.next_due(now).unwrap_or(None) } else { Some(now) };
+                    let _ = reply.send(next_due);
+                }
+                Command::List(filter, reply) => {
+                    self.insert_new(std::mem::take(&mut new));
+                    self.record_outcomes();
+                    let _ = reply.send(self.spool.list(&filter).map_err(|e| e.to_string()));
+                }
+                Command::Cancel(feed_id, reason, reply) => {
+                    self.insert_new(std::mem::take(&mut new));
+                    self.write_unwritten();
+                    self.record_outcomes();
+                    let canceled = self.cancel(&feed_id, &reason);
+                    if canceled.is_ok() {
+                        self.withdraw_canceled_and_lost();
+                    }
+                    let _ = reply.send(canceled);
+                }
+                Command::Get(id, reply) => {
+                    self.insert_new(std::mem::take(&mut new));
+                    self.record_outcomes();
+                    let _ = reply.send(self.spool.get(&id).map_err(|e| e.to_string()));
+                }
+                Command::Stop(reply) => {
+                    self.insert_new(std::mem::take(&mut new));
+                    self.record_outcomes();
+                    return Some(reply);
+                }
+            }
+            if new.len() < INSERT_BATCH {
+                next = inbox.try_recv().ok();
+            }
+        }
+        self.insert_new(new);
+        // Grouped only while every request slot is busy: then more outcomes follow at once.
+        // Otherwise a later write would only get in the way of the next new delivery's.
+        let busy = self.in_memory() >= self.config.max_concurrency.max(1);
+        if !busy || self.outcomes_are_due() || self.outcomes.len() >= OUTCOME_BATCH {
+            self.record_outcomes();
+        }
+        None
+    }
+
+    /// New deliveries from dispatch(): written, then the PHP thread may queue more.
+    /// They count in the tally's inbox, which dispatch() waits on and caps, until written.
+    fn insert_new(&mut self, deliveries: Vec<Delivery>) {
+        let bytes = inbox_bytes(&deliveries);
+        if self.insert(deliveries) {
+            self.tally.inbox_done(bytes);
+        } else {
+            self.unwritten_bytes += bytes;
+        }
+    }
+
+    /// Writes again what the spool refused before.
+    fn write_unwritten(&mut self) {
+        if self.unwritten.is_empty() {
+            return;
+        }
+        let retry = std::mem::take(&mut self.unwritten);
+        if self.insert(retry) {
+            self.tally.inbox_done(std::mem::take(&mut self.unwritten_bytes));
+        }
+    }
+
+    /// Cancels a feed's pending deliveries. Some not yet written (the spool refused them) would
+    /// be written and sent after the cancel: it fails instead, and can be asked again.
+    pub(super) fn cancel(&mut self, feed_id: &str, reason: &str) -> Result<usize, String> {
+        let unwritten = self.unwritten.iter().filter(|d| d.feed_id.as_deref() == Some(feed_id)).count();
+        if unwritten > 0 {
+            let error = self.tally.spool_error().unwrap_or_default();
+            return Err(format!(
+                "cannot cancel now: {unwritten} deliveries of this feed are not yet written to the spool {} ({error})",
+                self.spool.location()
+            ));
+        }
+        self.spool.cancel_feed(feed_id, reason, unix_millis()).map_err(|e| e.to_string())
+    }
+
+    /// Writes new deliveries, claimed by this process while it has room to start them soon
+    /// (a free request slot, memory under the cap) or to keep their ids (reserved), then
+    /// hands the ones with room to the HTTP side. A delivery is on disk before its first
+    /// attempt; one the spool refuses waits in memory and is written again, never sent
+    /// unwritten. False when the spool refused them.
+    pub(super) fn insert(&mut self, deliveries: Vec<Delivery>) -> bool {
+        if deliveries.is_empty() {
+            return true;
+        }
+        let now = unix_millis();
+        let mut rows = Vec::with_capacity(deliveries.len());
+        let mut places = Vec::with_capacity(deliveries.len());
+        let (mut slots, mut budget, mut reserved) = (self.in_memory(), self.bytes_in_memory, self.reserved.len());
+        for mut delivery in deliveries {
+            // Queued by this process, under its policy.
+            delivery.network.get_or_insert_with(|| self.config.client.network.to_string().into());
+            let place =
+                if slots < self.capacity() && (budget + delivery.size() <= self.config.memory_limit || budget == 0) {
+                    slots += 1;
+                    budget += delivery.size();
+                    Place::Send(self.lease_until(now))
+                } else if reserved < self.reserved_limit() {
+                    reserved += 1;
+                    Place::Reserve(self.reserve_until(now))
+                } else {
+                    Place::Disk
+                };
+            rows.push((delivery, place.lease_until()));
+            places.push(place);
+        }
+        if let Err(e) = self.spool.insert(&rows) {
+            self.tally.warn(format!("cannot write to the spool {}: {e}; trying again", self.spool.location()));
+            self.tally.set_spool_error(Some(e.to_string()));
+            self.unwritten.extend(rows.into_iter().map(|(d, _)| d));
+            self.next_claim = self.next_claim.min(unix_millis() + 500);
+            return false;
+        }
+        self.tally.set_spool_error(None);
+        self.tally.spooled(rows.len() as u64);
+        for ((delivery, _), place) in rows.into_iter().zip(places) {
+            match place {
+                Place::Send(_) => self.send(delivery),
+                // Waits on disk, counted as parked like the others there; read back (or claimed)
+                // when a slot and memory free up.
+                Place::Reserve(claimed_until) => {
+                    let size = delivery.size();
+                    self.reserved.push_back(Reserved { id: delivery.id, size, claimed_until });
+                    self.tally.parked();
+                }
+                Place::Disk => self.tally.parked(),
+            }
+        }
+        true
+    }
+
+    fn send(&mut self, delivery: Delivery) {
+        if !self.holds_claims() {
+            // Its claim was made just now.
+            self.next_renewal = Instant::now() + self.renewal_interval();
+        }
+        self.bytes_in_memory += delivery.size();
+        self.held.insert(delivery.id.clone());
+        if let Err(mpsc::error::SendError(delivery)) = self.to_http.send(delivery) {
+            self.held.remove(&delivery.id);
+            self.bytes_in_memory -= delivery.size();
+            self.tally.started();
+            self.tally.settled(&delivery, &abandoned("the delivery runtime has stopped"), Status::Pending);
+        }
+    }
+
+    /// Takes up what waits, as much as there is room to hold: due deliveries from the spool
+    /// (retries, parked ones, and those other processes left) for a quarter of the room at
+    /// least, so that a long backlog of reserved deliveries does not hold them back; then
+    /// reserved ones (the oldest new ones); then due ones again for what room is left.
+    pub(super) fn claim(&mut self, now: u64) -> usize {
+        self.next_claim = now + CLAIM_INTERVAL.as_millis() as u64;
+        let share = self.capacity().saturating_sub(self.in_memory()).div_ceil(4);
+        let due = self.claim_due(now, share);
+        let reserved = self.take_reserved(now);
+        // Fewer than its share: nothing more is due.
+        due + reserved + if due == share { self.claim_due(now, usize::MAX) } else { 0 }
+    }
+
+    /// Reads back reserved deliveries for the free request slots, within the memory cap.
+    fn take_reserved(&mut self, now: u64) -> usize {
+        let free = self.capacity().saturating_sub(self.in_memory());
+        let mut room = self.config.memory_limit.saturating_sub(self.bytes_in_memory);
+        let mut taken = Vec::new();
+        while taken.len() < free {
+            let Some(size) = self.reserved.front().map(|r| r.size) else { break };
+            let first = taken.is_empty() && self.in_memory() == 0;
+            if size > room && !first {
+                break;
+            }
+            room = room.saturating_sub(size);
+            taken.extend(self.reserved.pop_front());
+        }
+        if taken.is_empty() {
+            return 0;
+        }
+        let claims: Vec<(String, u64)> = taken.iter().map(|r| (r.id.clone(), r.claimed_until)).collect();
+        match self.spool.take_reserved(&claims, now, self.lease_until(now)) {
+            Ok(deliveries) => {
+                let count = deliveries.len();
+                for delivery in deliveries {
+                    self.tally.claimed();
+                    self.send(delivery);
+                }
+                count
+            }
+            Err(e) => {
+                self.tally.warn(format!("cannot read the spool {}: {e}", self.spool.location()));
+                // Tried again at the next claim.
+                for entry in taken.into_iter().rev() {
+                    self.reserved.push_front(entry);
+                }
+                0
+            }
+        }
+    }
+
+    /// Claims due deliveries from the spool, at most `at_most`, and as many as there is room to
+    /// hold.
+    fn claim_due(&mut self, now: u64, at_most: usize) -> usize {
+        let free = self.capacity().saturating_sub(self.in_memory()).min(at_most);
+        if free == 0 || (self.bytes_in_memory >= self.config.memory_limit && self.in_memory() > 0) {
+            return 0;
+        }
+        // A read first: most ticks find nothing, and a claim takes the write lock.
+        match self.spool.has_due(now) {
+            Ok(true) => {}
+            Ok(false) => return 0,
+            Err(e) => {
+                self.tally.warn(format!("cannot read the spool {}: {e}", self.spool.location()));
+                return 0;
+            }
+        }
+        // Bodies count against the memory cap as they are claimed, not only before.
+        let budget = ByteBudget {
+            bytes: self.config.memory_limit.saturating_sub(self.bytes_in_memory) as u64,
+            at_least_one: self.in_memory() == 0,
+        };
+        let claimed = match self.spool.claim_due(now, self.lease_until(now), free, budget) {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                self.tally.warn(format!("cannot read the spool {}: {e}", self.spool.location()));
+                return 0;
+            }
+        };
+        let outcome_ids: HashSet<String> = if claimed.is_empty() {
+            HashSet::new()
+        } else {
+            self.outcomes.iter().map(|(delivery, _, _)| delivery.id.clone()).collect()
+        };
+        let claimed: Vec<Delivery> =
+            claimed.into_iter().filter(|delivery| !self.has_already(&delivery.id, &outcome_ids)).collect();
+        let count = claimed.len();
+        for delivery in claimed {
+            self.tally.claimed();
+            self.send(delivery);
+        }
+        count
+    }
+
+    /// Queues an attempt's outcome; [`Self::record_outcomes`] writes them together.
+    pub(super) fn finished(&mut self, delivery: Delivery, outcome: Outcome, started_at: u64, excerpt: Vec<u8>) {
+        let attempt_number = delivery.attempts as usize + 1;
+        let jitter = fastrand::f64() * 2.0 - 1.0;
+        let next = self.config.retry.after(attempt_number, &outcome, jitter);
+        let now = unix_millis();
+        let (status, next_attempt_at) = match next {
+            Next::Delivered => (Status::Delivered, None),
+            Next::RetryIn(wait) => (Status::Pending, Some(now + wait.as_millis() as u64)),
+            Next::Failed => (Status::Failed, None),
+            Next::Gone => (Status::Gone, None),
+        };
+        let attempt = Attempt {
+            at: started_at,
+            status_code: outcome.status(),
+            error: outcome.error().map(str::to_string),
+            duration_ms: outcome.duration().as_millis() as u64,
+        };
+        let record = AttemptRecord {
+            id: delivery.id.clone(),
+            attempt: Some(attempt),
+            status,
+            next_attempt_at,
+            response_excerpt: excerpt,
+            // Other processes may have made attempts while they had its claim: the row's count
+            // decides, whether a retry is left and when it comes.
+            attempts_at_most: Some(self.config.retry.max_attempts() as u32),
+            retry_at_by_count: self.retry_at_by_count(&outcome, next_attempt_at, jitter, now),
+        };
+        self.queue_outcome(delivery, outcome, record);
+    }
+
+    /// A retry's time for each count of attempts its row may have had before this one (see
+    /// AttemptRecord::retry_at_by_count), with the same jitter; none when no retry follows.
+    fn retry_at_by_count(&self, outcome: &Outcome, retry: Option<u64>, jitter: f64, now: u64) -> Vec<u64> {
+        if retry.is_none() {
+            return Vec::new();
+        }
+        (1..self.config.retry.max_attempts())
+            .map_while(|attempt| match self.config.retry.after(attempt, outcome, jitter) {
+                Next::RetryIn(wait) => Some(now + wait.as_millis() as u64),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether a delivery just claimed is one this process still has: held for sending, or its
+    /// outcome not written yet. It comes back only when its claim ran out and the process that
+    /// took it over let it go. The claim is this process's again, so the copy it has goes on
+    /// as if the claim had never been lost, and the one just read is dropped. One withdrawn for
+    /// its lost claim is put back, or, when the sender has already passed it back, sent again
+    /// once it arrives (Self::not_started).
+    fn has_already(&mut self, id: &str, outcome_ids: &HashSet<String>) -> bool {
+        if self.lost_claims.contains(id) {
+            if self.withdrawn.take(id) {
+                self.lost_claims.remove(id);
+            } else {
+                self.reclaimed.insert(id.to_string());
+            }
+            return true;
+        }
+        self.held.contains(id) || outcome_ids.contains(id)
+    }
+
+    /// Ends a delivery withdrawn before its attempt started. One whose claim was lost is
+    /// another process's now: it leaves this one without an outcome, unless this process
+    /// claimed it back meanwhile, when it is sent (or, canceled since, ends as canceled). One
+    /// canceled ends failed, with its cancellation as the last entry and no attempt.
+    pub(super) fn not_started(&mut self, delivery: Delivery) {
+        if self.lost_claims.remove(&delivery.id) {
+            let listed = self.withdrawn.take(&delivery.id);
+            let reclaimed = self.reclaimed.remove(&delivery.id);
+            // Listed after it was claimed back: by a cancel check, since a lost claim is
+            // listed once, and the sender took that entry when it passed the delivery back.
+            let canceled_since = reclaimed && listed;
+            if !canceled_since {
+                self.held.remove(&delivery.id);
+                self.bytes_in_memory = self.bytes_in_memory.saturating_sub(delivery.size());
+                self.tally.abandoned();
+                if reclaimed {
+                    self.tally.claimed();
+                    self.send(delivery);
+                }
+                return;
+            }
+        }
+        let record = AttemptRecord::withdrawn(delivery.id.clone());
+        self.queue_outcome(
+            delivery,
+            abandoned("not sent: its feed was canceled, or an attempt another process recorded ended it"),
+            record,
+        );
+    }
+
+    /// Its request slot is free at once; its memory, once the outcome is written.
+    fn queue_outcome(&mut self, delivery: Delivery, outcome: Outcome, record: AttemptRecord) {
+        self.held.remove(&delivery.id);
+        // Found canceled, or its claim lost, while in flight, too late to withdraw: off the
+        // lists. (An outcome whose claim is lost is not written: see record_outcomes.)
+        self.withdrawn.take(&delivery.id);
+        self.lost_claims.remove(&delivery.id);
+        self.reclaimed.remove(&delivery.id);
+        if self.outcomes.is_empty() {
+            // Monotonic: a wall clock set back must not hold outcomes (and flush()) back.
+            self.outcomes_due = Some(Instant::now() + OUTCOME_DELAY);
+        }
+        self.outcomes.push((delivery, outcome, record));
+        // Take up what waits on disk once half the room is free: claims in batches, while
+        // those still held keep every request slot busy.
+        if self.in_memory() <= self.capacity() / 2 {
+            self.next_claim = self.next_claim.min(unix_millis());
+        }
+    }
+
+    /// Lists for the HTTP side the deliveries it holds that a cancel has marked since they were
+    /// claimed (see super::withdrawn), and those whose claims are lost (Self::claims_lost).
+    /// Those already in flight end with their attempt.
+    pub(super) fn withdraw_canceled_and_lost(&mut self) {
+        if !self.held.is_empty() {
+            match self.spool.look_among(self.held.iter().map(String::as_str)) {
+                Ok(found) => {
+                    self.withdrawn.add(found.canceled);
+                    self.claims_lost(found.lost);
+                }
+                Err(e) => self.tally.warn(format!("cannot read the spool {}: {e}", self.spool.location())),
+            }
+        }
+        self.next_cancel_check = Instant::now() + cancel_check_interval(self.held.len());
+    }
+
+    /// Renews the claims of what this process holds: the deliveries handed to the HTTP side,
+    /// and those whose outcome is not written yet.
+    pub(super) fn renew_claims(&mut self) {
+        let lease_until = self.lease_until(unix_millis());
+        let ids = self.held.iter().map(String::as_str).chain(self.outcomes.iter().map(|(d, _, _)| d.id.as_str()));
+        self.next_renewal = match self.spool.renew_claims(ids, lease_until) {
+            Ok(lost) => {
+                self.claims_lost(lost);
+                Instant::now() + self.renewal_interval()
+            }
+            Err(e) => {
+                self.tally
+                    .warn(format!("cannot renew claims in the spool {}: {e}; trying again", self.spool.location()));
+                Instant::now() + OUTCOME_RETRY
+            }
+        };
+    }
+
+    /// Held deliveries whose rows are no longer this process's (found by a renewal or a cancel
+    /// check): those not started are not sent from here, since another process may be sending
+    /// them, or another's answer ended them. One found lost before is listed already, or
+    /// passed back by the sender: a second entry would outlive it and withdraw the next copy
+    /// claimed.
+    fn claims_lost(&mut self, lost: Vec<String>) {
+        let mut newly_lost = Vec::new();
+        for id in lost.into_iter().filter(|id| self.held.contains(id)) {
+            // Claimed back after the sender passed it back, and lost again: not sent
+            // when it arrives.
+            self.reclaimed.remove(&id);
+            if self.lost_claims.insert(id.clone()) {
+                newly_lost.push(id);
+            }
+        }
+        if !newly_lost.is_empty() {
+            self.tally.warn(format!(
+                "{} deliveries held in memory are no longer this process's: their claims ran out while the \
+                 spool thread was held up, and another process took them over or ended them; those not started \
+                 are not sent from this one",
+                newly_lost.len()
+            ));
+            self.withdrawn.add(newly_lost);
+        }
+    }
+
+    fn outcomes_are_due(&self) -> bool {
+        self.outcomes_due.is_some_and(|due| Instant::now() >= due)
+    }
+
+    /// Writes the queued outcomes in one transaction, then settles them: a delivery leaves the
+    /// in-flight count only once its outcome is on disk. Outcomes the spool refuses stay
+    /// queued, and with them the deliveries' memory, until a later try writes them: flush()
+    /// waits for them, and their rows stay claimed by this process, which sends them again
+    /// only if it dies first (at least once, as after a crash).
+    pub(super) fn record_outcomes(&mut self) {
+        if self.outcomes.is_empty() || self.outcomes_retry_at.is_some_and(|at| Instant::now() < at) {
+            return;
+        }
+        let records: Vec<AttemptRecord> = self.outcomes.iter().map(|(_, _, record)| record.clone()).collect();
+        let written = match self.spool.record_attempts(&records) {
+            Ok(written) => written,
+            Err(e) => {
+                self.tally
+                    .warn(format!("cannot record attempts in the spool {}: {e}; trying again", self.spool.location()));
+                self.outcomes_retry_at = Some(Instant::now() + OUTCOME_RETRY);
+                return;
+            }
+        };
+        let outcomes = std::mem::take(&mut self.outcomes);
+        self.outcomes_due = None;
+        self.outcomes_retry_at = None;
+        let now = unix_millis();
+        for ((delivery, outcome, record), written) in outcomes.into_iter().zip(written) {
+            let status = written.unwrap_or_else(|| {
+                self.tally.warn(format!(
+                    "delivery {} was no longer this process's when its attempt ended: it had ended meanwhile, \
+                     or another process took it over after this one's claim ran out and goes on with it \
+                     unless this answer ends it",
+                    delivery.id
+                ));
+                self.status_elsewhere(&record)
+            });
+            self.bytes_in_memory = self.bytes_in_memory.saturating_sub(delivery.size());
+            if let Some(at) = record.next_attempt_at.filter(|_| status == Status::Pending) {
+                self.next_claim = self.next_claim.min(at);
+            }
+            self.tally.settled(&delivery, &outcome, status);
+        }
+        // Slots are free: take up what waits.
+        self.next_claim = self.next_claim.min(now);
+    }
+
+    /// What stats() counts for an attempt written to a row that was no longer this process's:
+    /// what it asked, unless it asked a retry, which is not this process's to schedule. That
+    /// one counts as what the row says: a retry only while the row's holder goes on with it;
+    /// failed when no retry follows from it (the row ended failed, by a cancel say, or has
+    /// had every attempt allowed), as it would with the claim held.
+    fn status_elsewhere(&self, record: &AttemptRecord) -> Status {
+        if record.status != Status::Pending {
+            return record.status;
+        }
+        self.spool.status_elsewhere(&record.id).ok().flatten().unwrap_or(Status::Pending)
+    }
+
+    /// Deletes what the log keeps past its retention, a part at a time: when more is left, the
+    /// next part comes in the next round of the loop, after commands and renewals.
+    fn prune(&mut self, now: u64) {
+        let before = now.saturating_sub(self.config.retention.as_millis() as u64);
+        self.next_prune = match self.spool.prune(before, PRUNE_BATCH) {
+            Ok(PRUNE_BATCH) => now,
+            Ok(_) => now + PRUNE_INTERVAL.as_millis() as u64,
+            Err(e) => {
+                self.tally.warn(format!("cannot prune the spool {}: {e}", self.spool.location()));
+                now + PRUNE_INTERVAL.as_millis() as u64
+            }
+        };
+    }
+
+    /// Writes what is still queued, records what finished, and gives up this process's
+    /// claims. What cannot be kept (a spool in memory, a failing disk) is counted lost.
+    fn stop(mut self, inbox: &std_mpsc::Receiver<Command>) {
+        let mut unwritten = std::mem::take(&mut self.unwritten);
+        while let Ok(command) = inbox.try_recv() {
+            match command {
+                Command::New(deliveries) => unwritten.extend(deliveries),
+                Command::Finished { delivery, outcome, started_at, excerpt } => {
+                    self.finished(*delivery, outcome, started_at, excerpt)
+                }
+                Command::Withdrawn(delivery) => self.not_started(*delivery),
+                _ => {}
+            }
+        }
+        self.outcomes_retry_at = None;
+        self.record_outcomes();
+        if !self.outcomes.is_empty() {
+            // Their rows stay pending, claimed until their lease ends (or released below):
+            // another process sends them again, at least once, as after a crash. Withdrawn
+            // ones keep their cancellation, and whoever claims them next ends them instead.
+            let withdrawn = self.outcomes.iter().filter(|(_, _, record)| record.attempt.is_none()).count();
+            let attempted = self.outcomes.len() - withdrawn;
+            self.tally.warn(format!(
+                "{} outcomes could not be recorded in the spool {}; {attempted} of those deliveries will be sent again, \
+                 {withdrawn} withdrawn after a cancel will not",
+                self.outcomes.len(),
+                self.spool.location()
+            ));
+        }
+        let rows: Vec<_> = unwritten.into_iter().map(|d| (d, None)).collect();
+        if !rows.is_empty() && self.spool.insert(&rows).is_err() {
+            self.tally.lost(rows.len() as u64);
+        }
+        if self.spool.location() == ":memory:" {
+            self.tally.lost(self.spool.pending_count().unwrap_or(0));
+        }
+        let _ = self.spool.release_claims(unix_millis());
+    }
+
+    /// Deliveries handed to the HTTP side and not finished.
+    pub(super) fn in_memory(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Deliveries held for sending at most (in flight, or queued for a request slot); those
+    /// whose attempt ended wait apart for their outcome to be written, counted in bytes only.
+    fn capacity(&self) -> usize {
+        self.config.max_concurrency.max(1) * HELD_PER_SLOT
+    }
+
+    /// Until when a delivery written with no request slot free is claimed: twice a held
+    /// delivery's claim. It is read back when a slot frees, which is a read where claiming it
+    /// back would write its row and two indexes (the largest part of the spool's work while
+    /// dispatch() outruns the sender), as long as its claim still covers its attempt, that is,
+    /// for the first half of it; after that it is claimed anew. A process that dies holding it
+    /// leaves it to others after this claim (40 s by default).
+    fn reserve_until(&self, now: u64) -> u64 {
+        now + 2 * (self.lease_until(now) - now)
+    }
+
+    /// Reserved deliveries kept at most: their ids take a quarter of the memory cap.
+    fn reserved_limit(&self) -> usize {
+        self.config.memory_limit / 4 / RESERVED_ENTRY_BYTES
+    }
+
+    /// Until when a claim made now holds: the request timeout plus the margin, long enough for
+    /// a delivery that starts at once to be sent and its outcome written. One that waits for a
+    /// request slot has its claim renewed meanwhile.
+    fn lease_until(&self, now: u64) -> u64 {
+        now + (self.config.client.timeout + LEASE_MARGIN).as_millis() as u64
+    }
+
+    /// Whether this process holds claims to renew: deliveries held for sending, or whose
+    /// outcome is not written yet.
+    fn holds_claims(&self) -> bool {
+        !self.held.is_empty() || !self.outcomes.is_empty()
+    }
+
+    fn renewal_interval(&self) -> Duration {
+        (self.config.client.timeout + LEASE_MARGIN) / RENEWALS_PER_CLAIM
+    }
+}
+
+/// A delivery written claimed by this process, waiting for a request slot.
+struct Reserved {
+    id: String,
+    /// What it holds in memory once read back ([`Delivery::size`]).
+    size: usize,
+    /// The claim it was written with: once the row has another, it has changed hands.
+    claimed_until: u64,
+}
+
+/// Where a new delivery goes once written.
+enum Place {
+    /// To the HTTP side at once, claimed until then.
+    Send(u64),
+    /// Its id kept in memory, claimed until then (see SpoolWorker::reserve_until).
+    Reserve(u64),
+    /// On disk unclaimed, for whichever process has room first.
+    Disk,
+}
+
+impl Place {
+    fn lease_until(&self) -> Option<u64> {
+        match self {
+            Place::Send(until) | Place::Reserve(until) => Some(*until),
+            Place::Disk => None,
+        }
+    }
+}
+
+/// Time between two looks for cancels, for `held` deliveries held (see CANCEL_CHECK). It does
+/// not depend on how long a look took: a look that waited (for a lock, a fork, the disk) must
+/// not put off the next.
+fn cancel_check_interval(held: usize) -> Duration {
+    let spaced = held.div_ceil(CANCEL_CHECK_IDS).max(1) as u32;
+    (CANCEL_CHECK * spaced).min(CANCEL_CHECK_LONGEST)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cancel_checks_depend_on_what_is_held_and_come_every_2_s_at_least() {
+        assert_eq!(cancel_check_interval(0), CANCEL_CHECK);
+        assert_eq!(cancel_check_interval(32 * HELD_PER_SLOT), CANCEL_CHECK, "the default: 32 slots");
+        assert_eq!(cancel_check_interval(CANCEL_CHECK_IDS), CANCEL_CHECK);
+        assert_eq!(cancel_check_interval(CANCEL_CHECK_IDS + 1), CANCEL_CHECK * 2);
+        assert_eq!(cancel_check_interval(40_000), CANCEL_CHECK_LONGEST, "max_concurrency 625");
+    }
+}
