@@ -143,7 +143,7 @@ pub async fn attempt(
     let mut excerpt = Vec::new();
     // The status already arrived: a body cut short does not change the outcome, nor does a
     // panic while reading it (hyper's, reqwest's). Taken for an attempt without an answer
-    // (see caught's caller in engine::runtime), a 2xx would be retried: sent again.
+    // (see caught's caller in engine::http_loop), a 2xx would be retried: sent again.
     let _ = caught(async {
         let mut drained = 0;
         while drained <= RESPONSE_DRAIN_LIMIT {
