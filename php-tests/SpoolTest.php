@@ -94,6 +94,24 @@ final class SpoolTest extends WebhookTestCase
         }
     }
 
+    /**
+     * dispatch() takes an event with or without FluentCart's `fluent_cart/` prefix, and keeps
+     * it as given; the `event` filter finds it by either name. It compared the name without
+     * the prefix with the name as given: what was dispatched with the prefix was never listed.
+     */
+    public function testTheEventFilterFindsAnEventDispatchedWithItsPrefix(): void
+    {
+        $feed = $this->feed([], 'prefixed-' . $this->prefix);
+        [$prefixed] = dispatch('fluent_cart/order_paid_done', ['n' => 1], [$feed]);
+        [$bare] = dispatch('order_paid_done', ['n' => 2], [$feed]);
+        $this->assertTrue(flush(10));
+        foreach (['order_paid_done', 'fluent_cart/order_paid_done', ' order_paid_done '] as $event) {
+            $rows = deliveries(['feed' => 'prefixed-' . $this->prefix, 'event' => $event]);
+            $this->assertSame([$bare, $prefixed], array_column($rows, 'id'), "event filter '$event'");
+        }
+        $this->assertSame([], deliveries(['feed' => 'prefixed-' . $this->prefix, 'event' => 'order_fully_refunded']));
+    }
+
     public function testBadFiltersAreRefused(): void
     {
         foreach ([['colour' => 'red'], ['status' => 'lost'], ['limit' => 0], ['limit' => 'ten'], ['since' => 'yesterday'], ['feed' => []]] as $filter) {

@@ -236,6 +236,7 @@ pub struct LogEntry {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Filter {
     pub feed_id: Option<String>,
+    /// Without FluentCart's `fluent_cart/` prefix; rows dispatched with it match too.
     pub event: Option<String>,
     pub status: Option<Status>,
     /// Unix milliseconds; rows created at or after.
@@ -854,8 +855,11 @@ impl Spool {
             args.push(feed.clone().into());
         }
         if let Some(event) = &filter.event {
-            sql.push_str(" AND event = ?");
+            // dispatch() keeps the event as given, with or without FluentCart's prefix: the
+            // filter (normalised, without it) finds both.
+            sql.push_str(" AND event IN (?, ?)");
             args.push(event.clone().into());
+            args.push(format!("fluent_cart/{event}").into());
         }
         if let Some(status) = filter.status {
             // A literal (one of four fixed words), so that SQLite can use the index of that
