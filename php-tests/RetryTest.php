@@ -195,6 +195,32 @@ final class RetryTest extends WebhookTestCase
         $this->assertCount(2, self::requests($log), 'one attempt each');
     }
 
+    /**
+     * A feed's id is taken as `new Feed()` takes it, blanks around it trimmed: cancel() and the
+     * log's `feed` filter, given the same id, reach that feed's deliveries. They compared the id
+     * untrimmed: cancel(' off ') canceled none of the retries of new Feed(…, ' off '), which
+     * went on to the feed's address after it was switched off.
+     */
+    public function testCancelAndTheLogTakeAFeedIdAsFeedDoes(): void
+    {
+        $port = Receiver::freePort();
+        $this->faultServerLog($port, '500,500');
+        $result = self::runPhp(<<<PHP
+            <?php
+            \$feed = new FluentWebhook\Feed(['name' => 'off', 'request_url' => 'http://127.0.0.1:$port/hook', 'event_trigger' => ['order_paid_done']], ' off ');
+            FluentWebhook\dispatch('order_paid_done', ['order' => ['id' => 1]], [\$feed]);
+            FluentWebhook\\flush(10);
+            echo json_encode([
+                'listed' => count(FluentWebhook\deliveries(['feed' => ' off '])),
+                'canceled' => FluentWebhook\cancel(' off ', 'the feed was switched off'),
+                'status' => FluentWebhook\deliveries(['feed' => 'off'])[0]['status'],
+            ]);
+            PHP, ['fluent_webhook.retry_schedule' => '3600', 'fluent_webhook.spool_path' => "$this->dir/spool.sqlite"], 40.0);
+        $this->assertSame(0, $result['exit'], $result['stderr'] . $result['stdout']);
+        $out = json_decode($result['stdout'], true, 512, JSON_THROW_ON_ERROR);
+        $this->assertSame(['listed' => 1, 'canceled' => 1, 'status' => 'failed'], $out);
+    }
+
     public function testCancelRefusesABlankFeedIdOrAMultiLineReason(): void
     {
         foreach (["FluentWebhook\\cancel(' ');", "FluentWebhook\\cancel('7', \"a\\nb\");"] as $call) {

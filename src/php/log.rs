@@ -27,7 +27,8 @@ pub fn filter_from(filter: &ZendHashTable) -> PhpResult<Filter> {
                 .ok_or_else(|| exceptions::error(format!("deliveries(): filter '{key}' must be a string")))
         };
         match key.as_str() {
-            "feed" => parsed.feed_id = Some(text()?),
+            // Trimmed, as new Feed(…, $id) stores it.
+            "feed" => parsed.feed_id = Some(text()?.trim().to_string()),
             "event" => parsed.event = Some(crate::events::normalize(&text()?).to_string()),
             "status" => {
                 let status = text()?;

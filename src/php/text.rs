@@ -51,11 +51,12 @@ impl<'a> PhpText<'a> {
 }
 
 impl<'a> PhpText<'a> {
-    /// A feed id as given to `new Feed(…, $id)`: non-blank UTF-8.
+    /// A feed id as given to `new Feed(…, $id)`: non-blank UTF-8, trimmed as Feed trims it.
     pub fn feed_id(&self) -> PhpResult<&'a str> {
         std::str::from_utf8(self.0)
             .ok()
-            .filter(|id| !id.trim().is_empty())
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
             .ok_or_else(|| exceptions::error("feed id must be a non-blank UTF-8 string"))
     }
 
