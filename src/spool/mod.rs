@@ -23,6 +23,7 @@ use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
 use self::checkpointer::Checkpointer;
@@ -425,8 +426,8 @@ impl Spool {
             // first, and only those within the budget are read at all.
             let rows = claim.query_map(params![self.owner, lease_until as i64, now as i64, limit as i64], |row| {
                 let mut delivery = read_delivery(row)?;
-                delivery.network = row.get::<_, Option<String>>(13)?.map(Into::into);
-                Ok((delivery, row.get::<_, i64>(11)?, row.get::<_, Option<String>>(12)?))
+                delivery.network = optional_text_at(row, 13)?.map(Into::into);
+                Ok((delivery, integer_at(row, 11)?, optional_text_at(row, 12)?))
             })?;
             let candidates = rows.collect::<rusqlite::Result<Vec<_>>>()?;
             let mut size = tx.prepare_cached("SELECT length(body) FROM bodies WHERE id = ?1")?;
@@ -443,7 +444,11 @@ impl Spool {
                     end_here.execute(params![delivery.id, canceled])?;
                     continue;
                 }
-                let Some(length) = size.query_row([body_id], |r| r.get::<_, i64>(0)).optional()? else {
+                let Some((body_id, length)) = body_id
+                    .map(|id| size.query_row([id], |r| Ok((id, integer_at(r, 0)?.unwrap_or(0)))).optional())
+                    .transpose()?
+                    .flatten()
+                else {
                     end_here.execute(params![delivery.id, lost_body(now)])?;
                     continue;
                 };
@@ -454,7 +459,7 @@ impl Spool {
                     continue;
                 }
                 bytes += length;
-                delivery.request.body = read.query_row([body_id], |r| r.get::<_, Vec<u8>>(0))?.into();
+                delivery.request.body = read.query_row([body_id], |r| bytes_at(r, 0))?.into();
                 claimed.push(delivery);
             }
             claimed
@@ -495,8 +500,8 @@ impl Spool {
             let row = read
                 .query_row(params![id, self.owner, *claimed_until as i64], |row| {
                     let mut delivery = read_delivery(row)?;
-                    delivery.network = row.get::<_, Option<String>>(13)?.map(Into::into);
-                    Ok((delivery, row.get::<_, Option<String>>(11)?, row.get::<_, bool>(12)?))
+                    delivery.network = optional_text_at(row, 13)?.map(Into::into);
+                    Ok((delivery, optional_text_at(row, 11)?, row.get::<_, bool>(12)?))
                 })
                 .optional()?;
             match row {
@@ -577,7 +582,7 @@ impl Spool {
             let skipped = serde_json::to_string(&running).unwrap_or_else(|_| "[]".into());
             let claim = next_claim
                 .query_row(params![now as i64, self.owner, skipped], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                    Ok((text_at(r, 0)?, integer_at(r, 1)?.unwrap_or(0)))
                 })
                 .optional()?;
             match claim {
@@ -821,7 +826,7 @@ impl Spool {
                  ORDER BY created_at LIMIT ?2",
             )?
             .query_map(params![before as i64, at_most as i64], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<Vec<(i64, i64)>>>()?;
+            .collect::<rusqlite::Result<Vec<(i64, rusqlite::types::Value)>>>()?;
         {
             let mut body = tx.prepare_cached("DELETE FROM bodies WHERE id = ?1")?;
             let mut row = tx.prepare_cached("DELETE FROM outbox WHERE rowid = ?1")?;
@@ -1064,16 +1069,16 @@ const LIST_COLUMNS: &str = "outbox.id, feed_id, feed_name, event, method, url, '
 fn read_entry(row: &Row<'_>) -> rusqlite::Result<LogEntry> {
     Ok(LogEntry {
         delivery: read_delivery(row)?,
-        status: Status::parse(&row.get::<_, String>(11)?).unwrap_or(Status::Pending),
-        attempts: serde_json::from_str(&row.get::<_, String>(12)?).unwrap_or_default(),
-        response_excerpt: row.get::<_, Option<Vec<u8>>>(13)?.unwrap_or_default(),
-        next_attempt_at: row.get::<_, Option<i64>>(14)?.map(|t| t as u64),
+        status: Status::parse(&text_at(row, 11)?).unwrap_or(Status::Pending),
+        attempts: serde_json::from_str(&text_at(row, 12)?).unwrap_or_default(),
+        response_excerpt: bytes_at(row, 13)?,
+        next_attempt_at: integer_at(row, 14)?.map(|t| t.max(0) as u64),
     })
 }
 
 /// Columns id … secret, in the order every query selects them.
 fn read_delivery(row: &Row<'_>) -> rusqlite::Result<Delivery> {
-    let method = match row.get::<_, String>(4)?.as_str() {
+    let method = match text_at(row, 4)?.as_str() {
         "GET" => Method::Get,
         "PUT" => Method::Put,
         "PATCH" => Method::Patch,
@@ -1081,20 +1086,63 @@ fn read_delivery(row: &Row<'_>) -> rusqlite::Result<Delivery> {
         _ => Method::Post,
     };
     Ok(Delivery {
-        id: row.get(0)?,
-        feed_id: row.get(1)?,
-        feed_name: row.get(2)?,
-        event: row.get(3)?,
+        id: text_at(row, 0)?,
+        feed_id: optional_text_at(row, 1)?,
+        feed_name: text_at(row, 2)?,
+        event: text_at(row, 3)?,
         request: WebhookRequest {
             method,
-            url: row.get(5)?,
-            headers: serde_json::from_str(&row.get::<_, String>(6)?).unwrap_or_default(),
-            body: row.get::<_, Vec<u8>>(7)?.into(),
-            secret: row.get::<_, Option<String>>(10)?.and_then(|s| Secret::parse(&s).ok()),
+            url: text_at(row, 5)?,
+            headers: serde_json::from_str(&text_at(row, 6)?).unwrap_or_default(),
+            body: bytes_at(row, 7)?.into(),
+            secret: optional_text_at(row, 10)?.and_then(|s| Secret::parse(&s).ok()),
         },
-        created_at: row.get::<_, i64>(8)?.max(0) as u64,
-        attempts: row.get::<_, i64>(9)?.max(0) as u32,
+        created_at: integer_at(row, 8)?.unwrap_or(0).max(0) as u64,
+        attempts: integer_at(row, 9)?.unwrap_or(0).clamp(0, i64::from(u32::MAX)) as u32,
         network: None,
+    })
+}
+
+// Readers of a column as the type we write to it, whatever another process wrote there: SQLite
+// keeps text in an INTEGER column, a BLOB in a TEXT one, and text that is not UTF-8. rusqlite's
+// typed get() fails on those, and one such row failed every statement that read it: every
+// claim of the spool (nothing due was sent again, by any process), the whole log, pruning.
+
+/// A TEXT column: a BLOB or text that is not UTF-8 read lossily, a number as it is written,
+/// NULL as "".
+fn text_at(row: &Row<'_>, column: usize) -> rusqlite::Result<String> {
+    Ok(match row.get_ref(column)? {
+        ValueRef::Text(bytes) | ValueRef::Blob(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        ValueRef::Integer(n) => n.to_string(),
+        ValueRef::Real(x) => x.to_string(),
+        ValueRef::Null => String::new(),
+    })
+}
+
+/// A TEXT column that may be NULL.
+fn optional_text_at(row: &Row<'_>, column: usize) -> rusqlite::Result<Option<String>> {
+    match row.get_ref(column)? {
+        ValueRef::Null => Ok(None),
+        _ => text_at(row, column).map(Some),
+    }
+}
+
+/// An INTEGER column: a REAL cut to an integer, text that reads as one; `None` for NULL and
+/// anything else.
+fn integer_at(row: &Row<'_>, column: usize) -> rusqlite::Result<Option<i64>> {
+    Ok(match row.get_ref(column)? {
+        ValueRef::Integer(n) => Some(n),
+        ValueRef::Real(x) => Some(x as i64),
+        ValueRef::Text(bytes) => std::str::from_utf8(bytes).ok().and_then(|t| t.trim().parse::<i64>().ok()),
+        ValueRef::Blob(_) | ValueRef::Null => None,
+    })
+}
+
+/// A BLOB column: text as its bytes, NULL (or a number) as none.
+fn bytes_at(row: &Row<'_>, column: usize) -> rusqlite::Result<Vec<u8>> {
+    Ok(match row.get_ref(column)? {
+        ValueRef::Blob(bytes) | ValueRef::Text(bytes) => bytes.to_vec(),
+        ValueRef::Integer(_) | ValueRef::Real(_) | ValueRef::Null => Vec::new(),
     })
 }
 
@@ -1594,6 +1642,54 @@ mod tests {
             1,
             "one past the budget when nothing else is held"
         );
+    }
+
+    /// Rows another process wrote with values of other types than ours (SQLite keeps what it
+    /// is given: text in an INTEGER column, a BLOB in a TEXT one, text that is not UTF-8). One
+    /// such row failed every claim of the spool (every process's: nothing due was ever sent
+    /// again), every listing of the log, and pruning. They are read as best they can be.
+    #[test]
+    fn rows_with_values_of_other_types_block_no_claim_listing_or_pruning() {
+        let mut spool = Spool::in_memory("me");
+        let good = delivery(1);
+        spool.insert(&[(good.clone(), None)]).unwrap();
+        let odd = [
+            ("msg_text_time", "'yesterday'", "'f'", "'[]'", "x'7b7d'", "NULL", "'0'"),
+            ("msg_blob_name", "5", "x'ff00'", "'[]'", "x'7b7d'", "NULL", "'0'"),
+            ("msg_real_count", "5", "'f'", "'[]'", "x'7b7d'", "'not a blob'", "1.5"),
+            ("msg_text_body", "5", "CAST(x'ff' AS TEXT)", "'[]'", "'{\"a\":1}'", "NULL", "0"),
+            ("msg_bad_attempts", "5", "'f'", "x'00'", "x'7b7d'", "NULL", "'two'"),
+        ];
+        for (id, created_at, feed_name, attempts, body, excerpt, count) in odd {
+            spool
+                .conn
+                .execute_batch(&format!(
+                    "INSERT INTO bodies (body) VALUES ({body});
+                     INSERT INTO outbox (id, feed_id, feed_name, event, method, url, headers, status, attempts,
+                                         attempt_count, response_excerpt, created_at, next_attempt_at, body_id)
+                     VALUES ('{id}', x'37', {feed_name}, 'order_paid_done', 'POST', 'http://h.test/', x'5b5d', 'pending',
+                             {attempts}, {count}, {excerpt}, {created_at}, 0, last_insert_rowid());"
+                ))
+                .unwrap();
+        }
+        let listed = spool.list(&Filter { limit: 10, ..Filter::default() }).expect("the log lists every row");
+        assert_eq!(listed.len(), 6);
+        let text_body = spool.get("msg_text_body").unwrap().unwrap();
+        assert_eq!(text_body.delivery.request.body, br#"{"a":1}"#[..]);
+        assert_eq!(text_body.delivery.feed_name, "\u{fffd}");
+        let claimed = spool.claim_due(10_000, 20_000, 10, ByteBudget::UNLIMITED).expect("a claim reads every row");
+        let mut ids: Vec<&str> = claimed.iter().map(|d| d.id.as_str()).collect();
+        ids.sort_unstable();
+        assert_eq!(
+            ids,
+            [good.id.as_str(), "msg_bad_attempts", "msg_blob_name", "msg_real_count", "msg_text_body", "msg_text_time"]
+        );
+        for id in ids.iter().map(|id| id.to_string()) {
+            let attempt = Attempt { at: 1, status_code: Some(200), error: None, duration_ms: 1 };
+            spool.record_attempt(&id, &attempt, Status::Delivered, None, b"").unwrap();
+        }
+        // All but the row whose time is text: SQLite orders text after every number.
+        assert_eq!(spool.prune(u64::MAX / 4, 100).expect("pruning reads every row"), 5);
     }
 
     #[test]
