@@ -555,18 +555,21 @@ impl Spool {
     /// renews its claims and sends what it holds; `flush()` does not wait for it.
     pub fn next_due(&self, now: u64) -> rusqlite::Result<Option<u64>> {
         let _inside = process::sqlite_section();
-        // Two index walks that stop at their first row, instead of one scan of every pending
-        // row: the spool may hold a hundred thousand.
+        // Index walks that stop early, instead of scans of every pending row: the spool may
+        // hold a hundred thousand. Only rows with a time: NULL (and text, which SQLite orders after every number) is
+        // never due, as claim_due() sees it, and NULL came first here, hiding every due row.
         let unclaimed: Option<i64> = self
             .conn
             .prepare_cached(
                 "SELECT next_attempt_at FROM outbox INDEXED BY outbox_due
-                 WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < ?1)
+                 WHERE status = 'pending' AND next_attempt_at <= 9223372036854775807
+                   AND (lease_until IS NULL OR lease_until < ?1)
                    AND (lease_owner IS NULL OR lease_owner != ?2)
                  ORDER BY next_attempt_at LIMIT 1",
             )?
-            .query_row(params![now as i64, self.owner], |row| row.get(0))
-            .optional()?;
+            .query_row(params![now as i64, self.owner], |row| integer_at(row, 0))
+            .optional()?
+            .flatten();
         // Claims of other processes in the order they run out, skipping the holders found
         // running: an ended holder's claims are no longer renewed, so they come first, and the
         // walk stops there. (Grouping by holder read every claimed row, up to 131,072 a
@@ -1495,6 +1498,23 @@ mod tests {
         assert_eq!(entry.attempts[0].status_code, None, "ended without a request");
         assert_eq!(a.pending_count().unwrap(), 0);
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A pending row without a time (another process wrote NULL there, or text) is never due,
+    /// and must not hide one that is: NULL comes first in the walk of `outbox_due`, and read
+    /// as a time it failed next_due(), which flush() took for "nothing left to wait for" and
+    /// returned true at once, before retries due within its timeout.
+    #[test]
+    fn a_pending_row_without_a_time_hides_no_due_retry() {
+        let mut spool = Spool::in_memory("me");
+        let (timeless, worded, retry) = (delivery(1), delivery(2), delivery(3));
+        spool.insert(&[(timeless.clone(), None), (worded.clone(), None), (retry.clone(), None)]).unwrap();
+        spool.conn.execute("UPDATE outbox SET next_attempt_at = NULL WHERE id = ?1", [&timeless.id]).unwrap();
+        spool.conn.execute("UPDATE outbox SET next_attempt_at = 'soon' WHERE id = ?1", [&worded.id]).unwrap();
+        spool.conn.execute("UPDATE outbox SET next_attempt_at = 5000 WHERE id = ?1", [&retry.id]).unwrap();
+        assert_eq!(spool.next_due(0).unwrap(), Some(5000));
+        spool.conn.execute("DELETE FROM outbox WHERE id = ?1", [&retry.id]).unwrap();
+        assert_eq!(spool.next_due(0).unwrap(), None, "neither is ever due");
     }
 
     /// flush() waits for deliveries other processes left (next_due), not for those a running
