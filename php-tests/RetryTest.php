@@ -221,6 +221,40 @@ final class RetryTest extends WebhookTestCase
         $this->assertSame(['listed' => 1, 'canceled' => 1, 'status' => 'failed'], $out);
     }
 
+    /**
+     * flush() returns true only when no retry of this process's deliveries falls due before
+     * its timeout. It asked the spool for the next due time while a retry this process had
+     * just claimed was in flight (the spool leaves a process's own claims out), and when that
+     * attempt ended before it looked at its counters again, it saw nothing in flight and
+     * nothing due, and returned true with the delivery's next retry due at once: about one
+     * flush in twenty here, with a schedule of waits of 0 s.
+     */
+    public function testFlushWaitsForARetryOfADeliveryClaimedWhileItAsked(): void
+    {
+        $result = self::runPhp(<<<'PHP'
+            <?php
+            $feed = new FluentWebhook\Feed(['name' => 'f', 'request_url' => 'http://127.0.0.1:9/refused', 'event_trigger' => ['e']], 'f');
+            $early = [];
+            for ($round = 0; $round < 60; $round++) {
+                FluentWebhook\dispatch('e', ['round' => $round], [$feed]);
+                $flushed = FluentWebhook\flush(30);
+                $row = FluentWebhook\deliveries(['limit' => 1])[0];
+                if ($flushed && $row['status'] === 'pending') {
+                    $early[] = count($row['attempts']);
+                }
+            }
+            echo json_encode($early);
+            PHP, [
+            'fluent_webhook.retry_schedule' => implode(',', array_fill(0, 100, '0')),
+            'fluent_webhook.spool_path' => "$this->dir/spool.sqlite",
+            'fluent_webhook.shutdown_timeout' => '0',
+            'error_log' => '/dev/null',
+        ], 60.0);
+        $this->assertFalse($result['timed_out'], 'child hung');
+        $this->assertSame(0, $result['exit'], $result['stderr'] . $result['stdout']);
+        $this->assertSame('[]', $result['stdout'], 'attempts made when flush() returned true with a retry due at once');
+    }
+
     public function testCancelRefusesABlankFeedIdOrAMultiLineReason(): void
     {
         foreach (["FluentWebhook\\cancel(' ');", "FluentWebhook\\cancel('7', \"a\\nb\");"] as $call) {

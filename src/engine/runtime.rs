@@ -234,6 +234,8 @@ pub fn flush(timeout: Duration, config: impl FnOnce() -> EngineConfig) -> Result
     let (tally, commands) = with_engine(config, |e| (Arc::clone(&e.tally), e.commands.clone()))?;
     loop {
         let now = Instant::now();
+        // Read before looking at what is in flight: see below.
+        let claims = tally.claims();
         if tally.pending() == 0 {
             let (reply, answer) = std_mpsc::channel();
             commands.send(Command::NextDue(reply)).map_err(|_| "the spool thread has stopped".to_string())?;
@@ -246,7 +248,13 @@ pub fn flush(timeout: Duration, config: impl FnOnce() -> EngineConfig) -> Result
                 Err(std_mpsc::RecvTimeoutError::Disconnected) => return Err("the spool thread has stopped".into()),
             };
             // The spool thread may have claimed deliveries just before answering; they count.
-            if tally.pending() > 0 {
+            // next_due() leaves out this process's own claims, so one claimed meanwhile whose
+            // attempt has already ended (and whose retry may be due at once) is seen only by
+            // the count of claims.
+            if tally.pending() > 0 || tally.claims() != claims {
+                if Instant::now() >= deadline {
+                    return Ok(false);
+                }
                 continue;
             }
             let Some(due) = next_due else { return Ok(true) };

@@ -56,6 +56,8 @@ pub struct Tally {
     spooled: AtomicU64,
     parked: AtomicU64,
     lost: AtomicU64,
+    /// Every claim counted by [`Self::claimed`]; not shown.
+    claims: AtomicU64,
     recent_failures: Mutex<VecDeque<FailureRecord>>,
     warnings: Mutex<Vec<String>>,
     spool_location: Mutex<(String, bool)>,
@@ -167,6 +169,13 @@ impl Tally {
     /// A delivery taken from the spool to send (a retry, a parked one, another process's).
     pub fn claimed(&self) {
         self.queued.fetch_add(1, Ordering::SeqCst);
+        self.claims.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Deliveries taken from the spool so far: flush() sees whether one was taken while it
+    /// asked the spool what is due (see engine::flush).
+    pub fn claims(&self) -> u64 {
+        self.claims.load(Ordering::SeqCst)
     }
 
     pub fn started(&self) {
