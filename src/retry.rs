@@ -21,6 +21,11 @@ use crate::outcome::Outcome;
 pub const DEFAULT_SCHEDULE: &str = "5,300,1800,7200,18000,36000,36000";
 /// Relative jitter applied to every wait.
 const JITTER: f64 = 0.2;
+/// Waits a schedule may have at most. Every attempt's outcome carries the time of each retry
+/// the schedule allows (spool::AttemptRecord::retry_at_by_count), and each attempt rewrites the
+/// delivery's log of all of them: a schedule of 100,000 waits held 1.6 MB per failing delivery
+/// in memory no cap counted, and one of 8,000 zero waits took 38 s of the spool thread.
+pub const MAX_WAITS: usize = 100;
 /// A Retry-After may stretch a wait to at least this long.
 const RETRY_AFTER_CAP_FLOOR: Duration = Duration::from_secs(3600);
 
@@ -47,11 +52,16 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// Comma-separated seconds (fractions allowed); an empty text means a single attempt.
+    /// Comma-separated seconds (fractions allowed), at most MAX_WAITS of them; an empty text
+    /// means a single attempt.
     pub fn parse(text: &str) -> Result<RetryPolicy, String> {
         let text = text.trim();
         if text.is_empty() {
             return Ok(RetryPolicy { waits: Vec::new() });
+        }
+        let count = text.split(',').count();
+        if count > MAX_WAITS {
+            return Err(format!("{count} waits, more than {MAX_WAITS}"));
         }
         let waits = text
             .split(',')
@@ -169,6 +179,9 @@ mod tests {
         assert_eq!(RetryPolicy::parse(" 0.5, 1 ,2").unwrap().max_attempts(), 4);
         assert!(RetryPolicy::parse("5,x").is_err());
         assert!(RetryPolicy::parse("-1").is_err());
+        let waits = |n: usize| vec!["0"; n].join(",");
+        assert_eq!(RetryPolicy::parse(&waits(MAX_WAITS)).unwrap().max_attempts(), MAX_WAITS + 1);
+        assert_eq!(RetryPolicy::parse(&waits(MAX_WAITS + 1)).unwrap_err(), "101 waits, more than 100");
     }
 
     #[test]
