@@ -112,6 +112,36 @@ final class SpoolTest extends WebhookTestCase
         $this->assertSame([], deliveries(['feed' => 'prefixed-' . $this->prefix, 'event' => 'order_fully_refunded']));
     }
 
+    /**
+     * A log larger than PHP's memory_limit leaves is refused with an exception that says so,
+     * before any of it is built. deliveries() built its arrays until PHP's allocator gave up:
+     * a fatal error from inside the extension (exit 255, or 137 "Hard memory limit"), which
+     * also leaked the extension's own copy of the rows, for good in a php-fpm worker. The
+     * WordPress plugin reads 10,000 rows for its Deliveries screen.
+     */
+    public function testALogLargerThanMemoryLimitLeavesIsAnExceptionNotAFatalError(): void
+    {
+        $result = self::runPhp(<<<'PHP'
+            <?php
+            $feeds = array_map(fn ($i) => new FluentWebhook\Feed(['name' => "f$i", 'request_url' => 'http://127.0.0.1:9/refused', 'event_trigger' => ['e']], "f$i"), range(1, 100));
+            for ($i = 0; $i < 100; $i++) {
+                FluentWebhook\dispatch('e', ['n' => $i], $feeds);
+            }
+            FluentWebhook\flush(60) || throw new Exception('not flushed');
+            try {
+                echo count(FluentWebhook\deliveries(['limit' => 10000])), " rows\n";
+            } catch (FluentWebhook\Exception $e) {
+                echo $e->getMessage(), "\n";
+            }
+            echo count(FluentWebhook\deliveries(['limit' => 1000])), " rows\n";
+            PHP, ['memory_limit' => '16M', 'fluent_webhook.spool_path' => "$this->dir/spool.sqlite", 'error_log' => '/dev/null'], 60.0);
+        $this->assertSame(0, $result['exit'], $result['stdout'] . $result['stderr']);
+        $this->assertMatchesRegularExpression(
+            '/^deliveries\(\): these 10000 rows would take about \d+ MiB of PHP memory, more than memory_limit leaves \(\d+ MiB\); ask for fewer with \'limit\'\n1000 rows$/',
+            trim($result['stdout'])
+        );
+    }
+
     public function testBadFiltersAreRefused(): void
     {
         foreach ([['colour' => 'red'], ['status' => 'lost'], ['limit' => 0], ['limit' => 'ten'], ['since' => 'yesterday'], ['feed' => []]] as $filter) {

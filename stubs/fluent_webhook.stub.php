@@ -150,8 +150,9 @@ function stats(): array {}
  *     attempts: list<array{at: float, status_code: ?int, error: ?string, duration_ms: int}>,
  *     response_excerpt: string, created_at: float, next_attempt_at: ?float}>
  *     Credentials in URL query strings are redacted; request headers are never shown.
- * @throws Exception for an unknown filter key or a bad value, or when the spool does not
- *     answer within 10 s (another process holding its write lock, a slow disk).
+ * @throws Exception for an unknown filter key or a bad value, when the rows would take more
+ *     PHP memory than memory_limit leaves (ask for fewer with limit), or when the spool does
+ *     not answer within 10 s (another process holding its write lock, a slow disk).
  */
 function deliveries(?array $filter = null): array {}
 

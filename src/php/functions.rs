@@ -246,7 +246,35 @@ pub fn deliveries(filter: Option<&ZendHashTable>) -> PhpResult<Vec<ZBox<ZendHash
     lifecycle::pin_extension();
     let entries = engine::deliveries(filter, ini::engine_config);
     lifecycle::log_engine_warnings();
-    entries.map_err(exceptions::error)?.iter().map(log::entry_to_array).collect()
+    let entries = entries.map_err(exceptions::error)?;
+    // Refused whole, before PHP's allocator fails midway: that is a fatal error (a bailout
+    // past these frames, leaking `entries`), not an exception.
+    if let Some(room) = php_memory_room() {
+        let needed = entries.iter().map(log::php_bytes).sum::<usize>();
+        if needed > room {
+            return Err(exceptions::error(format!(
+                "deliveries(): these {} rows would take about {} MiB of PHP memory, more than memory_limit leaves \
+                 ({} MiB); ask for fewer with 'limit'",
+                entries.len(),
+                needed.div_ceil(1 << 20),
+                room >> 20
+            )));
+        }
+    }
+    entries.iter().map(log::entry_to_array).collect()
+}
+
+extern "C" {
+    fn zend_memory_usage(real_usage: bool) -> usize;
+}
+
+/// Bytes PHP's allocator gives this request before memory_limit stops it; `None` without a
+/// limit.
+fn php_memory_room() -> Option<usize> {
+    let limit = ext_php_rs::zend::ProcessGlobals::get().memory_limit;
+    // SAFETY: on the PHP thread, during a request.
+    let used = unsafe { zend_memory_usage(true) };
+    usize::try_from(limit).ok().filter(|limit| *limit > 0).map(|limit| limit.saturating_sub(used))
 }
 
 /// Sends a stored delivery again, as a new delivery with a new id; returns that id. With

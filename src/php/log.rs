@@ -61,6 +61,48 @@ pub fn filter_from(filter: &ZendHashTable) -> PhpResult<Filter> {
     Ok(parsed)
 }
 
+/// About the PHP memory [`entry_to_array`] takes for `entry`, rounded up: PHP 8's allocator on
+/// 64 bits (a zend_string is 24 bytes and its text, in bins up to 3 KB and whole 4 KB pages
+/// past that; an array is 56 bytes and 40 per slot of its table, at least 8 slots; each key
+/// is a string of its own). deliveries() checks the sum against what memory_limit leaves
+/// before it builds anything: building past it was a fatal error from inside the extension.
+pub fn php_bytes(entry: &LogEntry) -> usize {
+    fn string(len: usize) -> usize {
+        let raw = 25 + len;
+        if raw <= 3072 {
+            // The allocator's bins are at most a quarter apart.
+            raw + raw / 4 + 8
+        } else {
+            raw.next_multiple_of(4096)
+        }
+    }
+    fn array(slots: usize) -> usize {
+        56 + (40 * slots.max(8).next_power_of_two()).next_multiple_of(64)
+    }
+    let delivery = &entry.delivery;
+    // Keys of up to 16 bytes: id, feed_id, feed_name, event, method, url, status, attempts,
+    // response_excerpt, created_at, next_attempt_at; at, status_code, error, duration_ms.
+    let row = array(11) + 11 * string(16) + array(entry.attempts.len());
+    let texts = [
+        delivery.id.len(),
+        delivery.feed_id.as_ref().map_or(0, String::len),
+        delivery.feed_name.len(),
+        delivery.event.len(),
+        delivery.request.method.as_str().len(),
+        // Redaction writes "[redacted]" for each credential's value.
+        delivery.request.url.len() + 10 * delivery.request.url.matches(['&', '?']).count(),
+        entry.status.as_str().len(),
+        entry.response_excerpt.len(),
+    ];
+    let attempts: usize = entry
+        .attempts
+        .iter()
+        .map(|a| array(4) + 4 * string(16) + string(a.error.as_ref().map_or(0, String::len)))
+        .sum();
+    // And the row's slot in the list deliveries() returns.
+    row + texts.iter().map(|len| string(*len)).sum::<usize>() + attempts + 40
+}
+
 /// One log row: id, feed_id, feed_name, event, url, status, attempts (each with at,
 /// status_code, error, duration_ms), response_excerpt, created_at, next_attempt_at. Times are
 /// Unix seconds (floats, millisecond precision). Request headers are never shown.
