@@ -217,6 +217,49 @@ final class PluginTest extends TestCase
         $this->assertFalse(DeliveriesPage::isAttempt($entry(null, "not sent: the spool has lost this delivery's body")));
     }
 
+    /**
+     * Deleting the plugin deletes its feeds (uninstall.php); the delivery log is the
+     * extension's and stays. Feeds made after the plugin is added again must not take the
+     * deleted ones' ids: the ids started at 1 again, so the new feed 1 listed the deleted feed
+     * 1's deliveries as its own, and Resend sent their payloads (another endpoint's customer
+     * data) to the new feed's address with its credentials. A site whose feeds an earlier
+     * version stored keeps their ids, and with them their deliveries.
+     */
+    public function testFeedsMadeAfterThePluginWasDeletedDoNotTakeTheDeletedFeedsIds(): void
+    {
+        $store = dirname(__DIR__) . '/wordpress/fluent-webhook/src/FeedStore.php';
+        $script = tempnam(sys_get_temp_dir(), 'fw-plugin-') . '.php';
+        file_put_contents($script, <<<PHP
+            <?php
+            \$options = [];
+            function get_option(string \$name, mixed \$default = false): mixed { return \$GLOBALS['options'][\$name] ?? \$default; }
+            function update_option(string \$name, mixed \$value, bool \$autoload = true): bool { \$GLOBALS['options'][\$name] = \$value; return true; }
+            function delete_option(string \$name): bool { unset(\$GLOBALS['options'][\$name]); return true; }
+            function get_current_blog_id(): int { return 1; }
+            function home_url(): string { return 'https://shop.example'; }
+            require '$store';
+            use FluentWebhookPlugin\FeedStore;
+            \$ids = [];
+            \$ids['first'] = FeedStore::extensionId((new FeedStore())->insert(['name' => 'CRM']));
+            delete_option('fluent_webhook_feeds'); // uninstall.php
+            \$ids['after reinstall'] = FeedStore::extensionId((new FeedStore())->insert(['name' => 'Analytics']));
+            // Feeds an earlier version stored, without a token of their install.
+            update_option('fluent_webhook_feeds', ['feeds' => [1 => ['name' => 'Old']], 'next_id' => 2]);
+            \$ids['earlier version'] = FeedStore::extensionId(1);
+            \$ids['earlier version, new feed'] = FeedStore::extensionId((new FeedStore())->insert(['name' => 'New']));
+            echo json_encode(\$ids);
+            PHP);
+        $output = shell_exec(escapeshellarg(PHP_BINARY) . ' ' . escapeshellarg($script) . ' 2>&1');
+        unlink($script);
+        $ids = json_decode((string) $output, true);
+        $this->assertIsArray($ids, (string) $output);
+        $legacy = 'wp-' . substr(hash('sha256', '1|https://shop.example'), 0, 12) . ':';
+        $this->assertNotSame($ids['first'], $ids['after reinstall'], 'feed 1 of the new install has an id of its own');
+        $this->assertStringEndsWith(':1', $ids['after reinstall']);
+        $this->assertSame($legacy . '1', $ids['earlier version'], 'feeds an earlier version stored keep their ids');
+        $this->assertSame($legacy . '2', $ids['earlier version, new feed']);
+    }
+
     public function testAModelGraphThatRefersToItselfEnds(): void
     {
         $node = new \stdClass();

@@ -19,7 +19,9 @@ final class FeedStore
     /**
      * The id the extension files a feed's deliveries under. The delivery log is shared by
      * every site a PHP pool serves, so the id carries this site (blog id and home URL): one
-     * site's admins never see or resend another's deliveries.
+     * site's admins never see or resend another's deliveries. It carries the install too: the
+     * log outlives the feeds of a deleted plugin, and the feeds of its next install start
+     * again at 1.
      */
     public static function extensionId(int $id): string
     {
@@ -34,7 +36,12 @@ final class FeedStore
 
     private static function sitePrefix(): string
     {
-        return 'wp-' . substr(hash('sha256', get_current_blog_id() . '|' . home_url()), 0, 12) . ':';
+        // The install's token: deleting the plugin deletes its feeds, not their deliveries,
+        // and feed ids start at 1 again. Feeds an earlier version stored have none.
+        $stored = get_option(self::OPTION, []);
+        $install = is_array($stored) && is_string($stored['install'] ?? null) ? $stored['install'] : '';
+        $site = get_current_blog_id() . '|' . home_url() . ($install === '' ? '' : "|$install");
+        return 'wp-' . substr(hash('sha256', $site), 0, 12) . ':';
     }
 
     /**
@@ -96,6 +103,11 @@ final class FeedStore
     public function insert(array $settings): int
     {
         $stored = $this->stored();
+        if (!isset($stored['next_id']) && !isset($stored['install']) && !$stored['feeds']) {
+            // The first feed of this install (or of one after the plugin was deleted): its
+            // ids are its own, never those of deleted feeds whose deliveries the log keeps.
+            $stored['install'] = bin2hex(random_bytes(8));
+        }
         $id = max(1, (int) ($stored['next_id'] ?? 1));
         $stored['feeds'][$id] = $settings;
         $stored['next_id'] = $id + 1;
