@@ -1,5 +1,4 @@
-//! This process's id without a system call each time, whether a spool claim's process still
-//! runs, and the fork-safety of SQLite.
+//! This process's id without a system call each time, and the fork-safety of SQLite.
 //!
 //! `dispatch()` compares the id with the one its engine and its random bytes were made in, to
 //! tell a forked child from its parent; `getpid()` is a system call (glibc no longer caches
@@ -88,59 +87,6 @@ pub fn id() -> u32 {
         }
         pid => pid,
     }
-}
-
-/// The owner an engine of this process writes on its spool claims: the process's id, then
-/// what tells apart the engines one process starts in turn.
-pub fn claim_owner(pid: u32) -> String {
-    format!("{pid}-{}", uuid::Uuid::now_v7().simple())
-}
-
-/// Whether the process that claimed as `owner` ([`claim_owner`]), not this process's engine's
-/// own, may still run: false once its id names no process, names this one (a process runs
-/// one engine at a time and a forked child has an id of its own, so that owner is an earlier
-/// process's that had this id: in a container whose PHP is always PID 1, every earlier run's),
-/// or names a process that started after the owner's engine did (the id was reused). An owner
-/// of another form is taken to have ended. A holder in another PID namespace (a container
-/// sharing the spool) reads as ended too; neither case loses a delivery, they only change what
-/// `flush()` waits for.
-pub fn claim_holder_runs(owner: &str) -> bool {
-    let Some((pid, engine)) = owner.split_once('-') else { return false };
-    match pid.parse::<libc::pid_t>() {
-        Ok(pid) if pid > 0 && pid as u32 != id() => {
-            // SAFETY: signal 0 is not sent; kill() only checks that the process exists.
-            let exists = unsafe { libc::kill(pid, 0) } == 0;
-            // EPERM: it exists, as another user's process (CLI as root, php-fpm as www-data).
-            let exists = exists || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-            exists && !started_after(pid, engine)
-        }
-        _ => false,
-    }
-}
-
-/// Whether process `pid` started after the engine whose owner id ends in `engine` (a UUIDv7:
-/// its first 12 hex digits are the engine's start, in Unix milliseconds). False when either
-/// time cannot be read. The boot time /proc gives has whole seconds, hence the margin; a
-/// clock stepped since boot errs either way, and only changes what flush() waits for.
-fn started_after(pid: libc::pid_t, engine: &str) -> bool {
-    let engine_started = engine.get(..12).and_then(|hex| u64::from_str_radix(hex, 16).ok());
-    match (engine_started, start_of(pid)) {
-        (Some(engine_started), Some(process_started)) => process_started > engine_started + 2_000,
-        _ => false,
-    }
-}
-
-/// When process `pid` started, in Unix milliseconds (/proc/<pid>/stat's 22nd field, in clock
-/// ticks after boot).
-fn start_of(pid: libc::pid_t) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command's name, in parentheses, may hold spaces: count the fields after it.
-    let ticks: u64 = stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()?;
-    let boot = std::fs::read_to_string("/proc/stat").ok()?;
-    let booted: u64 = boot.lines().find_map(|line| line.strip_prefix("btime "))?.trim().parse().ok()?;
-    // SAFETY: sysconf only reads a system constant.
-    let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok().filter(|&hz| hz > 0)?;
-    Some(booted * 1000 + ticks * 1000 / hz)
 }
 
 /// While it lives, this thread may call SQLite: a fork waits for it to end. Not `Send`: it

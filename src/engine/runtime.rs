@@ -381,7 +381,7 @@ fn with_engine<T>(config: impl FnOnce() -> EngineConfig, f: impl FnOnce(&Engine)
 
 impl Engine {
     fn start(pid: u32, config: EngineConfig, forked: bool) -> Result<Engine, String> {
-        let owner = process::claim_owner(pid);
+        let owner = format!("{pid}-{}", uuid::Uuid::now_v7().simple());
         let tally = Arc::new(Tally::default());
         if forked {
             tally.warn(
