@@ -1495,6 +1495,21 @@ mod tests {
     /// and must not hide one that is: NULL comes first in the walk of `outbox_due`, and read
     /// as a time it failed next_due(), which flush() took for "nothing left to wait for" and
     /// returned true at once, before retries due within its timeout.
+    /// Another process's claim with a time that is not a number (text sorts after every
+    /// number) is not a time at which anything falls due: read as 1, it had flush() ask for
+    /// claims every few milliseconds until its deadline.
+    #[test]
+    fn a_claim_whose_time_is_text_is_not_waited_for() {
+        let (dir, me, mut other) = shared_spool("me", "other");
+        let held = delivery(1);
+        other.insert(&[(held.clone(), Some(u64::MAX / 4))]).unwrap();
+        other.conn.execute("UPDATE outbox SET lease_until = 'later' WHERE id = ?1", [&held.id]).unwrap();
+        assert_eq!(me.next_due(1_000).unwrap(), None);
+        other.conn.execute("UPDATE outbox SET lease_until = 90000 WHERE id = ?1", [&held.id]).unwrap();
+        assert_eq!(me.next_due(1_000).unwrap(), Some(90_001), "a number is waited for");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
     #[test]
     fn a_pending_row_without_a_time_hides_no_due_retry() {
         let mut spool = Spool::in_memory("me");
