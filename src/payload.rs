@@ -52,6 +52,21 @@ mod tests {
         assert_eq!(*build(&body, &Value::Null), serde_json::json!(["a", "b"]));
     }
 
+    /// show_if writes its arg, not the value: a value larger than the budget (selected fields
+    /// read data of any size on purpose) renders a few bytes, and was refused by the probe of
+    /// 49daa6b, which measured the value as if its text were written.
+    #[test]
+    fn show_if_of_a_large_value_is_not_refused() {
+        let data = json!({"order": {"note": "n".repeat(1 << 20), "items": vec![json!({"k": "v".repeat(100)}); 10_000]}});
+        let field = |template: &str| SelectedField { key: "a".into(), template: Template::parse(template) };
+        for template in ["{{order.note||show_if|yes}}", "paid: {{order.items||show_if|yes}}"] {
+            let body = Body::SelectedFields(vec![field(template)]);
+            let fits = crate::encode::json::encode(&build(&body, &data)).len();
+            assert!(fits < 100, "{template}");
+            assert_eq!(build_within(&body, &data, 4096).expect(template), build(&body, &data));
+        }
+    }
+
     #[test]
     fn selected_fields_stop_rendering_past_the_limit() {
         // 1,000 copies of a 1 MB value, each as a field of its own and all in one template.

@@ -264,12 +264,20 @@ impl Code {
     /// is then spent as it is: the whole string's bytes, as JSON or a form body writes them.
     fn render_text(&self, data: &Value, budget: &mut Budget) -> Result<String, OverBudget> {
         let value = lookup(data, &self.path);
-        if let Some(value) = &value {
+        // show_if writes its arg, not the value, whose text it only tests for emptiness: a
+        // value of any size renders a few bytes, and need not be measured or made text.
+        let show_if = self.transformer.as_ref().is_some_and(|t| t.name == "show_if");
+        if let Some(value) = value.as_ref().filter(|_| !show_if) {
             let mut probe = *budget;
             probe.measure_text(value)?;
         }
+        let text_of = |value: &Value| match value {
+            Value::String(text) if show_if && !is_empty_text(text) => "1".to_string(),
+            Value::Array(_) | Value::Object(_) if show_if => "1".to_string(),
+            other => to_text(other),
+        };
         let text = match (&self.transformer, value, &self.default) {
-            (Some(transformer), value, _) => transformer.apply(value.as_deref().map(to_text).unwrap_or_default()),
+            (Some(transformer), value, _) => transformer.apply(value.as_deref().map(text_of).unwrap_or_default()),
             (None, Some(value), Some(default)) if is_empty(&value) => default.clone(),
             (None, Some(value), _) => to_text(&value),
             (None, None, Some(default)) => default.clone(),
