@@ -57,7 +57,8 @@ mod tests {
     /// 49daa6b, which measured the value as if its text were written.
     #[test]
     fn show_if_of_a_large_value_is_not_refused() {
-        let data = json!({"order": {"note": "n".repeat(1 << 20), "items": vec![json!({"k": "v".repeat(100)}); 10_000]}});
+        let data =
+            json!({"order": {"note": "n".repeat(1 << 20), "items": vec![json!({"k": "v".repeat(100)}); 10_000]}});
         let field = |template: &str| SelectedField { key: "a".into(), template: Template::parse(template) };
         for template in ["{{order.note||show_if|yes}}", "paid: {{order.items||show_if|yes}}"] {
             let body = Body::SelectedFields(vec![field(template)]);
