@@ -228,6 +228,22 @@ fn flush_keeps_its_deadline_while_the_spool_thread_waits_for_a_lock() {
     shutdown(Duration::from_secs(1));
 }
 
+/// flush() while the spool cannot say what is due (here its index is gone, as a read that
+/// fails would be): a retry may fall due within the timeout, so flush() is not done.
+#[test]
+fn flush_is_not_done_while_the_spool_cannot_say_what_is_due() {
+    let _turn = turn();
+    let (spool, receiver) = (temp_spool(), Receiver::start("503 Service Unavailable", Duration::ZERO));
+    let retry_soon = || EngineConfig { retry: RetryPolicy::parse("1").unwrap(), ..config(&spool, 64 << 20) };
+    assert!(flush(Duration::from_secs(1), retry_soon).unwrap());
+    let id = submit_one(&spool, &receiver.url, b"{}".to_vec());
+    assert!(flush(Duration::from_millis(300), retry_soon).is_ok());
+    assert_eq!((receiver.requests(&id), status_on_disk(&spool, &id).as_str()), (1, "pending"), "a retry in 1 s");
+    Connection::open(&spool).unwrap().execute_batch("DROP INDEX outbox_due;").unwrap();
+    assert!(!flush(Duration::from_millis(1500), retry_soon).unwrap(), "not done: the retry is due within it");
+    shutdown(Duration::from_secs(1));
+}
+
 #[test]
 fn a_spool_another_process_is_writing_to_is_opened_not_replaced_by_memory() {
     let _turn = turn();

@@ -208,8 +208,13 @@ impl SpoolWorker {
                     self.insert_new(std::mem::take(&mut new));
                     self.record_outcomes();
                     let now = unix_millis();
-                    let next_due =
-                        if self.reserved.is_empty() { self.spool.next_due(now).unwrap_or(None) } else { Some(now) };
+                    // A spool that cannot answer may hold due retries: "due now" keeps flush()
+                    // asking until they go out or its deadline passes (false), never "none".
+                    let next_due = if self.reserved.is_empty() {
+                        self.spool.next_due(now).unwrap_or(Some(now))
+                    } else {
+                        Some(now)
+                    };
                     let _ = reply.send(next_due);
                 }
                 Command::List(filter, reply) => {
