@@ -38,9 +38,9 @@ const HELD_PER_SLOT: usize = 64;
 /// delivery's claim has three quarters of its length left at least.
 const RENEWALS_PER_CLAIM: u32 = 4;
 /// While every request slot is busy, outcomes are written together, in one transaction, when
-/// this many wait or when the first has waited OUTCOME_DELAY (otherwise at once). Each transaction rewrites the rows' and indexes' pages into the
-/// WAL: written as they came (17 per transaction at 17,000 deliveries/s), outcomes cost more
-/// disk writes than the bodies.
+/// this many wait or when the first has waited OUTCOME_DELAY (otherwise at once). Each
+/// transaction rewrites the rows' and indexes' pages into the WAL: written as they came (17
+/// per transaction at 17,000 deliveries/s), outcomes cost more disk writes than the bodies.
 const OUTCOME_BATCH: usize = 256;
 const OUTCOME_DELAY: Duration = Duration::from_millis(5);
 /// How long outcomes the spool refused wait before the next try.
@@ -50,9 +50,10 @@ const OUTCOME_RETRY: Duration = Duration::from_millis(500);
 const RESERVED_ENTRY_BYTES: usize = 128;
 /// How often the spool thread looks for cancels another process made of deliveries this one
 /// holds but has not started (see super::withdrawn), and for rows of them that are no longer
-/// its own (SpoolWorker::claims_lost); a cancel of this process's is found at once. A look probes the spool once per held delivery: past CANCEL_CHECK_IDS held (a
-/// max_concurrency above 64), looks are spaced out in proportion, up to
-/// CANCEL_CHECK_LONGEST, so that they stay a small part of the spool thread's work.
+/// its own (SpoolWorker::claims_lost); a cancel of this process's is found at once. A look
+/// probes the spool once per held delivery: past CANCEL_CHECK_IDS held (a max_concurrency
+/// above 64), looks are spaced out in proportion, up to CANCEL_CHECK_LONGEST, so that they
+/// stay a small part of the spool thread's work.
 const CANCEL_CHECK: Duration = Duration::from_millis(250);
 const CANCEL_CHECK_IDS: usize = 4096;
 const CANCEL_CHECK_LONGEST: Duration = Duration::from_secs(2);

@@ -554,9 +554,10 @@ impl Spool {
     /// one's time, or when another process's claim runs out.
     pub fn next_due(&self, now: u64) -> rusqlite::Result<Option<u64>> {
         let _inside = process::sqlite_section();
-        // Index walks that stop early, instead of scans of every pending row: the spool may
-        // hold a hundred thousand. Only rows with a time: NULL (and text, which SQLite orders after every number) is
-        // never due, as claim_due() sees it, and NULL came first here, hiding every due row.
+        // Index walks that stop at their first row, instead of scans of every pending row: the
+        // spool may hold a hundred thousand. Only rows with a time: NULL (and text, which
+        // SQLite orders after every number) is never due, as claim_due() sees it, and NULL
+        // came first here, hiding every due row.
         let unclaimed: Option<i64> = self
             .conn
             .prepare_cached(
@@ -1491,10 +1492,6 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
-    /// A pending row without a time (another process wrote NULL there, or text) is never due,
-    /// and must not hide one that is: NULL comes first in the walk of `outbox_due`, and read
-    /// as a time it failed next_due(), which flush() took for "nothing left to wait for" and
-    /// returned true at once, before retries due within its timeout.
     /// Another process's claim with a time that is not a number (text sorts after every
     /// number) is not a time at which anything falls due: read as 1, it had flush() ask for
     /// claims every few milliseconds until its deadline.
@@ -1510,6 +1507,10 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    /// A pending row without a time (another process wrote NULL there, or text) is never due,
+    /// and must not hide one that is: NULL comes first in the walk of `outbox_due`, and read
+    /// as a time it failed next_due(), which flush() took for "nothing left to wait for" and
+    /// returned true at once, before retries due within its timeout.
     #[test]
     fn a_pending_row_without_a_time_hides_no_due_retry() {
         let mut spool = Spool::in_memory("me");
