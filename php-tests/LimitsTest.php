@@ -73,9 +73,7 @@ final class LimitsTest extends WebhookTestCase
      */
     public function testSelectedFieldsStopRenderingAtTheLimit(): void
     {
-        $result = self::runPhp(<<<'PHP'
-            <?php
-            posix_setrlimit(POSIX_RLIMIT_AS, 3 << 30, 3 << 30) || throw new Exception('setrlimit');
+        [$lines, $peakMib] = $this->runCapped(<<<'PHP'
             $feed = fn (array $rows, string $method = 'POST') => new FluentWebhook\Feed(['name' => 'Copies', 'request_url' => 'http://127.0.0.1:9/c',
                 'event_trigger' => ['e'], 'request_method' => $method, 'request_body' => 'selected_fields', 'selected_field_values' => $rows]);
             $fields = fn (int $n, string $template) => array_map(fn ($i) => ['field_name' => "k$i", 'field_value' => $template], range(1, $n));
@@ -96,13 +94,7 @@ final class LimitsTest extends WebhookTestCase
                     }
                 }
             }
-            preg_match('/VmHWM:\s+(\d+) kB/', file_get_contents('/proc/self/status'), $peak);
-            echo intdiv((int) $peak[1], 1024), "\n";
             PHP, ['memory_limit' => '-1', 'fluent_webhook.spool_path' => ''], 120.0);
-        $this->assertNull($result['signal'], "killed by signal {$result['signal']}: " . substr($result['stderr'], 0, 500));
-        $this->assertSame(0, $result['exit'], substr($result['stderr'], 0, 500));
-        $lines = explode("\n", trim($result['stdout']));
-        $peakMib = (int) array_pop($lines);
         $refused = 'the selected fields of feed "Copies" render past fluent_webhook.max_payload_bytes (1048576 bytes)';
         $expected = [];
         foreach (['one template', 'many fields', 'transformers', 'as a GET query'] as $name) {
@@ -121,9 +113,7 @@ final class LimitsTest extends WebhookTestCase
      */
     public function testFormBodiesStopAtTheLimit(): void
     {
-        $result = self::runPhp(<<<'PHP'
-            <?php
-            posix_setrlimit(POSIX_RLIMIT_AS, 3 << 30, 3 << 30) || throw new Exception('setrlimit');
+        [$lines, $peakMib] = $this->runCapped(<<<'PHP'
             $base = ['name' => 'Keys', 'request_url' => 'http://127.0.0.1:9/k', 'event_trigger' => ['e']];
             $key = str_repeat('k', 500000);
             $cases = [
@@ -143,13 +133,7 @@ final class LimitsTest extends WebhookTestCase
                     }
                 }
             }
-            preg_match('/VmHWM:\s+(\d+) kB/', file_get_contents('/proc/self/status'), $peak);
-            echo intdiv((int) $peak[1], 1024), "\n";
             PHP, ['memory_limit' => '-1', 'fluent_webhook.spool_path' => ''], 60.0);
-        $this->assertNull($result['signal'], "killed by signal {$result['signal']}: " . substr($result['stderr'], 0, 500));
-        $this->assertSame(0, $result['exit'], substr($result['stderr'], 0, 500));
-        $lines = explode("\n", trim($result['stdout']));
-        $peakMib = (int) array_pop($lines);
         $over = fn (string $what) => "the $what for feed \"Keys\" passes fluent_webhook.max_payload_bytes (1048576 bytes) once encoded";
         $this->assertSame([
             'form, render: ' . $over('form body'), 'form, dispatch: ' . $over('form body'),
@@ -167,9 +151,7 @@ final class LimitsTest extends WebhookTestCase
      */
     public function testOneDispatchHoldsNoMoreThanTheMemoryLimit(): void
     {
-        $result = self::runPhp(<<<'PHP'
-            <?php
-            posix_setrlimit(POSIX_RLIMIT_AS, 3 << 30, 3 << 30) || throw new Exception('setrlimit');
+        [$lines, $peakMib] = $this->runCapped(<<<'PHP'
             $feeds = fn (int $n, array $extra) => array_map(fn ($i) => new FluentWebhook\Feed($extra + ['name' => "f$i",
                 'request_url' => "http://127.0.0.1:9/f$i", 'event_trigger' => ['e']], "f$i"), range(1, $n));
             $selected = ['request_body' => 'selected_fields', 'selected_field_values' => [['field_name' => 'n', 'field_value' => '{{note}}']]];
@@ -191,13 +173,7 @@ final class LimitsTest extends WebhookTestCase
             }
             // One delivery always goes, even past a small cap.
             echo count(FluentWebhook\dispatch('e', $data, $feeds(1, $selected))), "\n";
-            preg_match('/VmHWM:\s+(\d+) kB/', file_get_contents('/proc/self/status'), $peak);
-            echo intdiv((int) $peak[1], 1024), "\n";
             PHP, ['memory_limit' => '-1', 'fluent_webhook.spool_path' => '', 'fluent_webhook.shutdown_timeout' => '0'], 60.0);
-        $this->assertNull($result['signal'], "killed by signal {$result['signal']}: " . substr($result['stderr'], 0, 500));
-        $this->assertSame(0, $result['exit'], substr($result['stderr'], 0, 500));
-        $lines = explode("\n", trim($result['stdout']));
-        $peakMib = (int) array_pop($lines);
         $refused = 'dispatch(): the deliveries to these 1000 feeds would hold more than fluent_webhook.memory_limit (67108864 bytes) '
             . 'in memory (each GET URL and each feed\'s selected fields is a copy of its own; a body sent whole is shared): none was queued';
         $this->assertSame(["1,000 GET: $refused", "1,000 selected: $refused", '50 GET: 50', '100 JSON: 100', '100 FORM: 100', '1'], $lines);
@@ -247,5 +223,30 @@ final class LimitsTest extends WebhookTestCase
             proc_terminate($server);
             proc_close($server);
         }
+    }
+
+    /**
+     * Runs PHP $code in a child whose address space is capped at 3 GiB, so that a regression
+     * aborts the child, not the machine, and asserts that it ended normally. Returns the
+     * lines it printed and its peak resident memory in MiB.
+     *
+     * @param array<string, string> $ini
+     * @return array{0: list<string>, 1: int}
+     */
+    private function runCapped(string $code, array $ini, float $timeout): array
+    {
+        $result = self::runPhp(
+            "<?php\nposix_setrlimit(POSIX_RLIMIT_AS, 3 << 30, 3 << 30) || throw new Exception('setrlimit');\n"
+            . $code
+            . "\npreg_match('/VmHWM:\\s+(\\d+) kB/', file_get_contents('/proc/self/status'), \$peak);\n"
+            . "echo intdiv((int) \$peak[1], 1024), \"\\n\";\n",
+            $ini,
+            $timeout,
+        );
+        $this->assertNull($result['signal'], "killed by signal {$result['signal']}: " . substr($result['stderr'], 0, 500));
+        $this->assertSame(0, $result['exit'], substr($result['stderr'], 0, 500));
+        $lines = explode("\n", trim($result['stdout']));
+        $peakMib = (int) array_pop($lines);
+        return [$lines, $peakMib];
     }
 }

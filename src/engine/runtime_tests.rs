@@ -765,6 +765,19 @@ impl HandDriven {
         self.worker.record_outcomes();
     }
 
+    /// The attempt of the copy taken ends without an answer (a retry, if one is left), and its
+    /// outcome is written.
+    fn refused(&mut self) {
+        let outcome = Outcome::no_answer("connection refused".into(), Duration::ZERO);
+        self.worker.finished(self.taken.clone(), outcome, unix_millis(), Vec::new());
+        self.worker.record_outcomes();
+    }
+
+    /// The row's count of attempts, every process's.
+    fn attempts_on_disk(&self) -> i64 {
+        self.other.query_row("SELECT attempt_count FROM outbox WHERE id = ?1", [&self.taken.id], |r| r.get(0)).unwrap()
+    }
+
     /// The delivery's outcome is on disk, and nothing is left pending.
     fn assert_delivered(&self) {
         assert_eq!(status_on_disk(&self.spool, &self.taken.id), "delivered");
@@ -959,12 +972,8 @@ fn the_retry_schedule_counts_attempts_made_while_another_process_had_the_claim()
     hand.other.execute(attempted, [&hand.taken.id]).unwrap();
     assert_eq!(hand.worker.claim(unix_millis()), 0);
     assert!(!hand.worker.withdrawn.take(&hand.taken.id), "put back: the HTTP side sends the copy it has");
-    let outcome = Outcome::no_answer("connection refused".into(), Duration::ZERO);
-    hand.worker.finished(hand.taken.clone(), outcome, unix_millis(), Vec::new());
-    hand.worker.record_outcomes();
-    let attempts: i64 =
-        hand.other.query_row("SELECT attempt_count FROM outbox WHERE id = ?1", [&hand.taken.id], |r| r.get(0)).unwrap();
-    assert_eq!((attempts, status_on_disk(&hand.spool, &hand.taken.id).as_str()), (2, "failed"));
+    hand.refused();
+    assert_eq!((hand.attempts_on_disk(), status_on_disk(&hand.spool, &hand.taken.id).as_str()), (2, "failed"));
 }
 
 /// Withdrawn for its lost claim, passed back by the sender, claimed back, and its feed
@@ -997,12 +1006,8 @@ fn an_outcome_written_to_a_row_no_process_holds_counts_the_other_process_attempt
     let retry = "UPDATE outbox SET attempt_count = 1, attempts = '[]', lease_owner = NULL, lease_until = NULL,
                  next_attempt_at = ?2 WHERE id = ?1";
     hand.other.execute(retry, rusqlite::params![hand.taken.id, (unix_millis() + 5_000) as i64]).unwrap();
-    let outcome = Outcome::no_answer("connection refused".into(), Duration::ZERO);
-    hand.worker.finished(hand.taken.clone(), outcome, unix_millis(), Vec::new());
-    hand.worker.record_outcomes();
-    let attempts: i64 =
-        hand.other.query_row("SELECT attempt_count FROM outbox WHERE id = ?1", [&hand.taken.id], |r| r.get(0)).unwrap();
-    assert_eq!((attempts, status_on_disk(&hand.spool, &hand.taken.id).as_str()), (2, "failed"));
+    hand.refused();
+    assert_eq!((hand.attempts_on_disk(), status_on_disk(&hand.spool, &hand.taken.id).as_str()), (2, "failed"));
 }
 
 /// The attempt was answered 200 while the process that took the row over held it: the answer
@@ -1052,21 +1057,17 @@ fn the_last_attempt_while_another_process_held_the_row_is_not_made_again() {
     let mut hand = HandDriven::new();
     hand.worker.config.retry = crate::retry::RetryPolicy::parse("").unwrap();
     hand.taken_over();
-    let refused = Outcome::no_answer("connection refused".into(), Duration::ZERO);
-    hand.worker.finished(hand.taken.clone(), refused.clone(), unix_millis(), Vec::new());
-    hand.worker.record_outcomes();
+    hand.refused();
     // The other process dies holding it.
     hand.claim_runs_out();
     let claimed = hand.worker.claim(unix_millis());
     if let Ok(again) = hand.from_spool.try_recv() {
         hand.tally.started();
-        hand.worker.finished(again, refused, unix_millis(), Vec::new());
-        hand.worker.record_outcomes();
+        hand.taken = again;
+        hand.refused();
     }
-    let attempts: i64 =
-        hand.other.query_row("SELECT attempt_count FROM outbox WHERE id = ?1", [&hand.taken.id], |r| r.get(0)).unwrap();
     assert_eq!(
-        (claimed, attempts, hand.tally.snapshot().failed),
+        (claimed, hand.attempts_on_disk(), hand.tally.snapshot().failed),
         (0, 1, 1),
         "(claimed again, attempts on the row, counted failed) with one attempt allowed"
     );
