@@ -72,7 +72,9 @@ final class Feed
      *     headers include User-Agent, X-Webhook-Event, Content-Type (unless GET), custom
      *     headers, and a fresh webhook-id and the current webhook-timestamp.
      * @throws PayloadException when $data cannot be encoded (NAN, invalid UTF-8, a resource,
-     *     a reference cycle, nesting deeper than 512).
+     *     a reference cycle, nesting deeper than 512), or when the payload (the body, or the
+     *     URL of a GET) would pass fluent_webhook.max_payload_bytes: selected fields stop
+     *     rendering, and form bodies and queries stop being written, once past it.
      */
     public function render(string $event, array $data): array {}
 
@@ -97,7 +99,8 @@ final class Feed
  *     (an array may carry its id under 'id'). A feed given twice is sent once.
  * @return list<string> The ids of the queued deliveries (each request's webhook-id header).
  * @throws InvalidFeedException when a settings array in $feeds is invalid.
- * @throws PayloadException when $data cannot be encoded.
+ * @throws PayloadException when $data cannot be encoded, or a feed's payload would pass
+ *     fluent_webhook.max_payload_bytes (as Feed::render() says).
  * @throws Exception when $event is invalid, an item of $feeds is neither a Feed nor an
  *     array, the deliveries would hold more than fluent_webhook.memory_limit bytes (a body
  *     feeds share counts once; each GET URL and each feed's selected fields is a copy of its
