@@ -367,7 +367,7 @@ try {
       await page.getByRole('heading', { name: 'Edit Webhook' }).waitFor();
       await page.getByLabel('Request URL').fill(`${RECEIVER_URL}/status/504${HOOK_PATH}`);
       await Promise.all([page.waitForURL(/fw_notice=saved_not_canceled/), page.getByRole('button', { name: 'Save Webhook Feed' }).click()]);
-      assert.match(await page.locator('.fw-notice').innerText(), /could not be canceled: they may still be sent with the old address/);
+      assert.match(await page.locator('.fw-notice').innerText(), /could not be canceled: they may still be sent, with the address/);
       // Switched off all the same, and the page says that the retry may still go out.
       const switched = await toggle(false);
       assert.deepEqual([switched.enabled, switched.cancel_failed], [false, true]);
@@ -393,6 +393,22 @@ try {
     assert.equal(resent.body, failing.body, 'the payload as it was sent');
     assert.notEqual(resent.headers['webhook-id'], failing.headers['webhook-id']);
     assert.equal((await received(1, '/status/502')).length, 1, 'nothing more to the old address');
+    await waitForStatus(resent.headers['webhook-id'], 'pending', /next attempt.*1 · HTTP 504, in/s);
+  });
+
+  await step('switched off in its form, not the list: its retry is canceled too', async () => {
+    await page.goto(admin('fluent-webhook'));
+    await toggle(true);
+    await row().getByRole('link', { name: 'Edit' }).click();
+    await page.getByRole('heading', { name: 'Edit Webhook' }).waitFor();
+    await page.getByLabel('Enable This Feed').setChecked(false);
+    await Promise.all([page.waitForURL(/fw_notice=saved/), page.getByRole('button', { name: 'Save Webhook Feed' }).click()]);
+    assert.doesNotMatch(page.url(), /saved_not_canceled/);
+    await waitForStatus(resent.headers['webhook-id'], 'failed', /canceled: the feed was switched off/);
+    assert.equal((await received(1, '/status/504')).length, 1, 'no retry reached the endpoint');
+    // A retry waiting again, for the steps below.
+    await Promise.all([page.waitForURL(/fw_notice=resent/), deliveryRow(resent.headers['webhook-id']).getByRole('button', { name: 'Resend' }).click()]);
+    [, resent] = await received(2, '/status/504');
     await waitForStatus(resent.headers['webhook-id'], 'pending', /next attempt.*1 · HTTP 504, in/s);
   });
 

@@ -51,6 +51,23 @@ final class PluginTest extends TestCase
         $this->assertFalse(FeedStore::sendsElsewhere($off, ['custom_header_values' => $pin] + $off), 'rows not sent');
     }
 
+    /**
+     * A feed switched off in its edit form cancels its retries, as the list's switch does:
+     * the form saved it off and left its retries to go out to the endpoint.
+     */
+    public function testAnEditThatSwitchesTheFeedOffCancelsItsRetries(): void
+    {
+        $on = self::VALID + ['enabled' => true];
+        $off = ['enabled' => false] + $on;
+        $this->assertSame('the feed was switched off', FeedStore::cancelReasonForEdit($on, $off));
+        $this->assertSame('the feed was switched off', FeedStore::cancelReasonForEdit(['enabled' => 'yes'] + $on, ['enabled' => 'no'] + $on), "FluentCart's other spelling");
+        $this->assertSame('the feed was switched off', FeedStore::cancelReasonForEdit($on, ['request_url' => 'https://hooks.example/new'] + $off));
+        $this->assertSame("the feed's address, method, headers or secret changed", FeedStore::cancelReasonForEdit($on, ['request_url' => 'https://hooks.example/new'] + $on));
+        $this->assertNull(FeedStore::cancelReasonForEdit($on, ['name' => 'Renamed'] + $on));
+        $this->assertNull(FeedStore::cancelReasonForEdit($off, $off), 'already off: cancelled when it was switched off');
+        $this->assertNull(FeedStore::cancelReasonForEdit($off, $on));
+    }
+
     private const VALID = [
         'name' => 'Orders',
         'request_url' => 'https://hooks.example/orders',
@@ -229,14 +246,7 @@ final class PluginTest extends TestCase
     {
         $store = dirname(__DIR__) . '/wordpress/fluent-webhook/src/FeedStore.php';
         $script = tempnam(sys_get_temp_dir(), 'fw-plugin-') . '.php';
-        file_put_contents($script, <<<PHP
-            <?php
-            \$options = [];
-            function get_option(string \$name, mixed \$default = false): mixed { return \$GLOBALS['options'][\$name] ?? \$default; }
-            function update_option(string \$name, mixed \$value, bool \$autoload = true): bool { \$GLOBALS['options'][\$name] = \$value; return true; }
-            function delete_option(string \$name): bool { unset(\$GLOBALS['options'][\$name]); return true; }
-            function get_current_blog_id(): int { return 1; }
-            function home_url(): string { return 'https://shop.example'; }
+        file_put_contents($script, self::WORDPRESS_OPTIONS . <<<PHP
             require '$store';
             use FluentWebhookPlugin\FeedStore;
             \$ids = [];
@@ -258,6 +268,65 @@ final class PluginTest extends TestCase
         $this->assertStringEndsWith(':1', $ids['after reinstall']);
         $this->assertSame($legacy . '1', $ids['earlier version'], 'feeds an earlier version stored keep their ids');
         $this->assertSame($legacy . '2', $ids['earlier version, new feed']);
+    }
+
+    /** What FeedStore needs of WordPress, in a child PHP process: options in memory. */
+    private const WORDPRESS_OPTIONS = <<<'PHP'
+        <?php
+        $options = [];
+        function get_option(string $name, mixed $default = false): mixed { return $GLOBALS['options'][$name] ?? $default; }
+        function update_option(string $name, mixed $value, bool $autoload = true): bool { $GLOBALS['options'][$name] = $value; return true; }
+        function delete_option(string $name): bool { unset($GLOBALS['options'][$name]); return true; }
+        function get_current_blog_id(): int { return 1; }
+        function home_url(): string { return 'https://shop.example'; }
+
+        PHP;
+
+    /**
+     * Deleting the plugin cancels its feeds' deliveries waiting for a retry, as deleting a
+     * feed does: they were left to go out, hours later, to the addresses of feeds the owner
+     * had removed with the plugin. The log keeps them, with the reason.
+     */
+    public function testDeletingThePluginCancelsItsFeedsRetries(): void
+    {
+        $plugin = dirname(__DIR__) . '/wordpress/fluent-webhook';
+        $refused = 'http://127.0.0.1:' . Receiver::freePort() . '/hook';
+        $spool = sys_get_temp_dir() . '/fw-uninstall-' . bin2hex(random_bytes(6)) . '.sqlite';
+        $script = tempnam(sys_get_temp_dir(), 'fw-plugin-') . '.php';
+        file_put_contents($script, self::WORDPRESS_OPTIONS . <<<PHP
+            require '$plugin/src/FeedStore.php';
+            use FluentWebhookPlugin\FeedStore;
+            \$store = new FeedStore();
+            foreach (['CRM', 'Analytics'] as \$name) {
+                \$store->insert(['name' => \$name, 'request_url' => '$refused', 'event_trigger' => ['order_paid_done']]);
+            }
+            FluentWebhook\dispatch('order_paid_done', ['order' => ['id' => 1]], \$store->feeds());
+            FluentWebhook\\flush(10);
+            \$ids = array_map([FeedStore::class, 'extensionId'], array_keys(\$store->all()));
+            update_option('fluent_webhook_missed_events', ['x']);
+            define('WP_UNINSTALL_PLUGIN', true);
+            require '$plugin/uninstall.php';
+            echo json_encode([
+                'options' => \$GLOBALS['options'],
+                'deliveries' => array_map(fn (\$id) => FluentWebhook\deliveries(['feed' => \$id])[0] ?? null, \$ids),
+            ]);
+            PHP);
+        $command = [PHP_BINARY, '-d', 'fluent_webhook.retry_schedule=3600', '-d', "fluent_webhook.spool_path=$spool", $script];
+        $process = proc_open($command, [1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes);
+        $output = stream_get_contents($pipes[1]) . stream_get_contents($pipes[2]);
+        proc_close($process);
+        unlink($script);
+        exec('rm -f ' . escapeshellarg($spool) . '*');
+        $out = json_decode($output, true);
+        $this->assertIsArray($out, $output);
+        $this->assertSame([], $out['options'], 'the feeds and notices go with the plugin');
+        $this->assertCount(2, $out['deliveries']);
+        foreach ($out['deliveries'] as $delivery) {
+            $this->assertSame('failed', $delivery['status'], $output);
+            $this->assertStringContainsString('could not connect', $delivery['attempts'][0]['error']);
+            $this->assertSame('canceled: the plugin was deleted', end($delivery['attempts'])['error']);
+            $this->assertNull($delivery['next_attempt_at']);
+        }
     }
 
     public function testAModelGraphThatRefersToItselfEnds(): void

@@ -45,6 +45,19 @@ final class FeedStore
     }
 
     /**
+     * Why saving $after over $before must cancel the feed's deliveries waiting for a retry,
+     * or null when they may still go: a feed switched off in its form sends nothing more, as
+     * one switched off in the list.
+     */
+    public static function cancelReasonForEdit(array $before, array $after): ?string
+    {
+        if (self::isEnabled($before) && !self::isEnabled($after)) {
+            return 'the feed was switched off';
+        }
+        return self::sendsElsewhere($before, $after) ? "the feed's address, method, headers or secret changed" : null;
+    }
+
+    /**
      * Whether saving $after over $before changes where the feed's requests go or what
      * credentials they carry: deliveries already queued keep the request they were made with,
      * so their retries would still go to the old address with the old keys.
@@ -176,6 +189,38 @@ final class FeedStore
     {
         $this->feeds();
         return $this->invalid;
+    }
+
+    /**
+     * A feed switched off, deleted, or sent elsewhere sends nothing more under its old
+     * settings: its deliveries waiting for a retry end as failed with the reason (those in
+     * flight after their attempt). The log keeps them. Null when the spool refused (the
+     * reason goes to PHP's error log): those retries may still be sent, and the caller says so
+     * rather than report success.
+     */
+    public static function cancelPending(int $id, string $reason): ?int
+    {
+        if (!function_exists('FluentWebhook\\cancel')) {
+            return 0;
+        }
+        try {
+            return \FluentWebhook\cancel(self::extensionId($id), $reason);
+        } catch (\FluentWebhook\Exception $e) {
+            error_log("fluent-webhook: the pending deliveries of feed $id could not be canceled: " . $e->getMessage());
+            return null;
+        }
+    }
+
+    /**
+     * Cancels the deliveries waiting for a retry of every stored feed, before the feeds go
+     * with the plugin (their ids need the stored install token). A feed whose cancel the spool
+     * refuses is logged and the others still canceled: an uninstall cannot be stopped.
+     */
+    public static function cancelAllPending(string $reason): void
+    {
+        foreach (array_keys((new self())->all()) as $id) {
+            self::cancelPending((int) $id, $reason);
+        }
     }
 
     private function stored(): array

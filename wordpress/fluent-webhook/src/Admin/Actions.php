@@ -44,7 +44,7 @@ final class Actions
         if (!$this->store->setEnabled($id, $enabled)) {
             wp_send_json_error(['message' => __('This webhook feed no longer exists.', 'fluent-webhook')], 404);
         }
-        $canceled = $enabled ? 0 : self::cancelPending($id, 'the feed was switched off');
+        $canceled = $enabled ? 0 : FeedStore::cancelPending($id, 'the feed was switched off');
         // Switched off even so; the page tells the owner that its retries may still go out.
         wp_send_json_success(['id' => $id, 'enabled' => $enabled, 'canceled' => $canceled ?? 0, 'cancel_failed' => $canceled === null]);
     }
@@ -53,7 +53,7 @@ final class Actions
     {
         $id = $this->checkedFeedId(self::DELETE);
         $this->store->delete($id);
-        $canceled = self::cancelPending($id, 'the feed was deleted');
+        $canceled = FeedStore::cancelPending($id, 'the feed was deleted');
         $this->redirect(Screens::url(Screens::LIST_PAGE, ['fw_notice' => $canceled === null ? 'deleted_not_canceled' : 'deleted']));
     }
 
@@ -125,26 +125,6 @@ final class Actions
         check_admin_referer(self::DISMISS_MISSED);
         Extension::clearMissed();
         $this->redirect(wp_get_referer() ?: Screens::url(Screens::LIST_PAGE));
-    }
-
-    /**
-     * A feed switched off, deleted, or sent elsewhere sends nothing more under its old
-     * settings: its deliveries waiting for a retry end as failed with the reason (those in
-     * flight after their attempt). The log keeps them. Null when the spool refused (the
-     * reason goes to PHP's error log): those retries may still be sent, and the caller says so
-     * rather than report success.
-     */
-    public static function cancelPending(int $id, string $reason): ?int
-    {
-        if (!Extension::loaded()) {
-            return 0;
-        }
-        try {
-            return \FluentWebhook\cancel(FeedStore::extensionId($id), $reason);
-        } catch (\FluentWebhook\Exception $e) {
-            error_log("fluent-webhook: the pending deliveries of feed $id could not be canceled: " . $e->getMessage());
-            return null;
-        }
     }
 
     /** The sample order that "Send test" sends, shaped as FluentCart's order_paid_done data. */

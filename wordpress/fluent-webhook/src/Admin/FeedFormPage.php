@@ -58,8 +58,8 @@ final class FeedFormPage
         if ($id > 0) {
             $before = $this->store->get($id);
             $this->store->update($id, $settings);
-            if ($before !== null && FeedStore::sendsElsewhere($before, $settings)
-                && Actions::cancelPending($id, "the feed's address, method, headers or secret changed") === null) {
+            $reason = $before === null ? null : FeedStore::cancelReasonForEdit($before, $settings);
+            if ($reason !== null && FeedStore::cancelPending($id, $reason) === null) {
                 $notice = 'saved_not_canceled';
             }
         } else {

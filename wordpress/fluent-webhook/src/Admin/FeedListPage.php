@@ -32,7 +32,7 @@ final class FeedListPage
             'created' => ['success', __('Webhook feed created.', 'fluent-webhook')],
             'saved' => ['success', __('Webhook feed saved.', 'fluent-webhook')],
             'deleted' => ['success', __('Webhook feed deleted.', 'fluent-webhook')],
-            'saved_not_canceled' => ['warning', __('Webhook feed saved, but its deliveries waiting for a retry could not be canceled: they may still be sent with the old address, method, headers or secret. The reason is in the PHP error log; switch the feed off to cancel them.', 'fluent-webhook')],
+            'saved_not_canceled' => ['warning', __('Webhook feed saved, but its deliveries waiting for a retry could not be canceled: they may still be sent, with the address, method, headers and secret they were queued with. The reason is in the PHP error log; to cancel them, switch the feed off in the list (on and off again if it is off).', 'fluent-webhook')],
             'deleted_not_canceled' => ['warning', __('Webhook feed deleted, but its deliveries waiting for a retry could not be canceled: they may still be sent. The reason is in the PHP error log.', 'fluent-webhook')],
             'test' => $this->testResult(),
             'test_failed' => ['error', __('The test could not be sent; the reason is in the PHP error log.', 'fluent-webhook')],
