@@ -157,7 +157,7 @@ final class SpoolTest extends WebhookTestCase
     public function testCredentialsNeverAppearInTheLog(): void
     {
         $feed = $this->feed([
-            'request_url' => $this->url('hook?token=tok-SECRET-1&page=2'),
+            'request_url' => $this->url('hook?token=tok-SECRET-1&page=2&%61pi_key=SECRET-4#access_token=SECRET-5'),
             'request_headers' => 'custom_headers',
             'custom_header_values' => [
                 ['header_name' => 'Authorization', 'header_value' => 'Bearer SECRET-2'],
@@ -170,7 +170,7 @@ final class SpoolTest extends WebhookTestCase
         $this->assertSame('Bearer SECRET-2', $request['headers']['authorization'], 'the receiver gets them');
         $log = print_r(deliveries(['feed' => 'cred-' . $this->prefix]), true) . print_r(\FluentWebhook\stats(), true);
         $this->assertStringNotContainsString('SECRET', $log);
-        $this->assertStringContainsString('token=[redacted]&page=2', $log);
+        $this->assertStringContainsString('token=[redacted]&page=2&%61pi_key=[redacted]#access_token=[redacted]', $log);
     }
 
     public function testRedeliverSendsAStoredDeliveryAgainUnderANewId(): void

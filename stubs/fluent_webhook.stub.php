@@ -152,7 +152,8 @@ function stats(): array {}
  *     method: string, url: string, status: 'pending'|'delivered'|'failed'|'gone',
  *     attempts: list<array{at: float, status_code: ?int, error: ?string, duration_ms: int}>,
  *     response_excerpt: string, created_at: float, next_attempt_at: ?float}>
- *     Credentials in URL query strings are redacted; request headers are never shown.
+ *     Credentials in URLs (credential-like query or fragment parameters, user:password) are
+ *     redacted; request headers are never shown.
  * @throws Exception for an unknown filter key or a bad value, when the rows would take more
  *     PHP memory than memory_limit leaves (ask for fewer with limit), or when the spool does
  *     not answer within 10 s (another process holding its write lock, a slow disk).
