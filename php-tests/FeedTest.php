@@ -174,6 +174,19 @@ final class FeedTest extends WebhookTestCase
         }
     }
 
+    /** new Feed([]) lacks its settings: it said "must be an array of settings, got array". */
+    public function testEmptyOrListSettingsSayWhatIsMissing(): void
+    {
+        foreach ([[[], 'name: is required and must not be blank'], [['Slack'], 'settings: must be an array of settings by name']] as [$settings, $message]) {
+            try {
+                new Feed($settings);
+                $this->fail('no exception for ' . json_encode($settings));
+            } catch (InvalidFeedException $e) {
+                $this->assertStringStartsWith($message, $e->getMessage());
+            }
+        }
+    }
+
     public function testBlankRowsAreIgnoredAndUnusedListsAreNotChecked(): void
     {
         $feed = $this->feed([

@@ -136,8 +136,20 @@ const RESERVED_HEADERS: &[&str] = &[
 impl FeedSettings {
     /// Parses FluentCart's settings array (as a JSON-like value).
     pub fn parse(settings: &Value) -> Result<FeedSettings, InvalidFeed> {
-        let Value::Object(map) = settings else {
-            return Err(invalid("settings", format!("must be an array of settings, got {}", type_name(settings))));
+        let no_settings = Map::new();
+        let map = match settings {
+            Value::Object(map) => map,
+            // PHP's [] is a list and a map alike: it lacks the settings, as a map would.
+            Value::Array(list) if list.is_empty() => &no_settings,
+            Value::Array(_) => {
+                return Err(invalid(
+                    "settings",
+                    "must be an array of settings by name (name, request_url, …), got a list",
+                ));
+            }
+            other => {
+                return Err(invalid("settings", format!("must be an array of settings, got {}", type_name(other))))
+            }
         };
         let name = required_text(map, "name")?;
         let url = parse_url(&required_text(map, "request_url")?)?;
@@ -432,6 +444,15 @@ mod tests {
 
     fn error_key(settings: Value) -> &'static str {
         FeedSettings::parse(&settings).expect_err("should be invalid").key
+    }
+
+    #[test]
+    fn settings_that_are_not_a_map_say_what_is_missing() {
+        let message = |settings: Value| FeedSettings::parse(&settings).expect_err("should be invalid").to_string();
+        assert_eq!(message(json!([])), "name: is required and must not be blank");
+        assert_eq!(message(json!({})), "name: is required and must not be blank");
+        assert!(message(json!(["Slack"])).contains("got a list"));
+        assert!(message(json!("Slack")).contains("got string"));
     }
 
     #[test]
