@@ -160,6 +160,41 @@ final class DeliveryTest extends WebhookTestCase
         $this->assertStringContainsString('they stay in the spool', $result['stderr']);
     }
 
+    /**
+     * An endpoint that never answers holds at most half the request slots while another
+     * endpoint's deliveries wait: a feed to a dead receiver does not hold up the others. With
+     * 4 slots, 12 deliveries to such an endpoint and a timeout of 20 s, the healthy feed's
+     * delivery waited for three rounds of timeouts behind them.
+     */
+    public function testAnEndpointThatNeverAnswersDoesNotHoldUpOtherFeeds(): void
+    {
+        // Connections are taken into the backlog and never read: every request hangs.
+        $dead = stream_socket_server('tcp://127.0.0.1:0', $errno, $error, STREAM_SERVER_BIND | STREAM_SERVER_LISTEN,
+            stream_context_create(['socket' => ['backlog' => 64]]));
+        $this->assertNotFalse($dead, $error);
+        $deadUrl = 'http://' . stream_socket_get_name($dead, false) . '/hook';
+        $url = $this->url();
+        $spool = $this->tempDir('hanging') . '/spool.sqlite';
+        $result = self::runPhp(<<<PHP
+            <?php
+            \$feed = fn (string \$name, string \$url) => new FluentWebhook\Feed(['name' => \$name, 'request_url' => \$url, 'event_trigger' => ['order_paid_done']], \$name);
+            for (\$n = 0; \$n < 12; \$n++) {
+                FluentWebhook\dispatch('order_paid_done', ['n' => \$n], [\$feed('dead', '$deadUrl')]);
+            }
+            FluentWebhook\dispatch('order_paid_done', ['n' => 'healthy'], [\$feed('healthy', '$url')]);
+            echo json_encode(['flushed' => FluentWebhook\\flush(3), 'stats' => FluentWebhook\stats()]);
+            PHP, ['fluent_webhook.max_concurrency' => '4', 'fluent_webhook.timeout' => '20',
+                'fluent_webhook.shutdown_timeout' => '0', 'fluent_webhook.spool_path' => $spool], 20.0);
+        fclose($dead);
+        $this->assertSame(0, $result['exit'], $result['stderr'] . $result['stdout']);
+        $out = json_decode($result['stdout'], true, 512, JSON_THROW_ON_ERROR);
+        $this->assertFalse($out['flushed'], 'the dead endpoint\'s requests still hang');
+        $this->assertSame(1, $out['stats']['delivered'], $result['stdout']);
+        $requests = self::receiver()->requests($this->prefix);
+        $this->assertCount(1, $requests);
+        $this->assertSame('{"n":"healthy"}', $requests[0]['body']);
+    }
+
     public function testAForkedChildStartsItsOwnRuntime(): void
     {
         if (!function_exists('pcntl_fork')) {

@@ -1,5 +1,6 @@
 //! The HTTP side: one task per attempt on the tokio runtime, at most `max_concurrency` at a
-//! time, each handing its outcome back to the spool thread (`super::spool_worker`).
+//! time, each handing its outcome back to the spool thread (`super::spool_worker`). What
+//! waits for a slot waits by endpoint (`super::endpoint_queues`).
 
 use std::future::Future;
 use std::sync::mpsc as std_mpsc;
@@ -7,6 +8,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, Semaphore};
 
+use super::endpoint_queues::{self, EndpointQueues};
 use super::runtime::{abandoned, Command, EngineConfig};
 use super::sender::{self, ClientConfig};
 use super::tally::Tally;
@@ -24,9 +26,20 @@ pub(super) async fn http_loop(
     // Built here, off the PHP thread: loading the system's TLS roots takes milliseconds.
     let mut clients = Clients::new(&config.client);
     let slots = Arc::new(Semaphore::new(config.max_concurrency.max(1)));
+    let share = endpoint_queues::share(config.max_concurrency);
+    let mut waiting = EndpointQueues::default();
     let mut parsed = sender::ParsedUrl::default();
-    while let Some(delivery) = from_spool.recv().await {
+    loop {
+        if waiting.is_empty() {
+            let Some(delivery) = from_spool.recv().await else { break };
+            waiting.push(delivery, |delivery| endpoint_queues::endpoint(&delivery.request.url));
+        }
         let Ok(slot) = Arc::clone(&slots).acquire_owned().await else { break };
+        // What came while every slot was taken competes for this one.
+        while let Ok(delivery) = from_spool.try_recv() {
+            waiting.push(delivery, |delivery| endpoint_queues::endpoint(&delivery.request.url));
+        }
+        let Some((delivery, endpoint_slot)) = waiting.pick(share) else { continue };
         tally.started();
         // Its feed was canceled while it waited for this slot.
         if withdrawn.take(&delivery.id) {
@@ -50,6 +63,8 @@ pub(super) async fn http_loop(
             // in-flight count, so flush() never returns before an outcome is on disk.
             let delivery = Box::new(delivery);
             guard.handed_over = commands.send(Command::Finished { delivery, outcome, started_at, excerpt }).is_ok();
+            // The endpoint's count first: the loop picks by it once the slot is free.
+            drop(endpoint_slot);
             drop(slot);
         });
     }

@@ -2,6 +2,7 @@
 //! spool and a tokio runtime that sends them, without ever blocking the PHP request. See
 //! [`runtime`] for its life cycle.
 
+mod endpoint_queues;
 mod http_loop;
 pub mod runtime;
 pub mod sender;
