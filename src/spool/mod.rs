@@ -338,7 +338,8 @@ impl Spool {
             }
             add_network_column(&conn)?;
             make_partial_indexes(&conn)?;
-            if conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? != LAYOUT_VERSION {
+            // Only raised: a later build's layout keeps its number, for that build to test.
+            if conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? < LAYOUT_VERSION {
                 conn.pragma_update(None, "user_version", LAYOUT_VERSION)?;
             }
             move_earlier_rows(&conn)
@@ -1247,6 +1248,19 @@ mod tests {
         drop(Spool::open(&path, "a"));
         assert_eq!(mode(&elsewhere), 0o644);
         std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn a_later_builds_layout_version_is_not_lowered() {
+        let dir = temp_dir();
+        let path = dir.join("spool.sqlite");
+        drop(Spool::open(&path, "a").unwrap());
+        let version = || Connection::open(&path).unwrap().query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0));
+        assert_eq!(version().unwrap(), LAYOUT_VERSION);
+        Connection::open(&path).unwrap().pragma_update(None, "user_version", LAYOUT_VERSION + 1).unwrap();
+        drop(Spool::open(&path, "a").unwrap());
+        assert_eq!(version().unwrap(), LAYOUT_VERSION + 1);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
