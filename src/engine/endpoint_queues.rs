@@ -25,7 +25,8 @@ pub(super) fn endpoint(url: &str) -> &str {
 pub(super) struct EndpointQueues<T> {
     endpoints: Vec<Endpoint<T>>,
     by_key: HashMap<String, usize>,
-    /// Where the next round-robin look starts.
+    /// Where the next round-robin look starts: just past the last endpoint picked, not
+    /// wrapped, so that an endpoint added since (at the end) is next rather than last.
     next: usize,
     waiting: usize,
 }
@@ -93,7 +94,7 @@ impl<T> EndpointQueues<T> {
             }
         }
         let at = chosen.or(first)?;
-        self.next = (at + 1) % count;
+        self.next = at + 1;
         let endpoint = &mut self.endpoints[at];
         let item = endpoint.waiting.pop_front()?;
         endpoint.in_flight.fetch_add(1, Ordering::AcqRel);
@@ -190,6 +191,21 @@ mod tests {
         }
         let mut slots = Vec::new();
         assert_eq!(drain(&mut queues, 8, &mut slots), ["a1", "b1", "a2", "b2", "a3"]);
+    }
+
+    /// With one slot (a share of one), an endpoint that hangs until the timeout held it when
+    /// another endpoint's delivery came: that one is next, not the hanging endpoint's second.
+    #[test]
+    fn an_endpoint_that_came_after_the_last_turn_is_next() {
+        let mut queues = EndpointQueues::default();
+        queues.push("hang1", |_| "http://hang");
+        queues.push("hang2", |_| "http://hang");
+        let (first, slot) = queues.pick(1).unwrap();
+        assert_eq!(first, "hang1");
+        queues.push("ok1", |_| "http://ok");
+        drop(slot);
+        assert_eq!(queues.pick(1).map(|(item, _)| item), Some("ok1"));
+        assert_eq!(queues.pick(1).map(|(item, _)| item), Some("hang2"));
     }
 
     #[test]
