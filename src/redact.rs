@@ -32,11 +32,35 @@ pub fn url(url: &str) -> String {
 }
 
 fn without_userinfo(base: &str) -> String {
-    let Some((scheme, rest)) = base.split_once("://") else { return base.to_string() };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://{REDACTED}{}", &rest[at..]),
+    let Some(authority) = authority_at(base) else { return base.to_string() };
+    let end = base[authority..].find(['/', '\\']).map_or(base.len(), |at| authority + at);
+    match base[authority..end].rfind('@') {
+        Some(at) => format!("{}{REDACTED}{}", &base[..authority], &base[authority + at..]),
         None => base.to_string(),
+    }
+}
+
+/// Where the authority starts, as a client resolving a `Location` reads it: after `scheme://`,
+/// after `//` with no scheme (relative to the request's scheme), and, for the schemes
+/// browsers treat as special, after any run of `/` and `\` (`https:\\u:p@host`).
+fn authority_at(base: &str) -> Option<usize> {
+    let slashes = |from: usize| base[from..].find(|c| c != '/' && c != '\\').map_or(base.len(), |at| from + at);
+    let scheme_end = base.find(':').filter(|&end| {
+        let scheme = &base[..end];
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    });
+    match scheme_end {
+        Some(end) => {
+            let scheme = base[..end].to_ascii_lowercase();
+            if matches!(scheme.as_str(), "http" | "https" | "ws" | "wss" | "ftp") {
+                Some(slashes(end + 1))
+            } else {
+                base[end + 1..].starts_with("//").then_some(end + 3)
+            }
+        }
+        None if base.starts_with(['/', '\\']) && base[1..].starts_with(['/', '\\']) => Some(slashes(0)),
+        None => None,
     }
 }
 
@@ -84,5 +108,23 @@ mod tests {
         assert_eq!(url("https://a.example/h#frag?token=x"), "https://a.example/h#frag?token=[redacted]");
         assert_eq!(url("https://user:pw@a.example/h?page=1"), "https://[redacted]@a.example/h?page=1");
         assert_eq!(url("https://a.example/path@x"), "https://a.example/path@x", "an @ in the path is not user info");
+    }
+
+    /// A `Location` may leave out the scheme, or write backslashes, which clients read as
+    /// slashes: the user info of each reaches a browser or a client as credentials.
+    #[test]
+    fn the_user_info_of_a_location_without_scheme_or_with_backslashes_is_redacted() {
+        assert_eq!(url("//user:pw@evil.example/x?page=1"), "//[redacted]@evil.example/x?page=1");
+        assert_eq!(url("\\\\user:pw@evil.example\\x"), "\\\\[redacted]@evil.example\\x");
+        assert_eq!(url("https:\\\\user:pw@evil.example/x"), "https:\\\\[redacted]@evil.example/x");
+        assert_eq!(url("HTTP:/\\user:pw@evil.example"), "HTTP:/\\[redacted]@evil.example");
+        assert_eq!(url("https:user:pw@evil.example/x"), "https:[redacted]@evil.example/x");
+        assert_eq!(url("foo://user:pw@h/x"), "foo://[redacted]@h/x");
+        assert_eq!(url("/path@x/y"), "/path@x/y", "a path is not user info");
+        assert_eq!(url("path@x"), "path@x");
+        assert_eq!(url("mailto:a@b.example"), "mailto:a@b.example");
+        for odd in ["", ":", "//", "\\", "https:", "é://@", "//@", "a:b@c"] {
+            url(odd);
+        }
     }
 }
