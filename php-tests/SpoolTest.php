@@ -322,6 +322,32 @@ final class SpoolTest extends WebhookTestCase
     }
 
     /**
+     * A cron job's resume() reports the deliveries it took up, in a process whose machinery
+     * it starts too (whose spool thread claims what is due as it starts, before the call's
+     * own claim).
+     */
+    public function testResumeInANewProcessCountsWhatItTookUp(): void
+    {
+        $hold = 'resume-' . bin2hex(random_bytes(4));
+        $url = $this->url('hook', "/hold/$hold");
+        $ini = ['fluent_webhook.spool_path' => "$this->dir/spool.sqlite", 'fluent_webhook.shutdown_timeout' => '0.5'];
+        $first = self::runPhp(<<<PHP
+            <?php
+            \$feed = new FluentWebhook\Feed(['name' => 'left', 'request_url' => '$url', 'event_trigger' => ['e']]);
+            echo FluentWebhook\dispatch('e', ['n' => 1], [\$feed])[0];
+            PHP, $ini);
+        $this->assertSame(0, $first['exit']);
+        $this->assertStringContainsString('1 deliveries were not sent', $first['stderr']);
+        self::receiver()->release($hold);
+
+        $cron = self::runPhp('<?php echo FluentWebhook\\resume(), "\\n"; var_dump(FluentWebhook\\flush(20));', $ini);
+        $this->assertSame(0, $cron['exit'], $cron['stderr']);
+        $this->assertSame("1\nbool(true)\n", $cron['stdout'], 'resume() took up the one delivery left');
+        $ids = array_map(fn ($r) => $r['headers']['webhook-id'], self::receiver()->requests("/hold/$hold"));
+        $this->assertContains($first['stdout'], $ids);
+    }
+
+    /**
      * A process with the default fluent_webhook.allowed_networks leaves deliveries to loopback
      * in the shared spool; one that opens loopback takes them up and must not send them.
      */

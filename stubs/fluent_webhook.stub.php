@@ -125,7 +125,8 @@ function flush(float $timeout = 30.0): bool {}
  * Sends the deliveries in the spool that are due: retries, and what processes that exited
  * left. For a cron job; flush() waits for them.
  *
- * @return int How many deliveries it took up.
+ * @return int How many deliveries it took up: with those this process's machinery took up on
+ *     its own since it started (a cron job's resume() starts it) or since the last resume().
  * @throws Exception when the spool does not answer within 10 s (another process holding its
  *     write lock, a slow disk); the deliveries may still be taken up.
  */

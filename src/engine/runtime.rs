@@ -279,7 +279,8 @@ pub fn flush(timeout: Duration, config: impl FnOnce() -> EngineConfig) -> Result
     }
 }
 
-/// Claims the deliveries that are due (for a cron job); returns how many.
+/// Claims the deliveries that are due (for a cron job); returns how many, with those the spool
+/// thread took up on its own since it started or since the last resume().
 pub fn resume(config: impl FnOnce() -> EngineConfig) -> Result<usize, String> {
     ask(config, |reply| Command::Claim(Some(reply)))
 }

@@ -96,6 +96,10 @@ pub(super) struct SpoolWorker {
     /// After the spool refused outcomes: when to try again.
     outcomes_retry_at: Option<Instant>,
     next_claim: u64,
+    /// Deliveries this thread took up on its own (as it started, every CLAIM_INTERVAL, for
+    /// flush()) since it started or since the last resume(), which reports them: a cron job's
+    /// resume() starts the machinery, whose first claim comes before the call's own.
+    taken_up_unreported: usize,
     next_prune: u64,
 }
 
@@ -136,6 +140,7 @@ impl SpoolWorker {
             outcomes_due: None,
             outcomes_retry_at: None,
             next_claim: 0,
+            taken_up_unreported: 0,
             next_prune,
         }
     }
@@ -154,7 +159,7 @@ impl SpoolWorker {
             // counts from now.
             let now = unix_millis();
             if now >= self.next_claim {
-                self.claim(now);
+                self.taken_up_unreported += self.claim(now);
             }
             if self.holds_claims() && Instant::now() >= self.next_renewal {
                 self.renew_claims();
@@ -201,8 +206,11 @@ impl SpoolWorker {
                     self.insert_new(std::mem::take(&mut new));
                     self.record_outcomes();
                     let claimed = self.claim(unix_millis());
-                    if let Some(reply) = reply {
-                        let _ = reply.send(claimed);
+                    match reply {
+                        Some(reply) => {
+                            let _ = reply.send(claimed + std::mem::take(&mut self.taken_up_unreported));
+                        }
+                        None => self.taken_up_unreported += claimed,
                     }
                 }
                 Command::NextDue(reply) => {
