@@ -23,9 +23,9 @@ final class Feed
      *     custom_header_values (list of {header_name, header_value}), request_body
      *     (all_data|selected_fields), selected_field_values (list of {field_name,
      *     field_value}), event_trigger (list of event names), enabled (true/false,
-     *     'yes'/'no', 1/0, '1'/'0'; default true), and our own optional secret (whsec_ + base64
- *     of at least 24 random bytes, see generate_secret()) to sign requests. Blank rows are
- *     ignored, unknown keys too.
+     *     'yes'/'no', 1/0, '1'/'0', 'true'/'false', strings in any case; default true), and our
+     *     own optional secret (whsec_ + base64 of at least 24 random bytes, see
+     *     generate_secret()) to sign requests. Blank rows are ignored, unknown keys too.
      * @param int|string|null $id The id the site stores the feed under; dispatch() sends a
      *     feed given twice with the same id once.
      * @throws InvalidFeedException naming the settings key at fault.
