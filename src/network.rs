@@ -151,7 +151,9 @@ fn forbidden_v6(a: Ipv6Addr) -> Option<&'static str> {
         [0, 0, 0, 0, 0, 0, _, _] => "an IPv4-compatible address (deprecated)",
         // SIIT's ::ffff:0:0/96, which a translator on the path turns into the IPv4 inside.
         [0, 0, 0, 0, 0xffff, 0, _, _] => "an IPv4-translated address (::ffff:0:0/96)",
-        [0x64, 0xff9b, ..] => "a NAT64 address (64:ff9b::/96), which can reach IPv4 inside",
+        [0x64, 0xff9b, 0, 0, 0, 0, ..] => "a NAT64 address (64:ff9b::/96), which can reach IPv4 inside",
+        [0x64, 0xff9b, 1, ..] => "a local NAT64 address (64:ff9b:1::/48), which can reach IPv4 inside",
+        [0x64, 0xff9b, ..] => "a NAT64 address (64:ff9b::/32), which can reach IPv4 inside",
         [0x100, 0, 0, 0, ..] => "a discard address (100::/64)",
         [0x2001, 0x0db8, ..] => "a documentation address (2001:db8::/32)",
         [0x2001, 0..=0x01ff, ..] => "an IETF protocol address (2001::/23, Teredo included)",
@@ -208,6 +210,14 @@ mod tests {
         ] {
             assert!(refused(address), "{address} should be refused");
         }
+    }
+
+    #[test]
+    fn nat64_refusals_name_their_range() {
+        let reason = |address: &str| forbidden_v6(address.parse().unwrap()).unwrap();
+        assert!(reason("64:ff9b::a00:1").contains("64:ff9b::/96"));
+        assert!(reason("64:ff9b:1::a00:1").contains("64:ff9b:1::/48"));
+        assert!(reason("64:ff9b:2::1").contains("64:ff9b::/32"));
     }
 
     #[test]
