@@ -29,6 +29,10 @@ pub(super) struct EndpointQueues<T> {
     /// wrapped, so that an endpoint added since (at the end) is next rather than last.
     next: usize,
     waiting: usize,
+    /// How many endpoints may be known before the idle ones are forgotten: twice those left
+    /// busy by the last forgetting, so that many busy endpoints do not make each new one a
+    /// pass over them all.
+    forget_at: usize,
 }
 
 struct Endpoint<T> {
@@ -48,7 +52,7 @@ impl Drop for EndpointSlot {
 
 impl<T> Default for EndpointQueues<T> {
     fn default() -> Self {
-        EndpointQueues { endpoints: Vec::new(), by_key: HashMap::new(), next: 0, waiting: 0 }
+        EndpointQueues { endpoints: Vec::new(), by_key: HashMap::new(), next: 0, waiting: 0, forget_at: ENDPOINTS_KEPT }
     }
 }
 
@@ -62,7 +66,7 @@ impl<T> EndpointQueues<T> {
         let at = match self.by_key.get(endpoint) {
             Some(&at) => at,
             None => {
-                if self.endpoints.len() >= ENDPOINTS_KEPT {
+                if self.endpoints.len() >= self.forget_at {
                     self.forget_idle();
                 }
                 self.endpoints.push(Endpoint {
@@ -106,6 +110,7 @@ impl<T> EndpointQueues<T> {
         self.endpoints.retain(|e| !e.waiting.is_empty() || e.in_flight.load(Ordering::Acquire) > 0);
         self.by_key = self.endpoints.iter().enumerate().map(|(at, e)| (e.key.clone(), at)).collect();
         self.next = 0;
+        self.forget_at = (self.endpoints.len() * 2).max(ENDPOINTS_KEPT);
     }
 }
 
@@ -206,6 +211,19 @@ mod tests {
         drop(slot);
         assert_eq!(queues.pick(1).map(|(item, _)| item), Some("ok1"));
         assert_eq!(queues.pick(1).map(|(item, _)| item), Some("hang2"));
+    }
+
+    #[test]
+    fn many_busy_endpoints_are_not_walked_for_each_new_one() {
+        let mut queues = EndpointQueues::default();
+        let mut forgettings = 0;
+        for n in 0..ENDPOINTS_KEPT * 20 {
+            let before = queues.forget_at;
+            queues.push(format!("http://e{n}"), |item| item);
+            forgettings += usize::from(queues.forget_at != before);
+        }
+        assert_eq!(queues.endpoints.len(), ENDPOINTS_KEPT * 20, "every one waits: none forgotten");
+        assert!(forgettings <= 5, "{forgettings} passes over the endpoints, not one per endpoint");
     }
 
     #[test]
