@@ -68,6 +68,15 @@ final class PluginTest extends TestCase
         $this->assertNull(FeedStore::cancelReasonForEdit($off, $on));
     }
 
+    /** The list, the missed-event count and the edit's cancel read `enabled` as the extension. */
+    public function testEnabledIsReadAsTheExtensionReadsIt(): void
+    {
+        foreach ([true, 'yes', 'Yes', ' TRUE ', 1, '1', null, false, 'no', 'No', ' FALSE ', 0, '0'] as $enabled) {
+            $settings = self::VALID + ['enabled' => $enabled];
+            $this->assertSame((new Feed($settings))->isEnabled(), FeedStore::isEnabled($settings), var_export($enabled, true));
+        }
+    }
+
     private const VALID = [
         'name' => 'Orders',
         'request_url' => 'https://hooks.example/orders',

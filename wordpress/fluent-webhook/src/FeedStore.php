@@ -106,10 +106,15 @@ final class FeedStore
         return $this->all()[$id] ?? null;
     }
 
-    /** Enabled as FluentCart stores it: true/false, or 'yes'/'no' in its other feeds. */
+    /**
+     * Enabled as FluentCart stores it: true/false, or 'yes'/'no' in its other feeds. Strings are
+     * read as the extension reads them, in any case and with blanks around.
+     */
     public static function isEnabled(array $settings): bool
     {
-        return !in_array($settings['enabled'] ?? true, [false, 'no', 0, '0', 'false'], true);
+        $enabled = $settings['enabled'] ?? true;
+        $enabled = is_string($enabled) ? strtolower(trim($enabled)) : $enabled;
+        return !in_array($enabled, [false, 'no', 0, '0', 'false'], true);
     }
 
     /** Stores new settings (already validated) and returns the new feed's id. */
