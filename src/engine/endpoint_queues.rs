@@ -6,7 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-/// Past this many endpoints known, those with nothing waiting or in flight are forgotten.
+/// Endpoints known before those with nothing waiting or in flight are first forgotten.
 const ENDPOINTS_KEPT: usize = 64;
 
 /// The slots one endpoint may hold while another endpoint's deliveries wait.
