@@ -64,14 +64,22 @@ fn authority_at(base: &str) -> Option<usize> {
     }
 }
 
+/// The parameters split at `&` and at `;`, which some servers also read as a separator.
 fn pairs(part: &str) -> String {
-    part.split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((name, _)) if is_credential(name) => format!("{name}={REDACTED}"),
-            _ => pair.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join("&")
+    let mut out = String::with_capacity(part.len());
+    for pair in part.split_inclusive(['&', ';']) {
+        let (pair, separator) = pair.split_at(pair.len() - usize::from(pair.ends_with(['&', ';'])));
+        match pair.split_once('=') {
+            Some((name, _)) if is_credential(name) => {
+                out.push_str(name);
+                out.push('=');
+                out.push_str(REDACTED);
+            }
+            _ => out.push_str(pair),
+        }
+        out.push_str(separator);
+    }
+    out
 }
 
 /// Compared as the endpoint reads the name: `%74oken` and `api+key` are `token` and `api key`.
@@ -97,6 +105,12 @@ mod tests {
         assert_eq!(url("https://a.example/h?%74oken=abc"), "https://a.example/h?%74oken=[redacted]");
         assert_eq!(url("https://a.example/h?api+key=abc&q=%2"), "https://a.example/h?api+key=[redacted]&q=%2");
         assert_eq!(url("https://a.example/h?%ZZ=1"), "https://a.example/h?%ZZ=1", "a broken escape is not a crash");
+    }
+
+    #[test]
+    fn parameters_after_a_semicolon_are_read_too() {
+        assert_eq!(url("https://a.example/h?a=1;token=x&b=2;"), "https://a.example/h?a=1;token=[redacted]&b=2;");
+        assert_eq!(url("https://a.example/h?&;&"), "https://a.example/h?&;&");
     }
 
     #[test]
