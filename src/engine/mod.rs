@@ -3,6 +3,7 @@
 //! [`runtime`] for its life cycle.
 
 mod endpoint_queues;
+mod held;
 mod http_loop;
 pub mod runtime;
 pub mod sender;

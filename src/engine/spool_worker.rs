@@ -5,13 +5,15 @@
 //! what other processes left, looks for cancels, and answers the PHP thread's commands
 //! (`super::runtime::Command`).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use super::endpoint_queues;
+use super::held::Held;
 use super::runtime::{abandoned, inbox_bytes, Command, EngineConfig};
 use super::tally::Tally;
 use super::withdrawn::Withdrawn;
@@ -68,9 +70,9 @@ pub(super) struct SpoolWorker {
     pub(super) config: EngineConfig,
     tally: Arc<Tally>,
     to_http: mpsc::UnboundedSender<Delivery>,
-    /// The ids of the deliveries handed to the HTTP side and not finished (their count is
+    /// The deliveries handed to the HTTP side and not finished (their count is
     /// [`Self::in_memory`]). Their claims are renewed at `next_renewal`, however long they wait.
-    held: HashSet<String>,
+    held: Held,
     next_renewal: Instant,
     /// Those of them found canceled, to withdraw; when to look for cancels of them next.
     pub(super) withdrawn: Arc<Withdrawn>,
@@ -126,7 +128,7 @@ impl SpoolWorker {
             config,
             tally,
             to_http,
-            held: HashSet::new(),
+            held: Held::default(),
             next_renewal: Instant::now(),
             withdrawn,
             lost_claims: HashSet::new(),
@@ -315,11 +317,13 @@ impl SpoolWorker {
         let mut rows = Vec::with_capacity(deliveries.len());
         let mut places = Vec::with_capacity(deliveries.len());
         let (mut slots, mut budget, mut reserved) = (self.in_memory(), self.bytes_in_memory, self.reserved.len());
+        let mut past_cap = HashMap::new();
         for mut delivery in deliveries {
             // Queued by this process, under its policy.
             delivery.network.get_or_insert_with(|| self.config.client.network.to_string().into());
+            let fits_memory = budget + delivery.size() <= self.config.memory_limit || budget == 0;
             let place =
-                if slots < self.capacity() && (budget + delivery.size() <= self.config.memory_limit || budget == 0) {
+                if fits_memory && (slots < self.capacity() || self.room_past_cap(slots, &delivery, &mut past_cap)) {
                     slots += 1;
                     budget += delivery.size();
                     Place::Send(self.lease_until(now))
@@ -363,7 +367,7 @@ impl SpoolWorker {
             self.next_renewal = Instant::now() + self.renewal_interval();
         }
         self.bytes_in_memory += delivery.size();
-        self.held.insert(delivery.id.clone());
+        self.held.insert(delivery.id.clone(), endpoint_queues::endpoint(&delivery.request.url));
         if let Err(mpsc::error::SendError(delivery)) = self.to_http.send(delivery) {
             self.held.remove(&delivery.id);
             self.bytes_in_memory -= delivery.size();
@@ -585,7 +589,7 @@ impl SpoolWorker {
     /// Those already in flight end with their attempt.
     pub(super) fn withdraw_canceled_and_lost(&mut self) {
         if !self.held.is_empty() {
-            match self.spool.look_among(self.held.iter().map(String::as_str)) {
+            match self.spool.look_among(self.held.ids()) {
                 Ok(found) => {
                     self.withdrawn.add(found.canceled);
                     self.claims_lost(found.lost);
@@ -600,7 +604,7 @@ impl SpoolWorker {
     /// and those whose outcome is not written yet.
     pub(super) fn renew_claims(&mut self) {
         let lease_until = self.lease_until(unix_millis());
-        let ids = self.held.iter().map(String::as_str).chain(self.outcomes.iter().map(|(d, _, _)| d.id.as_str()));
+        let ids = self.held.ids().chain(self.outcomes.iter().map(|(d, _, _)| d.id.as_str()));
         self.next_renewal = match self.spool.renew_claims(ids, lease_until) {
             Ok(lost) => {
                 self.claims_lost(lost);
@@ -761,6 +765,25 @@ impl SpoolWorker {
     /// whose attempt ended wait apart for their outcome to be written, counted in bytes only.
     fn capacity(&self) -> usize {
         self.config.max_concurrency.max(1) * HELD_PER_SLOT
+    }
+
+    /// Past the count cap, a delivery to an endpoint that holds fewer than one per request slot
+    /// still goes to the HTTP side, up to half the cap more in all. There it takes turns with
+    /// the endpoint that fills the cap (super::endpoint_queues), where on disk it would wait
+    /// behind that one's backlog, read back in the order it came: an endpoint that hangs would
+    /// hold up every other feed's new deliveries for a timeout per round of its own.
+    /// `past_cap` counts those let through in this batch, by endpoint.
+    fn room_past_cap(&self, slots: usize, delivery: &Delivery, past_cap: &mut HashMap<String, usize>) -> bool {
+        if slots >= self.capacity() + self.capacity() / 2 {
+            return false;
+        }
+        let endpoint = endpoint_queues::endpoint(&delivery.request.url);
+        let this_batch = past_cap.get(endpoint).copied().unwrap_or(0);
+        if self.held.for_endpoint(endpoint) + this_batch >= self.config.max_concurrency.max(1) {
+            return false;
+        }
+        *past_cap.entry(endpoint.to_string()).or_default() += 1;
+        true
     }
 
     /// Until when a delivery written with no request slot free is claimed: twice a held
