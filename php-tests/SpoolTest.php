@@ -322,6 +322,48 @@ final class SpoolTest extends WebhookTestCase
     }
 
     /**
+     * A spool file deleted while a process runs (an operator, a cleanup of its directory) is
+     * still the file SQLite writes to, and no other process opens it again. Deliveries waiting
+     * there for a retry ended with the process: no row anywhere, nothing in stats() or the
+     * error log. Now the process finds the file gone, makes the spool anew at its path and
+     * moves its rows there, where the next process finds them pending.
+     */
+    public function testDeliveriesPendingInASpoolFileDeletedWhileTheProcessRunsAreNotLost(): void
+    {
+        $url = $this->url('hook', '/status/503');
+        $spool = "$this->dir/spool.sqlite";
+        $ini = ['fluent_webhook.spool_path' => $spool, 'fluent_webhook.retry_schedule' => '60', 'fluent_webhook.shutdown_timeout' => '0'];
+        $first = self::runPhp(<<<PHP
+            <?php
+            \$feed = new FluentWebhook\Feed(['name' => 'moved', 'request_url' => '$url', 'event_trigger' => ['e']], 'moved');
+            \$ids = [];
+            for (\$i = 0; \$i < 3; \$i++) {
+                \$ids[] = FluentWebhook\dispatch('e', ['n' => \$i], [\$feed])[0];
+            }
+            FluentWebhook\\flush(5);
+            foreach (['', '-wal', '-shm'] as \$suffix) {
+                @unlink('$spool' . \$suffix);
+            }
+            usleep(2500000);
+            echo implode(',', \$ids);
+            PHP, $ini);
+        $this->assertSame(0, $first['exit'], $first['stderr']);
+        $ids = explode(',', $first['stdout']);
+        $this->assertCount(3, $ids);
+        $this->assertStringContainsString('was deleted or replaced while this process ran', $first['stderr']);
+
+        $second = self::runPhp('<?php echo json_encode(FluentWebhook\deliveries(["feed" => "moved"]));', $ini);
+        $this->assertSame(0, $second['exit'], $second['stderr']);
+        $rows = json_decode($second['stdout'], true);
+        $this->assertEqualsCanonicalizing($ids, array_column($rows, 'id'), 'every delivery is still in the spool');
+        foreach ($rows as $row) {
+            $this->assertSame('pending', $row['status']);
+            $this->assertSame(503, $row['attempts'][0]['status_code']);
+            $this->assertNotNull($row['next_attempt_at']);
+        }
+    }
+
+    /**
      * A cron job's resume() reports the deliveries it took up, in a process whose machinery
      * it starts too (whose spool thread claims what is due as it starts, before the call's
      * own claim).

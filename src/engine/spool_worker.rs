@@ -103,6 +103,10 @@ pub(super) struct SpoolWorker {
     /// resume() starts the machinery, whose first claim comes before the call's own.
     taken_up_unreported: usize,
     next_prune: u64,
+    /// When to look next whether the spool file was deleted, renamed or replaced
+    /// (Self::follow_moved_spool), and whether a failure to follow it was told already.
+    next_move_check: Instant,
+    move_refused: bool,
 }
 
 impl SpoolWorker {
@@ -144,11 +148,16 @@ impl SpoolWorker {
             next_claim: 0,
             taken_up_unreported: 0,
             next_prune,
+            next_move_check: Instant::now() + CLAIM_INTERVAL,
+            move_refused: false,
         }
     }
 
     pub(super) fn run(mut self, inbox: std_mpsc::Receiver<Command>) {
         loop {
+            if Instant::now() >= self.next_move_check {
+                self.follow_moved_spool();
+            }
             self.write_unwritten();
             let now = unix_millis();
             if now >= self.next_prune {
@@ -179,6 +188,7 @@ impl SpoolWorker {
             if !self.held.is_empty() {
                 wait = wait.min(self.next_cancel_check.saturating_duration_since(Instant::now()));
             }
+            wait = wait.min(self.next_move_check.saturating_duration_since(Instant::now()));
             let command = match inbox.recv_timeout(wait) {
                 Ok(command) => command,
                 Err(std_mpsc::RecvTimeoutError::Timeout) => continue,
@@ -720,6 +730,7 @@ impl SpoolWorker {
     /// Writes what is still queued, records what finished, and gives up this process's
     /// claims. What cannot be kept (a spool in memory, a failing disk) is counted lost.
     fn stop(mut self, inbox: &std_mpsc::Receiver<Command>) {
+        self.follow_moved_spool();
         let mut unwritten = std::mem::take(&mut self.unwritten);
         while let Ok(command) = inbox.try_recv() {
             match command {
@@ -752,8 +763,59 @@ impl SpoolWorker {
         }
         if self.spool.location() == ":memory:" {
             self.tally.lost(self.spool.pending_count().unwrap_or(0));
+        } else if self.spool.has_moved() {
+            // Left in a file no process will open again.
+            let pending = self.spool.pending_count().unwrap_or(0);
+            if pending > 0 {
+                self.tally.warn(format!(
+                    "the spool {} was deleted or replaced while this process ran, and its {pending} pending deliveries \
+                     could not be moved to a spool there: they are lost",
+                    self.spool.location()
+                ));
+                self.tally.lost(pending);
+            }
         }
         let _ = self.spool.release_claims(unix_millis());
+    }
+
+    /// A spool file deleted, renamed or replaced while this process runs (by an operator, a
+    /// cleanup of its directory) is still the file SQLite writes to, and no other process will
+    /// open it again: deliveries pending there (retries, a backlog, those this process holds)
+    /// would end with this process without a trace. Once a second, and at stop, the file at the
+    /// path is checked; when it is another, a spool is opened there (made anew when missing)
+    /// and every row this one has that it lacks is copied in, claims kept, before this process
+    /// goes on with it. A path that cannot be opened (a directory, a file that is not a spool)
+    /// is told once, and this process goes on with the file it has.
+    pub(super) fn follow_moved_spool(&mut self) {
+        self.next_move_check = Instant::now() + CLAIM_INTERVAL;
+        let Some(path) = self.config.spool_path.clone() else { return };
+        if !self.spool.has_moved() {
+            self.move_refused = false;
+            return;
+        }
+        let owner = self.spool.owner().to_string();
+        let fresh = Spool::open(&path, &owner)
+            .and_then(|fresh| self.spool.move_rows_into(&path).map(|moved| (fresh, moved)).map_err(|e| e.to_string()));
+        match fresh {
+            Ok((fresh, (rows, pending))) => {
+                self.tally.warn(format!(
+                    "the spool {} was deleted or replaced while this process ran: {rows} deliveries ({pending} \
+                     pending) were moved from the file it had open into the spool now there",
+                    path.display()
+                ));
+                self.spool = fresh;
+                self.move_refused = false;
+            }
+            Err(e) if !self.move_refused => {
+                self.move_refused = true;
+                self.tally.warn(format!(
+                    "the spool {} was deleted or replaced while this process ran, and cannot be opened again ({e}); \
+                     this process goes on with the file it has open, which no other process sees",
+                    path.display()
+                ));
+            }
+            Err(_) => {}
+        }
     }
 
     /// Deliveries handed to the HTTP side and not finished.

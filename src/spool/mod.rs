@@ -352,6 +352,11 @@ impl Spool {
         &self.location
     }
 
+    /// The owner id of this process's claims.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
     /// Writes new deliveries in one transaction. Claimed ones (`lease_until` set) are sent by
     /// this process; unclaimed ones wait for whoever claims them. The body goes to `bodies`,
     /// written once and never rewritten.
@@ -797,6 +802,69 @@ impl Spool {
         Ok(free + held)
     }
 
+    /// Whether the file this spool has open is no longer the one at its path: deleted, renamed
+    /// or replaced (by another file, a directory) while the process ran. SQLite goes on writing
+    /// to the file it has open, which no other process will ever open again: what is pending
+    /// there would end with this process, with no trace anywhere (see [`Spool::move_rows_into`]).
+    pub fn has_moved(&self) -> bool {
+        if self.location == ":memory:" {
+            return false;
+        }
+        let _inside = process::sqlite_section();
+        let mut moved: std::os::raw::c_int = 0;
+        // SAFETY: a valid connection handle, "main" NUL-terminated, and SQLITE_FCNTL_HAS_MOVED
+        // writes one int through the pointer.
+        let rc = unsafe {
+            rusqlite::ffi::sqlite3_file_control(
+                self.conn.handle(),
+                c"main".as_ptr(),
+                rusqlite::ffi::SQLITE_FCNTL_HAS_MOVED,
+                (&mut moved as *mut std::os::raw::c_int).cast(),
+            )
+        };
+        rc == rusqlite::ffi::SQLITE_OK && moved != 0
+    }
+
+    /// Copies every row of this spool (with its body) that `fresh` does not have into `fresh`,
+    /// the spool now at this one's path, in one transaction; returns how many, and how many of
+    /// them are pending. Claims are kept: this process goes on with what it holds, and a dead
+    /// process's claims run out as they would have.
+    pub fn move_rows_into(&mut self, fresh: &Path) -> rusqlite::Result<(usize, usize)> {
+        let _inside = process::sqlite_section();
+        self.conn.execute("ATTACH DATABASE ?1 AS fresh", [fresh.display().to_string()])?;
+        let moved = (|| -> rusqlite::Result<(usize, usize)> {
+            let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let offset: i64 = tx.query_row("SELECT COALESCE(MAX(id), 0) FROM fresh.bodies", [], |r| r.get(0))?;
+            let missing = "SELECT body_id FROM main.outbox WHERE id NOT IN (SELECT id FROM fresh.outbox)";
+            tx.execute(
+                &format!(
+                    "INSERT INTO fresh.bodies (id, body) SELECT id + ?1, body FROM main.bodies WHERE id IN ({missing})"
+                ),
+                [offset],
+            )?;
+            let pending: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM main.outbox WHERE status = 'pending' AND id NOT IN (SELECT id FROM fresh.outbox)",
+                [],
+                |r| r.get(0),
+            )?;
+            let columns = "id, feed_id, feed_name, event, method, url, headers, status, attempts, attempt_count, \
+                           response_excerpt, created_at, next_attempt_at, lease_owner, lease_until, secret, canceled, network";
+            let rows = tx.execute(
+                &format!(
+                    "INSERT INTO fresh.outbox ({columns}, body_id)
+                     SELECT {columns}, body_id + ?1 FROM main.outbox WHERE id NOT IN (SELECT id FROM fresh.outbox)"
+                ),
+                [offset],
+            )?;
+            tx.commit()?;
+            Ok((rows, pending.max(0) as usize))
+        })();
+        let detached = self.conn.execute("DETACH DATABASE fresh", []);
+        let moved = moved?;
+        detached?;
+        Ok(moved)
+    }
+
     /// Gives up this process's claims on unfinished deliveries, so another process can send
     /// them at once instead of after the lease; called when the process stops.
     pub fn release_claims(&mut self, now: u64) -> rusqlite::Result<usize> {
@@ -1223,6 +1291,39 @@ mod tests {
         let dir = temp_dir();
         let path = dir.join("spool.sqlite");
         (dir.clone(), Spool::open(&path, first).unwrap(), Spool::open(&path, second).unwrap())
+    }
+
+    #[test]
+    fn a_spool_file_deleted_while_open_is_found_and_its_rows_move_to_the_new_file() {
+        let dir = temp_dir();
+        let path = dir.join("spool.sqlite");
+        let mut old = Spool::open(&path, "p1").unwrap();
+        old.insert(&[(delivery(1), None), (delivery(2), Some(u64::MAX / 2))]).unwrap();
+        assert!(!old.has_moved());
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        assert!(old.has_moved(), "the file it has open is no longer at its path");
+        let fresh = Spool::open(&path, "p1").unwrap();
+        fresh.conn.execute("INSERT INTO bodies (body) VALUES (x'00')", []).unwrap();
+        assert_eq!(old.move_rows_into(&path).unwrap(), (2, 2));
+        assert_eq!(old.move_rows_into(&path).unwrap(), (0, 0), "rows already there are not copied again");
+        assert!(!fresh.has_moved());
+        assert_eq!(fresh.pending_count().unwrap(), 2);
+        let bodies: Vec<Vec<u8>> = fresh
+            .conn
+            .prepare("SELECT b.body FROM outbox o JOIN bodies b ON b.id = o.body_id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(bodies, vec![b"{}".to_vec(), b"{}".to_vec()], "each row keeps its own body");
+        let held: i64 =
+            fresh.conn.query_row("SELECT COUNT(*) FROM outbox WHERE lease_owner = 'p1'", [], |r| r.get(0)).unwrap();
+        assert_eq!(held, 1, "a claim is kept");
+        drop((old, fresh));
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
