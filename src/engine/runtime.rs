@@ -392,14 +392,20 @@ impl Engine {
         let inbox_cap = INBOX_LIMIT.max(config.memory_limit as u64);
         let (commands, inbox) = std_mpsc::channel();
         let (to_http, from_spool) = mpsc::unbounded_channel();
+        // tokio panics, rather than return an error, when the OS refuses its worker thread
+        // (RLIMIT_AS or RLIMIT_NPROC, which PHP code can lower with posix_setrlimit()): that
+        // panic reached PHP as an Error, with every signal left blocked on the PHP thread.
         let runtime = with_signals_blocked(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(config.worker_threads.max(1))
-                .max_blocking_threads(8)
-                .thread_name("fluent-webhook")
-                .on_thread_start(block_async_signals)
-                .enable_all()
-                .build()
+            without_panic_message(|| {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(config.worker_threads.max(1))
+                    .max_blocking_threads(8)
+                    .thread_name("fluent-webhook")
+                    .on_thread_start(block_async_signals)
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
         })
         .map_err(|e| format!("could not start the delivery runtime: {e}"))?;
         let withdrawn = Arc::new(Withdrawn::default());
@@ -428,17 +434,36 @@ pub(super) fn abandoned(reason: &str) -> Outcome {
     Outcome::no_answer(reason.to_string(), Duration::ZERO)
 }
 
+/// Runs `f` with every asynchronous signal blocked, so that threads it starts inherit the
+/// mask. The PHP thread's own mask is restored however `f` ends, a panic included: left
+/// blocked, PHP's timers (max_execution_time), SIGTERM and pcntl handlers never fire again.
 fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
-    // SAFETY: sigset_t is plain data; pthread_sigmask only reads `set` and writes `old`,
-    // and the old mask is restored before returning.
-    unsafe {
+    struct Restore(libc::sigset_t);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            // SAFETY: puts back the mask read when it was made, on the same thread.
+            unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
+        }
+    }
+    // SAFETY: sigset_t is plain data; pthread_sigmask only reads `set` and writes `old`.
+    let _restore = unsafe {
         let mut old: libc::sigset_t = std::mem::zeroed();
         let set = async_signals();
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
-        let result = f();
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-        result
-    }
+        Restore(old)
+    };
+    f()
+}
+
+/// `f`'s result, or its panic as an error, without the panic's message on stderr. Only for
+/// start-up, on the PHP thread: no thread of ours runs yet whose panic the empty hook could
+/// silence (an engine inherited across fork() has no threads in the child).
+fn without_panic_message<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(hook);
+    result.unwrap_or_else(|panic| Err(super::sender::panic_message(panic)))
 }
 
 fn block_async_signals() {

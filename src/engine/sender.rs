@@ -183,7 +183,7 @@ pub async fn caught<T>(future: impl std::future::Future<Output = T>) -> Result<T
 const PANIC_MESSAGE_BYTES: usize = 300;
 
 /// A panic's message, for the log: at most PANIC_MESSAGE_BYTES, cut at a character.
-fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
+pub(super) fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
     let mut message = match panic.downcast::<String>() {
         Ok(text) => *text,
         Err(panic) => panic.downcast_ref::<&str>().map_or_else(|| "a panic".to_string(), |m| m.to_string()),
