@@ -22,10 +22,14 @@ use super::{fiber, ini};
 use crate::encode::tree::TreeBuilder;
 use crate::encode::{Key, Scalar, Sink};
 
-/// C stack a Fiber must have left to walk one more level: the walk's frames for a level, and
+/// C stack a Fiber (or the thread) must have left to walk one more level: the walk's frames for a level, and
 /// for a jsonSerialize() call PHP's own (zend_call_function, the VM) and what the method's
 /// body runs, with room to spare.
 const FIBER_STACK_RESERVE: usize = 32 << 10;
+
+/// Levels of nesting (and jsonSerialize() calls) that any stack PHP itself runs with holds;
+/// past them the walk checks the thread's stack as it checks a Fiber's.
+const SHALLOW: usize = 16;
 
 /// `json_encode`'s default depth limit.
 pub const MAX_DEPTH: usize = 512;
@@ -299,6 +303,15 @@ impl<S: Sink> Walker<'_, S> {
                 "nesting is too deep for this Fiber's C stack (fiber.stack_size {})",
                 ini::text(c"fiber.stack_size").unwrap_or_default()
             )));
+        }
+        // The thread's own stack, past a few levels (the check is a system call): PHP code
+        // can lower RLIMIT_STACK below what 512 levels of the walk take.
+        if depth + self.serializing >= SHALLOW
+            && fiber::thread_stack_left().is_some_and(|left| left < FIBER_STACK_RESERVE)
+        {
+            return Err(ConvertError::invalid(
+                "nesting is too deep for the C stack that RLIMIT_STACK leaves this process".to_string(),
+            ));
         }
         if self.open.contains(&identity) {
             return Err(ConvertError::invalid(format!("the {kind} contains itself (a reference cycle)")));
