@@ -255,6 +255,11 @@ pub struct Spool {
     checkpointer: Option<Checkpointer>,
 }
 
+/// The columns of `outbox` a row keeps when it moves to another spool file, all but its
+/// body's id (renumbered there); a test keeps the list in step with SCHEMA.
+const OUTBOX_COLUMNS_BUT_BODY: &str = "id, feed_id, feed_name, event, method, url, headers, status, attempts, \
+     attempt_count, response_excerpt, created_at, next_attempt_at, lease_owner, lease_until, secret, canceled, network";
+
 impl Drop for Spool {
     fn drop(&mut self) {
         if let Some(checkpointer) = self.checkpointer.take() {
@@ -847,12 +852,11 @@ impl Spool {
                 [],
                 |r| r.get(0),
             )?;
-            let columns = "id, feed_id, feed_name, event, method, url, headers, status, attempts, attempt_count, \
-                           response_excerpt, created_at, next_attempt_at, lease_owner, lease_until, secret, canceled, network";
             let rows = tx.execute(
                 &format!(
-                    "INSERT INTO fresh.outbox ({columns}, body_id)
-                     SELECT {columns}, body_id + ?1 FROM main.outbox WHERE id NOT IN (SELECT id FROM fresh.outbox)"
+                    "INSERT INTO fresh.outbox ({OUTBOX_COLUMNS_BUT_BODY}, body_id)
+                     SELECT {OUTBOX_COLUMNS_BUT_BODY}, body_id + ?1 FROM main.outbox
+                     WHERE id NOT IN (SELECT id FROM fresh.outbox)"
                 ),
                 [offset],
             )?;
@@ -1291,6 +1295,23 @@ mod tests {
         let dir = temp_dir();
         let path = dir.join("spool.sqlite");
         (dir.clone(), Spool::open(&path, first).unwrap(), Spool::open(&path, second).unwrap())
+    }
+
+    #[test]
+    fn a_moved_row_keeps_every_column() {
+        let spool = Spool::in_memory("me");
+        let mut columns: Vec<String> = spool
+            .conn
+            .prepare("SELECT name FROM pragma_table_info('outbox') WHERE name != 'body_id'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut moved: Vec<String> = OUTBOX_COLUMNS_BUT_BODY.split(',').map(|c| c.trim().to_string()).collect();
+        columns.sort();
+        moved.sort();
+        assert_eq!(moved, columns);
     }
 
     #[test]
