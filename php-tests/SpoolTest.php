@@ -296,18 +296,8 @@ final class SpoolTest extends WebhookTestCase
 
     public function testWhatIsLeftAtExitStaysInTheSpoolForTheNextProcess(): void
     {
-        $hold = 'exit-' . bin2hex(random_bytes(4));
-        $url = $this->url('hook', "/hold/$hold");
-        $ini = ['fluent_webhook.spool_path' => "$this->dir/spool.sqlite", 'fluent_webhook.shutdown_timeout' => '0.5'];
-        $first = self::runPhp(<<<PHP
-            <?php
-            \$feed = new FluentWebhook\Feed(['name' => 'left', 'request_url' => '$url', 'event_trigger' => ['e']]);
-            echo FluentWebhook\dispatch('e', ['n' => 1], [\$feed])[0];
-            PHP, $ini);
-        $this->assertSame(0, $first['exit']);
-        $this->assertStringContainsString('1 deliveries were not sent', $first['stderr']);
+        [$first, $hold, $ini] = $this->leaveOneDeliveryAtExit('exit');
         $this->assertStringContainsString('they stay in the spool', $first['stderr']);
-        self::receiver()->release($hold);
 
         $second = self::runPhp('<?php var_dump(FluentWebhook\\flush(20)); echo json_encode(FluentWebhook\\deliveries());', $ini);
         $this->assertSame(0, $second['exit'], $second['stderr']);
@@ -370,7 +360,23 @@ final class SpoolTest extends WebhookTestCase
      */
     public function testResumeInANewProcessCountsWhatItTookUp(): void
     {
-        $hold = 'resume-' . bin2hex(random_bytes(4));
+        [$first, $hold, $ini] = $this->leaveOneDeliveryAtExit('resume');
+
+        $cron = self::runPhp('<?php echo FluentWebhook\\resume(), "\\n"; var_dump(FluentWebhook\\flush(20));', $ini);
+        $this->assertSame(0, $cron['exit'], $cron['stderr']);
+        $this->assertSame("1\nbool(true)\n", $cron['stdout'], 'resume() took up the one delivery left');
+        $ids = array_map(fn ($r) => $r['headers']['webhook-id'], self::receiver()->requests("/hold/$hold"));
+        $this->assertContains($first['stdout'], $ids);
+    }
+
+    /**
+     * A child process that exits while its one delivery is held by the receiver, which then
+     * answers: the delivery stays in the spool for the next process. Returns the child's
+     * result (its stdout is the delivery's id), the hold's name, and the ini to share.
+     */
+    private function leaveOneDeliveryAtExit(string $label): array
+    {
+        $hold = "$label-" . bin2hex(random_bytes(4));
         $url = $this->url('hook', "/hold/$hold");
         $ini = ['fluent_webhook.spool_path' => "$this->dir/spool.sqlite", 'fluent_webhook.shutdown_timeout' => '0.5'];
         $first = self::runPhp(<<<PHP
@@ -381,12 +387,7 @@ final class SpoolTest extends WebhookTestCase
         $this->assertSame(0, $first['exit']);
         $this->assertStringContainsString('1 deliveries were not sent', $first['stderr']);
         self::receiver()->release($hold);
-
-        $cron = self::runPhp('<?php echo FluentWebhook\\resume(), "\\n"; var_dump(FluentWebhook\\flush(20));', $ini);
-        $this->assertSame(0, $cron['exit'], $cron['stderr']);
-        $this->assertSame("1\nbool(true)\n", $cron['stdout'], 'resume() took up the one delivery left');
-        $ids = array_map(fn ($r) => $r['headers']['webhook-id'], self::receiver()->requests("/hold/$hold"));
-        $this->assertContains($first['stdout'], $ids);
+        return [$first, $hold, $ini];
     }
 
     /**
