@@ -215,10 +215,11 @@ pub fn snapshot() -> Snapshot {
     }
 }
 
-/// Where this process's spool is, once its machinery started.
+/// Where this process's spool is, once its machinery started. A forked child knows before
+/// that: the machinery it starts keeps its spool in memory (see `with_engine`).
 pub fn spool_location() -> Option<String> {
     let slot = lock_engine();
-    slot.as_ref().filter(|e| e.pid == process::id()).map(|e| e.tally.spool_location().0)
+    slot.as_ref().map(|e| if e.pid == process::id() { e.tally.spool_location().0 } else { ":memory:".into() })
 }
 
 /// Whether this process has started its machinery.
