@@ -10,9 +10,9 @@ namespace FluentWebhook\Tests;
 final class LifecycleTest extends WebhookTestCase
 {
     /** @return array{exit: ?int, stdout: string, stderr: string, timed_out: bool, signal: ?int} */
-    private function child(string $code, float $timeout = 30.0): array
+    private function child(string $code, array $ini = [], float $timeout = 30.0): array
     {
-        $result = self::runPhp("<?php\n" . $code, ['fluent_webhook.shutdown_timeout' => '1', 'fluent_webhook.spool_path' => ''], $timeout);
+        $result = self::runPhp("<?php\n" . $code, $ini + ['fluent_webhook.shutdown_timeout' => '1', 'fluent_webhook.spool_path' => ''], $timeout);
         $this->assertFalse($result['timed_out'], 'hung: ' . $result['stdout'] . $result['stderr']);
         $this->assertNull($result['signal'], "killed by signal {$result['signal']}: " . $result['stderr']);
         return $result;
@@ -47,5 +47,47 @@ final class LifecycleTest extends WebhookTestCase
         $this->assertStringContainsString('Maximum execution time of 1 second exceeded', $result['stdout'] . $result['stderr']);
         $this->assertStringNotContainsString('never fired', $result['stdout']);
         $this->assertStringNotContainsString('panic', $result['stdout'] . $result['stderr']);
+    }
+
+    /**
+     * An address space lowered (posix_setrlimit(POSIX_RLIMIT_AS)) to just above what the process
+     * uses, then a call whose data needs more: the allocator refused the copy or the encoding,
+     * and Rust's answer to that, "memory allocation of N bytes failed", aborted PHP. Each call
+     * is now a FluentWebhook\Exception that says so, and with the limit raised again the
+     * extension works as before.
+     */
+    public function testMemoryTheAllocatorRefusesIsAnExceptionNotAnAbort(): void
+    {
+        $result = $this->child(<<<'PHP'
+            $feed = fn (array $more = []) => new FluentWebhook\Feed($more + ['name' => 'h', 'request_url' => 'http://127.0.0.1:9/h', 'event_trigger' => ['e']]);
+            [$json, $form, $get] = [$feed(), $feed(['request_format' => 'FORM']), $feed(['request_method' => 'GET'])];
+            FluentWebhook\dispatch('e', ['a' => 1], [$json]);
+            $big = str_repeat('a', 4 << 20);
+            $settings = ['name' => $big, 'request_url' => 'http://127.0.0.1:9/h', 'event_trigger' => ['e']];
+            $calls = [
+                'dispatch, data with an object' => fn () => FluentWebhook\dispatch('e', ['x' => $big, 'o' => new ArrayObject([1])], [$json]),
+                'dispatch, data of arrays' => fn () => FluentWebhook\dispatch('e', ['x' => $big], [$json]),
+                'dispatch, a form body' => fn () => FluentWebhook\dispatch('e', ['x' => $big], [$form]),
+                'dispatch, a GET URL' => fn () => FluentWebhook\dispatch('e', ['x' => $big], [$get]),
+                'render' => fn () => $json->render('e', ['x' => $big]),
+                'new Feed' => fn () => $feed($settings),
+                'dispatch, a settings array' => fn () => FluentWebhook\dispatch('e', ['x' => 1], [$settings]),
+            ];
+            foreach (file('/proc/self/status') as $l) { if (str_starts_with($l, 'VmSize:')) { $size = (int) preg_replace('/\D/', '', $l) * 1024; } }
+            posix_setrlimit(POSIX_RLIMIT_AS, $size + (1 << 20), POSIX_RLIMIT_INFINITY);
+            foreach ($calls as $name => $call) {
+                try { $call(); echo "$name: no exception\n"; } catch (Throwable $e) { echo "$name: ", get_class($e), ': ', $e->getMessage(), "\n"; }
+            }
+            posix_setrlimit(POSIX_RLIMIT_AS, POSIX_RLIMIT_INFINITY, POSIX_RLIMIT_INFINITY);
+            echo strlen($json->render('e', ['x' => $big])['body']), ' ', count(FluentWebhook\dispatch('e', ['x' => $big], [$json, $form, $get])), "\n";
+            PHP, ['fluent_webhook.max_payload_bytes' => '16M']);
+        $this->assertSame(0, $result['exit'], $result['stdout'] . $result['stderr']);
+        $lines = explode("\n", trim($result['stdout']));
+        $this->assertCount(8, $lines, $result['stdout'] . $result['stderr']);
+        foreach (array_slice($lines, 0, 7) as $line) {
+            $this->assertMatchesRegularExpression('/^[^:]+: FluentWebhook\\\\Exception: .*out of memory: \d+ bytes could not be allocated/', $line);
+        }
+        $this->assertSame((string) ((4 << 20) + 8) . ' 3', $lines[7], 'with the limit raised, the same calls succeed');
+        $this->assertStringNotContainsString('memory allocation', $result['stderr']);
     }
 }

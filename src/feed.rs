@@ -6,7 +6,9 @@ use serde_json::Value;
 
 use crate::encode::{form::FormWriter, json::JsonWriter, tree::TreeBuilder, Tee};
 use crate::events;
+use crate::memory::OutOfMemory;
 use crate::payload;
+pub use crate::request::RequestError;
 use crate::request::{self, WebhookRequest};
 use crate::settings::{Body, FeedSettings, Format, InvalidFeed};
 
@@ -37,12 +39,12 @@ impl Feed {
     /// [`Feed::request_for`] for a payload of at most `limit` bytes: selected fields that
     /// would render past it stop rendering (see [`payload::build_within`]). A request built
     /// may still pass the limit: check it with [`request::check_size`].
-    pub fn request_within(&self, event: &str, data: &Value, limit: usize) -> Result<WebhookRequest, String> {
+    pub fn request_within(&self, event: &str, data: &Value, limit: usize) -> Result<WebhookRequest, RequestError> {
         let payload = payload::build_within(&self.settings.body, data, limit).map_err(|_| {
-            format!(
+            RequestError::TooLarge(format!(
                 "the selected fields of feed {:?} render past fluent_webhook.max_payload_bytes ({limit} bytes)",
                 self.settings.name
-            )
+            ))
         })?;
         request::build_within(&self.settings, events::normalize(event), &payload, limit)
     }
@@ -65,11 +67,9 @@ impl Feed {
             }
             Needs::Form => {
                 let query = data.form.as_deref().ok_or_else(missing)?;
-                request::with_query(&self.settings, event, std::str::from_utf8(query).unwrap_or_default())
+                request::with_query(&self.settings, event, std::str::from_utf8(query).unwrap_or_default())?
             }
-            Needs::Tree => self
-                .request_within(event, data.tree.as_ref().ok_or_else(missing)?, limit)
-                .map_err(RequestError::TooLarge)?,
+            Needs::Tree => self.request_within(event, data.tree.as_ref().ok_or_else(missing)?, limit)?,
         })
     }
 
@@ -80,15 +80,6 @@ impl Feed {
             (Body::SelectedFields(_), _, _) => Needs::Tree,
         }
     }
-}
-
-/// Why [`Feed::request_from`] made no request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RequestError {
-    /// The payload would pass the limit on its size.
-    TooLarge(String),
-    /// The encodings lack the one this feed needs (made by [`sinks_for`] for other feeds).
-    NotEncoded(String),
 }
 
 /// What a feed's request needs from the event data.
@@ -133,14 +124,15 @@ impl Tee {
         self.json.is_some() && self.form.is_none() && self.tree.is_none()
     }
 
-    pub fn finish(self) -> Encoded {
+    /// The encodings, or the memory one of them needed and did not get.
+    pub fn finish(self) -> Result<Encoded, OutOfMemory> {
         let form_passed = self.form.as_ref().is_some_and(FormWriter::passed);
-        Encoded {
-            json: self.json.map(|w| w.finish().into()),
-            form: self.form.filter(|w| !w.passed()).map(|w| w.finish().into_bytes().into()),
+        Ok(Encoded {
+            json: self.json.map(JsonWriter::finish).transpose()?.map(Bytes::from),
+            form: self.form.filter(|w| !w.passed()).map(FormWriter::finish).transpose()?.map(|f| f.into_bytes().into()),
             form_passed,
-            tree: self.tree.map(TreeBuilder::finish),
-        }
+            tree: self.tree.map(TreeBuilder::finish).transpose()?,
+        })
     }
 }
 
@@ -176,11 +168,11 @@ mod tests {
         .collect();
         let mut sinks = sinks_for(&feeds, usize::MAX);
         crate::encode::walk(&data, &mut sinks);
-        let encoded = sinks.finish();
+        let encoded = sinks.finish().unwrap();
         for feed in &feeds {
             assert_eq!(feed.request_from("e", &encoded, usize::MAX).unwrap(), feed.request_for("e", &data));
         }
-        let json_only = sinks_for(&feeds[..1], usize::MAX).finish();
+        let json_only = sinks_for(&feeds[..1], usize::MAX).finish().unwrap();
         assert!(json_only.form.is_none() && json_only.tree.is_none());
     }
 

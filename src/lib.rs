@@ -14,6 +14,7 @@ pub mod encode;
 pub mod engine;
 pub mod events;
 pub mod feed;
+pub mod memory;
 pub mod network;
 pub mod outcome;
 pub mod payload;

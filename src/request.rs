@@ -15,6 +15,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::encode::{form, json};
+use crate::memory::{self, OutOfMemory};
 use crate::settings::{FeedSettings, Format, Method};
 use crate::signature::Secret;
 
@@ -62,12 +63,30 @@ impl WebhookRequest {
     }
 }
 
+/// Why no request was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestError {
+    /// The payload would pass the limit on its size.
+    TooLarge(String),
+    /// The encodings lack the one this feed needs (made by [`crate::feed::sinks_for`] for
+    /// other feeds).
+    NotEncoded(String),
+    /// The allocator refused memory for the body or URL (see crate::memory).
+    OutOfMemory(OutOfMemory),
+}
+
+impl From<OutOfMemory> for RequestError {
+    fn from(refused: OutOfMemory) -> Self {
+        RequestError::OutOfMemory(refused)
+    }
+}
+
 /// Names the event that fired, since one feed may listen to several.
 pub const EVENT_HEADER: &str = "X-Webhook-Event";
 
 pub fn build(settings: &FeedSettings, event: &str, payload: &Value) -> WebhookRequest {
     if !settings.method.has_body() {
-        return with_query(settings, event, &form::encode(payload));
+        return with_query(settings, event, &form::encode(payload)).unwrap_or_else(|refused| refused.abort());
     }
     let body = match settings.format {
         Format::Json => json::encode(payload),
@@ -78,21 +97,23 @@ pub fn build(settings: &FeedSettings, event: &str, payload: &Value) -> WebhookRe
 
 /// [`build`], refusing a form body or GET query that passes `limit` bytes before it is
 /// written whole (see [`form::FormWriter::within`]). A JSON body is encoded whole: the caller
-/// bounds its payload ([`crate::payload::build_within`]) and checks its size.
+/// bounds its payload ([`crate::payload::build_within`]) and checks its size. Memory the
+/// allocator refuses for the body or URL is an error too.
 pub fn build_within(
     settings: &FeedSettings,
     event: &str,
     payload: &Value,
     limit: usize,
-) -> Result<WebhookRequest, String> {
+) -> Result<WebhookRequest, RequestError> {
     if settings.format == Format::Json && settings.method.has_body() {
-        return Ok(build(settings, event, payload));
+        return Ok(with_body(settings, event, json::try_encode(payload)?.into()));
     }
-    let encoded = form::encode_within(payload, limit).ok_or_else(|| form_too_large(settings, limit))?;
+    let encoded =
+        form::encode_within(payload, limit)?.ok_or_else(|| RequestError::TooLarge(form_too_large(settings, limit)))?;
     Ok(if settings.method.has_body() {
         assemble(settings, event, settings.url.clone(), Bytes::from(encoded))
     } else {
-        with_query(settings, event, &encoded)
+        with_query(settings, event, &encoded)?
     })
 }
 
@@ -113,8 +134,8 @@ pub fn with_body(settings: &FeedSettings, event: &str, body: Bytes) -> WebhookRe
 }
 
 /// The request of a feed that sends GET, with the payload already encoded as a query.
-pub fn with_query(settings: &FeedSettings, event: &str, query: &str) -> WebhookRequest {
-    assemble(settings, event, append_query(&settings.url, query), Bytes::new())
+pub fn with_query(settings: &FeedSettings, event: &str, query: &str) -> Result<WebhookRequest, OutOfMemory> {
+    Ok(assemble(settings, event, append_query(&settings.url, query)?, Bytes::new()))
 }
 
 fn assemble(settings: &FeedSettings, event: &str, url: String, body: Bytes) -> WebhookRequest {
@@ -171,10 +192,11 @@ pub fn check_size(request: &WebhookRequest, feed_name: &str, limit: usize) -> Re
     Ok(())
 }
 
-/// Appends `query` to the URL's query string (before any fragment).
-fn append_query(url: &str, query: &str) -> String {
+/// Appends `query` to the URL's query string (before any fragment); the query is the
+/// payload, of any size.
+fn append_query(url: &str, query: &str) -> Result<String, OutOfMemory> {
     if query.is_empty() {
-        return url.to_string();
+        return Ok(url.to_string());
     }
     let (base, fragment) = match url.find('#') {
         Some(at) => url.split_at(at),
@@ -185,7 +207,12 @@ fn append_query(url: &str, query: &str) -> String {
         Some(at) if at + 1 == base.len() || base.ends_with('&') => "",
         Some(_) => "&",
     };
-    format!("{base}{separator}{query}{fragment}")
+    let mut joined = String::new();
+    memory::reserve_text(&mut joined, url.len() + separator.len() + query.len())?;
+    for part in [base, separator, query, fragment] {
+        joined.push_str(part);
+    }
+    Ok(joined)
 }
 
 #[cfg(test)]
@@ -254,9 +281,9 @@ mod tests {
         assert_eq!(request.url, "https://h.test/hook?a=1&b=x+y");
         assert!(request.body.is_empty());
         assert_eq!(request.header("content-type"), None);
-        assert_eq!(append_query("https://h.test/p#frag", "b=1"), "https://h.test/p?b=1#frag");
-        assert_eq!(append_query("https://h.test/p?", "b=1"), "https://h.test/p?b=1");
-        assert_eq!(append_query("https://h.test/p", ""), "https://h.test/p");
+        assert_eq!(append_query("https://h.test/p#frag", "b=1").unwrap(), "https://h.test/p?b=1#frag");
+        assert_eq!(append_query("https://h.test/p?", "b=1").unwrap(), "https://h.test/p?b=1");
+        assert_eq!(append_query("https://h.test/p", "").unwrap(), "https://h.test/p");
     }
 
     #[test]

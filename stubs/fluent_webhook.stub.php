@@ -29,6 +29,8 @@ final class Feed
      * @param int|string|null $id The id the site stores the feed under; dispatch() sends a
      *     feed given twice with the same id once.
      * @throws InvalidFeedException naming the settings key at fault.
+     * @throws Exception when the allocator refuses the memory the settings need
+     *     (posix_setrlimit(POSIX_RLIMIT_AS)): the message starts '$settings: out of memory'.
      */
     public function __construct(array $settings, int|string|null $id = null) {}
 
@@ -76,6 +78,8 @@ final class Feed
      *     a reference cycle, nesting deeper than 512), or when the payload (the body, or the
      *     URL of a GET) would pass fluent_webhook.max_payload_bytes: selected fields stop
      *     rendering, and form bodies and queries stop being written, once past it.
+     * @throws Exception when the allocator refuses the memory a copy or an encoding of $data
+     *     needs (posix_setrlimit(POSIX_RLIMIT_AS)): the message says 'out of memory'.
      */
     public function render(string $event, array $data): array {}
 
@@ -105,10 +109,11 @@ final class Feed
  * @throws Exception when $event is invalid, an item of $feeds is neither a Feed nor an
  *     array, the deliveries would hold more than fluent_webhook.memory_limit bytes (a body
  *     feeds share counts once; each GET URL and each feed's selected fields is a copy of its
- *     own; one delivery always goes), the delivery runtime cannot start, or the spool
- *     cannot write (a full disk, a lock held for long) and fluent_webhook.memory_limit bytes
- *     of new deliveries already wait in memory: then these deliveries are not queued, and
- *     the message says why.
+ *     own; one delivery always goes), the allocator refuses the memory a copy or an
+ *     encoding of $data needs ('out of memory', see Feed::render()), the delivery runtime
+ *     cannot start, or the spool cannot write (a full disk, a lock held for long) and
+ *     fluent_webhook.memory_limit bytes of new deliveries already wait in memory: then these
+ *     deliveries are not queued, and the message says why.
  */
 function dispatch(string $event, array $data, array $feeds): array {}
 
@@ -157,8 +162,9 @@ function stats(): array {}
  *     Credentials in URLs (credential-like query or fragment parameters, user:password) are
  *     redacted; request headers are never shown.
  * @throws Exception for an unknown filter key or a bad value, when the rows would take more
- *     PHP memory than memory_limit leaves (ask for fewer with limit), or when the spool does
- *     not answer within 10 s (another process holding its write lock, a slow disk).
+ *     PHP memory than memory_limit leaves (ask for fewer with limit), when the allocator
+ *     refuses the memory reading them takes ('out of memory'), or when the spool does not
+ *     answer within 10 s (another process holding its write lock, a slow disk).
  */
 function deliveries(?array $filter = null): array {}
 

@@ -10,9 +10,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde_json::Value;
 
 use super::{php_float, walk, Key, Scalar, Sink};
+use crate::memory::{self, OutOfMemory};
 
 /// Encodes a payload as `json_encode` would.
 pub fn encode(payload: &Value) -> Vec<u8> {
+    try_encode(payload).unwrap_or_else(|refused| refused.abort())
+}
+
+/// [`encode`], with memory the allocator refuses an error (see crate::memory).
+pub fn try_encode(payload: &Value) -> Result<Vec<u8>, OutOfMemory> {
     let mut writer = JsonWriter::default();
     walk(payload, &mut writer);
     writer.finish()
@@ -26,66 +32,115 @@ pub struct JsonWriter {
     open: Vec<bool>,
     /// The next entry is the first of its list or map (no comma before it).
     first: bool,
+    /// Memory the body needed and did not get: the writer has stopped, and let its body go.
+    refused: Option<OutOfMemory>,
 }
 
 /// The size of the last body written, for the next one's first allocation.
 static LAST_SIZE: AtomicUsize = AtomicUsize::new(0);
 
+/// The most bytes written for anything but a string: a number with the comma, quotes and
+/// colon of an integer key, a literal, a bracket.
+const SHORT: usize = 32;
+
 impl JsonWriter {
-    pub fn finish(mut self) -> Vec<u8> {
+    pub fn finish(mut self) -> Result<Vec<u8>, OutOfMemory> {
+        if let Some(refused) = self.refused {
+            return Err(refused);
+        }
         LAST_SIZE.store(self.out.len() + self.out.len() / 8, Ordering::Relaxed);
         if super::too_roomy(self.out.capacity(), self.out.len()) {
             self.out.shrink_to_fit();
         }
-        self.out
+        Ok(self.out)
+    }
+
+    /// Runs `write` on the body unless the writer has stopped; a refusal stops it.
+    fn write(&mut self, write: impl FnOnce(&mut Vec<u8>) -> Result<(), OutOfMemory>) {
+        if self.refused.is_some() {
+            return;
+        }
+        if let Err(refused) = write(&mut self.out) {
+            self.refused = Some(refused);
+            // Given back at once: the walk goes on until it sees the refusal.
+            self.out = Vec::new();
+        }
     }
 }
 
 impl Sink for JsonWriter {
     fn scalar(&mut self, value: Scalar<'_>) {
-        let out = &mut self.out;
-        match value {
-            Scalar::Null => out.extend_from_slice(b"null"),
-            Scalar::Bool(true) => out.extend_from_slice(b"true"),
-            Scalar::Bool(false) => out.extend_from_slice(b"false"),
-            Scalar::Int(int) => write_int(out, int),
-            Scalar::UInt(big) => out.extend_from_slice(big.to_string().as_bytes()),
-            Scalar::Float(float) => out.extend_from_slice(php_float::to_json(float).as_bytes()),
-            Scalar::Str(text) => write_str(out, text),
-        }
+        self.write(|out| {
+            if let Scalar::Str(text) = value {
+                return write_str(out, text);
+            }
+            memory::reserve(out, SHORT)?;
+            match value {
+                Scalar::Null => out.extend_from_slice(b"null"),
+                Scalar::Bool(true) => out.extend_from_slice(b"true"),
+                Scalar::Bool(false) => out.extend_from_slice(b"false"),
+                Scalar::Int(int) => write_int(out, int),
+                Scalar::UInt(big) => out.extend_from_slice(big.to_string().as_bytes()),
+                Scalar::Float(float) => out.extend_from_slice(php_float::to_json(float).as_bytes()),
+                Scalar::Str(_) => {}
+            }
+            Ok(())
+        });
     }
 
     fn begin(&mut self, list: bool) {
-        if self.out.capacity() == 0 {
-            // Events of one kind have bodies of about one size: start at the last one's.
-            self.out.reserve(LAST_SIZE.load(Ordering::Relaxed).clamp(256, 1 << 20));
-        }
-        self.out.push(if list { b'[' } else { b'{' });
+        self.write(|out| {
+            if out.capacity() == 0 {
+                // Events of one kind have bodies of about one size: start at the last one's
+                // (a hint: refused, the body grows as it is written).
+                let _ = out.try_reserve(LAST_SIZE.load(Ordering::Relaxed).clamp(256, 1 << 20));
+            }
+            memory::reserve(out, SHORT)?;
+            out.push(if list { b'[' } else { b'{' });
+            Ok(())
+        });
         self.open.push(list);
         self.first = true;
     }
 
     fn key(&mut self, key: Key<'_>) {
-        if !std::mem::take(&mut self.first) {
-            self.out.push(b',');
-        }
-        if self.open.last() == Some(&false) {
-            match key {
-                Key::Name(name) => write_str(&mut self.out, name),
-                Key::Index(index) => {
-                    self.out.push(b'"');
-                    write_int(&mut self.out, index);
-                    self.out.push(b'"');
-                }
+        let first = std::mem::take(&mut self.first);
+        let in_map = self.open.last() == Some(&false);
+        self.write(|out| {
+            memory::reserve(out, SHORT)?;
+            if !first {
+                out.push(b',');
             }
-            self.out.push(b':');
-        }
+            if in_map {
+                match key {
+                    Key::Name(name) => {
+                        write_str(out, name)?;
+                        memory::reserve(out, 1)?;
+                    }
+                    Key::Index(index) => {
+                        out.push(b'"');
+                        write_int(out, index);
+                        out.push(b'"');
+                    }
+                }
+                out.push(b':');
+            }
+            Ok(())
+        });
     }
 
     fn end(&mut self, list: bool) {
         self.open.pop();
-        self.out.push(if list { b']' } else { b'}' });
+        self.write(|out| {
+            memory::reserve(out, 1)?;
+            out.push(if list { b']' } else { b'}' });
+            Ok(())
+        });
         self.first = false;
+    }
+
+    fn refused(&self) -> Option<OutOfMemory> {
+        self.refused
     }
 }
 
@@ -136,17 +191,17 @@ fn write_int(out: &mut Vec<u8>, value: i64) {
 
 /// A JSON string as `json_encode` writes it: `"` `\\` and `/` escaped, control characters as
 /// `\b \f \n \r \t` or `\u00xx`, everything past ASCII as `\uxxxx` (UTF-16 units).
-pub fn write_str(out: &mut Vec<u8>, text: &str) {
+pub fn write_str(out: &mut Vec<u8>, text: &str) -> Result<(), OutOfMemory> {
     let bytes = text.as_bytes();
-    out.reserve(bytes.len() + 2);
+    memory::reserve(out, bytes.len() + 2)?;
     // Most keys and values need no escaping: one check of the whole string, one copy.
     if !any_needs_escape(bytes) {
         out.push(b'"');
         out.extend_from_slice(bytes);
         out.push(b'"');
-        return;
+        return Ok(());
     }
-    write_escaped(out, text);
+    write_escaped(out, text)
 }
 
 /// Whether any byte of `bytes` may need escaping, a word at a time: the last word overlaps
@@ -171,8 +226,10 @@ fn any_needs_escape(bytes: &[u8]) -> bool {
     at < bytes.len() && word_needs_escape(word_at(bytes.len() - 8))
 }
 
-fn write_escaped(out: &mut Vec<u8>, text: &str) {
+fn write_escaped(out: &mut Vec<u8>, text: &str) -> Result<(), OutOfMemory> {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    /// The longest escape: a surrogate pair.
+    const LONGEST: usize = 12;
     let bytes = text.as_bytes();
     out.push(b'"');
     let (mut plain_start, mut at) = (0, 0);
@@ -190,6 +247,7 @@ fn write_escaped(out: &mut Vec<u8>, text: &str) {
             at += 1;
             continue;
         }
+        memory::reserve(out, at - plain_start + LONGEST)?;
         out.extend_from_slice(&bytes[plain_start..at]);
         if byte < 0x80 {
             match byte {
@@ -229,8 +287,10 @@ fn write_escaped(out: &mut Vec<u8>, text: &str) {
         }
         plain_start = at;
     }
+    memory::reserve(out, bytes.len() - plain_start + 1)?;
     out.extend_from_slice(&bytes[plain_start..]);
     out.push(b'"');
+    Ok(())
 }
 
 #[cfg(test)]
@@ -297,7 +357,7 @@ mod tests {
         for _ in 0..5000 {
             let text: String = (0..rng.usize(0..60)).map(|_| alphabet[rng.usize(..alphabet.len())]).collect();
             let mut out = Vec::new();
-            write_str(&mut out, &text);
+            write_str(&mut out, &text).unwrap();
             assert_eq!(String::from_utf8(out).unwrap(), plain(&text), "{text:?}");
         }
     }

@@ -13,6 +13,8 @@ pub mod tree;
 
 use serde_json::Value;
 
+use crate::memory::OutOfMemory;
+
 /// A value without parts. Floats are finite: JSON cannot carry NAN or INF, and the walkers
 /// refuse them before they reach a sink.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -50,6 +52,11 @@ pub trait Sink {
     fn begin(&mut self, list: bool);
     fn key(&mut self, key: Key<'_>);
     fn end(&mut self, list: bool);
+    /// Memory the sink needed and the allocator refused (see crate::memory): it has stopped
+    /// writing, and the walk can stop too.
+    fn refused(&self) -> Option<OutOfMemory> {
+        None
+    }
 }
 
 /// Spare capacity a finished body may keep; more is given back (see [`too_roomy`]).
@@ -136,6 +143,12 @@ impl Sink for Tee {
     fn end(&mut self, list: bool) {
         each!(self, sink => sink.end(list));
     }
+
+    fn refused(&self) -> Option<OutOfMemory> {
+        let json = self.json.as_ref().and_then(Sink::refused);
+        json.or_else(|| self.form.as_ref().and_then(Sink::refused))
+            .or_else(|| self.tree.as_ref().and_then(Sink::refused))
+    }
 }
 
 #[cfg(test)]
@@ -152,8 +165,8 @@ mod tests {
             tree: Some(tree::TreeBuilder::default()),
         };
         walk(&value, &mut tee);
-        assert_eq!(tee.json.unwrap().finish(), json::encode(&value));
-        assert_eq!(tee.form.unwrap().finish(), form::encode(&value));
-        assert_eq!(tee.tree.unwrap().finish(), value);
+        assert_eq!(tee.json.unwrap().finish().unwrap(), json::encode(&value));
+        assert_eq!(tee.form.unwrap().finish().unwrap(), form::encode(&value));
+        assert_eq!(tee.tree.unwrap().finish().unwrap(), value);
     }
 }

@@ -11,6 +11,7 @@
 use std::ffi::c_int;
 
 use ext_php_rs::boxed::ZBox;
+use ext_php_rs::exception::PhpException;
 use ext_php_rs::ffi::{zend_array_destroy, zend_array_dup, zend_std_get_properties, HashTable};
 use ext_php_rs::flags::DataType;
 use ext_php_rs::types::{ZendHashTable, ZendObject, Zval};
@@ -18,9 +19,10 @@ use ext_php_rs::zend::{ClassEntry, ExecutorGlobals};
 use once_cell::sync::OnceCell;
 use serde_json::{Map, Value};
 
-use super::{fiber, ini};
+use super::{exceptions, fiber, ini};
 use crate::encode::tree::TreeBuilder;
 use crate::encode::{Key, Scalar, Sink};
+use crate::memory::{self, OutOfMemory};
 
 /// C stack a Fiber (or the thread) must have left to walk one more level: the walk's frames for a level, and
 /// for a jsonSerialize() call PHP's own (zend_call_function, the VM) and what the method's
@@ -63,6 +65,8 @@ pub enum ConvertError {
     ExceptionPending,
     /// The value cannot be encoded; `path` leads to it from the top (`[order][items][2]`).
     Invalid { path: Vec<String>, problem: String },
+    /// The allocator refused memory for a copy or an encoding of the data (see crate::memory).
+    OutOfMemory(OutOfMemory),
 }
 
 impl ConvertError {
@@ -82,6 +86,7 @@ impl ConvertError {
     pub fn describe(&self, root: &str) -> String {
         match self {
             ConvertError::ExceptionPending => format!("{root}: jsonSerialize() threw an exception"),
+            ConvertError::OutOfMemory(refused) => format!("{root}: {refused}"),
             ConvertError::Invalid { path, problem } => {
                 // `path` runs from the value up; very deep paths keep both ends.
                 const KEEP: usize = 4;
@@ -102,6 +107,17 @@ impl ConvertError {
     }
 }
 
+impl ConvertError {
+    /// The exception for this error: `invalid` makes the one for data that cannot be encoded;
+    /// memory refused is no fault of the data, and is the base class.
+    pub fn exception(&self, root: &str, invalid: impl FnOnce(String) -> PhpException) -> PhpException {
+        match self {
+            ConvertError::OutOfMemory(_) => exceptions::error(self.describe(root)),
+            _ => invalid(self.describe(root)),
+        }
+    }
+}
+
 /// Converts an array as `json_encode` would see it.
 pub fn array_to_value(array: &ZendHashTable) -> Result<Value, ConvertError> {
     array_to_value_within(array, usize::MAX)
@@ -112,11 +128,12 @@ pub fn array_to_value(array: &ZendHashTable) -> Result<Value, ConvertError> {
 pub fn array_to_value_within(array: &ZendHashTable, limit: usize) -> Result<Value, ConvertError> {
     let mut tree = TreeBuilder::default();
     walk_array(array, &mut tree, limit)?;
-    Ok(tree.finish())
+    tree.finish().map_err(ConvertError::OutOfMemory)
 }
 
 /// Walks an array as `json_encode` sees it into `sink`, which may write a body straight from
-/// the zvals. On an error the sink holds part of the data and must be dropped.
+/// the zvals. On an error the sink holds part of the data and must be dropped. A sink refused
+/// memory stops the walk at the next string or array.
 ///
 /// `limit`: the most bytes a body of this data may have (`usize::MAX` for none). Every
 /// encoding writes at least each string's bytes, so strings (keys too) past it stop the
@@ -198,6 +215,11 @@ struct Walker<'s, S> {
 }
 
 impl<S: Sink> Walker<'_, S> {
+    /// Ends the walk once a sink was refused memory: what it was writing is gone.
+    fn refused(&self) -> Result<(), ConvertError> {
+        self.sink.refused().map_or(Ok(()), |refused| Err(ConvertError::OutOfMemory(refused)))
+    }
+
     /// Takes a string's bytes from the room left; past it the walk ends.
     fn spend(&mut self, bytes: usize) -> Result<(), ConvertError> {
         if take(&mut self.room, bytes) {
@@ -224,7 +246,8 @@ impl<S: Sink> Walker<'_, S> {
             IS_STRING => match unsafe { zval.value.str_.as_ref() } {
                 Some(text) => {
                     self.spend(text.len)?;
-                    self.sink.scalar(Scalar::Str(utf8(text.as_bytes())?))
+                    self.sink.scalar(Scalar::Str(utf8(text.as_bytes())?));
+                    return self.refused();
                 }
                 None => self.sink.scalar(Scalar::Null),
             },
@@ -267,7 +290,7 @@ impl<S: Sink> Walker<'_, S> {
         if let Some(text) = zval.zend_str() {
             self.spend(text.len)?;
             self.sink.scalar(Scalar::Str(utf8(text.as_bytes())?));
-            return Ok(());
+            return self.refused();
         }
         if zval.is_array() || zval.is_object() {
             // Hold a reference while walking: jsonSerialize() runs PHP code, which could
@@ -334,7 +357,7 @@ impl<S: Sink> Walker<'_, S> {
             this.sink.begin(list);
             this.entries(array, depth, false)?;
             this.sink.end(list);
-            Ok(())
+            this.refused()
         })
     }
 
@@ -354,6 +377,7 @@ impl<S: Sink> Walker<'_, S> {
                 }
             };
             self.sink.key(Key::Name(name));
+            self.refused()?;
             if zval_type(value) <= IS_STRING {
                 // A scalar runs no PHP code: the borrowed name is still there for the error.
                 self.value(value, depth).map_err(|e| e.under(name))?;
@@ -362,6 +386,7 @@ impl<S: Sink> Walker<'_, S> {
             // An array, object or reference can run jsonSerialize(), which may delete this
             // entry and free its name: the error path, read after it, needs a copy of the name.
             let start = self.keys.len();
+            memory::reserve_text(&mut self.keys, name.len()).map_err(ConvertError::OutOfMemory)?;
             self.keys.push_str(name);
             let walked = self.value(value, depth).map_err(|e| e.under(&self.keys[start..]));
             self.keys.truncate(start);
@@ -428,7 +453,7 @@ impl<S: Sink> Walker<'_, S> {
             walked?;
         }
         self.sink.end(false);
-        Ok(())
+        self.refused()
     }
 }
 

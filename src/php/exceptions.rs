@@ -10,6 +10,7 @@ use ext_php_rs::exception::PhpException;
 use ext_php_rs::zend::{ce, ClassEntry};
 use once_cell::sync::OnceCell;
 
+use crate::request::RequestError;
 use crate::settings::InvalidFeed;
 
 /// A registered class entry; class entries live until the module shuts down.
@@ -70,4 +71,13 @@ pub fn invalid_feed(problem: &InvalidFeed) -> PhpException {
 
 pub fn payload(message: String) -> PhpException {
     throwable(&PAYLOAD, message)
+}
+
+/// The exception for a request a feed could not make.
+pub fn request(problem: RequestError) -> PhpException {
+    match problem {
+        RequestError::TooLarge(message) => payload(message),
+        RequestError::NotEncoded(message) => error(message),
+        RequestError::OutOfMemory(refused) => error(format!("the request could not be made: {refused}")),
+    }
 }

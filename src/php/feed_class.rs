@@ -5,7 +5,7 @@ use std::sync::Arc;
 use ext_php_rs::boxed::ZBox;
 use ext_php_rs::flags::ClassFlags;
 use ext_php_rs::prelude::*;
-use ext_php_rs::types::{ZendHashTable, Zval};
+use ext_php_rs::types::{ZendHashTable, ZendStr, Zval};
 
 use super::convert;
 use super::exceptions;
@@ -13,6 +13,7 @@ use super::ini;
 use super::text::PhpText;
 use crate::delivery::{new_id, unix_now};
 use crate::feed::Feed;
+use crate::memory;
 use crate::request;
 use crate::settings::{Body, InvalidFeed};
 
@@ -91,8 +92,8 @@ impl PhpFeed {
         let limit = ini::max_payload_bytes();
         // Selected fields may take a small part of large data: no limit on what is read.
         let room = if matches!(feed.settings.body, Body::AllData) { limit } else { usize::MAX };
-        let data = convert::array_to_value_within(data, room).map_err(|e| exceptions::payload(e.describe("$data")))?;
-        let request = feed.request_within(event, &data, limit).map_err(exceptions::payload)?;
+        let data = convert::array_to_value_within(data, room).map_err(|e| e.exception("$data", exceptions::payload))?;
+        let request = feed.request_within(event, &data, limit).map_err(exceptions::request)?;
         request::check_size(&request, &feed.settings.name, limit).map_err(exceptions::payload)?;
         let mut headers = ZendHashTable::new();
         for (name, value) in request.headers_for_attempt(&new_id(), unix_now()) {
@@ -102,7 +103,11 @@ impl PhpFeed {
         result.insert("method", request.method.as_str())?;
         result.insert("url", request.url)?;
         result.insert("headers", headers)?;
-        result.insert("body", ext_php_rs::binary::Binary::new(request.body.to_vec()))?;
+        // Straight into a PHP string: a copy in Rust's memory first is one more allocation
+        // the size of the body, which the allocator may refuse (crate::memory).
+        let mut body = Zval::new();
+        body.set_zend_string(ZendStr::new(&request.body[..], false));
+        result.insert("body", body)?;
         Ok(result)
     }
 
@@ -130,10 +135,27 @@ impl PhpFeed {
 /// Settings array → feed, for the constructor and for arrays given to dispatch().
 pub fn parse_feed(settings: &ZendHashTable, id: Option<String>) -> PhpResult<Feed> {
     let value = convert::array_to_value(settings).map_err(|e| {
-        let problem = InvalidFeed { key: "settings", message: e.describe("$settings") };
-        exceptions::invalid_feed(&problem)
+        e.exception("$settings", |message| exceptions::invalid_feed(&InvalidFeed { key: "settings", message }))
     })?;
+    // Validating copies the settings' text in many ordinary allocations (trimmed, a URL
+    // parsed and written again, a message quoting it): room for a few copies is asked first.
+    memory::room_for(text_bytes(&value).saturating_mul(SETTINGS_COPIES))
+        .map_err(|e| exceptions::error(format!("$settings: {e}")))?;
     Feed::new(&value, id).map_err(|e| exceptions::invalid_feed(&e))
+}
+
+/// Copies of the settings' text that validating them may hold at once, at most.
+const SETTINGS_COPIES: usize = 4;
+
+/// The bytes of the strings and keys in `value`.
+fn text_bytes(value: &serde_json::Value) -> usize {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => text.len(),
+        Value::Array(items) => items.iter().map(text_bytes).sum(),
+        Value::Object(map) => map.iter().map(|(key, item)| key.len() + text_bytes(item)).sum(),
+        Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+    }
 }
 
 /// `int|string|null` → the id as text.

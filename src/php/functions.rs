@@ -20,7 +20,8 @@ use crate::delivery::unix_now;
 use crate::delivery::Delivery;
 use crate::engine;
 use crate::events::KNOWN_EVENTS;
-use crate::feed::{self, Encoded, Feed, RequestError};
+use crate::feed::{self, Encoded, Feed};
+use crate::memory;
 use crate::redact;
 use crate::request;
 use crate::signature::{self, Secret};
@@ -56,7 +57,9 @@ pub fn dispatch(event: PhpText, data: &ZendHashTable, feeds: &ZendHashTable) -> 
     // Each item counted as ours first (a reference's value, not the reference): reading a
     // settings array runs jsonSerialize(), which may unset a referenced array or write the
     // $feeds table in place (ArrayObject's storage), freeing or moving what we read.
-    let items: Vec<Zval> = feeds.iter().map(|(_, item)| item.dereference().shallow_clone()).collect();
+    let mut items: Vec<Zval> = Vec::new();
+    memory::reserve(&mut items, feeds.len()).map_err(|e| exceptions::error(format!("dispatch(): $feeds: {e}")))?;
+    items.extend(feeds.iter().map(|(_, item)| item.dereference().shallow_clone()));
     for (position, item) in items.iter().enumerate() {
         let feed = feed_from(item, format_args!("$feeds[{position}]"))?;
         if !feed.matches(event) {
@@ -83,8 +86,8 @@ pub fn dispatch(event: PhpText, data: &ZendHashTable, feeds: &ZendHashTable) -> 
         None => {
             // Selected fields may take a small part of large data: no limit on what is read.
             let room = if sinks.tree.is_some() { usize::MAX } else { limit };
-            convert::walk_array(data, &mut sinks, room).map_err(|e| exceptions::payload(e.describe("$data")))?;
-            sinks.finish()
+            convert::walk_array(data, &mut sinks, room).map_err(|e| e.exception("$data", exceptions::payload))?;
+            sinks.finish().map_err(|e| exceptions::error(format!("$data: {e}")))?
         }
     };
     let network = ini::allowed_networks();
@@ -96,12 +99,10 @@ pub fn dispatch(event: PhpText, data: &ZendHashTable, feeds: &ZendHashTable) -> 
     // feed needs no count.
     let memory_limit = if firing.len() > 1 { ini::memory_limit() } else { usize::MAX };
     let (mut held, mut bodies) = (0usize, HashSet::new());
-    let mut deliveries: Vec<Delivery> = Vec::with_capacity(firing.len());
+    let mut deliveries: Vec<Delivery> = Vec::new();
+    memory::reserve(&mut deliveries, firing.len()).map_err(|e| exceptions::error(format!("dispatch(): {e}")))?;
     for feed in &firing {
-        let request = feed.request_from(event, &encoded, limit).map_err(|e| match e {
-            RequestError::TooLarge(message) => exceptions::payload(message),
-            RequestError::NotEncoded(message) => exceptions::error(message),
-        })?;
+        let request = feed.request_from(event, &encoded, limit).map_err(exceptions::request)?;
         request::check_size(&request, &feed.settings.name, limit).map_err(exceptions::payload)?;
         let mut delivery = Delivery::new(feed.id.clone(), feed.settings.name.clone(), event.to_string(), request);
         delivery.network = Some(network.clone());

@@ -121,7 +121,8 @@ pub fn encode(data: &ZendHashTable, limit: usize) -> Option<Bytes> {
     unsafe {
         let text = &*out.s;
         let bytes = std::slice::from_raw_parts(text.val.as_ptr().cast::<u8>(), text.len);
-        let body = succeeded.then(|| Bytes::copy_from_slice(bytes));
+        // Refused memory leaves the body to the walk, which says so.
+        let body = succeeded.then(|| crate::memory::copy(bytes).ok().map(Bytes::from)).flatten();
         ext_php_rs::alloc::efree(out.s.cast::<u8>());
         body
     }

@@ -28,6 +28,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
 use self::checkpointer::Checkpointer;
 use crate::delivery::Delivery;
+use crate::memory;
 use crate::process;
 use crate::request::WebhookRequest;
 use crate::settings::Method;
@@ -949,7 +950,13 @@ impl Spool {
         args.push((filter.limit.max(1) as i64).into());
         let mut statement = self.conn.prepare(&sql)?;
         let rows = statement.query_map(rusqlite::params_from_iter(args), read_entry)?;
-        rows.collect()
+        // Up to 10,000 rows: the list grows as they come, and a refusal is an error.
+        let mut entries = Vec::new();
+        for row in rows {
+            memory::reserve(&mut entries, 1).map_err(refused)?;
+            entries.push(row?);
+        }
+        Ok(entries)
     }
 
     pub fn get(&self, id: &str) -> rusqlite::Result<Option<LogEntry>> {
@@ -1180,7 +1187,10 @@ fn read_delivery(row: &Row<'_>) -> rusqlite::Result<Delivery> {
 /// NULL as "".
 fn text_at(row: &Row<'_>, column: usize) -> rusqlite::Result<String> {
     Ok(match row.get_ref(column)? {
-        ValueRef::Text(bytes) | ValueRef::Blob(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        ValueRef::Text(bytes) | ValueRef::Blob(bytes) => match std::str::from_utf8(bytes) {
+            Ok(text) => memory::copy_text(text).map_err(refused)?,
+            Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+        },
         ValueRef::Integer(n) => n.to_string(),
         ValueRef::Real(x) => x.to_string(),
         ValueRef::Null => String::new(),
@@ -1209,9 +1219,15 @@ fn integer_at(row: &Row<'_>, column: usize) -> rusqlite::Result<Option<i64>> {
 /// A BLOB column: text as its bytes, NULL (or a number) as none.
 fn bytes_at(row: &Row<'_>, column: usize) -> rusqlite::Result<Vec<u8>> {
     Ok(match row.get_ref(column)? {
-        ValueRef::Blob(bytes) | ValueRef::Text(bytes) => bytes.to_vec(),
+        ValueRef::Blob(bytes) | ValueRef::Text(bytes) => memory::copy(bytes).map_err(refused)?,
         ValueRef::Integer(_) | ValueRef::Real(_) | ValueRef::Null => Vec::new(),
     })
+}
+
+/// Memory the allocator refused for what was read (a body, the log), as SQLite's own
+/// SQLITE_NOMEM: the statement fails, and its transaction with it, rather than the process.
+fn refused(refused: memory::OutOfMemory) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_NOMEM), Some(refused.to_string()))
 }
 
 /// The directory is shared by the web server's user and the site's CLI user: group-writable
