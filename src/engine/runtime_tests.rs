@@ -204,6 +204,89 @@ fn while_the_spool_refuses_new_deliveries_memory_stays_under_the_cap_and_the_res
     shutdown(Duration::from_secs(1));
 }
 
+/// New deliveries the spool refused while the disk was full, tried again by hand on a disk
+/// with room for part of them: the file's largest size (SQLite's max_page_count) stands in for
+/// the disk, and a write past it fails as on a full disk (SQLITE_FULL).
+struct Backlog {
+    worker: SpoolWorker,
+    /// Kept open: the HTTP side, which holds what is handed to it.
+    _to_send: mpsc::UnboundedReceiver<Delivery>,
+    tally: Arc<Tally>,
+    spool: PathBuf,
+    /// Oldest first.
+    ids: Vec<String>,
+}
+
+impl Backlog {
+    /// 200 deliveries of 4 KB, about 70 pages of 16 KB, tried again with room for 8 pages
+    /// until the spool has written what fits.
+    fn in_little_room() -> Backlog {
+        let spool = temp_spool();
+        let (to_http, _to_send) = mpsc::unbounded_channel();
+        let tally: Arc<Tally> = Arc::default();
+        let config = config(&spool, 64 << 20);
+        let mut worker = SpoolWorker::new(config, "me".into(), Arc::clone(&tally), to_http, Arc::default());
+        let deliveries: Vec<Delivery> =
+            (0..200).map(|_| delivery("http://127.0.0.1:9/hook", vec![b'x'; 4096])).collect();
+        let ids = deliveries.iter().map(|d| d.id.clone()).collect();
+        tally.queued(200);
+        tally.inbox_add(inbox_bytes(&deliveries));
+        worker.spool().leave_room(0);
+        worker.insert_new(deliveries);
+        worker.spool().leave_room(8);
+        for _ in 0..20 {
+            worker.write_unwritten();
+        }
+        Backlog { worker, _to_send, tally, spool, ids }
+    }
+
+    fn on_disk(&self) -> Vec<String> {
+        ids_on_disk(&self.spool)
+    }
+
+    fn wal_bytes(&self) -> u64 {
+        std::fs::metadata(format!("{}-wal", self.spool.display())).unwrap().len()
+    }
+}
+
+/// The ids in the spool, oldest first.
+fn ids_on_disk(spool: &std::path::Path) -> Vec<String> {
+    let conn = Connection::open(spool).unwrap();
+    let mut ids = conn.prepare("SELECT id FROM outbox ORDER BY body_id").unwrap();
+    ids.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+}
+
+/// Retried as one transaction, a backlog larger than the room left was never written, however
+/// much of it fitted; and the WAL kept the room that transaction took.
+#[test]
+fn a_backlog_is_written_as_far_as_the_disk_has_room_and_the_rest_once_it_has() {
+    let mut backlog = Backlog::in_little_room();
+    let written = backlog.on_disk();
+    assert!(!written.is_empty() && written.len() < 200, "{} of 200 written", written.len());
+    assert_eq!(written, backlog.ids[..written.len()], "the oldest first");
+    assert!(backlog.tally.inbox_pending() > 0, "the rest waits in memory");
+    assert_eq!(backlog.wal_bytes(), 0, "the WAL gives back the room it took");
+
+    backlog.worker.spool().leave_room(1000);
+    backlog.worker.write_unwritten();
+    assert_eq!(backlog.on_disk(), backlog.ids);
+    let counts = backlog.tally.snapshot();
+    assert_eq!((backlog.tally.inbox_pending(), counts.spooled, counts.lost), (0, 200, 0));
+}
+
+#[test]
+fn at_exit_what_the_disk_has_room_for_is_written_and_only_the_rest_counted_lost() {
+    let backlog = Backlog::in_little_room();
+    let before = backlog.on_disk().len();
+    backlog.worker.spool().leave_room(8);
+    let (_commands, inbox) = std_mpsc::channel();
+    let Backlog { worker, _to_send, tally, spool, .. } = backlog;
+    worker.stop(&inbox);
+    let written = ids_on_disk(&spool).len();
+    assert!(written > before, "{written} written, {before} before");
+    assert_eq!(tally.snapshot().lost as usize, 200 - written);
+}
+
 #[test]
 fn flush_keeps_its_deadline_while_the_spool_thread_waits_for_a_lock() {
     let _turn = turn();

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::types::ValueRef;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Row};
 
 use self::checkpointer::Checkpointer;
 use crate::delivery::Delivery;
@@ -246,6 +246,12 @@ pub struct Filter {
     pub limit: usize,
 }
 
+/// Whether a write failed for want of room: a full disk (or a file at its largest, SQLite's
+/// `max_page_count`).
+pub fn is_full(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(ErrorCode::DiskFull)
+}
+
 /// Every method that reaches SQLite does it inside an SQLite section (crate::process), one
 /// call at a time: a fork waits for at most one of them.
 pub struct Spool {
@@ -403,6 +409,25 @@ impl Spool {
             }
         }
         tx.commit()
+    }
+
+    /// Copies the WAL into the file and empties it, which gives its room on disk back: the
+    /// WAL keeps the length it grew to, by a transaction the disk refused too, and is copied
+    /// into the file only every 4 MB. Without waiting for other connections: with one reading
+    /// or checkpointing, it stays as it is (or is only copied).
+    pub fn give_back_wal(&self) {
+        let _inside = process::sqlite_section();
+        let _ = self.conn.busy_timeout(Duration::ZERO);
+        let _ = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        let _ = self.conn.busy_timeout(BUSY_WAIT);
+    }
+
+    /// Leaves the file room for `pages` more pages, as a disk with that much room left would:
+    /// writes past it fail with SQLITE_FULL.
+    #[cfg(test)]
+    pub fn leave_room(&self, pages: i64) {
+        let count: i64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+        self.conn.pragma_update(None, "max_page_count", count + pages).unwrap();
     }
 
     /// Claims up to `limit` pending deliveries that are due and not leased by a live claim,
