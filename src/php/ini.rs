@@ -2,11 +2,13 @@
 //! (first dispatch, flush, resume or deliveries) and at process end (shutdown_timeout);
 //! changing them with ini_set() later does not reconfigure running machinery.
 
-use std::ffi::{c_char, c_int, CStr};
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ext_php_rs::ffi::{php_error_docref, zend_ini_entry, zend_string, E_WARNING};
 use ext_php_rs::flags::IniEntryPermission;
+use ext_php_rs::types::ZendStr;
 use ext_php_rs::zend::{IniEntryDef, IniEntryDefs};
 
 use crate::engine::{ClientConfig, EngineConfig};
@@ -24,33 +26,61 @@ pub const LOG_RETENTION_DAYS: &CStr = c"fluent_webhook.log_retention_days";
 pub const ALLOWED_NETWORKS: &CStr = c"fluent_webhook.allowed_networks";
 pub const MAX_PAYLOAD_BYTES: &CStr = c"fluent_webhook.max_payload_bytes";
 
-/// (name, default) in the order phpinfo() lists them. The README documents each.
-pub const SETTINGS: [(&CStr, &CStr); 10] = [
-    (TIMEOUT, c"15"),
-    (CONNECT_TIMEOUT, c"5"),
-    (SHUTDOWN_TIMEOUT, c"5"),
-    (MAX_CONCURRENCY, c"32"),
-    (RETRY_SCHEDULE, c"5,300,1800,7200,18000,36000,36000"),
-    (SPOOL_PATH, c"/var/lib/php/fluent-webhook/spool.sqlite"),
-    (MEMORY_LIMIT, c"64M"),
-    (LOG_RETENTION_DAYS, c"30"),
-    (ALLOWED_NETWORKS, c""),
-    (MAX_PAYLOAD_BYTES, c"1M"),
+/// What values a setting takes; one outside them is refused when it is set (see `on_modify`).
+#[derive(Clone, Copy)]
+enum Rule {
+    /// A number of `unit`s from `least` to `most`, a whole one if `whole`.
+    Number { least: f64, most: f64, unit: &'static str, whole: bool },
+    /// A size in bytes with PHP's shorthand (`64M`), at least 1K.
+    Bytes,
+    /// Seconds between attempts ([`RetryPolicy::parse`]).
+    Schedule,
+    /// IP addresses and CIDR ranges ([`NetworkPolicy::parse`]).
+    Networks,
+    /// Any text: a path.
+    Text,
+}
+
+const fn seconds_from(least: f64) -> Rule {
+    Rule::Number { least, most: 86_400.0, unit: "seconds", whole: false }
+}
+
+/// (name, default, whether only php.ini may set it, rule) in the order phpinfo() lists them.
+/// The README documents each.
+const SETTINGS: [(&CStr, &CStr, bool, Rule); 10] = [
+    (TIMEOUT, c"15", false, seconds_from(0.001)),
+    (CONNECT_TIMEOUT, c"5", false, seconds_from(0.1)),
+    (SHUTDOWN_TIMEOUT, c"5", false, seconds_from(0.0)),
+    (MAX_CONCURRENCY, c"32", false, Rule::Number { least: 1.0, most: 10_000.0, unit: "", whole: true }),
+    (RETRY_SCHEDULE, c"5,300,1800,7200,18000,36000,36000", false, Rule::Schedule),
+    // The spool is shared by every process of the host: only php.ini may move it.
+    (SPOOL_PATH, c"/var/lib/php/fluent-webhook/spool.sqlite", true, Rule::Text),
+    (MEMORY_LIMIT, c"64M", false, Rule::Bytes),
+    (LOG_RETENTION_DAYS, c"30", false, Rule::Number { least: 0.0, most: 3650.0, unit: "days", whole: false }),
+    // Opening the shop's own network to webhooks is the server admin's decision.
+    (ALLOWED_NETWORKS, c"", true, Rule::Networks),
+    (MAX_PAYLOAD_BYTES, c"1M", false, Rule::Bytes),
 ];
 
+const fn entry(at: usize) -> IniEntryDef {
+    let (name, default, system_only, _) = SETTINGS[at];
+    let permission = if system_only { IniEntryPermission::System } else { IniEntryPermission::All };
+    let mut entry = IniEntryDef::new(name, default, permission);
+    entry.on_modify = Some(on_modify);
+    entry
+}
+
 static ENTRIES: IniEntryDefs<11> = IniEntryDefs::new([
-    IniEntryDef::new(SETTINGS[0].0, SETTINGS[0].1, IniEntryPermission::All),
-    IniEntryDef::new(SETTINGS[1].0, SETTINGS[1].1, IniEntryPermission::All),
-    IniEntryDef::new(SETTINGS[2].0, SETTINGS[2].1, IniEntryPermission::All),
-    IniEntryDef::new(SETTINGS[3].0, SETTINGS[3].1, IniEntryPermission::All),
-    IniEntryDef::new(SETTINGS[4].0, SETTINGS[4].1, IniEntryPermission::All),
-    // The spool is shared by every process of the host: only php.ini may move it.
-    IniEntryDef::new(SETTINGS[5].0, SETTINGS[5].1, IniEntryPermission::System),
-    IniEntryDef::new(SETTINGS[6].0, SETTINGS[6].1, IniEntryPermission::All),
-    IniEntryDef::new(SETTINGS[7].0, SETTINGS[7].1, IniEntryPermission::All),
-    // Opening the shop's own network to webhooks is the server admin's decision.
-    IniEntryDef::new(SETTINGS[8].0, SETTINGS[8].1, IniEntryPermission::System),
-    IniEntryDef::new(SETTINGS[9].0, SETTINGS[9].1, IniEntryPermission::All),
+    entry(0),
+    entry(1),
+    entry(2),
+    entry(3),
+    entry(4),
+    entry(5),
+    entry(6),
+    entry(7),
+    entry(8),
+    entry(9),
     IniEntryDef::end(),
 ]);
 
@@ -126,39 +156,124 @@ pub fn php_long(name: &CStr) -> Option<i64> {
     })
 }
 
-fn default_of(name: &CStr) -> &'static str {
-    SETTINGS.iter().find(|s| s.0 == name).map_or("", |s| s.1.to_str().unwrap_or(""))
+fn rule_of(name: &CStr) -> (&'static CStr, Rule) {
+    SETTINGS.iter().find(|s| s.0 == name).map_or((c"", Rule::Text), |s| (s.1, s.3))
 }
 
-/// A number setting; an unreadable value or one outside `range` falls back to the default.
-fn number(name: &CStr, range: std::ops::RangeInclusive<f64>) -> f64 {
-    let parse = |text: &str| text.trim().parse::<f64>().ok().filter(|n| range.contains(n));
-    text(name).as_deref().and_then(parse).or_else(|| parse(default_of(name))).unwrap_or(*range.start())
+/// A setting's value as its rule reads it: `None` when the rule refuses it.
+fn number_in(text: &str, rule: Rule) -> Option<f64> {
+    let Rule::Number { least, most, whole, .. } = rule else { return None };
+    text.trim().parse::<f64>().ok().filter(|n| (least..=most).contains(n) && (!whole || n.fract() == 0.0))
+}
+
+fn bytes_in(text: &str) -> Option<usize> {
+    let text = text.trim();
+    let (digits, unit) = match text.char_indices().last() {
+        Some((at, c)) if c.is_ascii_alphabetic() => (&text[..at], c.to_ascii_uppercase()),
+        _ => (text, 'B'),
+    };
+    let scale: usize = match unit {
+        'K' => 1 << 10,
+        'M' => 1 << 20,
+        'G' => 1 << 30,
+        'B' => 1,
+        _ => return None,
+    };
+    digits.trim().parse::<usize>().ok().and_then(|n| n.checked_mul(scale)).filter(|n| *n >= 1024)
+}
+
+/// Why `rule` refuses `text`, if it does.
+fn refusal(text: &str, rule: Rule) -> Option<String> {
+    let shown: String = text.chars().take(64).collect();
+    match rule {
+        Rule::Number { least, most, unit, whole } => number_in(text, rule).is_none().then(|| {
+            let kind = if whole { "a whole number" } else { "a number" };
+            let unit = if unit.is_empty() { String::new() } else { format!(" of {unit}") };
+            format!("{shown:?} is not {kind}{unit} from {least} to {most}")
+        }),
+        Rule::Bytes => bytes_in(text)
+            .is_none()
+            .then(|| format!("{shown:?} is not a size of at least 1K (a number of bytes, or with K, M or G after it)")),
+        Rule::Schedule => RetryPolicy::parse(text).err(),
+        Rule::Networks => NetworkPolicy::parse(text).err(),
+        Rule::Text => None,
+    }
+}
+
+/// PHP's check of a new value for one of our settings, from php.ini, `-d`, a pool's
+/// `php_value` or `ini_set()`. A value the setting cannot take is refused with a warning that
+/// names it: `ini_set()` then returns false and the setting keeps its value, and at startup
+/// it keeps its default. Read later instead, it fell back to the default without a word.
+unsafe extern "C" fn on_modify(
+    entry: *mut zend_ini_entry,
+    new_value: *mut zend_string,
+    _: *mut c_void,
+    _: *mut c_void,
+    _: *mut c_void,
+    stage: c_int,
+) -> c_int {
+    const SUCCESS: c_int = 0;
+    const FAILURE: c_int = -1;
+    const STAGE_STARTUP: c_int = 1;
+    // SAFETY: PHP passes its own entry, whose name is set, and a value string or NULL.
+    let text = |s: *mut zend_string| unsafe { s.as_ref().map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned()) };
+    let checked = std::panic::catch_unwind(|| {
+        let name = unsafe { (*entry).name }.cast::<ZendStr>();
+        let name = text(name).unwrap_or_default();
+        let value = text(new_value)?;
+        let setting = CString::new(name.clone()).ok()?;
+        let reason = refusal(&value, rule_of(&setting).1)?;
+        let kept = if stage == STAGE_STARTUP {
+            "it keeps its default".to_string()
+        } else {
+            format!("it keeps {:?}", unsafe { text((*entry).value) }.unwrap_or_default())
+        };
+        Some(format!("{name}: {reason}; {kept}"))
+    });
+    match checked {
+        Ok(None) => SUCCESS,
+        Ok(Some(warning)) => {
+            let line = nul_terminated(warning);
+            // SAFETY: `line` is NUL-terminated and outlives the call; "%s" keeps any % in it
+            // text. Nothing in this frame needs dropping: a handler the warning runs may end
+            // the request (exit(), a fatal error), which leaves by longjmp.
+            unsafe { php_error_docref(std::ptr::null(), E_WARNING as c_int, c"%s".as_ptr(), line.as_ptr()) };
+            FAILURE
+        }
+        // Nothing to say about a value that could not be checked; the readers fall back.
+        Err(_) => SUCCESS,
+    }
+}
+
+/// `message` in a buffer of its own, NUL-terminated (and cut short if need be), so that the
+/// message itself is gone before the warning is raised.
+fn nul_terminated(message: String) -> [u8; 512] {
+    let mut line = [0u8; 512];
+    let length = message.len().min(line.len() - 1);
+    line[..length].copy_from_slice(&message.as_bytes()[..length]);
+    line[..length].iter_mut().filter(|b| **b == 0).for_each(|b| *b = b' ');
+    line
+}
+
+/// A number setting; a value its rule refuses (only an earlier build's, or a default) reads
+/// as the default.
+fn number(name: &CStr) -> f64 {
+    let (default, rule) = rule_of(name);
+    text(name)
+        .and_then(|t| number_in(&t, rule))
+        .or_else(|| number_in(default.to_str().unwrap_or(""), rule))
+        .unwrap_or(0.0)
 }
 
 /// A duration setting in seconds.
 pub fn seconds(name: &CStr) -> Duration {
-    Duration::from_secs_f64(number(name, 0.0..=86_400.0))
+    Duration::from_secs_f64(number(name))
 }
 
 /// A byte size with PHP's shorthand (`64M`, `1G`, `512K`).
 fn bytes(name: &CStr) -> usize {
-    let parse = |text: &str| {
-        let text = text.trim();
-        let (digits, unit) = match text.char_indices().last() {
-            Some((at, c)) if c.is_ascii_alphabetic() => (&text[..at], c.to_ascii_uppercase()),
-            _ => (text, 'B'),
-        };
-        let scale: usize = match unit {
-            'K' => 1 << 10,
-            'M' => 1 << 20,
-            'G' => 1 << 30,
-            'B' => 1,
-            _ => return None,
-        };
-        digits.trim().parse::<usize>().ok().and_then(|n| n.checked_mul(scale)).filter(|n| *n >= 1024)
-    };
-    text(name).as_deref().and_then(parse).or_else(|| parse(default_of(name))).unwrap_or(64 << 20)
+    let (default, _) = rule_of(name);
+    text(name).as_deref().and_then(bytes_in).or_else(|| bytes_in(default.to_str().unwrap_or(""))).unwrap_or(64 << 20)
 }
 
 /// `fluent_webhook.memory_limit` as this request sees it: deliveries held in memory.
@@ -189,15 +304,15 @@ pub fn engine_config_checked() -> (EngineConfig, Vec<String>) {
     let spool_path = text(SPOOL_PATH).map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).map(PathBuf::from);
     let config = EngineConfig {
         client: ClientConfig {
-            timeout: if timeout.is_zero() { Duration::from_secs(15) } else { timeout },
-            connect_timeout: seconds(CONNECT_TIMEOUT).max(Duration::from_millis(100)),
+            timeout,
+            connect_timeout: seconds(CONNECT_TIMEOUT),
             network: std::sync::Arc::new(network),
         },
-        max_concurrency: number(MAX_CONCURRENCY, 1.0..=10_000.0) as usize,
+        max_concurrency: number(MAX_CONCURRENCY) as usize,
         retry,
         spool_path,
         memory_limit: bytes(MEMORY_LIMIT),
-        retention: Duration::from_secs_f64(number(LOG_RETENTION_DAYS, 0.0..=3650.0) * 86_400.0),
+        retention: Duration::from_secs_f64(number(LOG_RETENTION_DAYS) * 86_400.0),
         ..EngineConfig::default()
     };
     (config, warnings)
