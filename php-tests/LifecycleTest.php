@@ -90,4 +90,26 @@ final class LifecycleTest extends WebhookTestCase
         $this->assertSame((string) ((4 << 20) + 8) . ' 3', $lines[7], 'with the limit raised, the same calls succeed');
         $this->assertStringNotContainsString('memory allocation', $result['stderr']);
     }
+
+    /**
+     * A feed's name is the site's to write, and the line PHP's error log gets at exit wrote it
+     * as it was: a name with a line break wrote a line of its own into the log, one PHP never
+     * logged ("PHP Fatal error: …", with a date of its choosing). URLs, header values, event
+     * names and cancel reasons refuse control characters; the name is written escaped.
+     */
+    public function testAFeedNameCannotWriteALineOfItsOwnIntoTheErrorLog(): void
+    {
+        $result = self::runPhp(<<<'PHP'
+            <?php
+            $name = "CRM\n[01-Jan-2026 00:00:00 UTC] PHP Fatal error:  forged";
+            $feed = new FluentWebhook\Feed(['name' => $name, 'request_url' => 'http://127.0.0.1:9/h', 'event_trigger' => ['e']]);
+            FluentWebhook\dispatch('e', ['a' => 1], [$feed]);
+            var_dump(FluentWebhook\flush(10));
+            PHP, ['fluent_webhook.allowed_networks' => '', 'fluent_webhook.spool_path' => '', 'log_errors' => '1', 'error_log' => '']);
+        $this->assertSame(0, $result['exit'], $result['stderr']);
+        $this->assertSame("bool(true)\n", $result['stdout']);
+        $this->assertStringContainsString('1 deliveries failed in this process', $result['stderr']);
+        $this->assertStringContainsString('("CRM\\n[01-Jan-2026 00:00:00 UTC] PHP Fatal error:  forged")', $result['stderr']);
+        $this->assertDoesNotMatchRegularExpression('/^\[01-Jan-2026/m', $result['stderr']);
+    }
 }

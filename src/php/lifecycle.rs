@@ -86,8 +86,10 @@ pub extern "C" fn module_shutdown(_type: i32, _module_number: i32) -> i32 {
             let last = report.snapshot.recent_failures.last();
             log(&format!(
                 "{failed} deliveries failed in this process{}",
+                // The feed's name quoted and escaped: the site writes it, and a line break in it
+                // would write a line of its own into the log.
                 last.map(|f| format!(
-                    "; the last: {} ({}) to {}: {}",
+                    "; the last: {} ({:?}) to {}: {}",
                     f.delivery_id,
                     f.feed_name,
                     crate::redact::url(&f.url),
