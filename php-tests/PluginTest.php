@@ -279,15 +279,24 @@ final class PluginTest extends TestCase
         $this->assertSame($legacy . '2', $ids['earlier version, new feed']);
     }
 
-    /** What FeedStore needs of WordPress, in a child PHP process: options in memory. */
+    /**
+     * What FeedStore and uninstall.php need of WordPress, in a child PHP process: each site's
+     * options in memory, by site id. One site, unless a script adds more to $sites (a network).
+     */
     private const WORDPRESS_OPTIONS = <<<'PHP'
         <?php
-        $options = [];
-        function get_option(string $name, mixed $default = false): mixed { return $GLOBALS['options'][$name] ?? $default; }
-        function update_option(string $name, mixed $value, bool $autoload = true): bool { $GLOBALS['options'][$name] = $value; return true; }
-        function delete_option(string $name): bool { unset($GLOBALS['options'][$name]); return true; }
-        function get_current_blog_id(): int { return 1; }
-        function home_url(): string { return 'https://shop.example'; }
+        $sites = [1 => []];
+        $site = 1;
+        $switched = [];
+        function get_option(string $name, mixed $default = false): mixed { return $GLOBALS['sites'][$GLOBALS['site']][$name] ?? $default; }
+        function update_option(string $name, mixed $value, bool $autoload = true): bool { $GLOBALS['sites'][$GLOBALS['site']][$name] = $value; return true; }
+        function delete_option(string $name): bool { unset($GLOBALS['sites'][$GLOBALS['site']][$name]); return true; }
+        function get_current_blog_id(): int { return $GLOBALS['site']; }
+        function home_url(): string { return $GLOBALS['site'] === 1 ? 'https://shop.example' : "https://shop.example/site{$GLOBALS['site']}"; }
+        function is_multisite(): bool { return count($GLOBALS['sites']) > 1; }
+        function get_sites(array $args = []): array { return array_keys($GLOBALS['sites']); }
+        function switch_to_blog(int $site): bool { $GLOBALS['switched'][] = $GLOBALS['site']; $GLOBALS['site'] = $site; return true; }
+        function restore_current_blog(): bool { $GLOBALS['site'] = array_pop($GLOBALS['switched']); return true; }
 
         PHP;
 
@@ -298,6 +307,52 @@ final class PluginTest extends TestCase
      */
     public function testDeletingThePluginCancelsItsFeedsRetries(): void
     {
+        $out = $this->uninstalled(<<<'PHP'
+            $store = new FeedStore();
+            foreach (['CRM', 'Analytics'] as $name) {
+                $store->insert(['name' => $name, 'request_url' => $refused, 'event_trigger' => ['order_paid_done']]);
+            }
+            FluentWebhook\dispatch('order_paid_done', ['order' => ['id' => 1]], $store->feeds());
+            $ids = array_map([FeedStore::class, 'extensionId'], array_keys($store->all()));
+            update_option('fluent_webhook_missed_events', ['x']);
+            PHP);
+        $this->assertSame([1 => []], $out['sites'], 'the feeds and notices go with the plugin');
+        $this->assertCount(2, $out['deliveries']);
+    }
+
+    /**
+     * On a network, WordPress runs uninstall.php once, on the main site, and every site keeps
+     * feeds of its own: the other sites' feeds stayed stored and their retries went out, for
+     * hours, after the network's admin had deleted the plugin.
+     */
+    public function testDeletingThePluginFromANetworkCancelsEverySitesRetries(): void
+    {
+        $out = $this->uninstalled(<<<'PHP'
+            $sites += [2 => [], 3 => []];
+            $ids = [];
+            foreach ([1, 3] as $id) {
+                switch_to_blog($id);
+                $store = new FeedStore();
+                $store->insert(['name' => "CRM of site $id", 'request_url' => $refused, 'event_trigger' => ['order_paid_done']]);
+                FluentWebhook\dispatch('order_paid_done', ['order' => ['id' => 1]], $store->feeds());
+                $ids[] = FeedStore::extensionId(1);
+                update_option('fluent_webhook_missed_events', ['x']);
+                restore_current_blog();
+            }
+            PHP);
+        $this->assertSame([1 => [], 2 => [], 3 => []], $out['sites'], "every site's feeds and notices go with the plugin");
+        $this->assertCount(2, $out['deliveries']);
+    }
+
+    /**
+     * Runs $setup (which queues deliveries to $refused and lists their feeds' ids in $ids) and
+     * then uninstall.php, as WordPress does, on site 1; returns each site's options after, and
+     * the deliveries, each checked to have ended with the plugin.
+     *
+     * @return array{sites: array<int, array<string, mixed>>, deliveries: list<array<string, mixed>>}
+     */
+    private function uninstalled(string $setup): array
+    {
         $plugin = dirname(__DIR__) . '/wordpress/fluent-webhook';
         $refused = 'http://127.0.0.1:' . Receiver::freePort() . '/hook';
         $spool = sys_get_temp_dir() . '/fw-uninstall-' . bin2hex(random_bytes(6)) . '.sqlite';
@@ -305,18 +360,13 @@ final class PluginTest extends TestCase
         file_put_contents($script, self::WORDPRESS_OPTIONS . <<<PHP
             require '$plugin/src/FeedStore.php';
             use FluentWebhookPlugin\FeedStore;
-            \$store = new FeedStore();
-            foreach (['CRM', 'Analytics'] as \$name) {
-                \$store->insert(['name' => \$name, 'request_url' => '$refused', 'event_trigger' => ['order_paid_done']]);
-            }
-            FluentWebhook\dispatch('order_paid_done', ['order' => ['id' => 1]], \$store->feeds());
+            \$refused = '$refused';
+            $setup
             FluentWebhook\\flush(10);
-            \$ids = array_map([FeedStore::class, 'extensionId'], array_keys(\$store->all()));
-            update_option('fluent_webhook_missed_events', ['x']);
             define('WP_UNINSTALL_PLUGIN', true);
             require '$plugin/uninstall.php';
             echo json_encode([
-                'options' => \$GLOBALS['options'],
+                'sites' => \$GLOBALS['sites'],
                 'deliveries' => array_map(fn (\$id) => FluentWebhook\deliveries(['feed' => \$id])[0] ?? null, \$ids),
             ]);
             PHP);
@@ -328,14 +378,13 @@ final class PluginTest extends TestCase
         exec('rm -f ' . escapeshellarg($spool) . '*');
         $out = json_decode($output, true);
         $this->assertIsArray($out, $output);
-        $this->assertSame([], $out['options'], 'the feeds and notices go with the plugin');
-        $this->assertCount(2, $out['deliveries']);
         foreach ($out['deliveries'] as $delivery) {
-            $this->assertSame('failed', $delivery['status'], $output);
+            $this->assertSame('failed', $delivery['status'] ?? null, $output);
             $this->assertStringContainsString('could not connect', $delivery['attempts'][0]['error']);
             $this->assertSame('canceled: the plugin was deleted', end($delivery['attempts'])['error']);
             $this->assertNull($delivery['next_attempt_at']);
         }
+        return $out;
     }
 
     public function testAModelGraphThatRefersToItselfEnds(): void
