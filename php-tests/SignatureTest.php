@@ -107,6 +107,29 @@ final class SignatureTest extends WebhookTestCase
         }
     }
 
+    /**
+     * $secret is #[\SensitiveParameter], as hash_hmac()'s $key is: with
+     * zend.exception_ignore_args off (PHP's own default, and php.ini-development's), the trace
+     * of an exception verify() threw showed the first 15 bytes of the secret, in an uncaught
+     * exception's output and in the error log: `verify('whsec_pTqcJHsTO...', Array, '', -1)`.
+     */
+    public function testASecretIsNotInTheTraceOfAnExceptionFromVerify(): void
+    {
+        $secret = generate_secret();
+        $ignoreArgs = ini_set('zend.exception_ignore_args', '0');
+        $maxLength = ini_set('zend.exception_string_param_max_len', '15');
+        try {
+            verify($secret, [], '', -1);
+            $this->fail('no exception');
+        } catch (\FluentWebhook\Exception $e) {
+            $this->assertStringContainsString('FluentWebhook\verify(Object(SensitiveParameterValue), Array', $e->getTraceAsString());
+            $this->assertStringNotContainsString(substr($secret, 6, 9), (string) $e);
+        } finally {
+            ini_set('zend.exception_ignore_args', $ignoreArgs);
+            ini_set('zend.exception_string_param_max_len', $maxLength);
+        }
+    }
+
     public function testRetriesAreSignedAnew(): void
     {
         $secret = generate_secret();

@@ -237,7 +237,7 @@ function generate_secret(): string {}
  *     webhook-id it has seen (retries and resends reuse or renew it on purpose).
  * @throws Exception when $secret is not a whsec_ secret (the message never repeats it).
  */
-function verify(string $secret, array $headers, string $body, int $tolerance = 300): bool {}
+function verify(#[\SensitiveParameter] string $secret, array $headers, string $body, int $tolerance = 300): bool {}
 
 /** The base of every exception the extension throws. */
 class Exception extends \Exception {}

@@ -13,6 +13,7 @@ function fluent_webhook_signature(ReflectionFunctionAbstract $function): array
             'default' => $param->isDefaultValueAvailable() ? var_export($param->getDefaultValue(), true) : null,
             'by_ref' => $param->isPassedByReference(),
             'variadic' => $param->isVariadic(),
+            'sensitive' => $param->getAttributes(SensitiveParameter::class) !== [],
         ];
     }
     return ['params' => $params, 'return' => (string) $function->getReturnType()];

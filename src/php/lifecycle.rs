@@ -41,11 +41,50 @@ pub fn log(message: &str) {
 pub extern "C" fn module_startup(_type: i32, module_number: i32) -> i32 {
     let started = catch_unwind(|| {
         ini::register(module_number);
+        mark_sensitive_parameters();
         super::exceptions::register()
     });
     match started {
         Ok(Ok(())) => 0,
         _ => -1,
+    }
+}
+
+/// Gives verify()'s `$secret` PHP's `#[\SensitiveParameter]`, as PHP gives hash_hmac()'s `$key`
+/// (ext-php-rs has no way to say so): with `zend.exception_ignore_args` off, PHP's own default,
+/// the trace of an exception thrown in verify() wrote the secret's first 15 bytes wherever
+/// the exception went (an uncaught one's output, the error log). The module's functions are
+/// in the function table by module startup.
+fn mark_sensitive_parameters() {
+    use ext_php_rs::ffi::{
+        _zend_known_string_id_ZEND_STR_SENSITIVEPARAMETER as SENSITIVE_PARAMETER, ext_php_rs_compiler_globals,
+        zend_function, zend_hash_str_find_ptr_lc, zend_known_strings, zend_string, HashTable,
+    };
+    extern "C" {
+        fn zend_add_attribute(
+            attributes: *mut *mut HashTable,
+            name: *mut zend_string,
+            argc: u32,
+            flags: u32,
+            offset: u32,
+            lineno: u32,
+        ) -> *mut std::ffi::c_void;
+    }
+    /// The attribute outlives the request: the function is internal (ZEND_ATTRIBUTE_PERSISTENT).
+    const PERSISTENT: u32 = 1;
+    const VERIFY: &str = "fluentwebhook\\verify";
+    // SAFETY: module startup runs on the one thread that starts PHP, before any request; the
+    // function table and the known strings are the engine's, and the attribute is added as
+    // zend_add_parameter_attribute() adds it (offset 1 is the first parameter).
+    unsafe {
+        let Some(globals) = ext_php_rs_compiler_globals().as_mut() else { return };
+        let verify = zend_hash_str_find_ptr_lc(globals.function_table, VERIFY.as_ptr().cast(), VERIFY.len());
+        let verify = verify.cast::<zend_function>();
+        if verify.is_null() {
+            return;
+        }
+        let name = *zend_known_strings.add(SENSITIVE_PARAMETER as usize);
+        zend_add_attribute(&mut (*verify).common.attributes, name, 0, PERSISTENT, 1, 0);
     }
 }
 
