@@ -258,14 +258,16 @@ fn parse_url(text: &str) -> Result<String, InvalidFeed> {
     if text.chars().any(char::is_control) {
         return Err(invalid("request_url", "must not contain control characters (tabs, line breaks, NUL)"));
     }
+    // The message reaches logs and admin notices: credentials in the URL stay out of it.
+    let shown = crate::redact::url(text);
     let url = url::Url::parse(text).map_err(|e| {
-        invalid("request_url", format!("must be an absolute http:// or https:// URL ({e}), got {text:?}"))
+        invalid("request_url", format!("must be an absolute http:// or https:// URL ({e}), got {shown:?}"))
     })?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(invalid("request_url", format!("must use http:// or https://, got {:?}", url.scheme())));
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(invalid("request_url", format!("has no host: {text:?}")));
+        return Err(invalid("request_url", format!("has no host: {shown:?}")));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(invalid(
@@ -444,6 +446,19 @@ mod tests {
 
     fn error_key(settings: Value) -> &'static str {
         FeedSettings::parse(&settings).expect_err("should be invalid").key
+    }
+
+    #[test]
+    fn a_refused_url_is_shown_without_its_credentials() {
+        let message = |url: &str| {
+            FeedSettings::parse(&json!({"name": "n", "request_url": url, "event_trigger": ["e"]}))
+                .expect_err("should be invalid")
+                .to_string()
+        };
+        let parse_error = message("https://[crm.example/hook?token=s3cret");
+        assert!(!parse_error.contains("s3cret") && parse_error.contains("token="), "{parse_error}");
+        let no_host = message("https:///?api_key=s3cret");
+        assert!(!no_host.contains("s3cret") && no_host.contains("api_key="), "{no_host}");
     }
 
     #[test]
