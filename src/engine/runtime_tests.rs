@@ -287,6 +287,45 @@ fn at_exit_what_the_disk_has_room_for_is_written_and_only_the_rest_counted_lost(
     assert_eq!(tally.snapshot().lost as usize, 200 - written);
 }
 
+/// Feeds of one dispatch() share a body, which counts once in the tally's inbox. Written in
+/// parts, each part with one of them gave the body's bytes back, so the inbox lost sight of
+/// deliveries still waiting behind them: here 128 KB of a 2 MB delivery.
+#[test]
+fn a_body_that_feeds_share_leaves_the_inbox_once_whatever_the_parts_it_is_written_in() {
+    let spool = temp_spool();
+    let (to_http, _to_send) = mpsc::unbounded_channel();
+    let tally: Arc<Tally> = Arc::default();
+    let mut worker =
+        SpoolWorker::new(config(&spool, 64 << 20), "me".into(), Arc::clone(&tally), to_http, Arc::default());
+    let url = "http://127.0.0.1:9/hook";
+    let mut shared = vec![delivery(url, vec![b's'; 64 << 10])];
+    for _ in 0..3 {
+        let mut another = delivery(url, Vec::new());
+        another.request.body = shared[0].request.body.clone();
+        shared.push(another);
+    }
+    let large = vec![delivery(url, vec![b'l'; 2 << 20])];
+    let large_bytes = inbox_bytes(&large);
+    for batch in [&shared, &large] {
+        tally.queued(batch.len() as u64);
+        tally.inbox_add(inbox_bytes(batch));
+    }
+    worker.spool().leave_room(0);
+    worker.insert_new(shared);
+    worker.insert_new(large);
+    // Refused until the next write takes one delivery.
+    for _ in 0..12 {
+        worker.write_unwritten();
+    }
+    // Room for the four 64 KB bodies (written once each), not for 2 MB.
+    worker.spool().leave_room(40);
+    for _ in 0..10 {
+        worker.write_unwritten();
+    }
+    assert_eq!(ids_on_disk(&spool).len(), 4);
+    assert_eq!(tally.inbox_pending(), large_bytes, "what still waits counts in the inbox");
+}
+
 #[test]
 fn flush_keeps_its_deadline_while_the_spool_thread_waits_for_a_lock() {
     let _turn = turn();

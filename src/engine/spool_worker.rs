@@ -314,14 +314,12 @@ impl SpoolWorker {
             let count = self.unwritten_chunk.min(self.unwritten.len());
             let rest = self.unwritten.split_off(count);
             let chunk = std::mem::replace(&mut self.unwritten, rest);
-            let bytes = inbox_bytes(&chunk);
+            let bytes = inbox_bytes_leaving(&chunk, &self.unwritten);
             if !self.insert(chunk) {
                 // insert() put it last: first again.
                 self.unwritten.rotate_right(count);
                 return;
             }
-            // A body that feeds of one dispatch() share counts once in unwritten_bytes, and
-            // in each chunk that has one of them: never more than what is left.
             let done = if self.unwritten.is_empty() { self.unwritten_bytes } else { bytes.min(self.unwritten_bytes) };
             self.unwritten_bytes -= done;
             self.tally.inbox_done(done);
@@ -990,6 +988,22 @@ impl Place {
 fn cancel_check_interval(held: usize) -> Duration {
     let spaced = held.div_ceil(CANCEL_CHECK_IDS).max(1) as u32;
     (CANCEL_CHECK * spaced).min(CANCEL_CHECK_LONGEST)
+}
+
+/// The bytes `chunk` counts in the tally's inbox once written while `rest` still waits. A body
+/// that feeds of one dispatch() share counts once (see inbox_bytes), and leaves with the last
+/// of them: given back with the first part written, it left the deliveries behind uncounted
+/// (feeds sharing a 64 KB body, written one by one, hid 128 KB of a 2 MB delivery after them).
+fn inbox_bytes_leaving(chunk: &[Delivery], rest: &[Delivery]) -> u64 {
+    let in_chunk: HashSet<*const u8> = chunk.iter().map(|d| d.request.body.as_ptr()).collect();
+    let mut staying = HashSet::new();
+    let mut still_shared = 0;
+    for body in rest.iter().map(|d| &d.request.body) {
+        if in_chunk.contains(&body.as_ptr()) && staying.insert(body.as_ptr()) {
+            still_shared += body.len() as u64;
+        }
+    }
+    inbox_bytes(chunk).saturating_sub(still_shared)
 }
 
 #[cfg(test)]
