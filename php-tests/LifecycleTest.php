@@ -112,4 +112,32 @@ final class LifecycleTest extends WebhookTestCase
         $this->assertStringContainsString('("CRM\\n[01-Jan-2026 00:00:00 UTC] PHP Fatal error:  forged")', $result['stderr']);
         $this->assertDoesNotMatchRegularExpression('/^\[01-Jan-2026/m', $result['stderr']);
     }
+
+    /**
+     * A refusal names the allocation the allocator refused. Buffers grow by doubling, and the
+     * message named the bytes to be added: "12 bytes could not be allocated" for a JSON body
+     * whose buffer of 8 MB could not double, in a process with megabytes to spare.
+     */
+    public function testAnOutOfMemoryMessageNamesTheAllocationRefused(): void
+    {
+        $result = $this->child(<<<'PHP'
+            $feed = new FluentWebhook\Feed(['name' => 'h', 'request_url' => 'http://127.0.0.1:9/h', 'event_trigger' => ['e']]);
+            FluentWebhook\dispatch('e', ['a' => 1], [$feed]);
+            // 4 MB of text, 12 MB of JSON (\u00e9 each): refused with up to 10 MiB of room.
+            $data = ['x' => str_repeat("\u{e9}", 2 << 20)];
+            foreach ([3, 6, 8, 10] as $mib) {
+                foreach (file('/proc/self/status') as $l) { if (str_starts_with($l, 'VmSize:')) { $size = (int) preg_replace('/\D/', '', $l) * 1024; } }
+                posix_setrlimit(POSIX_RLIMIT_AS, $size + ($mib << 20), POSIX_RLIMIT_INFINITY);
+                try { FluentWebhook\dispatch('e', $data, [$feed]); echo "$mib MiB: no exception\n"; } catch (Throwable $e) { echo "$mib MiB: ", $e->getMessage(), "\n"; }
+                posix_setrlimit(POSIX_RLIMIT_AS, POSIX_RLIMIT_INFINITY, POSIX_RLIMIT_INFINITY);
+            }
+            PHP, ['fluent_webhook.max_payload_bytes' => '64M']);
+        preg_match_all('/out of memory: (\d+) bytes could not be allocated/', $result['stdout'], $refused);
+        // Most are refused (what the background threads map meanwhile moves the limit).
+        $this->assertGreaterThanOrEqual(2, count($refused[1]), $result['stdout'] . $result['stderr']);
+        foreach ($refused[1] as $bytes) {
+            // The body's buffer: 4 MB of text at least.
+            $this->assertGreaterThanOrEqual(4 << 20, (int) $bytes, $result['stdout']);
+        }
+    }
 }

@@ -33,14 +33,32 @@ impl OutOfMemory {
 }
 
 /// Room for `additional` more items in `vec` (growing as `push` would, by doubling), or the
-/// error.
+/// error. The capacity is asked for exactly, so that the error names the allocation refused:
+/// named after `additional`, a JSON buffer of 8 MB that could not double was "12 bytes could
+/// not be allocated".
 pub fn reserve<T>(vec: &mut Vec<T>, additional: usize) -> Result<(), OutOfMemory> {
-    vec.try_reserve(additional).map_err(|_| OutOfMemory { bytes: additional.saturating_mul(size_of::<T>()) })
+    let Some(capacity) = grown::<T>(vec.len(), vec.capacity(), additional) else { return Ok(()) };
+    vec.try_reserve_exact(capacity - vec.len())
+        .map_err(|_| OutOfMemory { bytes: capacity.saturating_mul(size_of::<T>()) })
 }
 
 /// [`reserve`] for a `String`.
 pub fn reserve_text(text: &mut String, additional: usize) -> Result<(), OutOfMemory> {
-    text.try_reserve(additional).map_err(|_| OutOfMemory { bytes: additional })
+    let Some(capacity) = grown::<u8>(text.len(), text.capacity(), additional) else { return Ok(()) };
+    text.try_reserve_exact(capacity - text.len()).map_err(|_| OutOfMemory { bytes: capacity })
+}
+
+/// The capacity a buffer of `len` items of `T` in `capacity` grows to for `additional` more,
+/// as Vec's own growth (twice the capacity, what is needed if more, and a few items at
+/// least), or none when it has the room.
+fn grown<T>(len: usize, capacity: usize, additional: usize) -> Option<usize> {
+    let needed = len.saturating_add(additional);
+    let least = match size_of::<T>() {
+        1 => 8,
+        size if size <= 1024 => 4,
+        _ => 1,
+    };
+    (needed > capacity).then(|| needed.max(capacity.saturating_mul(2)).max(least))
 }
 
 /// A copy of `bytes`.
@@ -80,12 +98,26 @@ mod tests {
     fn a_refusal_is_an_error_that_names_its_size() {
         let mut vec = vec![0u8; 8];
         let refused = reserve(&mut vec, usize::MAX / 2).unwrap_err();
-        assert_eq!(refused.bytes, usize::MAX / 2);
+        assert_eq!(refused.bytes, usize::MAX / 2 + 8, "the whole buffer asked for");
         assert!(refused.to_string().starts_with("out of memory: "), "{refused}");
         assert!(room_for(usize::MAX / 2).is_err());
         assert!(reserve_text(&mut String::new(), usize::MAX / 2).is_err());
         assert_eq!(copy(b"abc").unwrap(), b"abc");
         assert_eq!(copy_text("abc").unwrap(), "abc");
         room_for(1 << 20).unwrap();
+    }
+
+    #[test]
+    fn a_buffer_grows_as_push_would() {
+        let mut vec: Vec<u8> = Vec::new();
+        reserve(&mut vec, 1).unwrap();
+        assert_eq!(vec.capacity(), 8);
+        vec.resize(8, 0);
+        reserve(&mut vec, 1).unwrap();
+        assert_eq!(vec.capacity(), 16, "doubled");
+        reserve(&mut vec, 100).unwrap();
+        assert_eq!(vec.capacity(), 108, "what is needed");
+        reserve(&mut vec, 100).unwrap();
+        assert_eq!(vec.capacity(), 108, "room already");
     }
 }
