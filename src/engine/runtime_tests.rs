@@ -209,8 +209,8 @@ fn while_the_spool_refuses_new_deliveries_memory_stays_under_the_cap_and_the_res
 /// the disk, and a write past it fails as on a full disk (SQLITE_FULL).
 struct Backlog {
     worker: SpoolWorker,
-    /// Kept open: the HTTP side, which holds what is handed to it.
-    _to_send: mpsc::UnboundedReceiver<Delivery>,
+    /// The HTTP side's end, kept open: what is handed to it.
+    sent: mpsc::UnboundedReceiver<Delivery>,
     tally: Arc<Tally>,
     spool: PathBuf,
     /// Oldest first.
@@ -222,7 +222,7 @@ impl Backlog {
     /// until the spool has written what fits.
     fn in_little_room() -> Backlog {
         let spool = temp_spool();
-        let (to_http, _to_send) = mpsc::unbounded_channel();
+        let (to_http, sent) = mpsc::unbounded_channel();
         let tally: Arc<Tally> = Arc::default();
         let config = config(&spool, 64 << 20);
         let mut worker = SpoolWorker::new(config, "me".into(), Arc::clone(&tally), to_http, Arc::default());
@@ -237,7 +237,7 @@ impl Backlog {
         for _ in 0..20 {
             worker.write_unwritten();
         }
-        Backlog { worker, _to_send, tally, spool, ids }
+        Backlog { worker, sent, tally, spool, ids }
     }
 
     fn on_disk(&self) -> Vec<String> {
@@ -280,11 +280,33 @@ fn at_exit_what_the_disk_has_room_for_is_written_and_only_the_rest_counted_lost(
     let before = backlog.on_disk().len();
     backlog.worker.spool().leave_room(8);
     let (_commands, inbox) = std_mpsc::channel();
-    let Backlog { worker, _to_send, tally, spool, .. } = backlog;
+    let Backlog { worker, sent: _sent, tally, spool, .. } = backlog;
     worker.stop(&inbox);
     let written = ids_on_disk(&spool).len();
     assert!(written > before, "{written} written, {before} before");
     assert_eq!(tally.snapshot().lost as usize, 200 - written);
+}
+
+/// Outcomes written between two tries of the backlog doubled its part, as a write of the
+/// backlog does: each try was of the size the disk had just refused, and the room left for a
+/// smaller part was never used.
+#[test]
+fn outcomes_written_between_tries_leave_the_backlog_the_parts_the_disk_has_room_for() {
+    let mut backlog = Backlog::in_little_room();
+    backlog.worker.spool().leave_room(8);
+    for _ in 0..20 {
+        // A delivery handed to the HTTP side ends, and its outcome is written.
+        let sent = backlog.sent.try_recv().unwrap();
+        let outcome = Outcome::Delivered { status: 200, duration: Duration::ZERO };
+        backlog.worker.finished(sent, outcome, unix_millis(), Vec::new());
+        backlog.worker.record_outcomes();
+        backlog.worker.write_unwritten();
+    }
+    let written = backlog.on_disk().len();
+    for _ in 0..12 {
+        backlog.worker.write_unwritten();
+    }
+    assert_eq!(backlog.on_disk().len(), written, "room the tries left unused");
 }
 
 /// Feeds of one dispatch() share a body, which counts once in the tally's inbox. Written in

@@ -96,7 +96,8 @@ pub(super) struct SpoolWorker {
     unwritten: Vec<Delivery>,
     unwritten_bytes: u64,
     /// Deliveries of `unwritten` written again in one transaction at most: halved each time
-    /// the disk is found full, down to one, and doubled after each write, up to INSERT_BATCH.
+    /// the disk is found full, down to one, and doubled after each write of them, up to
+    /// INSERT_BATCH.
     /// A transaction needs room in the WAL for all it writes: a backlog written whole waits
     /// for more room than it takes in parts (3,000 deliveries of 1.2 KB on a 2 MB disk with
     /// 1.6 MB freed: none written whole, 767 in parts).
@@ -323,6 +324,7 @@ impl SpoolWorker {
             let done = if self.unwritten.is_empty() { self.unwritten_bytes } else { bytes.min(self.unwritten_bytes) };
             self.unwritten_bytes -= done;
             self.tally.inbox_done(done);
+            self.wrote_part();
         }
     }
 
@@ -794,6 +796,7 @@ impl SpoolWorker {
             match self.spool.insert(&rows[..count]) {
                 Ok(()) => {
                     rows.drain(..count);
+                    self.wrote_part();
                     self.wrote();
                 }
                 Err(e) if spool::is_full(&e) && count > 1 => self.refused(&e),
@@ -874,9 +877,15 @@ impl SpoolWorker {
         }
     }
 
+    /// After a part of the backlog was written: the next may be twice as long. Only then:
+    /// doubled by every write, outcomes written between two tries put it back to the size
+    /// the disk had just refused, try after try, and room for a smaller part went unused.
+    fn wrote_part(&mut self) {
+        self.unwritten_chunk = (self.unwritten_chunk * 2).min(INSERT_BATCH);
+    }
+
     /// After a write the spool took.
     fn wrote(&mut self) {
-        self.unwritten_chunk = (self.unwritten_chunk * 2).min(INSERT_BATCH);
         if let Some(until) = self.short_of_room_until {
             if Instant::now() < until {
                 self.spool.give_back_wal();
