@@ -309,6 +309,45 @@ fn outcomes_written_between_tries_leave_the_backlog_the_parts_the_disk_has_room_
     assert_eq!(backlog.on_disk().len(), written, "room the tries left unused");
 }
 
+/// Outcomes are written in one transaction, which a full disk refused whole however much of it
+/// there was room for: the outcomes waited in memory, flush() with them, and their deliveries
+/// stayed claimed, to be sent again once this process is gone.
+#[test]
+fn outcomes_are_written_as_far_as_the_disk_has_room() {
+    let spool = temp_spool();
+    let (to_http, mut sent) = mpsc::unbounded_channel();
+    let tally: Arc<Tally> = Arc::default();
+    let mut worker =
+        SpoolWorker::new(config(&spool, 64 << 20), "me".into(), Arc::clone(&tally), to_http, Arc::default());
+    let deliveries: Vec<Delivery> = (0..200).map(|_| delivery("http://127.0.0.1:9/hook", b"{}".to_vec())).collect();
+    tally.queued(200);
+    tally.inbox_add(inbox_bytes(&deliveries));
+    worker.insert_new(deliveries);
+    // Each answered with 4 KB, which the log keeps: 800 KB in all, more than the room left.
+    worker.spool().leave_room(8);
+    while let Ok(delivery) = sent.try_recv() {
+        let outcome = Outcome::Delivered { status: 200, duration: Duration::ZERO };
+        worker.finished(delivery, outcome, unix_millis(), vec![b'r'; 4096]);
+    }
+    // Tried again every OUTCOME_RETRY (500 ms).
+    for _ in 0..8 {
+        worker.record_outcomes();
+        std::thread::sleep(Duration::from_millis(550));
+    }
+    let conn = Connection::open(&spool).unwrap();
+    let delivered: i64 =
+        conn.query_row("SELECT COUNT(*) FROM outbox WHERE status = 'delivered'", [], |r| r.get(0)).unwrap();
+    assert!(delivered > 0, "no outcome written");
+    assert_eq!(tally.snapshot().delivered, delivered as u64);
+
+    worker.spool().leave_room(1000);
+    std::thread::sleep(Duration::from_millis(550));
+    worker.record_outcomes();
+    let delivered: i64 =
+        conn.query_row("SELECT COUNT(*) FROM outbox WHERE status = 'delivered'", [], |r| r.get(0)).unwrap();
+    assert_eq!((delivered, tally.snapshot().delivered), (200, 200));
+}
+
 /// Feeds of one dispatch() share a body, which counts once in the tally's inbox. Written in
 /// parts, each part with one of them gave the body's bytes back, so the inbox lost sight of
 /// deliveries still waiting behind them: here 128 KB of a 2 MB delivery.

@@ -107,6 +107,11 @@ pub(super) struct SpoolWorker {
     short_of_room_until: Option<Instant>,
     /// Outcomes waiting to be written together in one transaction, and when they are due.
     outcomes: Vec<(Delivery, Outcome, AttemptRecord)>,
+    /// Outcomes written in one transaction at most, as `unwritten_chunk`: all of them, until
+    /// the disk is found full; then halved each time, down to one, and doubled after each
+    /// write of them. Written whole, outcomes a full disk refused waited for room for all of
+    /// them (200 with 4 KB excerpts and room for 8 pages of 16 KB: none written).
+    outcomes_part: usize,
     outcomes_due: Option<Instant>,
     /// After the spool refused outcomes: when to try again.
     outcomes_retry_at: Option<Instant>,
@@ -158,6 +163,7 @@ impl SpoolWorker {
             unwritten_chunk: INSERT_BATCH,
             short_of_room_until: None,
             outcomes: Vec::new(),
+            outcomes_part: usize::MAX,
             outcomes_due: None,
             outcomes_retry_at: None,
             next_claim: 0,
@@ -688,31 +694,49 @@ impl SpoolWorker {
         self.outcomes_due.is_some_and(|due| Instant::now() >= due)
     }
 
-    /// Writes the queued outcomes in one transaction, then settles them: a delivery leaves the
-    /// in-flight count only once its outcome is on disk. Outcomes the spool refuses stay
-    /// queued, and with them the deliveries' memory, until a later try writes them: flush()
-    /// waits for them, and their rows stay claimed by this process, which sends them again
-    /// only if it dies first (at least once, as after a crash).
+    /// Writes the queued outcomes in one transaction (in parts once the disk was found full,
+    /// see `outcomes_part`), then settles them: a delivery leaves the in-flight count only
+    /// once its outcome is on disk. Outcomes the spool refuses stay queued, and with them the
+    /// deliveries' memory, until a later try writes them: flush() waits for them, and their
+    /// rows stay claimed by this process, which sends them again only if it dies first (at
+    /// least once, as after a crash).
     pub(super) fn record_outcomes(&mut self) {
         if self.outcomes.is_empty() || self.outcomes_retry_at.is_some_and(|at| Instant::now() < at) {
             return;
         }
-        let records: Vec<AttemptRecord> = self.outcomes.iter().map(|(_, _, record)| record.clone()).collect();
-        let written = match self.spool.record_attempts(&records) {
-            Ok(written) => written,
-            Err(e) => {
-                self.tally
-                    .warn(format!("cannot record attempts in the spool {}: {e}; trying again", self.spool.location()));
-                self.refused(&e);
-                self.outcomes_retry_at = Some(Instant::now() + OUTCOME_RETRY);
-                return;
-            }
-        };
-        self.wrote();
-        let outcomes = std::mem::take(&mut self.outcomes);
+        // `outcomes_part` at a time, oldest first, as the backlog (see Self::write_unwritten).
+        while !self.outcomes.is_empty() {
+            let count = self.outcomes_part.min(self.outcomes.len());
+            let records: Vec<AttemptRecord> =
+                self.outcomes[..count].iter().map(|(_, _, record)| record.clone()).collect();
+            let written = match self.spool.record_attempts(&records) {
+                Ok(written) => written,
+                Err(e) => {
+                    self.tally.warn(format!(
+                        "cannot record attempts in the spool {}: {e}; trying again",
+                        self.spool.location()
+                    ));
+                    self.refused(&e);
+                    if spool::is_full(&e) {
+                        self.outcomes_part = (count / 2).max(1);
+                    }
+                    self.outcomes_retry_at = Some(Instant::now() + OUTCOME_RETRY);
+                    return;
+                }
+            };
+            self.wrote();
+            self.outcomes_part = self.outcomes_part.saturating_mul(2);
+            let outcomes: Vec<_> = self.outcomes.drain(..count).collect();
+            self.settle(outcomes, written);
+        }
         self.outcomes_due = None;
         self.outcomes_retry_at = None;
-        let now = unix_millis();
+        // Slots are free: take up what waits.
+        self.next_claim = self.next_claim.min(unix_millis());
+    }
+
+    /// Settles the deliveries whose outcomes were written, each with the status its row took.
+    fn settle(&mut self, outcomes: Vec<(Delivery, Outcome, AttemptRecord)>, written: Vec<Option<Status>>) {
         for ((delivery, outcome, record), written) in outcomes.into_iter().zip(written) {
             let status = written.unwrap_or_else(|| {
                 self.tally.warn(format!(
@@ -729,8 +753,6 @@ impl SpoolWorker {
             }
             self.tally.settled(&delivery, &outcome, status);
         }
-        // Slots are free: take up what waits.
-        self.next_claim = self.next_claim.min(now);
     }
 
     /// What stats() counts for an attempt written to a row that was no longer this process's:
@@ -774,8 +796,15 @@ impl SpoolWorker {
                 _ => {}
             }
         }
-        self.outcomes_retry_at = None;
-        self.record_outcomes();
+        // In parts, as the backlog below: tried again while a full disk has the part halved.
+        loop {
+            let (left, part) = (self.outcomes.len(), self.outcomes_part);
+            self.outcomes_retry_at = None;
+            self.record_outcomes();
+            if self.outcomes.is_empty() || (self.outcomes.len() == left && self.outcomes_part == part) {
+                break;
+            }
+        }
         if !self.outcomes.is_empty() {
             // Their rows stay pending, claimed until their lease ends (or released below):
             // another process sends them again, at least once, as after a crash. Withdrawn
