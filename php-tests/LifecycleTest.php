@@ -140,4 +140,26 @@ final class LifecycleTest extends WebhookTestCase
             $this->assertGreaterThanOrEqual(4 << 20, (int) $bytes, $result['stdout']);
         }
     }
+
+    /**
+     * redeliver() reads the stored delivery with memory it may be refused (an exception), then
+     * made the new one from a copy of it: a GET's URL, with the payload in it, copied as Rust
+     * copies, "memory allocation of 4194327 bytes failed" and an abort, with room for the read.
+     */
+    public function testRedeliverOfALargeGetIsNoAbortInALimitedAddressSpace(): void
+    {
+        $result = $this->child(<<<'PHP'
+            $get = new FluentWebhook\Feed(['name' => 'h', 'request_url' => 'http://127.0.0.1:9/h', 'request_method' => 'GET', 'event_trigger' => ['e']]);
+            [$id] = FluentWebhook\dispatch('e', ['x' => str_repeat('a', 4 << 20)], [$get]);
+            FluentWebhook\flush(0.2);
+            foreach ([2, 3, 4] as $mib) {
+                foreach (file('/proc/self/status') as $l) { if (str_starts_with($l, 'VmSize:')) { $size = (int) preg_replace('/\D/', '', $l) * 1024; } }
+                posix_setrlimit(POSIX_RLIMIT_AS, $size + ($mib << 20), POSIX_RLIMIT_INFINITY);
+                try { FluentWebhook\redeliver($id); echo "$mib MiB: queued\n"; } catch (FluentWebhook\Exception $e) { echo "$mib MiB: ", $e->getMessage(), "\n"; }
+                posix_setrlimit(POSIX_RLIMIT_AS, POSIX_RLIMIT_INFINITY, POSIX_RLIMIT_INFINITY);
+            }
+            PHP, ['fluent_webhook.max_payload_bytes' => '16M']);
+        $this->assertSame(3, preg_match_all('/^\d MiB: (queued|.*out of memory)/m', $result['stdout']), $result['stdout'] . $result['stderr']);
+        $this->assertStringNotContainsString('memory allocation', $result['stderr']);
+    }
 }

@@ -38,9 +38,11 @@ impl Delivery {
         }
     }
 
-    /// A new delivery (new id) of the same request, for a manual resend.
-    pub fn resend(&self) -> Delivery {
-        Delivery::new(self.feed_id.clone(), self.feed_name.clone(), self.event.clone(), self.request.clone())
+    /// A new delivery (new id) of the same request, for a manual resend. Taken, not copied:
+    /// a GET's URL holds its payload, of the size PHP code decided, and a copy of it is an
+    /// allocation the allocator may refuse (crate::memory), an abort.
+    pub fn resend(self) -> Delivery {
+        Delivery::new(self.feed_id, self.feed_name, self.event, self.request)
     }
 
     /// A new delivery (new id) of the same body, as `feed` sends now: its current name,
