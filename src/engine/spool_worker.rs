@@ -101,13 +101,13 @@ pub(super) struct SpoolWorker {
     /// A transaction needs room in the WAL for all it writes: a backlog written whole waits
     /// for more room than it takes in parts (3,000 deliveries of 1.2 KB on a 2 MB disk with
     /// 1.6 MB freed: none written whole, 767 in parts).
-    unwritten_chunk: usize,
+    unwritten_part: usize,
     /// Until when the disk counts as short of room (SHORT_OF_ROOM), since it was last found
     /// full.
     short_of_room_until: Option<Instant>,
     /// Outcomes waiting to be written together in one transaction, and when they are due.
     outcomes: Vec<(Delivery, Outcome, AttemptRecord)>,
-    /// Outcomes written in one transaction at most, as `unwritten_chunk`: all of them, until
+    /// Outcomes written in one transaction at most, as `unwritten_part`: all of them, until
     /// the disk is found full; then halved each time, down to one, and doubled after each
     /// write of them. Written whole, outcomes a full disk refused waited for room for all of
     /// them (200 with 4 KB excerpts and room for 8 pages of 16 KB: none written).
@@ -160,7 +160,7 @@ impl SpoolWorker {
             reserved: VecDeque::new(),
             unwritten: Vec::new(),
             unwritten_bytes: 0,
-            unwritten_chunk: INSERT_BATCH,
+            unwritten_part: INSERT_BATCH,
             short_of_room_until: None,
             outcomes: Vec::new(),
             outcomes_part: usize::MAX,
@@ -315,14 +315,14 @@ impl SpoolWorker {
         }
     }
 
-    /// Writes again what the spool refused before, oldest first, `unwritten_chunk` at a time.
+    /// Writes again what the spool refused before, oldest first, `unwritten_part` at a time.
     pub(super) fn write_unwritten(&mut self) {
         while !self.unwritten.is_empty() {
-            let count = self.unwritten_chunk.min(self.unwritten.len());
+            let count = self.unwritten_part.min(self.unwritten.len());
             let rest = self.unwritten.split_off(count);
-            let chunk = std::mem::replace(&mut self.unwritten, rest);
-            let bytes = inbox_bytes_leaving(&chunk, &self.unwritten);
-            if !self.insert(chunk) {
+            let part = std::mem::replace(&mut self.unwritten, rest);
+            let bytes = inbox_bytes_leaving(&part, &self.unwritten);
+            if !self.insert(part) {
                 // insert() put it last: first again.
                 self.unwritten.rotate_right(count);
                 return;
@@ -330,7 +330,7 @@ impl SpoolWorker {
             let done = if self.unwritten.is_empty() { self.unwritten_bytes } else { bytes.min(self.unwritten_bytes) };
             self.unwritten_bytes -= done;
             self.tally.inbox_done(done);
-            self.wrote_part();
+            self.wrote_backlog_part();
         }
     }
 
@@ -818,14 +818,14 @@ impl SpoolWorker {
                 self.spool.location()
             ));
         }
-        // In chunks, as in the run: what there is room for is not lost.
+        // In parts, as in the run: what there is room for is not lost.
         let mut rows: Vec<_> = unwritten.into_iter().map(|d| (d, None)).collect();
         while !rows.is_empty() {
-            let count = self.unwritten_chunk.min(rows.len());
+            let count = self.unwritten_part.min(rows.len());
             match self.spool.insert(&rows[..count]) {
                 Ok(()) => {
                     rows.drain(..count);
-                    self.wrote_part();
+                    self.wrote_backlog_part();
                     self.wrote();
                 }
                 Err(e) if spool::is_full(&e) && count > 1 => self.refused(&e),
@@ -892,7 +892,7 @@ impl SpoolWorker {
         }
     }
 
-    /// After a write the spool refused. A full disk: the next chunk of `unwritten` is half as
+    /// After a write the spool refused. A full disk: the next part of `unwritten` is half as
     /// long, and the WAL gives back the room it took, now and after every write of deliveries
     /// or outcomes until SHORT_OF_ROOM has passed. Given back only now, it grew again into the
     /// room freed (it is copied into the file every 4 MB) until the disk was full once more,
@@ -900,7 +900,7 @@ impl SpoolWorker {
     /// 1,460 deliveries of 200 B were written, and 151 of their outcomes; this way all are.
     fn refused(&mut self, e: &rusqlite::Error) {
         if spool::is_full(e) {
-            self.unwritten_chunk = (self.unwritten_chunk / 2).max(1);
+            self.unwritten_part = (self.unwritten_part / 2).max(1);
             self.short_of_room_until = Some(Instant::now() + SHORT_OF_ROOM);
             self.spool.give_back_wal();
         }
@@ -909,8 +909,8 @@ impl SpoolWorker {
     /// After a part of the backlog was written: the next may be twice as long. Only then:
     /// doubled by every write, outcomes written between two tries put it back to the size
     /// the disk had just refused, try after try, and room for a smaller part went unused.
-    fn wrote_part(&mut self) {
-        self.unwritten_chunk = (self.unwritten_chunk * 2).min(INSERT_BATCH);
+    fn wrote_backlog_part(&mut self) {
+        self.unwritten_part = (self.unwritten_part * 2).min(INSERT_BATCH);
     }
 
     /// After a write the spool took.
@@ -1028,20 +1028,20 @@ fn cancel_check_interval(held: usize) -> Duration {
     (CANCEL_CHECK * spaced).min(CANCEL_CHECK_LONGEST)
 }
 
-/// The bytes `chunk` counts in the tally's inbox once written while `rest` still waits. A body
+/// The bytes `part` counts in the tally's inbox once written while `rest` still waits. A body
 /// that feeds of one dispatch() share counts once (see inbox_bytes), and leaves with the last
 /// of them: given back with the first part written, it left the deliveries behind uncounted
 /// (feeds sharing a 64 KB body, written one by one, hid 128 KB of a 2 MB delivery after them).
-fn inbox_bytes_leaving(chunk: &[Delivery], rest: &[Delivery]) -> u64 {
-    let in_chunk: HashSet<*const u8> = chunk.iter().map(|d| d.request.body.as_ptr()).collect();
+fn inbox_bytes_leaving(part: &[Delivery], rest: &[Delivery]) -> u64 {
+    let in_part: HashSet<*const u8> = part.iter().map(|d| d.request.body.as_ptr()).collect();
     let mut staying = HashSet::new();
     let mut still_shared = 0;
     for body in rest.iter().map(|d| &d.request.body) {
-        if in_chunk.contains(&body.as_ptr()) && staying.insert(body.as_ptr()) {
+        if in_part.contains(&body.as_ptr()) && staying.insert(body.as_ptr()) {
             still_shared += body.len() as u64;
         }
     }
-    inbox_bytes(chunk).saturating_sub(still_shared)
+    inbox_bytes(part).saturating_sub(still_shared)
 }
 
 #[cfg(test)]
