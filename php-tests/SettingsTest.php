@@ -72,4 +72,24 @@ final class SettingsTest extends WebhookTestCase
         $this->assertSame(0, $result['exit'], $result['stderr']);
         $this->assertSame("ini_set(): fluent_webhook.max_concurrency: \"many\" is not a whole number from 1 to 10000; it keeps \"32\"\n32", $result['stdout']);
     }
+
+    /**
+     * A long value is shown cut short, and the warning stays UTF-8 and says what the setting
+     * keeps. It was cut at 511 bytes wherever that fell: inside a character (a handler's
+     * json_encode() of the message then failed) and before "it keeps".
+     */
+    public function testTheWarningOfALongValueIsUtf8AndSaysWhatTheSettingKeeps(): void
+    {
+        $result = self::runPhp(<<<'PHP'
+            <?php
+            set_error_handler(function ($level, $message) {
+                echo json_encode([json_encode($message) !== false, str_ends_with($message, 'it keeps "60"'), strlen($message) < 300]), "\n";
+                return true;
+            });
+            ini_set('fluent_webhook.retry_schedule', '5,' . str_repeat('é', 400));
+            ini_set('fluent_webhook.retry_schedule', str_repeat('é', 401));
+            PHP, ['fluent_webhook.retry_schedule' => '60']);
+        $this->assertSame(0, $result['exit'], $result['stderr']);
+        $this->assertSame("[true,true,true]\n[true,true,true]\n", $result['stdout']);
+    }
 }

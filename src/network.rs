@@ -25,19 +25,21 @@ impl NetworkPolicy {
     pub fn parse(text: &str) -> Result<NetworkPolicy, String> {
         let mut allowed = Vec::new();
         for item in text.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()) {
+            // Cut short in a message: it is a warning's, and the value may be any length.
+            let shown = || item.chars().take(64).collect::<String>();
             let (address, bits) = match item.split_once('/') {
                 Some((address, bits)) => (address, Some(bits)),
                 None => (item, None),
             };
             let address: IpAddr =
-                address.parse().map_err(|_| format!("{item:?} is not an IP address or CIDR range"))?;
+                address.parse().map_err(|_| format!("{:?} is not an IP address or CIDR range", shown()))?;
             let max = if address.is_ipv4() { 32 } else { 128 };
             let bits = match bits {
                 Some(bits) => bits
                     .parse::<u8>()
                     .ok()
                     .filter(|b| *b <= max)
-                    .ok_or_else(|| format!("{item:?} has a bad prefix length"))?,
+                    .ok_or_else(|| format!("{:?} has a bad prefix length", shown()))?,
                 None => max,
             };
             allowed.push((address, bits));

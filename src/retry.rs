@@ -71,7 +71,11 @@ impl RetryPolicy {
                     .ok()
                     .filter(|s| s.is_finite() && *s >= 0.0 && *s <= 30.0 * 86_400.0)
                     .map(Duration::from_secs_f64)
-                    .ok_or_else(|| format!("{part:?} is not a number of seconds between 0 and 30 days"))
+                    .ok_or_else(|| {
+                        // Cut short: the message is a warning's, and the value may be any length.
+                        let shown: String = part.chars().take(64).collect();
+                        format!("{shown:?} is not a number of seconds between 0 and 30 days")
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(RetryPolicy { waits })

@@ -249,7 +249,9 @@ unsafe extern "C" fn on_modify(
 /// message itself is gone before the warning is raised.
 fn nul_terminated(message: String) -> [u8; 512] {
     let mut line = [0u8; 512];
-    let length = message.len().min(line.len() - 1);
+    // Cut between characters: a handler that encodes the message as JSON (a logger's) fails on
+    // half of one.
+    let length = (0..=message.len().min(line.len() - 1)).rev().find(|at| message.is_char_boundary(*at)).unwrap_or(0);
     line[..length].copy_from_slice(&message.as_bytes()[..length]);
     line[..length].iter_mut().filter(|b| **b == 0).for_each(|b| *b = b' ');
     line
