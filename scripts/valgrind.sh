@@ -3,7 +3,7 @@
 # memcheck, with PHP's allocator off so that memcheck sees every allocation, and fails on any
 # invalid read or write. PCRE's JIT and opcache are off: memcheck cannot follow JIT-compiled
 # code and reports it falsely. (Suites that mostly drive child processes are left out:
-# memcheck follows one process.)
+# memcheck follows one process.) Then a load with dl(), whose module is gone at request end.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=$root/target/valgrind
@@ -27,4 +27,14 @@ for suite in "${suites[@]}"; do
   printf '%-20s %4ds  invalid accesses: %s  frames in our library: %s  %s\n' "$suite" $(( $(date +%s) - started )) "$invalid" "$ours" "$summary"
   [ "$invalid" = 0 ] || status=1
 done
+# Loaded with dl(), the module is gone at the end of the request: PHP's final clean-up must
+# find none of its ini entries left (it read freed memory when module shutdown left them).
+so=${FLUENT_WEBHOOK_SO:-$root/target/release/libfluent_webhook.so}
+log=$out/dl.log
+printf '<?php dl(%s); echo ini_get("fluent_webhook.timeout");' "'$(basename "$so")'" > "$out/dl.php"
+USE_ZEND_ALLOC=0 valgrind --tool=memcheck --log-file="$log" php -n -d enable_dl=1 -d extension_dir="$(dirname "$so")" \
+  "$out/dl.php" > "$out/dl.out" 2>&1 || status=1
+invalid=$(grep -cE "Invalid (read|write)|Invalid free|Mismatched free|uninitialised value" "$log" || true)
+printf '%-20s        invalid accesses: %s  output: %s\n' "dl()" "$invalid" "$(cat "$out/dl.out")"
+[ "$invalid" = 0 ] && [ "$(cat "$out/dl.out")" = 15 ] || status=1
 exit $status

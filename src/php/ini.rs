@@ -85,11 +85,20 @@ static ENTRIES: IniEntryDefs<11> = IniEntryDefs::new([
 ]);
 
 extern "C" {
+    fn zend_unregister_ini_entries(module_number: c_int);
     fn zend_ini_string_ex(name: *const c_char, name_length: usize, orig: c_int, exists: *mut bool) -> *mut c_char;
 }
 
 pub fn register(module_number: i32) {
     IniEntryDef::register(ENTRIES.as_slice(), module_number);
+}
+
+/// Removes the entries at module shutdown, as PHP expects of a module with a shutdown hook of
+/// its own: loaded with dl(), the module is gone at the end of the request, and PHP's final
+/// clean-up of the entries left behind read memory already freed (valgrind).
+pub fn unregister(module_number: i32) {
+    // SAFETY: called once, from module shutdown on the thread that runs PHP.
+    unsafe { zend_unregister_ini_entries(module_number) };
 }
 
 /// The current value of a setting as text, if it is registered.

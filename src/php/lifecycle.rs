@@ -96,7 +96,7 @@ pub fn log_engine_warnings() {
 }
 
 /// Module shutdown: drain with a bounded wait, stop, report what was not sent.
-pub extern "C" fn module_shutdown(_type: i32, _module_number: i32) -> i32 {
+pub extern "C" fn module_shutdown(_type: i32, module_number: i32) -> i32 {
     let _ = catch_unwind(|| {
         let grace = ini::seconds(ini::SHUTDOWN_TIMEOUT);
         let warnings = engine::take_warnings();
@@ -138,6 +138,7 @@ pub extern "C" fn module_shutdown(_type: i32, _module_number: i32) -> i32 {
             ));
         }
     });
+    ini::unregister(module_number);
     0
 }
 
