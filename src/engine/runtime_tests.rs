@@ -297,6 +297,7 @@ fn outcomes_written_between_tries_leave_the_backlog_the_parts_the_disk_has_room_
     for _ in 0..20 {
         // A delivery handed to the HTTP side ends, and its outcome is written.
         let sent = backlog.sent.try_recv().unwrap();
+        backlog.tally.started();
         let outcome = Outcome::Delivered { status: 200, duration: Duration::ZERO };
         backlog.worker.finished(sent, outcome, unix_millis(), Vec::new());
         backlog.worker.record_outcomes();
@@ -326,6 +327,7 @@ fn outcomes_are_written_as_far_as_the_disk_has_room() {
     // Each answered with 4 KB, which the log keeps: 800 KB in all, more than the room left.
     worker.spool().leave_room(8);
     while let Ok(delivery) = sent.try_recv() {
+        tally.started();
         let outcome = Outcome::Delivered { status: 200, duration: Duration::ZERO };
         worker.finished(delivery, outcome, unix_millis(), vec![b'r'; 4096]);
     }
