@@ -184,8 +184,10 @@ function deliveries(?array $filter = null): array {}
  * @throws Exception when no delivery has that id (it may have been pruned); when $feed is not
  *     the delivery's feed (or either has no id), or would not send that body (it sends GET
  *     now, or the delivery was a GET, or the body's Content-Type differs from the feed's, as
- *     after a change between JSON and form data); or when the spool does not answer within
- *     10 s (another process holding its write lock, a slow disk).
+ *     after a change between JSON and form data); when the allocator refuses the memory
+ *     reading the delivery takes (posix_setrlimit(POSIX_RLIMIT_AS)): the message says 'out of
+ *     memory'; or when the spool does not answer within 10 s (another process holding its
+ *     write lock, a slow disk).
  * @throws InvalidFeedException when $feed is a settings array the extension refuses.
  */
 function redeliver(string $id, Feed|array|null $feed = null): string {}
