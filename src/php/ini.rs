@@ -297,43 +297,24 @@ pub fn max_payload_bytes() -> usize {
     bytes(MAX_PAYLOAD_BYTES)
 }
 
-/// The engine's configuration, and messages for the error log about settings it ignored.
-pub fn engine_config_checked() -> (EngineConfig, Vec<String>) {
-    let mut warnings = Vec::new();
-    let retry = match RetryPolicy::parse(&text(RETRY_SCHEDULE).unwrap_or_default()) {
-        Ok(policy) => policy,
-        Err(e) => {
-            warnings.push(format!("fluent_webhook.retry_schedule: {e}; using the default schedule"));
-            RetryPolicy::default()
-        }
-    };
-    let network = NetworkPolicy::parse(&text(ALLOWED_NETWORKS).unwrap_or_default()).unwrap_or_else(|e| {
-        warnings.push(format!("fluent_webhook.allowed_networks: {e}; no range is opened"));
-        NetworkPolicy::default()
-    });
-    let timeout = seconds(TIMEOUT);
+/// The engine's configuration. A retry schedule or network list the parsers refuse falls back
+/// to the default without a word here: `on_modify` refused such a value, with a warning, when
+/// it was set, so none reaches this.
+pub fn engine_config() -> EngineConfig {
     let spool_path = text(SPOOL_PATH).map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).map(PathBuf::from);
-    let config = EngineConfig {
+    EngineConfig {
         client: ClientConfig {
-            timeout,
+            timeout: seconds(TIMEOUT),
             connect_timeout: seconds(CONNECT_TIMEOUT),
-            network: std::sync::Arc::new(network),
+            network: std::sync::Arc::new(
+                NetworkPolicy::parse(&text(ALLOWED_NETWORKS).unwrap_or_default()).unwrap_or_default(),
+            ),
         },
         max_concurrency: number(MAX_CONCURRENCY) as usize,
-        retry,
+        retry: RetryPolicy::parse(&text(RETRY_SCHEDULE).unwrap_or_default()).unwrap_or_default(),
         spool_path,
         memory_limit: bytes(MEMORY_LIMIT),
         retention: Duration::from_secs_f64(number(LOG_RETENTION_DAYS) * 86_400.0),
         ..EngineConfig::default()
-    };
-    (config, warnings)
-}
-
-/// The engine's configuration; problems with the settings go to PHP's error log.
-pub fn engine_config() -> EngineConfig {
-    let (config, warnings) = engine_config_checked();
-    for warning in warnings {
-        super::lifecycle::log(&warning);
     }
-    config
 }
