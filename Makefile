@@ -25,7 +25,7 @@ build: deps
 	cargo build --release
 
 test-rust: deps
-	cargo test --no-default-features --lib
+	cargo test --no-default-features --tests
 
 test-php: build
 	rm -rf target/spool

@@ -24,6 +24,8 @@ use crate::spool::{self, Attempt, AttemptRecord, ByteBudget, Spool, Status};
 
 /// How often the spool thread looks for due deliveries when it knows of none.
 const CLAIM_INTERVAL: Duration = Duration::from_secs(1);
+/// How often a spool SQLite could not open, for lack of memory, is tried again.
+const OPEN_RETRY: Duration = Duration::from_secs(1);
 /// New deliveries written in one transaction at most.
 const INSERT_BATCH: usize = 1024;
 /// How long a disk found full counts as short of room: every write of deliveries or outcomes
@@ -127,6 +129,32 @@ pub(super) struct SpoolWorker {
     move_refused: bool,
 }
 
+/// The spool at `path`, or one in memory when there is none or it cannot be used. An
+/// in-memory spool SQLite is refused memory for is tried again every OPEN_RETRY: this thread
+/// is the only way into the spool, and ended, every later dispatch() of the process failed
+/// (an FPM worker's, for the rest of its life); meanwhile new deliveries wait in its inbox,
+/// within fluent_webhook.memory_limit.
+fn open_spool(path: Option<&std::path::Path>, owner: &str, tally: &Tally) -> Spool {
+    if let Some(path) = path {
+        match Spool::open(path, owner) {
+            Ok(spool) => return spool,
+            Err(e) => tally.warn(format!("{e}; deliveries are kept in memory only and do not survive this process")),
+        }
+    }
+    let mut told = false;
+    loop {
+        match Spool::in_memory(owner) {
+            Ok(spool) => return spool,
+            Err(e) if !told => {
+                tally.warn(format!("{e}; new deliveries wait in memory, and it is tried again every second"));
+                told = true;
+            }
+            Err(_) => {}
+        }
+        std::thread::sleep(OPEN_RETRY);
+    }
+}
+
 impl SpoolWorker {
     pub(super) fn new(
         config: EngineConfig,
@@ -135,13 +163,7 @@ impl SpoolWorker {
         to_http: mpsc::UnboundedSender<Delivery>,
         withdrawn: Arc<Withdrawn>,
     ) -> SpoolWorker {
-        let spool = match &config.spool_path {
-            Some(path) => Spool::open(path, &owner).unwrap_or_else(|e| {
-                tally.warn(format!("{e}; deliveries are kept in memory only and do not survive this process"));
-                Spool::in_memory(&owner)
-            }),
-            None => Spool::in_memory(&owner),
-        };
+        let spool = open_spool(config.spool_path.as_deref(), &owner, &tally);
         tally.set_spool_location(spool.location().to_string(), spool.location() == ":memory:");
         // Not before the first commands: a spool busy with another process would delay them.
         let next_prune = unix_millis() + 1_000;

@@ -309,10 +309,15 @@ impl Spool {
     }
 
     /// A spool in this process's memory, for when the file cannot be used: deliveries still
-    /// get retries and a log, but do not survive the process.
-    pub fn in_memory(owner: &str) -> Spool {
-        let conn = Connection::open_in_memory().expect("SQLite can always open an in-memory database");
-        Spool::prepare(conn, ":memory:".to_string(), owner).expect("schema applies to an empty database")
+    /// get retries and a log, but do not survive the process. Refused only when SQLite is
+    /// refused memory (an address space PHP code lowered with posix_setrlimit()).
+    pub fn in_memory(owner: &str) -> Result<Spool, String> {
+        let conn = Connection::open_in_memory().map_err(|e| match e {
+            // Its own text is the database's name, ":memory:".
+            rusqlite::Error::SqliteFailure(code, _) => format!("cannot open a spool in memory: {code}"),
+            e => format!("cannot open a spool in memory: {e}"),
+        })?;
+        Spool::prepare(conn, ":memory:".to_string(), owner)
     }
 
     /// Opens the spool read-write for a short request from the PHP thread (log, resend).
@@ -1340,7 +1345,7 @@ mod tests {
 
     #[test]
     fn a_moved_row_keeps_every_column() {
-        let spool = Spool::in_memory("me");
+        let spool = Spool::in_memory("me").unwrap();
         let mut columns: Vec<String> = spool
             .conn
             .prepare("SELECT name FROM pragma_table_info('outbox') WHERE name != 'body_id'")
@@ -1630,7 +1635,7 @@ mod tests {
 
     #[test]
     fn a_reserved_delivery_canceled_or_without_its_body_ends_without_an_attempt() {
-        let mut spool = Spool::in_memory("me");
+        let mut spool = Spool::in_memory("me").unwrap();
         let (canceled, lost) = (delivery(1), delivery(2));
         spool.insert(&[(canceled.clone(), Some(100_000)), (lost.clone(), Some(100_000))]).unwrap();
         assert_eq!(spool.cancel_feed("7", "the feed was switched off", 10_000).unwrap(), 2);
@@ -1690,7 +1695,7 @@ mod tests {
     /// returned true at once, before retries due within its timeout.
     #[test]
     fn a_pending_row_without_a_time_hides_no_due_retry() {
-        let mut spool = Spool::in_memory("me");
+        let mut spool = Spool::in_memory("me").unwrap();
         let (timeless, worded, retry) = (delivery(1), delivery(2), delivery(3));
         spool.insert(&[(timeless.clone(), None), (worded.clone(), None), (retry.clone(), None)]).unwrap();
         spool.conn.execute("UPDATE outbox SET next_attempt_at = NULL WHERE id = ?1", [&timeless.id]).unwrap();
@@ -1703,7 +1708,7 @@ mod tests {
 
     #[test]
     fn attempts_statuses_and_the_log() {
-        let mut spool = Spool::in_memory("me");
+        let mut spool = Spool::in_memory("me").unwrap();
         let d = delivery(1);
         spool.insert(&[(d.clone(), Some(u64::MAX / 2))]).unwrap();
         let attempt = Attempt { at: 5, status_code: Some(500), error: Some("HTTP 500".into()), duration_ms: 3 };
@@ -1774,7 +1779,7 @@ mod tests {
 
     #[test]
     fn a_claim_takes_only_what_fits_in_its_byte_budget() {
-        let mut spool = Spool::in_memory("me");
+        let mut spool = Spool::in_memory("me").unwrap();
         let big = |n: u32| {
             let mut d = delivery(n);
             d.request.body = bytes::Bytes::from(vec![b'x'; 1000]);
@@ -1800,7 +1805,7 @@ mod tests {
     /// again), every listing of the log, and pruning. They are read as best they can be.
     #[test]
     fn rows_with_values_of_other_types_block_no_claim_listing_or_pruning() {
-        let mut spool = Spool::in_memory("me");
+        let mut spool = Spool::in_memory("me").unwrap();
         let good = delivery(1);
         spool.insert(&[(good.clone(), None)]).unwrap();
         let odd = [
@@ -1844,7 +1849,7 @@ mod tests {
 
     #[test]
     fn a_row_without_its_body_fails_with_the_reason_and_blocks_no_claim() {
-        let mut spool = Spool::in_memory("me");
+        let mut spool = Spool::in_memory("me").unwrap();
         spool.insert(&[(delivery(1), None), (delivery(2), None)]).unwrap();
         let lost = spool.list(&Filter { limit: 10, ..Filter::default() }).unwrap()[1].delivery.id.clone();
         spool
@@ -1861,7 +1866,7 @@ mod tests {
 
     #[test]
     fn cancel_ends_a_feeds_free_deliveries_at_once_and_held_ones_after_their_attempt() {
-        let mut spool = Spool::in_memory("me");
+        let mut spool = Spool::in_memory("me").unwrap();
         let mut other_feed = delivery(3);
         other_feed.feed_id = Some("8".into());
         spool.insert(&[(delivery(1), None), (delivery(2), Some(50_000)), (other_feed, None)]).unwrap();
@@ -1945,7 +1950,7 @@ mod tests {
 
     #[test]
     fn filters_and_pruning() {
-        let mut spool = Spool::in_memory("me");
+        let mut spool = Spool::in_memory("me").unwrap();
         let mut other = delivery(2);
         other.event = "order_fully_refunded".into();
         other.feed_id = Some("8".into());
