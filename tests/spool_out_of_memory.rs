@@ -5,15 +5,67 @@
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use fluent_webhook::delivery::Delivery;
 use fluent_webhook::engine::{self, EngineConfig};
 use fluent_webhook::network::NetworkPolicy;
 use fluent_webhook::request::WebhookRequest;
 use fluent_webhook::settings::Method;
-use rusqlite::ffi::{sqlite3_hard_heap_limit64, sqlite3_initialize};
+use fluent_webhook::spool::Filter;
+use rusqlite::ffi::{sqlite3_hard_heap_limit64, sqlite3_initialize, sqlite3_soft_heap_limit64};
+
+/// SQLite's heap limit and the engine are the process's: one test at a time, each ending with
+/// the limit lifted and the engine shut down.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Holds ONE_AT_A_TIME; lifts the limit and shuts the engine down however the test ends, so
+/// that a failure does not fail the next test too.
+struct Alone(#[allow(dead_code)] std::sync::MutexGuard<'static, ()>);
+
+fn alone() -> Alone {
+    Alone(ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+impl Drop for Alone {
+    fn drop(&mut self) {
+        lift_limit();
+        engine::shutdown(Duration::ZERO);
+    }
+}
+
+/// SQLite refuses every allocation.
+fn refuse_memory() {
+    // SAFETY: plain calls into SQLite, which takes the limit under its own mutex.
+    unsafe {
+        assert_eq!(sqlite3_initialize(), 0);
+        sqlite3_hard_heap_limit64(1);
+    }
+}
+
+/// SQLite has memory again. The hard limit lowered the soft one too: both are lifted.
+fn lift_limit() {
+    // SAFETY: as above; 0 lifts a limit.
+    unsafe {
+        sqlite3_hard_heap_limit64(0);
+        sqlite3_soft_heap_limit64(0);
+    }
+}
+
+/// Waits up to 5 s for the spool thread's first refusal; returns the warnings.
+fn refusal_told() -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut warnings = Vec::new();
+    while Instant::now() < deadline {
+        warnings.extend(engine::take_warnings());
+        if warnings.iter().any(|w| w.contains("out of memory")) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    warnings
+}
 
 /// Answers 200 to every request on 127.0.0.1; counts them.
 fn receiver() -> (String, Arc<AtomicUsize>) {
@@ -43,11 +95,15 @@ fn receiver() -> (String, Arc<AtomicUsize>) {
 }
 
 fn post(url: &str) -> Delivery {
+    with_body(url, bytes::Bytes::from_static(b"{\"order\":1}"))
+}
+
+fn with_body(url: &str, body: bytes::Bytes) -> Delivery {
     let request = WebhookRequest {
         method: Method::Post,
         url: url.to_string(),
         headers: vec![("Content-Type".into(), "application/json".into())],
-        body: bytes::Bytes::from_static(b"{\"order\":1}"),
+        body,
         secret: None,
     };
     Delivery::new(None, "feed".into(), "order_paid_done".into(), request)
@@ -64,12 +120,9 @@ fn config() -> EngineConfig {
 /// the process failed with "the spool thread has stopped". It now tries again every second.
 #[test]
 fn a_spool_sqlite_has_no_memory_for_is_opened_once_it_has() {
+    let _alone = alone();
     let (url, requests) = receiver();
-    // SAFETY: plain calls into SQLite, which takes the limit under its own mutex.
-    unsafe {
-        assert_eq!(sqlite3_initialize(), 0);
-        sqlite3_hard_heap_limit64(1);
-    }
+    refuse_memory();
     engine::submit(vec![post(&url)], config).unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(requests.load(Ordering::SeqCst), 0, "no spool, no delivery");
@@ -79,11 +132,43 @@ fn a_spool_sqlite_has_no_memory_for_is_opened_once_it_has() {
         "{warnings:?}"
     );
 
-    // SAFETY: as above; 0 lifts the limit.
-    unsafe { sqlite3_hard_heap_limit64(0) };
+    lift_limit();
     assert_eq!(engine::flush(Duration::from_secs(10), config), Ok(true));
     assert_eq!(requests.load(Ordering::SeqCst), 1);
     engine::submit(vec![post(&url)], config).unwrap();
     assert_eq!(engine::flush(Duration::from_secs(10), config), Ok(true));
     assert_eq!(requests.load(Ordering::SeqCst), 2, "and so is the next one");
+}
+
+/// While the spool could not be opened, the spool thread read none of the PHP thread's
+/// requests: deliveries() and cancel() waited 10 s each for an answer and then blamed another
+/// process's lock or a slow disk; a dispatch() past memory_limit waited 6 s and said the spool
+/// "has not answered"; and shutdown waited 8 s past its grace for a Stop never read, then
+/// called what it lost "not written to the spool " (no name), as if a file had been there.
+#[test]
+fn a_spool_sqlite_has_no_memory_for_answers_at_once_and_stops_within_the_grace() {
+    let _alone = alone();
+    let (url, requests) = receiver();
+    let small = || EngineConfig { memory_limit: 2 << 20, ..config() };
+    refuse_memory();
+    engine::submit(vec![post(&url)], small).unwrap();
+    let warnings = refusal_told();
+    assert!(warnings.iter().any(|w| w.starts_with("cannot open a spool in memory: ")), "{warnings:?}");
+
+    let asked = Instant::now();
+    let listed = engine::deliveries(Filter { limit: 10, ..Filter::default() }, small);
+    assert!(listed.as_ref().is_err_and(|e| e.contains("out of memory")), "{listed:?}");
+    let canceled = engine::cancel("feed", "switched off", small);
+    assert!(canceled.as_ref().is_err_and(|e| e.contains("out of memory")), "{canceled:?}");
+    let big = with_body(&url, bytes::Bytes::from(vec![b'x'; 3 << 20]));
+    let refused = engine::submit(vec![big], small);
+    assert!(refused.as_ref().is_err_and(|e| e.contains(":memory:") && e.contains("out of memory")), "{refused:?}");
+    assert!(asked.elapsed() < Duration::from_secs(1), "answered after {:?}", asked.elapsed());
+
+    let stopping = Instant::now();
+    let report = engine::shutdown(Duration::from_millis(200)).unwrap();
+    assert!(stopping.elapsed() < Duration::from_secs(2), "stopped after {:?}", stopping.elapsed());
+    assert!(report.spool_in_memory, "{report:?}");
+    assert_eq!((report.left_in_spool, report.snapshot.lost), (1, 1), "{report:?}");
+    assert_eq!(requests.load(Ordering::SeqCst), 0);
 }

@@ -422,7 +422,7 @@ impl Engine {
             with_signals_blocked(|| {
                 std::thread::Builder::new()
                     .name("fluent-webhook-spool".into())
-                    .spawn(move || SpoolWorker::new(config, owner, tally, to_http, withdrawn).run(inbox))
+                    .spawn(move || SpoolWorker::start(config, owner, tally, to_http, withdrawn, inbox))
             })
             .map_err(|e| format!("could not start the spool thread: {e}"))?
         };

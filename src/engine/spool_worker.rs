@@ -129,33 +129,96 @@ pub(super) struct SpoolWorker {
     move_refused: bool,
 }
 
+/// What [`open_spool`] came to.
+enum Opened {
+    /// The spool, and the commands that came while it could not be opened, in order.
+    Spool(Spool, Vec<Command>),
+    /// Stopped (or abandoned) before a spool could be opened; what it held is counted lost.
+    Stopped(Option<std_mpsc::Sender<()>>),
+}
+
 /// The spool at `path`, or one in memory when there is none or it cannot be used. An
 /// in-memory spool SQLite is refused memory for is tried again every OPEN_RETRY: this thread
 /// is the only way into the spool, and ended, every later dispatch() of the process failed
 /// (an FPM worker's, for the rest of its life); meanwhile new deliveries wait in its inbox,
-/// within fluent_webhook.memory_limit.
-fn open_spool(path: Option<&std::path::Path>, owner: &str, tally: &Tally) -> Spool {
+/// within fluent_webhook.memory_limit. While it waits it still reads `inbox` (when given):
+/// requests that need the spool are answered at once with why there is none, and a Stop is
+/// obeyed, so that neither the PHP thread nor shutdown waits out its timeout for an answer.
+fn open_spool(
+    path: Option<&std::path::Path>,
+    owner: &str,
+    tally: &Tally,
+    inbox: Option<&std_mpsc::Receiver<Command>>,
+) -> Opened {
     if let Some(path) = path {
         match Spool::open(path, owner) {
-            Ok(spool) => return spool,
+            Ok(spool) => return Opened::Spool(spool, Vec::new()),
             Err(e) => tally.warn(format!("{e}; deliveries are kept in memory only and do not survive this process")),
         }
     }
-    let mut told = false;
+    let mut early = Vec::new();
+    let mut refused: Option<String> = None;
     loop {
         match Spool::in_memory(owner) {
-            Ok(spool) => return spool,
-            Err(e) if !told => {
+            Ok(spool) => {
+                if refused.is_some() {
+                    tally.set_spool_error(None);
+                }
+                return Opened::Spool(spool, early);
+            }
+            Err(e) if refused.is_none() => {
                 tally.warn(format!("{e}; new deliveries wait in memory, and it is tried again every second"));
-                told = true;
+                // Named, with the reason, before it opens: a dispatch() past memory_limit is
+                // refused at once with it, and shutdown reports what waited as lost from memory.
+                tally.set_spool_location(":memory:".into(), true);
+                tally.set_spool_error(Some(e.clone()));
+                refused = Some(e);
             }
             Err(_) => {}
         }
-        std::thread::sleep(OPEN_RETRY);
+        let Some(inbox) = inbox else {
+            std::thread::sleep(OPEN_RETRY);
+            continue;
+        };
+        let error = refused.as_deref().unwrap_or_default();
+        let retry_at = Instant::now() + OPEN_RETRY;
+        loop {
+            let left = retry_at.saturating_duration_since(Instant::now());
+            let command = match inbox.recv_timeout(left) {
+                Ok(command) => command,
+                Err(std_mpsc::RecvTimeoutError::Timeout) => break,
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => {
+                    tally.lost(new_count(&early) as u64);
+                    return Opened::Stopped(None);
+                }
+            };
+            match command {
+                Command::Stop(reply) => {
+                    early.extend(inbox.try_iter());
+                    tally.lost(new_count(&early) as u64);
+                    return Opened::Stopped(Some(reply));
+                }
+                Command::List(_, reply) => drop(reply.send(Err(error.to_string()))),
+                Command::Get(_, reply) => drop(reply.send(Err(error.to_string()))),
+                Command::Cancel(_, _, reply) => drop(reply.send(Err(error.to_string()))),
+                Command::Claim(Some(reply)) => drop(reply.send(0)),
+                Command::Claim(None) => {}
+                // Nothing is due in a spool that is not there; what waits in memory is pending.
+                Command::NextDue(reply) => drop(reply.send((new_count(&early) > 0).then(unix_millis))),
+                command => early.push(command),
+            }
+        }
     }
 }
 
+/// New deliveries among `commands`.
+fn new_count(commands: &[Command]) -> usize {
+    commands.iter().map(|c| if let Command::New(deliveries) = c { deliveries.len() } else { 0 }).sum()
+}
+
 impl SpoolWorker {
+    /// A worker for tests to drive by hand, on the spool open_spool opens at once.
+    #[cfg(test)]
     pub(super) fn new(
         config: EngineConfig,
         owner: String,
@@ -163,7 +226,59 @@ impl SpoolWorker {
         to_http: mpsc::UnboundedSender<Delivery>,
         withdrawn: Arc<Withdrawn>,
     ) -> SpoolWorker {
-        let spool = open_spool(config.spool_path.as_deref(), &owner, &tally);
+        match open_spool(config.spool_path.as_deref(), &owner, &tally, None) {
+            Opened::Spool(spool, _) => SpoolWorker::with_spool(spool, config, tally, to_http, withdrawn),
+            Opened::Stopped(_) => unreachable!("without an inbox, open_spool only returns a spool"),
+        }
+    }
+
+    /// The spool thread: opens the spool, deals with what came meanwhile, then runs.
+    pub(super) fn start(
+        config: EngineConfig,
+        owner: String,
+        tally: Arc<Tally>,
+        to_http: mpsc::UnboundedSender<Delivery>,
+        withdrawn: Arc<Withdrawn>,
+        inbox: std_mpsc::Receiver<Command>,
+    ) {
+        let (spool, early) = match open_spool(config.spool_path.as_deref(), &owner, &tally, Some(&inbox)) {
+            Opened::Spool(spool, early) => (spool, early),
+            Opened::Stopped(reply) => {
+                if let Some(reply) = reply {
+                    let _ = reply.send(());
+                }
+                return;
+            }
+        };
+        let mut worker = SpoolWorker::with_spool(spool, config, tally, to_http, withdrawn);
+        // Only these wait: open_spool answered the others, and obeys a Stop itself.
+        let mut new = Vec::new();
+        for command in early {
+            match command {
+                Command::New(deliveries) => {
+                    new.extend(deliveries);
+                    if new.len() >= INSERT_BATCH {
+                        worker.insert_new(std::mem::take(&mut new));
+                    }
+                }
+                Command::Finished { delivery, outcome, started_at, excerpt } => {
+                    worker.finished(*delivery, outcome, started_at, excerpt)
+                }
+                Command::Withdrawn(delivery) => worker.not_started(*delivery),
+                _ => {}
+            }
+        }
+        worker.insert_new(new);
+        worker.run(inbox);
+    }
+
+    fn with_spool(
+        spool: Spool,
+        config: EngineConfig,
+        tally: Arc<Tally>,
+        to_http: mpsc::UnboundedSender<Delivery>,
+        withdrawn: Arc<Withdrawn>,
+    ) -> SpoolWorker {
         tally.set_spool_location(spool.location().to_string(), spool.location() == ":memory:");
         // Not before the first commands: a spool busy with another process would delay them.
         let next_prune = unix_millis() + 1_000;
