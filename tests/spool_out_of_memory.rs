@@ -172,3 +172,26 @@ fn a_spool_sqlite_has_no_memory_for_answers_at_once_and_stops_within_the_grace()
     assert_eq!((report.left_in_spool, report.snapshot.lost), (1, 1), "{report:?}");
     assert_eq!(requests.load(Ordering::SeqCst), 0);
 }
+
+/// A spool file SQLite had no memory to open was given up for good: once memory came back, the
+/// spool opened was one in memory, and the process (an FPM worker, for the rest of its life)
+/// kept its deliveries where they do not survive it, out of other processes' sight.
+#[test]
+fn a_spool_file_sqlite_has_no_memory_for_is_opened_once_it_has() {
+    let _alone = alone();
+    let (url, requests) = receiver();
+    let dir = std::env::temp_dir().join(format!("fluent-webhook-spool-out-of-memory-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let path = dir.join("spool.sqlite");
+    let with_file = || EngineConfig { spool_path: Some(path.clone()), ..config() };
+    refuse_memory();
+    engine::submit(vec![post(&url)], with_file).unwrap();
+    let warnings = refusal_told();
+    assert!(warnings.iter().any(|w| w.contains("out of memory")), "{warnings:?}");
+
+    lift_limit();
+    assert_eq!(engine::flush(Duration::from_secs(10), with_file), Ok(true));
+    assert_eq!(requests.load(Ordering::SeqCst), 1);
+    assert_eq!(engine::spool_location(), Some(path.display().to_string()));
+    let _ = std::fs::remove_dir_all(&dir);
+}

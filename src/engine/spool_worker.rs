@@ -137,40 +137,54 @@ enum Opened {
     Stopped(Option<std_mpsc::Sender<()>>),
 }
 
-/// The spool at `path`, or one in memory when there is none or it cannot be used. An
-/// in-memory spool SQLite is refused memory for is tried again every OPEN_RETRY: this thread
-/// is the only way into the spool, and ended, every later dispatch() of the process failed
-/// (an FPM worker's, for the rest of its life); meanwhile new deliveries wait in its inbox,
-/// within fluent_webhook.memory_limit. While it waits it still reads `inbox` (when given):
-/// requests that need the spool are answered at once with why there is none, and a Stop is
-/// obeyed, so that neither the PHP thread nor shutdown waits out its timeout for an answer.
+/// The spool at `path`, or one in memory when there is none or it cannot be used. When SQLite
+/// is refused memory for both (an address space PHP code lowered with posix_setrlimit()), both
+/// are tried again every OPEN_RETRY, the file first: this thread is the only way into the
+/// spool, and ended, every later dispatch() of the process failed (an FPM worker's, for the
+/// rest of its life); given up on, the file would have been for that life too. Meanwhile new
+/// deliveries wait in its inbox, within fluent_webhook.memory_limit. While it waits it still
+/// reads `inbox` (when given): requests that need the spool are answered at once with why
+/// there is none, and a Stop is obeyed, so that neither the PHP thread nor shutdown waits out
+/// its timeout for an answer.
 fn open_spool(
     path: Option<&std::path::Path>,
     owner: &str,
     tally: &Tally,
     inbox: Option<&std_mpsc::Receiver<Command>>,
 ) -> Opened {
-    if let Some(path) = path {
-        match Spool::open(path, owner) {
-            Ok(spool) => return Opened::Spool(spool, Vec::new()),
-            Err(e) => tally.warn(format!("{e}; deliveries are kept in memory only and do not survive this process")),
-        }
-    }
     let mut early = Vec::new();
     let mut refused: Option<String> = None;
     loop {
+        let file_refused = match path.map(|path| Spool::open(path, owner)) {
+            Some(Ok(spool)) => {
+                if refused.is_some() {
+                    tally.set_spool_error(None);
+                }
+                return Opened::Spool(spool, early);
+            }
+            Some(Err(e)) => Some(e),
+            None => None,
+        };
         match Spool::in_memory(owner) {
             Ok(spool) => {
+                if let Some(e) = file_refused {
+                    tally.warn(format!("{e}; deliveries are kept in memory only and do not survive this process"));
+                }
                 if refused.is_some() {
                     tally.set_spool_error(None);
                 }
                 return Opened::Spool(spool, early);
             }
             Err(e) if refused.is_none() => {
-                tally.warn(format!("{e}; new deliveries wait in memory, and it is tried again every second"));
+                let e = match file_refused {
+                    Some(file) => format!("{file}; {e}"),
+                    None => e,
+                };
+                tally.warn(format!("{e}; new deliveries wait in memory, and the spool is tried again every second"));
                 // Named, with the reason, before it opens: a dispatch() past memory_limit is
-                // refused at once with it, and shutdown reports what waited as lost from memory.
-                tally.set_spool_location(":memory:".into(), true);
+                // refused at once with it, and shutdown reports what waited as lost.
+                let location = path.map_or_else(|| ":memory:".to_string(), |path| path.display().to_string());
+                tally.set_spool_location(location, path.is_none());
                 tally.set_spool_error(Some(e.clone()));
                 refused = Some(e);
             }
