@@ -50,6 +50,32 @@ final class LifecycleTest extends WebhookTestCase
     }
 
     /**
+     * PHP code that lowers RLIMIT_AS right after the dispatch() that started the machinery:
+     * the threads it started had not run yet, and took their block of the extension's
+     * thread-locals and their malloc arena only then, under the limit. glibc ended the process
+     * ("cannot allocate memory for thread-local data: ABORT", exit 127) or Rust aborted it
+     * ("memory allocation of N bytes failed") in about a third of runs; the first dispatch()
+     * now waits for them to have run.
+     */
+    public function testAnAddressSpaceLoweredRightAfterTheFirstDispatchIsNoAbort(): void
+    {
+        for ($run = 1; $run <= 8; $run++) {
+            $result = $this->child(<<<'PHP'
+                $feed = new FluentWebhook\Feed(['name' => 'h', 'request_url' => 'http://127.0.0.1:9/h', 'event_trigger' => ['e']]);
+                FluentWebhook\dispatch('e', ['a' => 1], [$feed]);
+                foreach (file('/proc/self/status') as $l) { if (str_starts_with($l, 'VmSize:')) { $size = (int) preg_replace('/\D/', '', $l) * 1024; } }
+                posix_setrlimit(POSIX_RLIMIT_AS, $size + (1 << 20), POSIX_RLIMIT_INFINITY);
+                usleep(200000);
+                posix_setrlimit(POSIX_RLIMIT_AS, POSIX_RLIMIT_INFINITY, POSIX_RLIMIT_INFINITY);
+                echo FluentWebhook\flush(10) ? "flushed\n" : "not flushed\n";
+                PHP, ['fluent_webhook.retry_schedule' => '']);
+            $this->assertSame(0, $result['exit'], "run $run: " . $result['stdout'] . $result['stderr']);
+            $this->assertSame("flushed\n", $result['stdout'], "run $run: " . $result['stderr']);
+            $this->assertStringNotContainsString('memory allocation', $result['stderr'], "run $run");
+        }
+    }
+
+    /**
      * An address space lowered (posix_setrlimit(POSIX_RLIMIT_AS)) to just above what the process
      * uses, then a call whose data needs more: the allocator refused the copy or the encoding,
      * and Rust's answer to that, "memory allocation of N bytes failed", aborted PHP. Each call

@@ -56,6 +56,12 @@ const INBOX_LIMIT: u64 = 2 << 20;
 const INBOX_WAIT: Duration = Duration::from_secs(2);
 /// How long the PHP thread waits for an answer from the spool thread.
 const SPOOL_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest the first dispatch() waits for the threads it started to have run. A thread
+/// takes its block of this library's thread-locals and its malloc arena at its first step;
+/// taken after PHP code lowered RLIMIT_AS (posix_setrlimit() right after that dispatch), glibc
+/// ended the process ("cannot allocate memory for thread-local data: ABORT", exit 127) or Rust
+/// aborted it ("memory allocation of N bytes failed").
+const THREAD_START_WAIT: Duration = Duration::from_secs(1);
 /// The least flush() waits for the spool thread's answer, even at its deadline: enough for a
 /// spool thread that is not waiting for the disk.
 const FLUSH_REPLY_LEAST: Duration = Duration::from_millis(50);
@@ -409,6 +415,12 @@ impl Engine {
             })
         })
         .map_err(|e| format!("could not start the delivery runtime: {e}"))?;
+        // Each thread says it has started: see THREAD_START_WAIT.
+        let (started, has_started) = std_mpsc::sync_channel::<()>(2);
+        let worker_started = started.clone();
+        runtime.spawn(async move {
+            let _ = worker_started.send(());
+        });
         let withdrawn = Arc::new(Withdrawn::default());
         runtime.spawn(http_loop(
             from_spool,
@@ -420,12 +432,17 @@ impl Engine {
         let spool_thread = {
             let tally = Arc::clone(&tally);
             with_signals_blocked(|| {
-                std::thread::Builder::new()
-                    .name("fluent-webhook-spool".into())
-                    .spawn(move || SpoolWorker::start(config, owner, tally, to_http, withdrawn, inbox))
+                std::thread::Builder::new().name("fluent-webhook-spool".into()).spawn(move || {
+                    let _ = started.send(());
+                    SpoolWorker::start(config, owner, tally, to_http, withdrawn, inbox)
+                })
             })
             .map_err(|e| format!("could not start the spool thread: {e}"))?
         };
+        let deadline = Instant::now() + THREAD_START_WAIT;
+        for _ in 0..2 {
+            let _ = has_started.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+        }
         Ok(Engine { pid, runtime, commands, spool_thread, tally, inbox_cap })
     }
 }
