@@ -312,9 +312,13 @@ impl Spool {
     /// get retries and a log, but do not survive the process. Refused only when SQLite is
     /// refused memory (an address space PHP code lowered with posix_setrlimit()).
     pub fn in_memory(owner: &str) -> Result<Spool, String> {
+        // Held until the connection is set up or closed, as every SQLite call of our threads.
+        let _inside = process::sqlite_section();
         let conn = Connection::open_in_memory().map_err(|e| match e {
             // Its own text is the database's name, ":memory:".
-            rusqlite::Error::SqliteFailure(code, _) => format!("cannot open a spool in memory: {code}"),
+            rusqlite::Error::SqliteFailure(code, _) => {
+                format!("cannot open a spool in memory: {}", rusqlite::ffi::code_to_str(code.extended_code))
+            }
             e => format!("cannot open a spool in memory: {e}"),
         })?;
         Spool::prepare(conn, ":memory:".to_string(), owner)
