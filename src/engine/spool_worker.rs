@@ -131,8 +131,8 @@ pub(super) struct SpoolWorker {
 
 /// What [`open_spool`] came to.
 enum Opened {
-    /// The spool, and the commands that came while it could not be opened, in order.
-    Spool(Spool, Vec<Command>),
+    /// The spool, and the deliveries dispatched while it could not be opened, in order.
+    Spool(Spool, Vec<Delivery>),
     /// Stopped (or abandoned) before a spool could be opened; what it held is counted lost.
     Stopped(Option<std_mpsc::Sender<()>>),
 }
@@ -142,7 +142,7 @@ enum Opened {
 /// are tried again every OPEN_RETRY, the file first: this thread is the only way into the
 /// spool, and ended, every later dispatch() of the process failed (an FPM worker's, for the
 /// rest of its life); given up on, the file would have been for that life too. Meanwhile new
-/// deliveries wait in its inbox, within fluent_webhook.memory_limit. While it waits it still
+/// deliveries wait in memory, within fluent_webhook.memory_limit. While it waits it still
 /// reads `inbox` (when given): requests that need the spool are answered at once with why
 /// there is none, and a Stop is obeyed, so that neither the PHP thread nor shutdown waits out
 /// its timeout for an answer.
@@ -152,34 +152,28 @@ fn open_spool(
     tally: &Tally,
     inbox: Option<&std_mpsc::Receiver<Command>>,
 ) -> Opened {
-    let mut early = Vec::new();
+    let mut waiting = Vec::new();
     let mut refused: Option<String> = None;
     loop {
-        let file_refused = match path.map(|path| Spool::open(path, owner)) {
-            Some(Ok(spool)) => {
-                if refused.is_some() {
-                    tally.set_spool_error(None);
+        let opened = match path.map(|path| Spool::open(path, owner)) {
+            Some(Ok(spool)) => Ok(spool),
+            Some(Err(file)) => match Spool::in_memory(owner) {
+                Ok(spool) => {
+                    tally.warn(format!("{file}; deliveries are kept in memory only and do not survive this process"));
+                    Ok(spool)
                 }
-                return Opened::Spool(spool, early);
-            }
-            Some(Err(e)) => Some(e),
-            None => None,
+                Err(e) => Err(format!("{file}; {e}")),
+            },
+            None => Spool::in_memory(owner),
         };
-        match Spool::in_memory(owner) {
+        match opened {
             Ok(spool) => {
-                if let Some(e) = file_refused {
-                    tally.warn(format!("{e}; deliveries are kept in memory only and do not survive this process"));
-                }
                 if refused.is_some() {
                     tally.set_spool_error(None);
                 }
-                return Opened::Spool(spool, early);
+                return Opened::Spool(spool, waiting);
             }
             Err(e) if refused.is_none() => {
-                let e = match file_refused {
-                    Some(file) => format!("{file}; {e}"),
-                    None => e,
-                };
                 tally.warn(format!("{e}; new deliveries wait in memory, and the spool is tried again every second"));
                 // Named, with the reason, before it opens: a dispatch() past memory_limit is
                 // refused at once with it, and shutdown reports what waited as lost.
@@ -202,32 +196,29 @@ fn open_spool(
                 Ok(command) => command,
                 Err(std_mpsc::RecvTimeoutError::Timeout) => break,
                 Err(std_mpsc::RecvTimeoutError::Disconnected) => {
-                    tally.lost(new_count(&early) as u64);
+                    tally.lost(waiting.len() as u64);
                     return Opened::Stopped(None);
                 }
             };
             match command {
+                Command::New(deliveries) => waiting.extend(deliveries),
                 Command::Stop(reply) => {
-                    early.extend(inbox.try_iter());
-                    tally.lost(new_count(&early) as u64);
+                    let behind = inbox.try_iter().map(|c| if let Command::New(d) = c { d.len() } else { 0 });
+                    tally.lost((waiting.len() + behind.sum::<usize>()) as u64);
                     return Opened::Stopped(Some(reply));
                 }
                 Command::List(_, reply) => drop(reply.send(Err(error.to_string()))),
                 Command::Get(_, reply) => drop(reply.send(Err(error.to_string()))),
                 Command::Cancel(_, _, reply) => drop(reply.send(Err(error.to_string()))),
                 Command::Claim(Some(reply)) => drop(reply.send(0)),
-                Command::Claim(None) => {}
                 // Nothing is due in a spool that is not there; what waits in memory is pending.
-                Command::NextDue(reply) => drop(reply.send((new_count(&early) > 0).then(unix_millis))),
-                command => early.push(command),
+                Command::NextDue(reply) => drop(reply.send((!waiting.is_empty()).then(unix_millis))),
+                // The HTTP side has nothing to report before the spool opens: it only ever has
+                // what this thread handed it.
+                Command::Claim(None) | Command::Finished { .. } | Command::Withdrawn(_) => {}
             }
         }
     }
-}
-
-/// New deliveries among `commands`.
-fn new_count(commands: &[Command]) -> usize {
-    commands.iter().map(|c| if let Command::New(deliveries) = c { deliveries.len() } else { 0 }).sum()
 }
 
 impl SpoolWorker {
@@ -246,7 +237,7 @@ impl SpoolWorker {
         }
     }
 
-    /// The spool thread: opens the spool, deals with what came meanwhile, then runs.
+    /// The spool thread: opens the spool, writes what was dispatched meanwhile, then runs.
     pub(super) fn start(
         config: EngineConfig,
         owner: String,
@@ -255,35 +246,18 @@ impl SpoolWorker {
         withdrawn: Arc<Withdrawn>,
         inbox: std_mpsc::Receiver<Command>,
     ) {
-        let (spool, early) = match open_spool(config.spool_path.as_deref(), &owner, &tally, Some(&inbox)) {
-            Opened::Spool(spool, early) => (spool, early),
+        match open_spool(config.spool_path.as_deref(), &owner, &tally, Some(&inbox)) {
+            Opened::Spool(spool, waiting) => {
+                let mut worker = SpoolWorker::with_spool(spool, config, tally, to_http, withdrawn);
+                worker.insert_new(waiting);
+                worker.run(inbox);
+            }
             Opened::Stopped(reply) => {
                 if let Some(reply) = reply {
                     let _ = reply.send(());
                 }
-                return;
-            }
-        };
-        let mut worker = SpoolWorker::with_spool(spool, config, tally, to_http, withdrawn);
-        // Only these wait: open_spool answered the others, and obeys a Stop itself.
-        let mut new = Vec::new();
-        for command in early {
-            match command {
-                Command::New(deliveries) => {
-                    new.extend(deliveries);
-                    if new.len() >= INSERT_BATCH {
-                        worker.insert_new(std::mem::take(&mut new));
-                    }
-                }
-                Command::Finished { delivery, outcome, started_at, excerpt } => {
-                    worker.finished(*delivery, outcome, started_at, excerpt)
-                }
-                Command::Withdrawn(delivery) => worker.not_started(*delivery),
-                _ => {}
             }
         }
-        worker.insert_new(new);
-        worker.run(inbox);
     }
 
     fn with_spool(
