@@ -354,6 +354,33 @@ final class SpoolTest extends WebhookTestCase
     }
 
     /**
+     * The same, with the file deleted just before the process exits: the spool thread's stop
+     * finds it gone and moves the rows, but what it said then ("… were moved …", and in other
+     * stops "outcomes could not be recorded", "… are lost") never reached the error log: the
+     * warnings were collected before the machinery stopped.
+     */
+    public function testWhatTheSpoolThreadSaysAsTheProcessExitsReachesTheErrorLog(): void
+    {
+        $url = $this->url('hook', '/status/503');
+        $spool = "$this->dir/spool.sqlite";
+        $ini = ['fluent_webhook.spool_path' => $spool, 'fluent_webhook.retry_schedule' => '60', 'fluent_webhook.shutdown_timeout' => '0'];
+        $first = self::runPhp(<<<PHP
+            <?php
+            \$feed = new FluentWebhook\Feed(['name' => 'moved', 'request_url' => '$url', 'event_trigger' => ['e']], 'moved');
+            echo FluentWebhook\dispatch('e', ['n' => 1], [\$feed])[0];
+            FluentWebhook\\flush(5);
+            foreach (['', '-wal', '-shm'] as \$suffix) {
+                @unlink('$spool' . \$suffix);
+            }
+            PHP, $ini);
+        $this->assertSame(0, $first['exit'], $first['stderr']);
+        $this->assertStringContainsString('was deleted or replaced while this process ran: 1 deliveries (1 pending) were moved', $first['stderr']);
+
+        $second = self::runPhp('<?php echo json_encode(FluentWebhook\deliveries(["feed" => "moved"]));', $ini);
+        $this->assertSame([$first['stdout']], array_column(json_decode($second['stdout'], true), 'id'), $second['stderr']);
+    }
+
+    /**
      * A cron job's resume() reports the deliveries it took up, in a process whose machinery
      * it starts too (whose spool thread claims what is due as it starts, before the call's
      * own claim).

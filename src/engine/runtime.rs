@@ -145,6 +145,8 @@ pub struct ShutdownReport {
     pub spool: String,
     /// True when the spool is in memory: what was left is lost.
     pub spool_in_memory: bool,
+    /// What the machinery had to say and no one took yet, its stop's included.
+    pub warnings: Vec<String>,
 }
 
 /// Queues deliveries for sending; starts this process's machinery first if needed.
@@ -361,7 +363,8 @@ pub fn shutdown(grace: Duration) -> Option<ShutdownReport> {
     }
     let snapshot = engine.tally.snapshot();
     let (spool, spool_in_memory) = engine.tally.spool_location();
-    Some(ShutdownReport { left_in_spool: in_memory, snapshot, spool, spool_in_memory })
+    let warnings = engine.tally.take_warnings();
+    Some(ShutdownReport { left_in_spool: in_memory, snapshot, spool, spool_in_memory, warnings })
 }
 
 fn lock_engine() -> std::sync::MutexGuard<'static, Option<Engine>> {

@@ -99,9 +99,8 @@ pub fn log_engine_warnings() {
 pub extern "C" fn module_shutdown(_type: i32, module_number: i32) -> i32 {
     let _ = catch_unwind(|| {
         let grace = ini::seconds(ini::SHUTDOWN_TIMEOUT);
-        let warnings = engine::take_warnings();
         let Some(report) = engine::shutdown(grace) else { return };
-        warnings.iter().for_each(|w| log(w));
+        report.warnings.iter().for_each(|w| log(w));
         let left = report.left_in_spool;
         let lost = report.snapshot.lost;
         if report.spool_in_memory && lost > 0 {
