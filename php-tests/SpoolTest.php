@@ -327,42 +327,86 @@ final class SpoolTest extends WebhookTestCase
      */
     public function testDeliveriesPendingInASpoolFileDeletedWhileTheProcessRunsAreNotLost(int $thenWaitMicroseconds): void
     {
-        $url = $this->url('hook', '/status/503');
         $spool = "$this->dir/spool.sqlite";
-        $ini = ['fluent_webhook.spool_path' => $spool, 'fluent_webhook.retry_schedule' => '60', 'fluent_webhook.shutdown_timeout' => '0'];
-        $first = self::runPhp(<<<PHP
-            <?php
-            \$feed = new FluentWebhook\Feed(['name' => 'moved', 'request_url' => '$url', 'event_trigger' => ['e']], 'moved');
-            \$ids = [];
-            for (\$i = 0; \$i < 3; \$i++) {
-                \$ids[] = FluentWebhook\dispatch('e', ['n' => \$i], [\$feed])[0];
-            }
-            FluentWebhook\\flush(5);
+        $ini = ['fluent_webhook.spool_path' => $spool];
+        [$first, $ids] = $this->threeRetriesThen(<<<PHP
             foreach (['', '-wal', '-shm'] as \$suffix) {
                 @unlink('$spool' . \$suffix);
             }
             usleep($thenWaitMicroseconds);
-            echo implode(',', \$ids);
             PHP, $ini);
-        $this->assertSame(0, $first['exit'], $first['stderr']);
-        $ids = explode(',', $first['stdout']);
-        $this->assertCount(3, $ids);
         $this->assertStringContainsString('was deleted or replaced while this process ran: 3 deliveries (3 pending) were moved', $first['stderr']);
-
-        $second = self::runPhp('<?php echo json_encode(FluentWebhook\deliveries(["feed" => "moved"]));', $ini);
-        $this->assertSame(0, $second['exit'], $second['stderr']);
-        $rows = json_decode($second['stdout'], true);
-        $this->assertEqualsCanonicalizing($ids, array_column($rows, 'id'), 'every delivery is still in the spool');
-        foreach ($rows as $row) {
-            $this->assertSame('pending', $row['status']);
-            $this->assertSame(503, $row['attempts'][0]['status_code']);
-            $this->assertNotNull($row['next_attempt_at']);
-        }
+        $this->assertPendingInTheSpool($ids, $ini);
     }
 
     public static function whenTheSpoolFileIsDeleted(): array
     {
         return ['while the process runs' => [2500000], 'just before the process exits' => [0]];
+    }
+
+    /**
+     * A spool file that could not be opened as the process started (here its directory could
+     * not be made; in production, another process's write lock held past the busy wait, a full
+     * disk) left the process on a spool in memory for its whole life: deliveries waiting for a
+     * retry were lost at its exit, though the file could be opened by then. The file is tried
+     * again every minute and at exit, and what the spool in memory has is moved there.
+     */
+    public function testDeliveriesInMemoryMoveToTheSpoolFileOnceItCanBeOpened(): void
+    {
+        $blocker = "$this->dir/not-yet";
+        file_put_contents($blocker, 'a file where the spool\'s directory should be');
+        $ini = ['fluent_webhook.spool_path' => "$blocker/spool.sqlite"];
+        [$first, $ids] = $this->threeRetriesThen(<<<PHP
+            echo FluentWebhook\stats()['spool'], "\\n";
+            unlink('$blocker');
+            mkdir('$blocker');
+            PHP, $ini);
+        $this->assertStringStartsWith(":memory:\n", $first['stdout']);
+        $this->assertStringContainsString("the spool $blocker/spool.sqlite could be opened after all: 3 deliveries (3 pending) were moved into it from memory", $first['stderr']);
+        $this->assertStringNotContainsString('lost', $first['stderr']);
+        $this->assertPendingInTheSpool($ids, $ini);
+    }
+
+    /**
+     * Runs a process that dispatches three deliveries of a feed whose endpoint answers 503,
+     * waits for their first attempts (the next is a minute away), runs `$then` and exits at
+     * once; returns the process and the deliveries' ids.
+     *
+     * @return array{0: array, 1: list<string>}
+     */
+    private function threeRetriesThen(string $then, array $ini): array
+    {
+        $url = $this->url('hook', '/status/503');
+        $result = self::runPhp(<<<PHP
+            <?php
+            \$feed = new FluentWebhook\Feed(['name' => 'retried', 'request_url' => '$url', 'event_trigger' => ['e']], 'retried');
+            \$ids = [];
+            for (\$i = 0; \$i < 3; \$i++) {
+                \$ids[] = FluentWebhook\dispatch('e', ['n' => \$i], [\$feed])[0];
+            }
+            FluentWebhook\\flush(5);
+            $then
+            echo implode(',', \$ids);
+            PHP, $ini + ['fluent_webhook.retry_schedule' => '60', 'fluent_webhook.shutdown_timeout' => '0']);
+        $this->assertSame(0, $result['exit'], $result['stderr']);
+        $lines = explode("\n", $result['stdout']);
+        $ids = explode(',', end($lines));
+        $this->assertCount(3, $ids);
+        return [$result, $ids];
+    }
+
+    /** Another process finds the deliveries in the spool file, pending after their 503. */
+    private function assertPendingInTheSpool(array $ids, array $ini): void
+    {
+        $result = self::runPhp('<?php echo json_encode(FluentWebhook\deliveries(["feed" => "retried"]));', $ini);
+        $this->assertSame(0, $result['exit'], $result['stderr']);
+        $rows = json_decode($result['stdout'], true);
+        $this->assertEqualsCanonicalizing($ids, array_column($rows, 'id'), 'every delivery is in the spool file');
+        foreach ($rows as $row) {
+            $this->assertSame('pending', $row['status']);
+            $this->assertSame(503, $row['attempts'][0]['status_code']);
+            $this->assertNotNull($row['next_attempt_at']);
+        }
     }
 
     /**

@@ -1406,3 +1406,31 @@ fn a_late_failure_that_leaves_no_retry_counts_as_failed_not_as_a_retry() {
         );
     }
 }
+
+/// A spool file that could not be opened as the process started left it on a spool in memory
+/// for its whole life. It is tried again every FILE_RETRY: once it opens, the rows of the
+/// spool in memory move there, and the worker goes on with it.
+#[test]
+fn a_spool_in_memory_standing_in_for_the_file_moves_there_once_it_opens() {
+    let dir = std::env::temp_dir().join(format!("fluent-webhook-not-yet-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::write(&dir, b"a file where the spool's directory should be").unwrap();
+    let spool = dir.join("spool.sqlite");
+    let (to_http, _from_spool) = mpsc::unbounded_channel();
+    let tally: Arc<Tally> = Arc::default();
+    let mut worker = SpoolWorker::new(one_slot(&spool), "me".into(), Arc::clone(&tally), to_http, Arc::default());
+    assert_eq!(tally.spool_location(), (":memory:".to_string(), true));
+    let waiting = delivery("http://127.0.0.1:9/hook", b"{}".to_vec());
+    tally.queued(1);
+    assert!(worker.insert(vec![waiting.clone()]));
+    std::fs::remove_file(&dir).unwrap();
+    std::fs::create_dir(&dir).unwrap();
+
+    worker.follow_moved_spool();
+    assert!(tally.spool_location().1, "not tried again before FILE_RETRY");
+    worker.next_file_retry = Instant::now();
+    worker.follow_moved_spool();
+    assert_eq!(tally.spool_location(), (spool.display().to_string(), false));
+    assert_eq!(status_on_disk(&spool, &waiting.id), "pending");
+    assert!(tally.take_warnings().iter().any(|w| w.contains("could be opened after all: 1 deliveries (1 pending)")));
+    let _ = std::fs::remove_dir_all(&dir);
+}

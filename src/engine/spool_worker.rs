@@ -24,6 +24,9 @@ use crate::spool::{self, Attempt, AttemptRecord, ByteBudget, Spool, Status};
 
 /// How often the spool thread looks for due deliveries when it knows of none.
 const CLAIM_INTERVAL: Duration = Duration::from_secs(1);
+/// How often a spool file that could not be opened, while a spool in memory stands in for it,
+/// is tried again (and at stop).
+const FILE_RETRY: Duration = Duration::from_secs(60);
 /// How often a spool SQLite could not open, for lack of memory, is tried again.
 const OPEN_RETRY: Duration = Duration::from_secs(1);
 /// New deliveries written in one transaction at most.
@@ -127,6 +130,9 @@ pub(super) struct SpoolWorker {
     /// (Self::follow_moved_spool), and whether a failure to follow it was told already.
     next_move_check: Instant,
     move_refused: bool,
+    /// When a spool in memory standing in for the file tries the file again
+    /// (Self::return_to_the_file).
+    pub(super) next_file_retry: Instant,
 }
 
 /// What [`open_spool`] came to.
@@ -296,6 +302,7 @@ impl SpoolWorker {
             next_prune,
             next_move_check: Instant::now() + CLAIM_INTERVAL,
             move_refused: false,
+            next_file_retry: Instant::now() + FILE_RETRY,
         }
     }
 
@@ -909,6 +916,8 @@ impl SpoolWorker {
     /// Writes what is still queued, records what finished, and gives up this process's
     /// claims. What cannot be kept (a spool in memory, a failing disk) is counted lost.
     pub(super) fn stop(mut self, inbox: &std_mpsc::Receiver<Command>) {
+        // Whenever it was last tried: in memory, what this process has is lost at its exit.
+        self.next_file_retry = Instant::now();
         self.follow_moved_spool();
         let mut unwritten = std::mem::take(&mut self.unwritten);
         while let Ok(command) = inbox.try_recv() {
@@ -988,21 +997,23 @@ impl SpoolWorker {
     pub(super) fn follow_moved_spool(&mut self) {
         self.next_move_check = Instant::now() + CLAIM_INTERVAL;
         let Some(path) = self.config.spool_path.clone() else { return };
+        if self.spool.location() == ":memory:" {
+            if Instant::now() >= self.next_file_retry {
+                self.return_to_the_file(&path);
+            }
+            return;
+        }
         if !self.spool.has_moved() {
             self.move_refused = false;
             return;
         }
-        let owner = self.spool.owner().to_string();
-        let fresh = Spool::open(&path, &owner)
-            .and_then(|fresh| self.spool.move_rows_into(&path).map(|moved| (fresh, moved)).map_err(|e| e.to_string()));
-        match fresh {
-            Ok((fresh, (rows, pending))) => {
+        match self.move_to(&path) {
+            Ok((rows, pending)) => {
                 self.tally.warn(format!(
                     "the spool {} was deleted or replaced while this process ran: {rows} deliveries ({pending} \
                      pending) were moved from the file it had open into the spool now there",
                     path.display()
                 ));
-                self.spool = fresh;
                 self.move_refused = false;
             }
             Err(e) if !self.move_refused => {
@@ -1015,6 +1026,32 @@ impl SpoolWorker {
             }
             Err(_) => {}
         }
+    }
+
+    /// A spool in memory stands in for the file at `path`, which could not be opened when this
+    /// process started (another process's write lock held past the busy wait, a full disk, a
+    /// directory not yet writable): every FILE_RETRY, and at stop, the file is tried again, and
+    /// once it opens, what the spool in memory has is moved there. Left in memory, deliveries
+    /// waiting for a retry ended with the process (an FPM worker's, however long it lived).
+    fn return_to_the_file(&mut self, path: &std::path::Path) {
+        self.next_file_retry = Instant::now() + FILE_RETRY;
+        if let Ok((rows, pending)) = self.move_to(path) {
+            self.tally.set_spool_location(path.display().to_string(), false);
+            self.tally.warn(format!(
+                "the spool {} could be opened after all: {rows} deliveries ({pending} pending) were moved into it \
+                 from memory, and this process goes on with it",
+                path.display()
+            ));
+        }
+    }
+
+    /// Opens the spool at `path`, copies into it every row this one has that it lacks, and
+    /// goes on with it; returns how many rows, and how many of them are pending.
+    fn move_to(&mut self, path: &std::path::Path) -> Result<(usize, usize), String> {
+        let fresh = Spool::open(path, self.spool.owner())?;
+        let moved = self.spool.move_rows_into(path).map_err(|e| e.to_string())?;
+        self.spool = fresh;
+        Ok(moved)
     }
 
     /// After a write the spool refused. A full disk: the next part of `unwritten` is half as
