@@ -993,7 +993,8 @@ impl SpoolWorker {
     /// path is checked; when it is another, a spool is opened there (made anew when missing)
     /// and every row this one has that it lacks is copied in, claims kept, before this process
     /// goes on with it. A path that cannot be opened (a directory, a file that is not a spool)
-    /// is told once, and this process goes on with the file it has.
+    /// is told once, and this process goes on with the file it has. A spool in memory standing
+    /// in for the file goes to it as Self::return_to_the_file says.
     pub(super) fn follow_moved_spool(&mut self) {
         self.next_move_check = Instant::now() + CLAIM_INTERVAL;
         let Some(path) = self.config.spool_path.clone() else { return };
