@@ -1434,3 +1434,33 @@ fn a_spool_in_memory_standing_in_for_the_file_moves_there_once_it_opens() {
     assert!(tally.take_warnings().iter().any(|w| w.contains("could be opened after all: 1 deliveries (1 pending)")));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The claims of what a spool in memory holds are renewed as it moves to the file: while the
+/// spool thread waited for the file (another process's lock, its busy waits), they ran out in
+/// memory, where no one else could take them; copied as they were, any other process could
+/// claim a delivery this one is sending, and send it again.
+#[test]
+fn claims_moved_from_memory_to_the_file_are_renewed_first() {
+    let dir = std::env::temp_dir().join(format!("fluent-webhook-not-yet-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::write(&dir, b"a file where the spool's directory should be").unwrap();
+    let spool = dir.join("spool.sqlite");
+    let (to_http, mut from_spool) = mpsc::unbounded_channel();
+    let tally: Arc<Tally> = Arc::default();
+    let mut config = one_slot(&spool);
+    config.client.timeout = Duration::ZERO;
+    let mut worker = SpoolWorker::new(config, "me".into(), Arc::clone(&tally), to_http, Arc::default());
+    tally.queued(1);
+    assert!(worker.insert(vec![delivery("http://127.0.0.1:9/hook", b"{}".to_vec())]));
+    let held = from_spool.try_recv().unwrap();
+    std::fs::remove_file(&dir).unwrap();
+    std::fs::create_dir(&dir).unwrap();
+    // The spool thread held up past the claim (5 s with a timeout of 0).
+    std::thread::sleep(Duration::from_millis(5_200));
+    worker.next_file_retry = Instant::now();
+    worker.follow_moved_spool();
+    assert!(!tally.spool_location().1);
+    let conn = Connection::open(&spool).unwrap();
+    let lease: i64 = conn.query_row("SELECT lease_until FROM outbox WHERE id = ?1", [&held.id], |r| r.get(0)).unwrap();
+    assert!(lease as u64 > unix_millis(), "another process could claim the delivery this one holds");
+    let _ = std::fs::remove_dir_all(&dir);
+}

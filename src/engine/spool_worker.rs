@@ -1050,6 +1050,11 @@ impl SpoolWorker {
     /// goes on with it; returns how many rows, and how many of them are pending.
     fn move_to(&mut self, path: &std::path::Path) -> Result<(usize, usize), String> {
         let fresh = Spool::open(path, self.spool.owner())?;
+        // The open may have waited (another process's lock) past what this process holds:
+        // copied with claims run out, any other process could take a delivery under way here.
+        if self.holds_claims() {
+            self.renew_claims();
+        }
         let moved = self.spool.move_rows_into(path).map_err(|e| e.to_string())?;
         self.spool = fresh;
         Ok(moved)
