@@ -1464,3 +1464,38 @@ fn claims_moved_from_memory_to_the_file_are_renewed_first() {
     assert!(lease as u64 > unix_millis(), "another process could claim the delivery this one holds");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The same while another process holds the file's write lock: the spool thread, which
+/// answers no one meanwhile, waited up to 5 s for it each minute. It now gives up after a
+/// moment, says so once, and moves the rows on a later try.
+#[test]
+fn a_spool_in_memory_waits_for_the_files_lock_a_moment_only() {
+    let dir = std::env::temp_dir().join(format!("fluent-webhook-locked-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::write(&dir, b"a file where the spool's directory should be").unwrap();
+    let spool = dir.join("spool.sqlite");
+    let (to_http, _from_spool) = mpsc::unbounded_channel();
+    let tally: Arc<Tally> = Arc::default();
+    let mut worker = SpoolWorker::new(one_slot(&spool), "me".into(), Arc::clone(&tally), to_http, Arc::default());
+    tally.queued(1);
+    assert!(worker.insert(vec![delivery("http://127.0.0.1:9/hook", b"{}".to_vec())]));
+    std::fs::remove_file(&dir).unwrap();
+    std::fs::create_dir(&dir).unwrap();
+    drop(Spool::open(&spool, "another-process").unwrap());
+    let other = Connection::open(&spool).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    tally.take_warnings();
+
+    worker.next_file_retry = Instant::now();
+    let tried = Instant::now();
+    worker.follow_moved_spool();
+    assert!(tried.elapsed() < Duration::from_secs(2), "waited {:?}", tried.elapsed());
+    assert!(tally.spool_location().1, "still in memory");
+    let warnings = tally.take_warnings();
+    assert!(warnings.iter().any(|w| w.contains("still cannot be opened")), "{warnings:?}");
+
+    other.execute_batch("COMMIT").unwrap();
+    worker.next_file_retry = Instant::now();
+    worker.follow_moved_spool();
+    assert_eq!(tally.spool_location(), (spool.display().to_string(), false));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -27,6 +27,8 @@ const CLAIM_INTERVAL: Duration = Duration::from_secs(1);
 /// How often a spool file that could not be opened, while a spool in memory stands in for it,
 /// is tried again (and at stop).
 const FILE_RETRY: Duration = Duration::from_secs(60);
+/// How long that retry waits for another process's write lock on the file.
+const FILE_RETRY_LOCK_WAIT: Duration = Duration::from_millis(250);
 /// How often a spool SQLite could not open, for lack of memory, is tried again.
 const OPEN_RETRY: Duration = Duration::from_secs(1);
 /// New deliveries written in one transaction at most.
@@ -127,7 +129,8 @@ pub(super) struct SpoolWorker {
     taken_up_unreported: usize,
     next_prune: u64,
     /// When to look next whether the spool file was deleted, renamed or replaced
-    /// (Self::follow_moved_spool), and whether a failure to follow it was told already.
+    /// (Self::follow_moved_spool), and whether a failure to follow it (or to return to it from
+    /// memory) was told already.
     next_move_check: Instant,
     move_refused: bool,
     /// When a spool in memory standing in for the file tries the file again
@@ -1008,7 +1011,7 @@ impl SpoolWorker {
             self.move_refused = false;
             return;
         }
-        match self.move_to(&path) {
+        match self.move_to(&path, spool::BUSY_WAIT) {
             Ok((rows, pending)) => {
                 self.tally.warn(format!(
                     "the spool {} was deleted or replaced while this process ran: {rows} deliveries ({pending} \
@@ -1034,28 +1037,43 @@ impl SpoolWorker {
     /// directory not yet writable): every FILE_RETRY, and at stop, the file is tried again, and
     /// once it opens, what the spool in memory has is moved there. Left in memory, deliveries
     /// waiting for a retry ended with the process (an FPM worker's, however long it lived).
+    /// Another process's write lock is waited for FILE_RETRY_LOCK_WAIT at most: the spool
+    /// thread answers no one meanwhile, and the file is tried again in a minute (at stop, the
+    /// PHP thread waits for it within its own limit).
     fn return_to_the_file(&mut self, path: &std::path::Path) {
         self.next_file_retry = Instant::now() + FILE_RETRY;
-        if let Ok((rows, pending)) = self.move_to(path) {
-            self.tally.set_spool_location(path.display().to_string(), false);
-            self.tally.warn(format!(
-                "the spool {} could be opened after all: {rows} deliveries ({pending} pending) were moved into it \
-                 from memory, and this process goes on with it",
-                path.display()
-            ));
+        match self.move_to(path, FILE_RETRY_LOCK_WAIT) {
+            Ok((rows, pending)) => {
+                self.tally.set_spool_location(path.display().to_string(), false);
+                self.tally.warn(format!(
+                    "the spool {} could be opened after all: {rows} deliveries ({pending} pending) were moved into it \
+                     from memory, and this process goes on with it",
+                    path.display()
+                ));
+                self.move_refused = false;
+            }
+            Err(e) if !self.move_refused => {
+                self.move_refused = true;
+                self.tally.warn(format!(
+                    "the spool {} still cannot be opened ({e}); deliveries stay in memory, and it is tried again \
+                     every minute and as the process exits",
+                    path.display()
+                ));
+            }
+            Err(_) => {}
         }
     }
 
     /// Opens the spool at `path`, copies into it every row this one has that it lacks, and
     /// goes on with it; returns how many rows, and how many of them are pending.
-    fn move_to(&mut self, path: &std::path::Path) -> Result<(usize, usize), String> {
+    fn move_to(&mut self, path: &std::path::Path, lock_wait: Duration) -> Result<(usize, usize), String> {
         let fresh = Spool::open(path, self.spool.owner())?;
         // The open may have waited (another process's lock) past what this process holds:
         // copied with claims run out, any other process could take a delivery under way here.
         if self.holds_claims() {
             self.renew_claims();
         }
-        let moved = self.spool.move_rows_into(path).map_err(|e| e.to_string())?;
+        let moved = self.spool.move_rows_into(path, lock_wait).map_err(|e| e.to_string())?;
         self.spool = fresh;
         Ok(moved)
     }

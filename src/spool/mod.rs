@@ -868,9 +868,17 @@ impl Spool {
     /// Copies every row of this spool (with its body) that `fresh` does not have into `fresh`,
     /// the spool now at this one's path, in one transaction; returns how many, and how many of
     /// them are pending. Claims are kept: this process goes on with what it holds, and a dead
-    /// process's claims run out as they would have.
-    pub fn move_rows_into(&mut self, fresh: &Path) -> rusqlite::Result<(usize, usize)> {
+    /// process's claims run out as they would have. Another process's write lock on `fresh`
+    /// is waited for `lock_wait` at most.
+    pub fn move_rows_into(&mut self, fresh: &Path, lock_wait: Duration) -> rusqlite::Result<(usize, usize)> {
         let _inside = process::sqlite_section();
+        self.conn.busy_timeout(lock_wait)?;
+        let moved = self.copy_rows_into(fresh);
+        let _ = self.conn.busy_timeout(BUSY_WAIT);
+        moved
+    }
+
+    fn copy_rows_into(&mut self, fresh: &Path) -> rusqlite::Result<(usize, usize)> {
         self.conn.execute("ATTACH DATABASE ?1 AS fresh", [fresh.display().to_string()])?;
         let moved = (|| -> rusqlite::Result<(usize, usize)> {
             let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -1377,8 +1385,8 @@ mod tests {
         assert!(old.has_moved(), "the file it has open is no longer at its path");
         let fresh = Spool::open(&path, "p1").unwrap();
         fresh.conn.execute("INSERT INTO bodies (body) VALUES (x'00')", []).unwrap();
-        assert_eq!(old.move_rows_into(&path).unwrap(), (2, 2));
-        assert_eq!(old.move_rows_into(&path).unwrap(), (0, 0), "rows already there are not copied again");
+        assert_eq!(old.move_rows_into(&path, BUSY_WAIT).unwrap(), (2, 2));
+        assert_eq!(old.move_rows_into(&path, BUSY_WAIT).unwrap(), (0, 0), "rows already there are not copied again");
         assert!(!fresh.has_moved());
         assert_eq!(fresh.pending_count().unwrap(), 2);
         let bodies: Vec<Vec<u8>> = fresh
