@@ -1407,32 +1407,68 @@ fn a_late_failure_that_leaves_no_retry_counts_as_failed_not_as_a_retry() {
     }
 }
 
+/// A spool worker on a spool in memory that stands in for its file, which could not be opened
+/// as it started (a file stood where the spool's directory should be, made a directory once
+/// the worker held one delivery, which the test took as the HTTP side would).
+struct InMemoryForAFile {
+    worker: SpoolWorker,
+    tally: Arc<Tally>,
+    dir: PathBuf,
+    spool: PathBuf,
+    held: Delivery,
+}
+
+impl InMemoryForAFile {
+    fn new(config: impl FnOnce(&std::path::Path) -> EngineConfig) -> InMemoryForAFile {
+        let dir = std::env::temp_dir().join(format!("fluent-webhook-not-yet-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::write(&dir, b"a file where the spool's directory should be").unwrap();
+        let spool = dir.join("spool.sqlite");
+        let (to_http, mut from_spool) = mpsc::unbounded_channel();
+        let tally: Arc<Tally> = Arc::default();
+        let mut worker = SpoolWorker::new(config(&spool), "me".into(), Arc::clone(&tally), to_http, Arc::default());
+        assert_eq!(tally.spool_location(), (":memory:".to_string(), true));
+        tally.queued(1);
+        assert!(worker.insert(vec![delivery("http://127.0.0.1:9/hook", b"{}".to_vec())]));
+        let held = from_spool.try_recv().unwrap();
+        std::fs::remove_file(&dir).unwrap();
+        std::fs::create_dir(&dir).unwrap();
+        tally.take_warnings();
+        InMemoryForAFile { worker, tally, dir, spool, held }
+    }
+
+    /// The file is tried again now, whenever it was last.
+    fn try_the_file(&mut self) {
+        self.worker.next_file_retry = Instant::now();
+        self.worker.follow_moved_spool();
+    }
+
+    fn in_memory(&self) -> bool {
+        self.tally.spool_location().1
+    }
+}
+
+impl Drop for InMemoryForAFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// A spool file that could not be opened as the process started left it on a spool in memory
 /// for its whole life. It is tried again every FILE_RETRY: once it opens, the rows of the
 /// spool in memory move there, and the worker goes on with it.
 #[test]
 fn a_spool_in_memory_standing_in_for_the_file_moves_there_once_it_opens() {
-    let dir = std::env::temp_dir().join(format!("fluent-webhook-not-yet-{}", uuid::Uuid::now_v7().simple()));
-    std::fs::write(&dir, b"a file where the spool's directory should be").unwrap();
-    let spool = dir.join("spool.sqlite");
-    let (to_http, _from_spool) = mpsc::unbounded_channel();
-    let tally: Arc<Tally> = Arc::default();
-    let mut worker = SpoolWorker::new(one_slot(&spool), "me".into(), Arc::clone(&tally), to_http, Arc::default());
-    assert_eq!(tally.spool_location(), (":memory:".to_string(), true));
-    let waiting = delivery("http://127.0.0.1:9/hook", b"{}".to_vec());
-    tally.queued(1);
-    assert!(worker.insert(vec![waiting.clone()]));
-    std::fs::remove_file(&dir).unwrap();
-    std::fs::create_dir(&dir).unwrap();
-
-    worker.follow_moved_spool();
-    assert!(tally.spool_location().1, "not tried again before FILE_RETRY");
-    worker.next_file_retry = Instant::now();
-    worker.follow_moved_spool();
-    assert_eq!(tally.spool_location(), (spool.display().to_string(), false));
-    assert_eq!(status_on_disk(&spool, &waiting.id), "pending");
-    assert!(tally.take_warnings().iter().any(|w| w.contains("could be opened after all: 1 deliveries (1 pending)")));
-    let _ = std::fs::remove_dir_all(&dir);
+    let mut memory = InMemoryForAFile::new(one_slot);
+    memory.worker.follow_moved_spool();
+    assert!(memory.in_memory(), "not tried again before FILE_RETRY");
+    memory.try_the_file();
+    assert_eq!(memory.tally.spool_location(), (memory.spool.display().to_string(), false));
+    assert_eq!(status_on_disk(&memory.spool, &memory.held.id), "pending");
+    assert!(memory
+        .tally
+        .take_warnings()
+        .iter()
+        .any(|w| w.contains("could be opened after all: 1 deliveries (1 pending)")));
 }
 
 /// The claims of what a spool in memory holds are renewed as it moves to the file: while the
@@ -1441,28 +1477,19 @@ fn a_spool_in_memory_standing_in_for_the_file_moves_there_once_it_opens() {
 /// claim a delivery this one is sending, and send it again.
 #[test]
 fn claims_moved_from_memory_to_the_file_are_renewed_first() {
-    let dir = std::env::temp_dir().join(format!("fluent-webhook-not-yet-{}", uuid::Uuid::now_v7().simple()));
-    std::fs::write(&dir, b"a file where the spool's directory should be").unwrap();
-    let spool = dir.join("spool.sqlite");
-    let (to_http, mut from_spool) = mpsc::unbounded_channel();
-    let tally: Arc<Tally> = Arc::default();
-    let mut config = one_slot(&spool);
-    config.client.timeout = Duration::ZERO;
-    let mut worker = SpoolWorker::new(config, "me".into(), Arc::clone(&tally), to_http, Arc::default());
-    tally.queued(1);
-    assert!(worker.insert(vec![delivery("http://127.0.0.1:9/hook", b"{}".to_vec())]));
-    let held = from_spool.try_recv().unwrap();
-    std::fs::remove_file(&dir).unwrap();
-    std::fs::create_dir(&dir).unwrap();
+    let mut memory = InMemoryForAFile::new(|spool| {
+        let mut config = one_slot(spool);
+        config.client.timeout = Duration::ZERO;
+        config
+    });
     // The spool thread held up past the claim (5 s with a timeout of 0).
     std::thread::sleep(Duration::from_millis(5_200));
-    worker.next_file_retry = Instant::now();
-    worker.follow_moved_spool();
-    assert!(!tally.spool_location().1);
-    let conn = Connection::open(&spool).unwrap();
-    let lease: i64 = conn.query_row("SELECT lease_until FROM outbox WHERE id = ?1", [&held.id], |r| r.get(0)).unwrap();
+    memory.try_the_file();
+    assert!(!memory.in_memory());
+    let conn = Connection::open(&memory.spool).unwrap();
+    let sql = "SELECT lease_until FROM outbox WHERE id = ?1";
+    let lease: i64 = conn.query_row(sql, [&memory.held.id], |r| r.get(0)).unwrap();
     assert!(lease as u64 > unix_millis(), "another process could claim the delivery this one holds");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The same while another process holds the file's write lock: the spool thread, which
@@ -1470,32 +1497,19 @@ fn claims_moved_from_memory_to_the_file_are_renewed_first() {
 /// moment, says so once, and moves the rows on a later try.
 #[test]
 fn a_spool_in_memory_waits_for_the_files_lock_a_moment_only() {
-    let dir = std::env::temp_dir().join(format!("fluent-webhook-locked-{}", uuid::Uuid::now_v7().simple()));
-    std::fs::write(&dir, b"a file where the spool's directory should be").unwrap();
-    let spool = dir.join("spool.sqlite");
-    let (to_http, _from_spool) = mpsc::unbounded_channel();
-    let tally: Arc<Tally> = Arc::default();
-    let mut worker = SpoolWorker::new(one_slot(&spool), "me".into(), Arc::clone(&tally), to_http, Arc::default());
-    tally.queued(1);
-    assert!(worker.insert(vec![delivery("http://127.0.0.1:9/hook", b"{}".to_vec())]));
-    std::fs::remove_file(&dir).unwrap();
-    std::fs::create_dir(&dir).unwrap();
-    drop(Spool::open(&spool, "another-process").unwrap());
-    let other = Connection::open(&spool).unwrap();
+    let mut memory = InMemoryForAFile::new(one_slot);
+    drop(Spool::open(&memory.spool, "another-process").unwrap());
+    let other = Connection::open(&memory.spool).unwrap();
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
-    tally.take_warnings();
 
-    worker.next_file_retry = Instant::now();
     let tried = Instant::now();
-    worker.follow_moved_spool();
+    memory.try_the_file();
     assert!(tried.elapsed() < Duration::from_secs(2), "waited {:?}", tried.elapsed());
-    assert!(tally.spool_location().1, "still in memory");
-    let warnings = tally.take_warnings();
+    assert!(memory.in_memory());
+    let warnings = memory.tally.take_warnings();
     assert!(warnings.iter().any(|w| w.contains("still cannot be opened")), "{warnings:?}");
 
     other.execute_batch("COMMIT").unwrap();
-    worker.next_file_retry = Instant::now();
-    worker.follow_moved_spool();
-    assert_eq!(tally.spool_location(), (spool.display().to_string(), false));
-    let _ = std::fs::remove_dir_all(&dir);
+    memory.try_the_file();
+    assert!(!memory.in_memory());
 }
