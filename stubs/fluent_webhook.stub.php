@@ -111,8 +111,8 @@ final class Feed
  *     feeds share counts once; each GET URL and each feed's selected fields is a copy of its
  *     own; one delivery always goes), the allocator refuses the memory a copy or an
  *     encoding of $data needs ('out of memory', see Feed::render()), the delivery runtime
- *     cannot start, or the spool cannot write (a full disk, a lock held for long) and
- *     fluent_webhook.memory_limit bytes of new deliveries already wait in memory: then these
+ *     cannot start, or the spool cannot write (a full disk, a lock held for long) or cannot
+ *     be opened (SQLite refused memory) and fluent_webhook.memory_limit bytes of new deliveries already wait in memory: then these
  *     deliveries are not queued, and the message says why.
  */
 function dispatch(string $event, array $data, array $feeds): array {}
@@ -163,8 +163,9 @@ function stats(): array {}
  *     redacted; request headers are never shown.
  * @throws Exception for an unknown filter key or a bad value, when the rows would take more
  *     PHP memory than memory_limit leaves (ask for fewer with limit), when the allocator
- *     refuses the memory reading them takes ('out of memory'), or when the spool does not
- *     answer within 10 s (another process holding its write lock, a slow disk).
+ *     refuses the memory reading them takes ('out of memory'), when no spool could be opened
+ *     yet (SQLite refused memory; the message says why), or when the spool does not answer
+ *     within 10 s (another process holding its write lock, a slow disk).
  */
 function deliveries(?array $filter = null): array {}
 
@@ -186,8 +187,8 @@ function deliveries(?array $filter = null): array {}
  *     now, or the delivery was a GET, or the body's Content-Type differs from the feed's, as
  *     after a change between JSON and form data); when the allocator refuses the memory
  *     reading the delivery takes (posix_setrlimit(POSIX_RLIMIT_AS)): the message says 'out of
- *     memory'; or when the spool does not answer within 10 s (another process holding its
- *     write lock, a slow disk).
+ *     memory'; when no spool could be opened yet (SQLite refused memory); or when the spool
+ *     does not answer within 10 s (another process holding its write lock, a slow disk).
  * @throws InvalidFeedException when $feed is a settings array the extension refuses.
  */
 function redeliver(string $id, Feed|array|null $feed = null): string {}
@@ -206,8 +207,8 @@ function redeliver(string $id, Feed|array|null $feed = null): string {}
  * @return int How many deliveries it canceled.
  * @throws Exception when $feed is blank or $reason is not one line of at most 200 bytes, or
  *     when some of the feed's deliveries are not yet written because the spool cannot write
- *     (they would be sent after the cancel): ask again once it can. Also when the spool does
- *     not answer within 10 s (another process holding its write lock, a slow disk); the
+ *     (they would be sent after the cancel): ask again once it can. Also when no spool could
+ *     be opened yet (SQLite refused memory), and when the spool does not answer within 10 s (another process holding its write lock, a slow disk); the
  *     cancel may still be carried out.
  */
 function cancel(string $feed, ?string $reason = null): int {}
