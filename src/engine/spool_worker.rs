@@ -152,14 +152,14 @@ enum Opened {
 /// spool, and ended, every later dispatch() of the process failed (an FPM worker's, for the
 /// rest of its life); given up on, the file would have been for that life too. Meanwhile new
 /// deliveries wait in memory, within fluent_webhook.memory_limit. While it waits it still
-/// reads `inbox` (when given): requests that need the spool are answered at once with why
+/// reads `inbox`: requests that need the spool are answered at once with why
 /// there is none, and a Stop is obeyed, so that neither the PHP thread nor shutdown waits out
 /// its timeout for an answer.
 fn open_spool(
     path: Option<&std::path::Path>,
     owner: &str,
     tally: &Tally,
-    inbox: Option<&std_mpsc::Receiver<Command>>,
+    inbox: &std_mpsc::Receiver<Command>,
 ) -> Opened {
     let mut waiting = Vec::new();
     let mut refused: Option<String> = None;
@@ -193,10 +193,6 @@ fn open_spool(
             }
             Err(_) => {}
         }
-        let Some(inbox) = inbox else {
-            std::thread::sleep(OPEN_RETRY);
-            continue;
-        };
         let error = refused.as_deref().unwrap_or_default();
         let retry_at = Instant::now() + OPEN_RETRY;
         loop {
@@ -240,9 +236,10 @@ impl SpoolWorker {
         to_http: mpsc::UnboundedSender<Delivery>,
         withdrawn: Arc<Withdrawn>,
     ) -> SpoolWorker {
-        match open_spool(config.spool_path.as_deref(), &owner, &tally, None) {
+        let (_commands, inbox) = std_mpsc::channel();
+        match open_spool(config.spool_path.as_deref(), &owner, &tally, &inbox) {
             Opened::Spool(spool, _) => SpoolWorker::with_spool(spool, config, tally, to_http, withdrawn),
-            Opened::Stopped(_) => unreachable!("without an inbox, open_spool only returns a spool"),
+            Opened::Stopped(_) => unreachable!("the tests' spools open at once"),
         }
     }
 
@@ -255,7 +252,7 @@ impl SpoolWorker {
         withdrawn: Arc<Withdrawn>,
         inbox: std_mpsc::Receiver<Command>,
     ) {
-        match open_spool(config.spool_path.as_deref(), &owner, &tally, Some(&inbox)) {
+        match open_spool(config.spool_path.as_deref(), &owner, &tally, &inbox) {
             Opened::Spool(spool, waiting) => {
                 let mut worker = SpoolWorker::with_spool(spool, config, tally, to_http, withdrawn);
                 worker.insert_new(waiting);
