@@ -345,6 +345,103 @@ final class SpoolTest extends WebhookTestCase
     }
 
     /**
+     * Two processes have the spool file open when it is deleted. The first to look (A) moves
+     * every row into a new file, B's delivery in flight among them, claimed by B; B records its
+     * 200 in the file it still has open, before its own look half a second later. The new file
+     * kept it pending and claimed by B, whose exit let it go: the next process sent it again.
+     * The looks come once a second from each spool thread's start, so B starts half a second
+     * before A, and the file is deleted a quarter of a second before A's look.
+     */
+    public function testAnswersRecordedInADeletedFileAfterAnotherProcessMovedItAreNotSentAgain(): void
+    {
+        $spool = "$this->dir/spool.sqlite";
+        $hold = 'moved-' . bin2hex(random_bytes(4));
+        $url = $this->url('moved', "/hold/$hold");
+        $ini = ['fluent_webhook.spool_path' => $spool, 'fluent_webhook.retry_schedule' => ''];
+        $started = fn (string $name) => "FluentWebhook\\resume(); file_put_contents('$this->dir/$name.started', microtime(true));";
+        $b = $this->background(<<<PHP
+            <?php
+            {$started('b')}
+            \$feed = new FluentWebhook\\Feed(['name' => 'moved', 'request_url' => '$url', 'event_trigger' => ['e']], 'moved');
+            FluentWebhook\\dispatch('e', ['n' => 1], [\$feed]);
+            for (\$i = 0; \$i < 3000 && !file_exists('$this->dir/go'); \$i++) {
+                usleep(10000);
+            }
+            var_dump(FluentWebhook\\flush(10));
+            echo FluentWebhook\\stats()['delivered'];
+            PHP, $ini);
+        $startedAt = function (string $name): float {
+            $file = "$this->dir/$name.started";
+            for ($i = 0; $i < 500 && !file_exists($file); $i++) {
+                usleep(10000);
+            }
+            return (float) file_get_contents($file);
+        };
+        usleep((int) max(0, ($startedAt('b') + 0.5 - microtime(true)) * 1e6));
+        $a = $this->background(<<<PHP
+            <?php
+            {$started('a')}
+            for (\$i = 0; \$i < 3000 && !file_exists('$this->dir/go'); \$i++) {
+                usleep(10000);
+            }
+            PHP, $ini);
+        try {
+            $aStarted = $startedAt('a');
+            $this->assertCount(1, self::receiver()->waitForRequests("/hold/$hold", 1), 'B has it in flight');
+            $deleteAt = $aStarted + ceil(microtime(true) - $aStarted + 0.1) + 0.75;
+            usleep((int) (($deleteAt - microtime(true)) * 1e6));
+            foreach (['', '-wal', '-shm'] as $suffix) {
+                @unlink($spool . $suffix);
+            }
+            usleep(500000);
+            self::receiver()->release($hold);
+            usleep(1500000);
+        } finally {
+            touch("$this->dir/go");
+            [$bOut, $bErr] = $this->finish($b);
+            $this->finish($a);
+        }
+        $this->assertSame("bool(true)\n1", $bOut, $bErr);
+
+        $next = self::runPhp('<?php FluentWebhook\\resume(); var_dump(FluentWebhook\\flush(10)); echo json_encode(FluentWebhook\\deliveries(["feed" => "moved"]));', $ini);
+        $this->assertSame(0, $next['exit'], $next['stderr']);
+        [$flushed, $log] = explode("\n", $next['stdout'], 2);
+        $this->assertSame('bool(true)', $flushed);
+        [$row] = json_decode($log, true);
+        $this->assertSame('delivered', $row['status']);
+        $this->assertCount(1, $row['attempts']);
+        $this->assertCount(1, self::receiver()->requests("/hold/$hold"), 'sent once');
+    }
+
+    /** A child php with the extension, running until finish(); stdout and stderr in files. */
+    private function background(string $code, array $ini): array
+    {
+        $script = "$this->dir/" . bin2hex(random_bytes(4));
+        file_put_contents("$script.php", $code);
+        $command = [PHP_BINARY];
+        foreach ($ini as $key => $value) {
+            array_push($command, '-d', "$key=$value");
+        }
+        $command[] = "$script.php";
+        $process = proc_open($command, [1 => ['file', "$script.out", 'w'], 2 => ['file', "$script.err", 'w']], $pipes);
+        return [$process, $script];
+    }
+
+    /** Waits (30 s at most) for a background() child to exit; its stdout and stderr. */
+    private function finish(array $child): array
+    {
+        [$process, $script] = $child;
+        for ($i = 0; $i < 3000 && proc_get_status($process)['running']; $i++) {
+            usleep(10000);
+        }
+        if (proc_get_status($process)['running']) {
+            proc_terminate($process, SIGKILL);
+        }
+        proc_close($process);
+        return [file_get_contents("$script.out"), file_get_contents("$script.err")];
+    }
+
+    /**
      * A spool file that could not be opened as the process started (here its directory could
      * not be made; in production, another process's write lock held past the busy wait, a full
      * disk) left the process on a spool in memory for its whole life: deliveries waiting for a

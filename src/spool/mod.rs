@@ -867,7 +867,8 @@ impl Spool {
 
     /// Copies every row of this spool (with its body) that `fresh` does not have into `fresh`,
     /// the spool now at this one's path, in one transaction; returns how many, and how many of
-    /// them are pending. Claims are kept: this process goes on with what it holds, and a dead
+    /// them are pending. Of rows `fresh` has, what went further here is carried over (see
+    /// copy_rows_into). Claims are kept: this process goes on with what it holds, and a dead
     /// process's claims run out as they would have. Another process's write lock on `fresh`
     /// is waited for `lock_wait` at most.
     pub fn move_rows_into(&mut self, fresh: &Path, lock_wait: Duration) -> rusqlite::Result<(usize, usize)> {
@@ -902,6 +903,32 @@ impl Spool {
                      WHERE id NOT IN (SELECT id FROM fresh.outbox)"
                 ),
                 [offset],
+            )?;
+            // Rows fresh has already: another process that had this file open too moved them
+            // first, and this one went on recording outcomes here until its own look found the
+            // file gone. Left out, a 200 recorded here stayed pending in fresh, claimed by this
+            // process, and was sent again once that claim was let go or ran out. What went
+            // further here is carried over: an end, or more attempts, unless another process
+            // has since claimed the row there (then its attempt decides, as with any row it
+            // takes over; an end still ends it, see add_to_log_elsewhere).
+            tx.execute(
+                "UPDATE fresh.outbox AS f
+                 SET status = m.status, attempts = m.attempts, attempt_count = m.attempt_count,
+                     response_excerpt = m.response_excerpt, next_attempt_at = m.next_attempt_at,
+                     lease_owner = m.lease_owner, lease_until = m.lease_until,
+                     canceled = COALESCE(f.canceled, m.canceled)
+                 FROM main.outbox AS m
+                 WHERE m.id = f.id AND f.status = 'pending'
+                   AND (m.status != 'pending'
+                        OR (m.attempt_count > f.attempt_count
+                            AND (f.lease_owner IS NULL OR f.lease_owner = ?1 OR f.lease_until < ?2)))",
+                params![self.owner, crate::delivery::unix_millis() as i64],
+            )?;
+            // And a cancel made here of a row another process holds: it withdraws the row there.
+            tx.execute(
+                "UPDATE fresh.outbox AS f SET canceled = m.canceled FROM main.outbox AS m
+                 WHERE m.id = f.id AND f.status = 'pending' AND f.canceled IS NULL AND m.canceled IS NOT NULL",
+                [],
             )?;
             tx.commit()?;
             Ok((rows, pending.max(0) as usize))
@@ -1402,6 +1429,46 @@ mod tests {
             fresh.conn.query_row("SELECT COUNT(*) FROM outbox WHERE lease_owner = 'p1'", [], |r| r.get(0)).unwrap();
         assert_eq!(held, 1, "a claim is kept");
         drop((old, fresh));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Two processes have the spool file open when it is deleted. The first to find it gone
+    /// copies every row into a new file, the other's held deliveries included, claimed by it.
+    /// The other records their outcomes in the file it still has open until its own look, a
+    /// second later at most: its 200 stayed there, and the new file kept the delivery pending
+    /// and claimed, for whoever took it up after that claim (released at the other's exit, or
+    /// run out) to send again. A retry it scheduled there was lost with its attempt, and a
+    /// cancel it made of a delivery the first holds did not withdraw it.
+    #[test]
+    fn outcomes_recorded_in_a_deleted_file_after_another_process_moved_its_rows_are_not_lost() {
+        let (dir, mut first, mut second) = shared_spool("first", "second");
+        let path = dir.join("spool.sqlite");
+        let (delivered, retried, mut held_by_first) = (delivery(1), delivery(2), delivery(3));
+        held_by_first.feed_id = Some("8".into());
+        second.insert(&[(delivered.clone(), Some(50_000)), (retried.clone(), Some(50_000))]).unwrap();
+        first.insert(&[(held_by_first.clone(), Some(u64::MAX / 2))]).unwrap();
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        let mut fresh = Spool::open(&path, "first").unwrap();
+        assert_eq!(first.move_rows_into(&path, BUSY_WAIT).unwrap(), (3, 3));
+        let ok = Attempt { at: 11_000, status_code: Some(200), error: None, duration_ms: 2 };
+        second.record_attempt(&delivered.id, &ok, Status::Delivered, None, b"ok").unwrap();
+        let unavailable =
+            Attempt { at: 11_000, status_code: Some(503), error: Some("HTTP 503".into()), duration_ms: 2 };
+        second.record_attempt(&retried.id, &unavailable, Status::Pending, Some(99_000), b"").unwrap();
+        assert_eq!(second.cancel_feed("8", "the feed was switched off", 12_000).unwrap(), 1);
+        second.move_rows_into(&path, BUSY_WAIT).unwrap();
+        assert_eq!(fresh.look_among([held_by_first.id.as_str()]).unwrap().canceled, [held_by_first.id.clone()]);
+        let entry = fresh.get(&delivered.id).unwrap().unwrap();
+        assert_eq!((entry.status, entry.attempts.len()), (Status::Delivered, 1), "the 200 is in the new file");
+        let entry = fresh.get(&retried.id).unwrap().unwrap();
+        assert_eq!((entry.status, entry.delivery.attempts, entry.next_attempt_at), (Status::Pending, 1, Some(99_000)));
+        assert!(
+            fresh.claim_due(60_000, 80_000, 10, ByteBudget::UNLIMITED).unwrap().is_empty(),
+            "nothing is sent again, and the retry keeps its time"
+        );
+        drop((first, second, fresh));
         let _ = std::fs::remove_dir_all(dir);
     }
 
