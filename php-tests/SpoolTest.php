@@ -603,6 +603,31 @@ final class SpoolTest extends WebhookTestCase
     }
 
     /**
+     * A script that exits without flush() while the memory cap keeps most of its deliveries
+     * on disk. The process waited at exit only while the tally counted deliveries in memory:
+     * once the first ones were answered it counted none, for the moment before the spool
+     * thread took up the next, and the process stopped, 0.2 s into a 20 s shutdown_timeout,
+     * having sent 3 of 40. The other 37 stayed pending, and the error log said nothing.
+     */
+    public function testAtExitDeliveriesTheMemoryCapParkedAreSentWithinTheShutdownTimeout(): void
+    {
+        $url = $this->url('parked-at-exit');
+        $result = self::runPhp(<<<PHP
+            <?php
+            \$feed = new FluentWebhook\Feed(['name' => 'cap', 'request_url' => '$url', 'event_trigger' => ['e']]);
+            \$big = str_repeat('x', 4000);
+            for (\$i = 0; \$i < 40; \$i++) {
+                FluentWebhook\dispatch('e', ['n' => \$i, 'pad' => \$big], [\$feed]);
+            }
+            PHP, ['fluent_webhook.spool_path' => "$this->dir/spool.sqlite", 'fluent_webhook.memory_limit' => '8K',
+                'fluent_webhook.shutdown_timeout' => '20']);
+        $this->assertSame(0, $result['exit'], $result['stderr']);
+        $this->assertLessThan(15, $result['seconds']);
+        $this->assertCount(40, self::receiver()->requests($this->prefix), 'all sent before the process exited');
+        $this->assertSame('', $result['stderr']);
+    }
+
+    /**
      * More deliveries than the request slots hold (2 slots, 128 held): the rest are written
      * claimed and read back by id as slots free. Each is sent once; a feed canceled while its
      * deliveries wait ends them without an attempt.
