@@ -217,6 +217,29 @@ final class FeedTest extends WebhookTestCase
     }
 
     /**
+     * PHP writes a float with `precision` 14 through zend_dtoa, which keeps the zeros it wrote
+     * when it rounds a tie down in a whole number of 15 digits: 100000000000005.0 is
+     * 1.0000000000000E+14 in http_build_query() and (string), where the extension wrote the
+     * shortest form, 1.0E+14. The others are the cases around it that PHP writes shortest.
+     */
+    public function testFloatsInFormBodiesQueriesAndTextAreWrittenAsPhpWritesThem(): void
+    {
+        $floats = [100000000000005.0, -630311760000005.0, 100000000000004.0, 430440867985804.0, 123456789012341.0,
+            100000000000015.0, 100000000000095.0, 999999999999995.0, 100000000000050.0, 1e14, 99999999999999.0];
+        $form = $this->feed(['request_format' => 'FORM']);
+        $get = $this->feed(['request_method' => 'GET']);
+        $text = $this->feed(['request_body' => 'selected_fields',
+            'selected_field_values' => [['field_name' => 't', 'field_value' => 'x={{x}}']]]);
+        foreach ($floats as $float) {
+            $data = ['x' => $float];
+            $shown = var_export($float, true);
+            $this->assertSame(http_build_query($data, '', '&'), $form->render('order_paid_done', $data)['body'], $shown);
+            $this->assertSame($this->url() . '?' . http_build_query($data, '', '&'), $get->render('order_paid_done', $data)['url'], $shown);
+            $this->assertSame(json_encode(['t' => "x=$float"]), $text->render('order_paid_done', $data)['body'], $shown);
+        }
+    }
+
+    /**
      * Long lists are read in linear time. Each row was checked against every row kept before
      * it (duplicate event names, payload keys, header names): 100,000 rows took 8 to 21 s,
      * a million event names (80 MB, within PHP's default memory_limit) about 13 minutes of a

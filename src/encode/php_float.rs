@@ -20,7 +20,24 @@ pub fn to_php_string(value: f64) -> String {
         return special;
     }
     let (negative, digits, point) = decimal_digits(format!("{:.*e}", PHP_PRECISION - 1, value));
+    let digits = whole_number_digits(value, &digits).unwrap_or(digits);
     gcvt(negative, &digits, point, PHP_PRECISION as i32, 'E')
+}
+
+/// zend_dtoa's digits where they are not the shortest. A whole number of 15 digits (below
+/// 10^15, so PHP's 14 are one short) whose last digit is 5 is a tie that its quick
+/// floating-point pass cannot decide, and its exact pass for small whole numbers keeps the
+/// zeros it wrote when it rounds down (to the even digit): PHP writes 100000000000005.0 as
+/// `1.0000000000000E+14`, where 100000000000004.0 is `1.0E+14`.
+fn whole_number_digits(value: f64, digits: &str) -> Option<String> {
+    let magnitude = value.abs();
+    if magnitude.fract() != 0.0 || !(1e14..1e15).contains(&magnitude) {
+        return None;
+    }
+    let exact = (magnitude as u64).to_string();
+    let (kept, dropped) = exact.split_at(PHP_PRECISION);
+    // Rounded down: the shortest digits are what was kept, without its trailing zeros.
+    (dropped == "5" && kept.trim_end_matches('0') == digits).then(|| kept.to_string())
 }
 
 /// `json_encode($value)` for a finite float (JSON has no NAN or INF; callers check).
@@ -107,6 +124,15 @@ mod tests {
             (99999999999999.0, "99999999999999"),
             (-2.5, "-2.5"),
             (1.0 / 3.0, "0.33333333333333"),
+            (100000000000005.0, "1.0000000000000E+14"),
+            (-630311760000005.0, "-6.3031176000000E+14"),
+            (123456789012341.0, "1.2345678901234E+14"),
+            (100000000000004.0, "1.0E+14"),
+            (430440867985804.0, "4.304408679858E+14"),
+            (100000000000015.0, "1.0000000000002E+14"),
+            (100000000000095.0, "1.000000000001E+14"),
+            (999999999999995.0, "1.0E+15"),
+            (100000000000050.0, "1.0000000000005E+14"),
         ];
         for (value, expected) in cases {
             assert_eq!(to_php_string(value), expected, "{value:e}");
