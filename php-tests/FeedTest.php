@@ -240,6 +240,27 @@ final class FeedTest extends WebhookTestCase
     }
 
     /**
+     * json_encode() writes the fewest digits that read back as the float and, of two such
+     * equally near it, the one that ends in an even digit: 724980121350372.25 is
+     * 724980121350372.2, where the extension wrote ….3 (the walk, which render() and dispatch()
+     * of data with an object use, and selected fields).
+     */
+    public function testFloatsInJsonBodiesAreWrittenAsJsonEncodeWritesThem(): void
+    {
+        $floats = [724980121350372.25, -2682628330161.15625, 9007199254740993.0, 724980121350372.375, 0.1,
+            1 / 3, 5e-324, 1.7976931348623157e308, 104.15];
+        $whole = $this->feed();
+        $field = $this->feed(['request_body' => 'selected_fields',
+            'selected_field_values' => [['field_name' => 'x', 'field_value' => '{{x}}']]]);
+        foreach ($floats as $float) {
+            $data = ['x' => $float, 'o' => new \stdClass()];
+            $shown = var_export($float, true);
+            $this->assertSame(json_encode($data), $whole->render('order_paid_done', $data)['body'], $shown);
+            $this->assertSame(json_encode(['x' => $float]), $field->render('order_paid_done', $data)['body'], $shown);
+        }
+    }
+
+    /**
      * Long lists are read in linear time. Each row was checked against every row kept before
      * it (duplicate event names, payload keys, header names): 100,000 rows took 8 to 21 s,
      * a million event names (80 MB, within PHP's default memory_limit) about 13 minutes of a

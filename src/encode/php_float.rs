@@ -3,7 +3,7 @@
 //! - [`to_php_string`]: `(string) $float` and `http_build_query` (ini `precision` = 14,
 //!   `1.0E+25`).
 //! - [`to_json`]: `json_encode` (ini `serialize_precision` = -1: the shortest digits that
-//!   read back to the same float, `1.0e+25`).
+//!   read back to the same float, the even one of two as near, `1.0e+25`).
 //!
 //! Both follow `zend_gcvt`: digits and a decimal exponent, then fixed notation unless the
 //! exponent is below -4 or above the precision. We assume PHP's default ini values; a site
@@ -42,8 +42,26 @@ fn whole_number_digits(value: f64, digits: &str) -> Option<String> {
 
 /// `json_encode($value)` for a finite float (JSON has no NAN or INF; callers check).
 pub fn to_json(value: f64) -> String {
-    let (negative, digits, point) = decimal_digits(format!("{value:e}"));
+    let (negative, digits, point) = shortest_digits(value);
     gcvt(negative, &digits, point, SHORTEST_MODE_LIMIT, 'e')
+}
+
+/// The fewest digits that read back as `value`, as zend_dtoa's mode 0 picks them: of two
+/// such equally near `value`, the one ending in an even digit. Rust's shortest form takes the
+/// upper one, an odd digit where PHP's is even: json_encode(724980121350372.25) is
+/// `724980121350372.2`, Rust's `{:e}` `7.249801213503723e14`.
+fn shortest_digits(value: f64) -> (bool, String, i32) {
+    let shortest = decimal_digits(format!("{value:e}"));
+    if shortest.1.bytes().last().is_some_and(|digit| (digit - b'0').is_multiple_of(2)) {
+        return shortest;
+    }
+    // The nearest decimal of as many digits (Rust rounds a tie to even there), when it too
+    // reads back as `value`.
+    let nearest = format!("{:.*e}", shortest.1.len() - 1, value);
+    if nearest.parse::<f64>() == Ok(value) {
+        return decimal_digits(nearest);
+    }
+    shortest
 }
 
 fn non_finite(value: f64, inf: &str, nan: &str) -> Option<String> {
@@ -152,6 +170,11 @@ mod tests {
             (1e17, "1.0e+17"),
             (1.0 / 3.0, "0.3333333333333333"),
             (0.30000000000000004, "0.30000000000000004"),
+            // Exact sums: a literal of these digits is a lint (excessive precision).
+            (724980121350372.0 + 0.25, "724980121350372.2"),
+            (-(2682628330161.0 + 0.15625), "-2682628330161.1562"),
+            (724980121350372.0 + 0.375, "724980121350372.4"),
+            (5e-324, "5.0e-324"),
         ];
         for (value, expected) in cases {
             assert_eq!(to_json(value), expected, "{value:e}");
