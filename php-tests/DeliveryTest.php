@@ -161,6 +161,31 @@ final class DeliveryTest extends WebhookTestCase
     }
 
     /**
+     * fluent_webhook.shutdown_timeout set with ini_set() is the wait at exit. PHP puts back
+     * the values a script set when its request ends, before module shutdown, where the wait
+     * was read: the process waited php.ini's 4 s instead of the script's 0 (and said "after
+     * waiting 4.0 s"), or 0 s instead of the 1 s a script gave its deliveries.
+     */
+    public function testShutdownTimeoutSetByTheScriptIsTheWaitAtExit(): void
+    {
+        foreach ([['4', '0'], ['0', '1']] as [$inPhpIni, $setByScript]) {
+            $hold = 'never-' . bin2hex(random_bytes(4));
+            $url = $this->url('hook', "/hold/$hold");
+            $result = self::runPhp(<<<PHP
+                <?php
+                ini_set('fluent_webhook.shutdown_timeout', '$setByScript') === '$inPhpIni' || throw new Exception('ini_set');
+                \$feed = new FluentWebhook\Feed(['name' => 'stuck', 'request_url' => '$url', 'event_trigger' => ['e']]);
+                FluentWebhook\dispatch('e', [], [\$feed]);
+                PHP, ['fluent_webhook.shutdown_timeout' => $inPhpIni, 'log_errors' => '1', 'error_log' => ''], 20.0);
+            self::receiver()->release($hold);
+            $this->assertSame(0, $result['exit'], $result['stdout'] . $result['stderr']);
+            $this->assertStringContainsString("after waiting $setByScript.0 s", $result['stderr']);
+            $this->assertGreaterThanOrEqual((float) $setByScript, $result['seconds']);
+            $this->assertLessThan($setByScript + 2.5, $result['seconds'], "php.ini's $inPhpIni s, not the script's $setByScript s");
+        }
+    }
+
+    /**
      * An endpoint that never answers holds at most half the request slots while another
      * endpoint's deliveries wait: a feed to a dead receiver does not hold up the others. With
      * 4 slots, 12 deliveries to such an endpoint and a timeout of 20 s, the healthy feed's

@@ -1,6 +1,7 @@
 //! `fluent_webhook.*` php.ini settings. Read when the process's delivery machinery starts
-//! (first dispatch, flush, resume or deliveries) and at process end (shutdown_timeout);
-//! changing them with ini_set() later does not reconfigure running machinery.
+//! (first dispatch, flush, resume or deliveries) and at the end of each request
+//! (shutdown_timeout, for the wait at process end); changing them with ini_set() later does
+//! not reconfigure running machinery.
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::path::PathBuf;

@@ -2,8 +2,8 @@
 //!
 //! Must-knows of running threads inside PHP:
 //! - Nothing starts at module startup (see engine::runtime): php-fpm forks after it.
-//! - At module shutdown the engine gets `fluent_webhook.shutdown_timeout` to drain, then the
-//!   count of what was not sent goes to PHP's error log.
+//! - At module shutdown the engine gets `fluent_webhook.shutdown_timeout` (as the last request
+//!   left it) to drain, then the count of what was not sent goes to PHP's error log.
 //! - The engine's threads run code from this library, and PHP unloads the library right after
 //!   module shutdown. A thread that outlives the shutdown (one stuck in a DNS lookup, say)
 //!   would then execute unmapped memory, so the first dispatch pins the library in memory
@@ -13,7 +13,9 @@
 
 use std::ffi::{c_char, c_int, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Once;
+use std::time::Duration;
 
 use ext_php_rs::zend::ModuleEntry;
 use ext_php_rs::{info_table_end, info_table_row, info_table_start};
@@ -95,10 +97,28 @@ pub fn log_engine_warnings() {
     }
 }
 
+/// `fluent_webhook.shutdown_timeout` as the last request to end had it, in nanoseconds;
+/// `u64::MAX` until a request ends.
+static SHUTDOWN_GRACE: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Request shutdown: keeps the wait at exit that the request set. PHP puts back what
+/// `ini_set()` changed after this hook and before module shutdown, which read php.ini's value
+/// instead of the script's.
+pub extern "C" fn request_shutdown(_type: i32, _module_number: i32) -> i32 {
+    let _ = catch_unwind(|| {
+        let grace = ini::seconds(ini::SHUTDOWN_TIMEOUT);
+        SHUTDOWN_GRACE.store(u64::try_from(grace.as_nanos()).unwrap_or(u64::MAX - 1), Ordering::Relaxed);
+    });
+    0
+}
+
 /// Module shutdown: drain with a bounded wait, stop, report what was not sent.
 pub extern "C" fn module_shutdown(_type: i32, module_number: i32) -> i32 {
     let _ = catch_unwind(|| {
-        let grace = ini::seconds(ini::SHUTDOWN_TIMEOUT);
+        let grace = match SHUTDOWN_GRACE.load(Ordering::Relaxed) {
+            u64::MAX => ini::seconds(ini::SHUTDOWN_TIMEOUT),
+            nanos => Duration::from_nanos(nanos),
+        };
         let Some(report) = engine::shutdown(grace) else { return };
         report.warnings.iter().for_each(|w| log(w));
         let left = report.left_in_spool;

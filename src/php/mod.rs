@@ -21,6 +21,7 @@ pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
         .version(env!("CARGO_PKG_VERSION"))
         .startup_function(lifecycle::module_startup)
         .shutdown_function(lifecycle::module_shutdown)
+        .request_shutdown_function(lifecycle::request_shutdown)
         .info_function(lifecycle::module_info)
         .class::<feed_class::PhpFeed>();
     functions::register(module)
