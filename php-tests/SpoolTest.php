@@ -142,6 +142,40 @@ final class SpoolTest extends WebhookTestCase
         );
     }
 
+    /**
+     * The same for rows whose URLs grow as they are shown: each credential-like parameter's
+     * value becomes "[redacted]", and parameters are separated by ';' as well as '&'. Only '&'
+     * and '?' were counted, so a URL of 12,000 ";key=" (60 KB, 180 KB shown) passed the check
+     * at a third of its size, and 100 rows ended in PHP's fatal "Allowed memory size
+     * exhausted" instead of the exception.
+     */
+    public function testRowsWhoseUrlsGrowWhenRedactedAreCountedAsShown(): void
+    {
+        $result = self::runPhp(<<<'PHP'
+            <?php
+            $url = 'http://127.0.0.1:9/refused?' . str_repeat(';key=', 12000);
+            $feed = new FluentWebhook\Feed(['name' => 'keys', 'request_url' => $url, 'event_trigger' => ['e']], 'keys');
+            for ($i = 0; $i < 100; $i++) {
+                FluentWebhook\dispatch('e', ['n' => $i], [$feed]);
+            }
+            FluentWebhook\flush(60) || throw new Exception('not flushed');
+            gc_collect_cycles();
+            ini_set('memory_limit', (string) (memory_get_usage(true) + (12 << 20)));
+            try {
+                echo count(FluentWebhook\deliveries(['limit' => 100])), " rows\n";
+            } catch (FluentWebhook\Exception $e) {
+                echo $e->getMessage(), "\n";
+            }
+            $rows = FluentWebhook\deliveries(['limit' => 10]);
+            echo count($rows), " rows of ", strlen($rows[0]['url']), " bytes\n";
+            PHP, ['fluent_webhook.spool_path' => "$this->dir/spool.sqlite", 'error_log' => '/dev/null'], 60.0);
+        $this->assertSame(0, $result['exit'], substr($result['stdout'] . $result['stderr'], 0, 2000));
+        $this->assertMatchesRegularExpression(
+            '/^deliveries\(\): these 100 rows would take about \d+ MiB of PHP memory, more than memory_limit leaves \(\d+ MiB\); ask for fewer with \'limit\'\n10 rows of 180027 bytes$/',
+            trim($result['stdout'])
+        );
+    }
+
     public function testBadFiltersAreRefused(): void
     {
         foreach ([['colour' => 'red'], ['status' => 'lost'], ['limit' => 0], ['limit' => 'ten'], ['since' => 'yesterday'], ['feed' => []]] as $filter) {

@@ -89,8 +89,9 @@ pub fn php_bytes(entry: &LogEntry) -> usize {
         delivery.feed_name.len(),
         delivery.event.len(),
         delivery.request.method.as_str().len(),
-        // Redaction writes "[redacted]" for each credential's value.
-        delivery.request.url.len() + 10 * delivery.request.url.matches(['&', '?']).count(),
+        // Redaction writes "[redacted]" for each credential's value, and for a user:password:
+        // at most once per parameter, which a query or fragment starts and '&' or ';' ends.
+        delivery.request.url.len() + 10 * delivery.request.url.matches(['&', ';', '?', '#', '@']).count(),
         entry.status.as_str().len(),
         entry.response_excerpt.len(),
     ];
