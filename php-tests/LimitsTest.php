@@ -39,6 +39,40 @@ final class LimitsTest extends WebhookTestCase
     }
 
     /**
+     * No HTTP request goes to a URL longer than 65,534 bytes (the `http` crate's limit on a
+     * URI, under reqwest). A feed's request_url or a GET's URL with its query past it was
+     * accepted within max_payload_bytes (1 MiB): every attempt then failed with "builder
+     * error: Parsed Url is not a valid Uri", and was retried for the whole schedule.
+     */
+    public function testUrlsLongerThanAnHttpRequestCanCarryAreRefused(): void
+    {
+        $base = 'http://127.0.0.1:9/h';
+        $settings = fn (string $url, string $method = 'POST') => ['name' => 'Long', 'request_url' => $url,
+            'request_method' => $method, 'event_trigger' => ['order_paid_done']];
+        $fits = $base . '?' . str_repeat('a', 65534 - strlen($base) - 1);
+        $this->assertSame(65534, strlen((new \FluentWebhook\Feed($settings($fits)))->url()));
+        try {
+            new \FluentWebhook\Feed($settings($fits . 'a'));
+            $this->fail('a 65,535-byte request_url was accepted');
+        } catch (\FluentWebhook\InvalidFeedException $e) {
+            $this->assertSame('request_url: is 65535 bytes, longer than the 65534 an HTTP request can be sent to', $e->getMessage());
+        }
+
+        $get = new \FluentWebhook\Feed($settings($base, 'GET'));
+        $data = fn (int $urlBytes) => ['x' => str_repeat('a', $urlBytes - strlen("$base?x="))];
+        $this->assertSame(65534, strlen($get->render('order_paid_done', $data(65534))['url']));
+        $refused = 'the URL for feed "Long" is 65535 bytes, longer than the 65534 an HTTP request can be sent to';
+        foreach (['render', 'dispatch'] as $how) {
+            try {
+                $how === 'render' ? $get->render('order_paid_done', $data(65535)) : dispatch('order_paid_done', $data(65535), [$get]);
+                $this->fail("$how accepted a 65,535-byte GET URL");
+            } catch (PayloadException $e) {
+                $this->assertSame($refused, $e->getMessage(), $how);
+            }
+        }
+    }
+
+    /**
      * A huge string is refused before it is escaped: its JSON (6 times its size here) would
      * be memory PHP's memory_limit does not see, and an allocation the system may refuse.
      */
@@ -156,14 +190,16 @@ final class LimitsTest extends WebhookTestCase
                 'request_url' => "http://127.0.0.1:9/f$i", 'event_trigger' => ['e']], "f$i"), range(1, $n));
             $selected = ['request_body' => 'selected_fields', 'selected_field_values' => [['field_name' => 'n', 'field_value' => '{{note}}']]];
             $data = ['note' => str_repeat('a', 1000000)];
+            // A GET's URL is at most 65,534 bytes: more feeds of a smaller event.
+            $small = ['note' => str_repeat('a', 64000)];
             foreach ([
-                '1,000 GET' => $feeds(1000, ['request_method' => 'GET']),
-                '1,000 selected' => $feeds(1000, $selected),
-                '50 GET' => $feeds(50, ['request_method' => 'GET']),
+                '1,100 GET' => [$feeds(1100, ['request_method' => 'GET']), $small],
+                '1,000 selected' => [$feeds(1000, $selected), $data],
+                '50 GET' => [$feeds(50, ['request_method' => 'GET']), $small],
                 // The in-memory spool keeps a copy of each body: few enough to stay small here.
-                '100 JSON' => $feeds(100, []),
-                '100 FORM' => $feeds(100, ['request_format' => 'FORM']),
-            ] as $name => $list) {
+                '100 JSON' => [$feeds(100, []), $data],
+                '100 FORM' => [$feeds(100, ['request_format' => 'FORM']), $data],
+            ] as $name => [$list, $data]) {
                 try {
                     $outcome = count(FluentWebhook\dispatch('e', $data, $list));
                 } catch (FluentWebhook\Exception $e) {
@@ -172,11 +208,11 @@ final class LimitsTest extends WebhookTestCase
                 echo "$name: $outcome\n";
             }
             // One delivery always goes, even past a small cap.
-            echo count(FluentWebhook\dispatch('e', $data, $feeds(1, $selected))), "\n";
+            echo count(FluentWebhook\dispatch('e', ['note' => str_repeat('a', 1000000)], $feeds(1, $selected))), "\n";
             PHP, ['memory_limit' => '-1', 'fluent_webhook.spool_path' => '', 'fluent_webhook.shutdown_timeout' => '0'], 60.0);
-        $refused = 'dispatch(): the deliveries to these 1000 feeds would hold more than fluent_webhook.memory_limit (67108864 bytes) '
+        $refused = fn (int $feeds) => "dispatch(): the deliveries to these $feeds feeds would hold more than fluent_webhook.memory_limit (67108864 bytes) "
             . 'in memory (each GET URL and each feed\'s selected fields is a copy of its own; a body sent whole is shared): none was queued';
-        $this->assertSame(["1,000 GET: $refused", "1,000 selected: $refused", '50 GET: 50', '100 JSON: 100', '100 FORM: 100', '1'], $lines);
+        $this->assertSame(['1,100 GET: ' . $refused(1100), '1,000 selected: ' . $refused(1000), '50 GET: 50', '100 JSON: 100', '100 FORM: 100', '1'], $lines);
         $this->assertLessThan(600, $peakMib, 'peak resident memory, MiB');
     }
 

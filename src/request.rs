@@ -180,13 +180,24 @@ fn media_type(request: &WebhookRequest) -> &str {
     request.header("content-type").unwrap_or_default().split(';').next().unwrap_or_default().trim()
 }
 
-/// Refuses a request whose payload (the body, or the URL for GET) is larger than `limit` bytes.
+/// The longest URL a request can be sent to: the `http` crate's limit on a URI, under
+/// reqwest, which refuses a longer one on every attempt ("Parsed Url is not a valid Uri").
+pub const MAX_URL_BYTES: usize = u16::MAX as usize - 1;
+
+/// Refuses a request whose payload (the body, or the URL for GET) is larger than `limit` bytes,
+/// and a GET whose query makes its URL longer than a request can be sent to.
 pub fn check_size(request: &WebhookRequest, feed_name: &str, limit: usize) -> Result<(), String> {
     let (what, size) =
         if request.method.has_body() { ("body", request.body.len()) } else { ("URL", request.url.len()) };
     if size > limit {
         return Err(format!(
             "the {what} for feed {feed_name:?} is {size} bytes, over fluent_webhook.max_payload_bytes ({limit} bytes)"
+        ));
+    }
+    if request.url.len() > MAX_URL_BYTES {
+        return Err(format!(
+            "the URL for feed {feed_name:?} is {} bytes, longer than the {MAX_URL_BYTES} an HTTP request can be sent to",
+            request.url.len()
         ));
     }
     Ok(())
@@ -294,6 +305,17 @@ mod tests {
         assert!(refused.contains("over fluent_webhook.max_payload_bytes"), "{refused}");
         let get = build(&settings(json!({"request_method": "GET"})), "e", &json!({"a": "x".repeat(100)}));
         assert!(check_size(&get, "f", 50).unwrap_err().contains("URL"));
+        // Within max_payload_bytes, but past what a request can be sent to.
+        let base = "https://h.test/hook?a=1&x=".len();
+        let at_most =
+            build(&settings(json!({"request_method": "GET"})), "e", &json!({"x": "y".repeat(MAX_URL_BYTES - base)}));
+        assert!(check_size(&at_most, "f", 1 << 20).is_ok());
+        let past = build(
+            &settings(json!({"request_method": "GET"})),
+            "e",
+            &json!({"x": "y".repeat(MAX_URL_BYTES + 1 - base)}),
+        );
+        assert!(check_size(&past, "f", 1 << 20).unwrap_err().contains("longer than the 65534"));
     }
 
     #[test]

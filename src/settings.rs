@@ -275,6 +275,15 @@ fn parse_url(text: &str) -> Result<String, InvalidFeed> {
             "must not contain a user name or password; send credentials in a custom header",
         ));
     }
+    // As normalised (an IDN host in punycode, escapes), the URL each delivery is sent to.
+    let max = crate::request::MAX_URL_BYTES;
+    if url.as_str().len() > max {
+        let bytes = url.as_str().len();
+        return Err(invalid(
+            "request_url",
+            format!("is {bytes} bytes, longer than the {max} an HTTP request can be sent to"),
+        ));
+    }
     Ok(url.to_string())
 }
 

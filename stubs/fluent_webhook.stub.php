@@ -77,7 +77,8 @@ final class Feed
      * @throws PayloadException when $data cannot be encoded (NAN, invalid UTF-8, a resource,
      *     a reference cycle, nesting deeper than 512), or when the payload (the body, or the
      *     URL of a GET) would pass fluent_webhook.max_payload_bytes: selected fields stop
-     *     rendering, and form bodies and queries stop being written, once past it.
+     *     rendering, and form bodies and queries stop being written, once past it; or when a
+     *     GET's URL with its query would pass 65,534 bytes, the longest a request is sent to.
      * @throws Exception when the allocator refuses the memory a copy or an encoding of $data
      *     needs (posix_setrlimit(POSIX_RLIMIT_AS)): the message says 'out of memory'.
      */
