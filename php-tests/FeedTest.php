@@ -115,6 +115,29 @@ final class FeedTest extends WebhookTestCase
         $this->assertFalse($this->feed()->matches('order_fully_refunded'));
     }
 
+    /**
+     * A `string` parameter takes an int, a float or true as PHP's own functions do outside
+     * strict_types (RetryTest covers strict_types): they were TypeErrors. Null, false (an
+     * empty name) and arrays are still refused.
+     */
+    public function testAnEventNameGivenAsANumberIsItsString(): void
+    {
+        $feed = $this->feed(['event_trigger' => ['123', '1.5', '1']]);
+        $this->assertTrue($feed->matches(123));
+        $this->assertTrue($feed->matches(1.5));
+        $this->assertTrue($feed->matches(true));
+        $this->assertSame('123', $feed->render(123, [])['headers']['X-Webhook-Event'] ?? null);
+        $this->assertFalse($this->feed()->matches(7));
+        foreach ([[null, \TypeError::class], [[], \TypeError::class], [false, \FluentWebhook\Exception::class]] as [$event, $class]) {
+            try {
+                $feed->matches($event);
+                $this->fail('no exception for ' . var_export($event, true));
+            } catch (\Throwable $e) {
+                $this->assertInstanceOf($class, $e, var_export($event, true));
+            }
+        }
+    }
+
     public function testIdsAreIntsOrStrings(): void
     {
         $this->assertSame('7', $this->feed([], 7)->id());

@@ -222,6 +222,34 @@ final class RetryTest extends WebhookTestCase
     }
 
     /**
+     * cancel() takes a feed id given as an int (a WordPress post id) as PHP's own functions
+     * take an int for a `string` parameter, unless the calling file declares strict_types=1.
+     * It was a TypeError that named no type, and the feed's retries went on.
+     */
+    public function testCancelTakesAnIntFeedIdAsPhpTakesItForAStringParameter(): void
+    {
+        $port = Receiver::freePort();
+        $this->faultServerLog($port, '500,500');
+        $ini = ['fluent_webhook.retry_schedule' => '3600', 'fluent_webhook.spool_path' => "$this->dir/spool.sqlite"];
+        $result = self::runPhp(<<<PHP
+            <?php
+            \$feed = new FluentWebhook\Feed(['name' => 'off', 'request_url' => 'http://127.0.0.1:$port/hook', 'event_trigger' => ['order_paid_done']], 42);
+            FluentWebhook\dispatch('order_paid_done', ['order' => ['id' => 1]], [\$feed]);
+            FluentWebhook\\flush(10);
+            echo json_encode(['canceled' => FluentWebhook\cancel(42, 'the feed was switched off'), 'status' => FluentWebhook\deliveries(['feed' => 42])[0]['status']]);
+            PHP, $ini, 40.0);
+        $this->assertSame(0, $result['exit'], $result['stderr'] . $result['stdout']);
+        $this->assertSame(['canceled' => 1, 'status' => 'failed'], json_decode($result['stdout'], true, 512, JSON_THROW_ON_ERROR));
+        $strict = self::runPhp(<<<'PHP'
+            <?php
+            declare(strict_types=1);
+            try { FluentWebhook\cancel(42); echo "no error\n"; } catch (TypeError $e) { echo "TypeError\n"; }
+            echo FluentWebhook\cancel('42'), "\n";
+            PHP, $ini);
+        $this->assertSame("TypeError\n0\n", $strict['stdout'], $strict['stderr']);
+    }
+
+    /**
      * flush() returns true only when no retry of this process's deliveries falls due before
      * its timeout. It asked the spool for the next due time while a retry this process had
      * just claimed was in flight (the spool leaves a process's own claims out), and when that

@@ -313,7 +313,7 @@ pub fn redeliver(id: PhpText, feed: Option<&Zval>) -> PhpResult<String> {
 #[php(name = "FluentWebhook\\cancel")]
 pub fn cancel(feed: PhpText, reason: Option<PhpText>) -> PhpResult<i64> {
     let feed = feed.feed_id()?;
-    let reason = match reason {
+    let reason = match &reason {
         Some(reason) => reason.reason()?,
         None => "canceled by the site",
     };

@@ -1,30 +1,68 @@
 //! A `string` parameter taken as bytes, so invalid UTF-8 gets our own clear exception instead
-//! of a TypeError that says "must be of type string" about a string.
+//! of a TypeError that says "must be of type string" about a string. An int, float or bool
+//! is taken as PHP takes it for a `string` parameter: as its string, unless the calling file
+//! declares `strict_types=1`.
+
+use std::borrow::Cow;
 
 use ext_php_rs::convert::FromZval;
 use ext_php_rs::exception::PhpResult;
+use ext_php_rs::ffi::{ext_php_rs_executor_globals, ZEND_ACC_STRICT_TYPES};
 use ext_php_rs::flags::DataType;
 use ext_php_rs::types::Zval;
 
 use super::exceptions;
+use crate::encode::php_float;
 
 /// Longest event name accepted; FluentCart's are under 40 bytes.
 const MAX_EVENT_NAME: usize = 191;
 
-pub struct PhpText<'a>(&'a [u8]);
+pub struct PhpText<'a>(Cow<'a, [u8]>);
 
 impl<'a> FromZval<'a> for PhpText<'a> {
     const TYPE: DataType = DataType::String;
 
     fn from_zval(zval: &'a Zval) -> Option<Self> {
-        zval.zend_str().map(|s| PhpText(s.as_bytes()))
+        if let Some(text) = zval.zend_str() {
+            return Some(PhpText(Cow::Borrowed(text.as_bytes())));
+        }
+        // A feed id is a WordPress post id, an int: `cancel(42)` was a TypeError where PHP's own
+        // functions take 42 as "42". Null stays refused: `Option<PhpText>` reads it as none.
+        if caller_uses_strict_types() {
+            return None;
+        }
+        let text = if let Some(number) = zval.long() {
+            number.to_string()
+        } else if let Some(number) = zval.double() {
+            php_float::to_php_string(number)
+        } else if zval.bool()? {
+            "1".to_string()
+        } else {
+            String::new()
+        };
+        Some(PhpText(Cow::Owned(text.into_bytes())))
     }
 }
 
-impl<'a> PhpText<'a> {
+/// Whether the PHP code calling the function being called declares `strict_types=1`
+/// (`ZEND_ARG_USES_STRICT_TYPES()`): then PHP converts no scalar to a string parameter's
+/// type. A call from PHP's own functions (`call_user_func()`, `array_map()`) never is.
+fn caller_uses_strict_types() -> bool {
+    // SAFETY: the executor globals are PHP's, read on the PHP thread while it calls one of our
+    // functions; a frame and its function outlive the call.
+    unsafe {
+        let Some(globals) = ext_php_rs_executor_globals().as_ref() else { return false };
+        let Some(current) = globals.current_execute_data.as_ref() else { return false };
+        let Some(caller) = current.prev_execute_data.as_ref() else { return false };
+        let Some(function) = caller.func.as_ref() else { return false };
+        function.common.fn_flags & ZEND_ACC_STRICT_TYPES != 0
+    }
+}
+
+impl PhpText<'_> {
     /// An event name: non-blank UTF-8 without control characters (it is sent as a header).
-    pub fn event_name(&self) -> PhpResult<&'a str> {
-        let text = std::str::from_utf8(self.0).map_err(|_| exceptions::error("event name is not valid UTF-8"))?;
+    pub fn event_name(&self) -> PhpResult<&str> {
+        let text = std::str::from_utf8(&self.0).map_err(|_| exceptions::error("event name is not valid UTF-8"))?;
         let name = text.trim();
         if name.is_empty() {
             return Err(exceptions::error("event name must not be blank"));
@@ -39,10 +77,10 @@ impl<'a> PhpText<'a> {
     }
 }
 
-impl<'a> PhpText<'a> {
+impl PhpText<'_> {
     /// A delivery id as dispatch() returns them.
-    pub fn delivery_id(&self) -> PhpResult<&'a str> {
-        std::str::from_utf8(self.0)
+    pub fn delivery_id(&self) -> PhpResult<&str> {
+        std::str::from_utf8(&self.0)
             .ok()
             .map(str::trim)
             .filter(|id| !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
@@ -50,10 +88,10 @@ impl<'a> PhpText<'a> {
     }
 }
 
-impl<'a> PhpText<'a> {
+impl PhpText<'_> {
     /// A feed id as given to `new Feed(…, $id)`: non-blank UTF-8, trimmed as Feed trims it.
-    pub fn feed_id(&self) -> PhpResult<&'a str> {
-        std::str::from_utf8(self.0)
+    pub fn feed_id(&self) -> PhpResult<&str> {
+        std::str::from_utf8(&self.0)
             .ok()
             .map(str::trim)
             .filter(|id| !id.is_empty())
@@ -61,21 +99,21 @@ impl<'a> PhpText<'a> {
     }
 
     /// A short human reason for the log: UTF-8, one line, at most 200 bytes.
-    pub fn reason(&self) -> PhpResult<&'a str> {
-        std::str::from_utf8(self.0)
+    pub fn reason(&self) -> PhpResult<&str> {
+        std::str::from_utf8(&self.0)
             .ok()
             .map(str::trim)
             .filter(|reason| reason.len() <= 200 && !reason.chars().any(char::is_control))
             .ok_or_else(|| exceptions::error("reason must be one line of UTF-8, at most 200 bytes"))
     }
 
-    pub fn bytes(&self) -> &'a [u8] {
-        self.0
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
     }
 
     /// A `whsec_…` secret; the error never repeats it.
     pub fn secret(&self) -> PhpResult<crate::signature::Secret> {
-        let text = std::str::from_utf8(self.0).map_err(|_| exceptions::error("secret is not valid UTF-8"))?;
+        let text = std::str::from_utf8(&self.0).map_err(|_| exceptions::error("secret is not valid UTF-8"))?;
         crate::signature::Secret::parse(text).map_err(|problem| exceptions::error(format!("secret {problem}")))
     }
 }
