@@ -614,18 +614,26 @@ final class SpoolTest extends WebhookTestCase
         $this->assertContains('refused to connect to 127.0.0.1: it is a loopback address, and the fluent_webhook.allowed_networks of the process that queued this delivery does not open it', $result['errors']);
     }
 
-    public function testTheMemoryCapParksDeliveriesOnDisk(): void
+    /** A script's start: 40 deliveries of about 4 KB to `$path`, ten times an 8 KB memory cap. */
+    private function fortyDeliveriesPastAnEightKCap(string $path): string
     {
-        $url = $this->url('capped');
-        $result = self::runPhp(<<<PHP
+        $url = $this->url($path);
+        return <<<PHP
             <?php
             \$feed = new FluentWebhook\Feed(['name' => 'cap', 'request_url' => '$url', 'event_trigger' => ['e']]);
             \$big = str_repeat('x', 4000);
             for (\$i = 0; \$i < 40; \$i++) {
                 FluentWebhook\dispatch('e', ['n' => \$i, 'pad' => \$big], [\$feed]);
             }
-            var_dump(FluentWebhook\\flush(30));
-            echo json_encode(FluentWebhook\\stats());
+
+            PHP;
+    }
+
+    public function testTheMemoryCapParksDeliveriesOnDisk(): void
+    {
+        $result = self::runPhp($this->fortyDeliveriesPastAnEightKCap('capped') . <<<'PHP'
+            var_dump(FluentWebhook\flush(30));
+            echo json_encode(FluentWebhook\stats());
             PHP, ['fluent_webhook.spool_path' => "$this->dir/spool.sqlite", 'fluent_webhook.memory_limit' => '8K']);
         $this->assertSame(0, $result['exit'], $result['stderr']);
         [$flushed, $stats] = explode("\n", $result['stdout'], 2);
@@ -645,16 +653,10 @@ final class SpoolTest extends WebhookTestCase
      */
     public function testAtExitDeliveriesTheMemoryCapParkedAreSentWithinTheShutdownTimeout(): void
     {
-        $url = $this->url('parked-at-exit');
-        $result = self::runPhp(<<<PHP
-            <?php
-            \$feed = new FluentWebhook\Feed(['name' => 'cap', 'request_url' => '$url', 'event_trigger' => ['e']]);
-            \$big = str_repeat('x', 4000);
-            for (\$i = 0; \$i < 40; \$i++) {
-                FluentWebhook\dispatch('e', ['n' => \$i, 'pad' => \$big], [\$feed]);
-            }
-            PHP, ['fluent_webhook.spool_path' => "$this->dir/spool.sqlite", 'fluent_webhook.memory_limit' => '8K',
-                'fluent_webhook.shutdown_timeout' => '20']);
+        $result = self::runPhp($this->fortyDeliveriesPastAnEightKCap('parked-at-exit'), [
+            'fluent_webhook.spool_path' => "$this->dir/spool.sqlite", 'fluent_webhook.memory_limit' => '8K',
+            'fluent_webhook.shutdown_timeout' => '20',
+        ]);
         $this->assertSame(0, $result['exit'], $result['stderr']);
         $this->assertLessThan(15, $result['seconds']);
         $this->assertCount(40, self::receiver()->requests($this->prefix), 'all sent before the process exited');
