@@ -62,7 +62,8 @@ final class Feed
      *
      * @param string $event An event name such as 'order_paid_done'; the 'fluent_cart/' action
      *     prefix is optional.
-     * @throws Exception when $event is blank, not UTF-8 or has control characters.
+     * @throws Exception when $event is blank, longer than 191 bytes, not UTF-8 or has control
+     *     characters.
      */
     public function matches(string $event): bool {}
 
@@ -79,8 +80,9 @@ final class Feed
      *     URL of a GET) would pass fluent_webhook.max_payload_bytes: selected fields stop
      *     rendering, and form bodies and queries stop being written, once past it; or when a
      *     GET's URL with its query would pass 65,534 bytes, the longest a request is sent to.
-     * @throws Exception when the allocator refuses the memory a copy or an encoding of $data
-     *     needs (posix_setrlimit(POSIX_RLIMIT_AS)): the message says 'out of memory'.
+     * @throws Exception when $event is not an event name (as for matches()), or when the
+     *     allocator refuses the memory a copy or an encoding of $data needs
+     *     (posix_setrlimit(POSIX_RLIMIT_AS)): the message says 'out of memory'.
      */
     public function render(string $event, array $data): array {}
 
@@ -239,7 +241,8 @@ function generate_secret(): string {}
  * @return bool true when a v1 signature matches (constant-time) and the timestamp is fresh.
  *     Within $tolerance a captured request verifies again: a receiver should also drop a
  *     webhook-id it has seen (retries and resends reuse or renew it on purpose).
- * @throws Exception when $secret is not a whsec_ secret (the message never repeats it).
+ * @throws Exception when $secret is not a whsec_ secret (the message never repeats it), or
+ *     when $tolerance is negative.
  */
 function verify(#[\SensitiveParameter] string $secret, array $headers, string $body, int $tolerance = 300): bool {}
 
