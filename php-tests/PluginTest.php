@@ -288,11 +288,21 @@ final class PluginTest extends TestCase
         $sites = [1 => []];
         $site = 1;
         $switched = [];
-        function get_option(string $name, mixed $default = false): mixed { return $GLOBALS['sites'][$GLOBALS['site']][$name] ?? $default; }
+        // Each site's home option (WordPress keeps it with the other options; here apart, so that
+        // a test sees the plugin's own options alone).
+        $homes = [];
+        function get_option(string $name, mixed $default = false): mixed {
+            if ($name === 'home') {
+                return $GLOBALS['homes'][$GLOBALS['site']] ?? ($GLOBALS['site'] === 1 ? 'https://shop.example' : "https://shop.example/site{$GLOBALS['site']}");
+            }
+            return $GLOBALS['sites'][$GLOBALS['site']][$name] ?? $default;
+        }
         function update_option(string $name, mixed $value, bool $autoload = true): bool { $GLOBALS['sites'][$GLOBALS['site']][$name] = $value; return true; }
         function delete_option(string $name): bool { unset($GLOBALS['sites'][$GLOBALS['site']][$name]); return true; }
         function get_current_blog_id(): int { return $GLOBALS['site']; }
-        function home_url(): string { return $GLOBALS['site'] === 1 ? 'https://shop.example' : "https://shop.example/site{$GLOBALS['site']}"; }
+        // As WordPress's get_home_url(): the home option, with https in a request made over HTTPS.
+        function is_ssl(): bool { return in_array(strtolower((string) ($_SERVER['HTTPS'] ?? '')), ['on', '1'], true) || ($_SERVER['SERVER_PORT'] ?? '') === '443'; }
+        function home_url(): string { return is_ssl() ? preg_replace('#^http:#i', 'https:', get_option('home')) : get_option('home'); }
         function is_multisite(): bool { return count($GLOBALS['sites']) > 1; }
         function get_sites(array $args = []): array { return array_keys($GLOBALS['sites']); }
         function switch_to_blog(int $site): bool { $GLOBALS['switched'][] = $GLOBALS['site']; $GLOBALS['site'] = $site; return true; }
@@ -345,6 +355,37 @@ final class PluginTest extends TestCase
     }
 
     /**
+     * A store whose home is http:// answers some requests over HTTPS: its admin under
+     * FORCE_SSL_ADMIN, a payment gateway's callback. WordPress's home_url() says https in
+     * those, and the feed ids carried it: a checkout over HTTP queued deliveries under one id,
+     * the admin deleting the feed over HTTPS canceled another, and the retries went on to the
+     * deleted feed's address with its credentials (and the Deliveries screen never showed
+     * them). A feed has one id, whatever the scheme of the request.
+     */
+    public function testAFeedHasOneIdOverHttpAndHttps(): void
+    {
+        $out = $this->runWithSpool(<<<'PHP'
+            $homes[1] = 'http://shop.example';
+            $store = new FeedStore();
+            $id = $store->insert(['name' => 'CRM', 'request_url' => $refused, 'event_trigger' => ['order_paid_done']]);
+            $queuedAs = FeedStore::extensionId($id);
+            FluentWebhook\dispatch('order_paid_done', ['order' => ['id' => 1]], $store->feeds()); // the checkout, over HTTP
+            FluentWebhook\flush(10);
+            $_SERVER['HTTPS'] = 'on'; // the admin deletes the feed
+            $store->delete($id);
+            echo json_encode([
+                'ids' => [$queuedAs, FeedStore::extensionId($id)],
+                'canceled' => FeedStore::cancelPending($id, 'the feed was deleted'),
+                'delivery' => FluentWebhook\deliveries(['feed' => $queuedAs])[0] ?? null,
+            ]);
+            PHP);
+        $this->assertSame($out['ids'][0], $out['ids'][1], 'the id the deliveries were queued under is the one the admin cancels');
+        $this->assertSame(1, $out['canceled']);
+        $this->assertSame('failed', $out['delivery']['status'] ?? null, json_encode($out));
+        $this->assertSame('canceled: the feed was deleted', end($out['delivery']['attempts'])['error']);
+    }
+
+    /**
      * Runs $setup (which queues deliveries to $refused and lists their feeds' ids in $ids) and
      * then uninstall.php, as WordPress does, on site 1; returns each site's options after, and
      * the deliveries, each checked to have ended with the plugin.
@@ -354,13 +395,7 @@ final class PluginTest extends TestCase
     private function uninstalled(string $setup): array
     {
         $plugin = dirname(__DIR__) . '/wordpress/fluent-webhook';
-        $refused = 'http://127.0.0.1:' . Receiver::freePort() . '/hook';
-        $spool = sys_get_temp_dir() . '/fw-uninstall-' . bin2hex(random_bytes(6)) . '.sqlite';
-        $script = tempnam(sys_get_temp_dir(), 'fw-plugin-') . '.php';
-        file_put_contents($script, self::WORDPRESS_OPTIONS . <<<PHP
-            require '$plugin/src/FeedStore.php';
-            use FluentWebhookPlugin\FeedStore;
-            \$refused = '$refused';
+        $out = $this->runWithSpool(<<<PHP
             $setup
             FluentWebhook\\flush(10);
             define('WP_UNINSTALL_PLUGIN', true);
@@ -370,20 +405,40 @@ final class PluginTest extends TestCase
                 'deliveries' => array_map(fn (\$id) => FluentWebhook\deliveries(['feed' => \$id])[0] ?? null, \$ids),
             ]);
             PHP);
-        $command = [PHP_BINARY, '-d', 'fluent_webhook.retry_schedule=3600', '-d', "fluent_webhook.spool_path=$spool", $script];
-        $process = proc_open($command, [1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes);
-        $output = stream_get_contents($pipes[1]) . stream_get_contents($pipes[2]);
-        proc_close($process);
-        unlink($script);
-        exec('rm -f ' . escapeshellarg($spool) . '*');
-        $out = json_decode($output, true);
-        $this->assertIsArray($out, $output);
         foreach ($out['deliveries'] as $delivery) {
-            $this->assertSame('failed', $delivery['status'] ?? null, $output);
+            $this->assertSame('failed', $delivery['status'] ?? null, json_encode($out));
             $this->assertStringContainsString('could not connect', $delivery['attempts'][0]['error']);
             $this->assertSame('canceled: the plugin was deleted', end($delivery['attempts'])['error']);
             $this->assertNull($delivery['next_attempt_at']);
         }
+        return $out;
+    }
+
+    /**
+     * Runs $script after FeedStore is loaded over WORDPRESS_OPTIONS, in a child PHP process
+     * with a spool of its own and an hour before a retry; $refused is an address that refuses
+     * connections. Returns what the script printed as JSON.
+     */
+    private function runWithSpool(string $script): array
+    {
+        $plugin = dirname(__DIR__) . '/wordpress/fluent-webhook';
+        $refused = 'http://127.0.0.1:' . Receiver::freePort() . '/hook';
+        $spool = sys_get_temp_dir() . '/fw-plugin-' . bin2hex(random_bytes(6)) . '.sqlite';
+        $file = tempnam(sys_get_temp_dir(), 'fw-plugin-') . '.php';
+        file_put_contents($file, self::WORDPRESS_OPTIONS . <<<PHP
+            require '$plugin/src/FeedStore.php';
+            use FluentWebhookPlugin\FeedStore;
+            \$refused = '$refused';
+            $script
+            PHP);
+        $command = [PHP_BINARY, '-d', 'fluent_webhook.retry_schedule=3600', '-d', "fluent_webhook.spool_path=$spool", $file];
+        $process = proc_open($command, [1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes);
+        $output = stream_get_contents($pipes[1]) . stream_get_contents($pipes[2]);
+        proc_close($process);
+        unlink($file);
+        exec('rm -f ' . escapeshellarg($spool) . '*');
+        $out = json_decode($output, true);
+        $this->assertIsArray($out, $output);
         return $out;
     }
 

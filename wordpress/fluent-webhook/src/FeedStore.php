@@ -40,7 +40,11 @@ final class FeedStore
         // and feed ids start at 1 again. Feeds an earlier version stored have none.
         $stored = get_option(self::OPTION, []);
         $install = is_array($stored) && is_string($stored['install'] ?? null) ? $stored['install'] : '';
-        $site = get_current_blog_id() . '|' . home_url() . ($install === '' ? '' : "|$install");
+        // The home option as stored, not home_url(): that says https in a request made over
+        // HTTPS (an admin under FORCE_SSL_ADMIN, a gateway's callback) to a site whose home is
+        // http://, and plugins filter it (a language's path), so one feed had several ids and
+        // a cancel missed the deliveries queued under the others.
+        $site = get_current_blog_id() . '|' . get_option('home') . ($install === '' ? '' : "|$install");
         return 'wp-' . substr(hash('sha256', $site), 0, 12) . ':';
     }
 
