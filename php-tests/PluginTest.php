@@ -174,6 +174,26 @@ final class PluginTest extends TestCase
         $this->assertSame([['header_name' => '', 'header_value' => '', 'kept' => false]], FeedForm::headerRowsForForm([], null), 'an empty list shows one row');
     }
 
+    /**
+     * A header name given twice (a key rotated by adding a row; names in any case) is stored
+     * twice, and the extension sends the later row. The form blanked only the value sent: the
+     * other stored key was written into the edit page, in clear, in its value attribute.
+     */
+    public function testAHeaderNameGivenTwiceShowsNeitherStoredValue(): void
+    {
+        $stored = ['request_headers' => 'custom_headers', 'custom_header_values' => [
+            ['header_name' => 'Authorization', 'header_value' => 'Bearer old-key'],
+            ['header_name' => 'authorization', 'header_value' => 'Bearer new-key'],
+        ]] + self::VALID;
+        new Feed($stored); // the extension takes it
+        $rows = FeedForm::headerRowsForForm($stored['custom_header_values'], $stored);
+        $this->assertSame(['', ''], array_column($rows, 'header_value'), 'the form carries no stored value');
+        $this->assertSame([true, true], array_column($rows, 'kept'));
+        // Saved again as shown (both left blank): each row keeps its own value.
+        $submitted = ['custom_header_values' => array_map(fn ($row) => ['header_name' => $row['header_name'], 'header_value' => ''], $rows)];
+        $this->assertSame($stored['custom_header_values'], FeedForm::keepStoredHeaderValues($submitted, $stored)['custom_header_values']);
+    }
+
     public function testModelsBecomeArraysWithFluentCartsAddressAliases(): void
     {
         $model = new class (['id' => 42, 'total_amount' => 12345]) {

@@ -87,27 +87,33 @@ final class FeedForm
 
     /**
      * Header values often are API keys: the form never shows a stored one. A row whose value
-     * is left blank keeps the value stored under the same header name.
+     * is left blank keeps the value stored under the same header name (the n-th row of a name
+     * given twice, the n-th value; past those, the last, which is the one sent).
      */
     public static function keepStoredHeaderValues(array $settings, ?array $stored): array
     {
         $storedValues = self::headerValues($stored);
+        $seen = [];
         foreach ($settings['custom_header_values'] as $i => $row) {
             $name = strtolower($row['header_name']);
+            $nth = $seen[$name] = isset($seen[$name]) ? $seen[$name] + 1 : 0;
             if ($name !== '' && $row['header_value'] === '' && isset($storedValues[$name])) {
-                $settings['custom_header_values'][$i]['header_value'] = $storedValues[$name];
+                $settings['custom_header_values'][$i]['header_value'] = $storedValues[$name][$nth] ?? end($storedValues[$name]);
             }
         }
         return $settings;
     }
 
-    /** The rows for the form: stored values blanked and marked as kept. */
+    /**
+     * The rows for the form: stored values blanked and marked as kept. Every value stored
+     * under the name, not only the one sent: a name given twice stores both.
+     */
     public static function headerRowsForForm(array $rows, ?array $stored): array
     {
         $storedValues = self::headerValues($stored);
         foreach ($rows as $i => $row) {
             $name = strtolower((string) ($row['header_name'] ?? ''));
-            $rows[$i]['kept'] = isset($storedValues[$name]) && in_array($row['header_value'] ?? '', ['', $storedValues[$name]], true);
+            $rows[$i]['kept'] = isset($storedValues[$name]) && in_array($row['header_value'] ?? '', ['', ...$storedValues[$name]], true);
             if ($rows[$i]['kept']) {
                 $rows[$i]['header_value'] = '';
             }
@@ -115,13 +121,13 @@ final class FeedForm
         return $rows ?: [['header_name' => '', 'header_value' => '', 'kept' => false]];
     }
 
-    /** @return array<string, string> lower-case header name => stored value */
+    /** @return array<string, non-empty-list<string>> lower-case header name => its stored values, in order */
     private static function headerValues(?array $stored): array
     {
         $values = [];
         foreach ((array) ($stored['custom_header_values'] ?? []) as $row) {
             if (is_array($row) && is_string($row['header_name'] ?? null) && is_string($row['header_value'] ?? null) && $row['header_value'] !== '') {
-                $values[strtolower($row['header_name'])] = $row['header_value'];
+                $values[strtolower($row['header_name'])][] = $row['header_value'];
             }
         }
         return $values;
