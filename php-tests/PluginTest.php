@@ -351,6 +351,39 @@ final class PluginTest extends TestCase
     }
 
     /**
+     * Deleting the plugin from a PHP without the extension (`wp plugin uninstall` where only
+     * php-fpm loads it) cannot cancel the feeds' retries, and it deletes the install token
+     * their ids are made from: nothing said so, and the retries went out later, from any
+     * process with the extension, to the removed addresses. The error log now names the ids.
+     */
+    public function testDeletingThePluginWithoutTheExtensionNamesTheRetriesItCouldNotCancel(): void
+    {
+        $plugin = dirname(__DIR__) . '/wordpress/fluent-webhook';
+        $file = tempnam(sys_get_temp_dir(), 'fw-plugin-') . '.php';
+        file_put_contents($file, self::WORDPRESS_OPTIONS . <<<PHP
+            require '$plugin/src/FeedStore.php';
+            \$store = new FluentWebhookPlugin\FeedStore();
+            \$store->insert(['name' => 'CRM', 'request_url' => 'https://crm.example/hook', 'event_trigger' => ['order_paid_done']]);
+            \$store->insert(['name' => 'Analytics', 'request_url' => 'https://a.example/hook', 'event_trigger' => ['order_paid_done']]);
+            \$ids = [FluentWebhookPlugin\FeedStore::extensionId(1), FluentWebhookPlugin\FeedStore::extensionId(2)];
+            define('WP_UNINSTALL_PLUGIN', true);
+            require '$plugin/uninstall.php';
+            echo json_encode(['ids' => \$ids, 'sites' => \$GLOBALS['sites']]), "\n";
+            PHP);
+        $process = proc_open([PHP_BINARY, '-n', '-d', 'display_errors=stderr', $file], [1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes);
+        [$stdout, $stderr] = [stream_get_contents($pipes[1]), stream_get_contents($pipes[2])];
+        proc_close($process);
+        unlink($file);
+        $out = json_decode($stdout, true);
+        $this->assertIsArray($out, $stdout . $stderr);
+        $this->assertSame([1 => []], $out['sites'], 'the feeds still go with the plugin');
+        $this->assertStringContainsString('the extension is not loaded in this PHP', $stderr);
+        foreach ($out['ids'] as $id) {
+            $this->assertStringContainsString($id, $stderr);
+        }
+    }
+
+    /**
      * On a network, WordPress runs uninstall.php once, on the main site, and every site keeps
      * feeds of its own: the other sites' feeds stayed stored and their retries went out, for
      * hours, after the network's admin had deleted the plugin.

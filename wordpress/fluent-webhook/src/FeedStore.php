@@ -227,7 +227,17 @@ final class FeedStore
      */
     public static function cancelAllPending(string $reason): void
     {
-        foreach (array_keys((new self())->all()) as $id) {
+        $ids = array_keys((new self())->all());
+        if ($ids && !function_exists('FluentWebhook\\cancel')) {
+            // A PHP without the extension (a CLI's, where only php-fpm loads it) cannot cancel,
+            // and the ids go with the feeds' install token: named here, the retries can still
+            // be canceled where the extension runs, instead of going to the removed addresses.
+            error_log('fluent-webhook: the extension is not loaded in this PHP: the deliveries waiting for a retry of feeds '
+                . implode(', ', array_map([self::class, 'extensionId'], $ids))
+                . ' were not canceled; FluentWebhook\\cancel() with each id cancels them where it is loaded');
+            return;
+        }
+        foreach ($ids as $id) {
             self::cancelPending((int) $id, $reason);
         }
     }
