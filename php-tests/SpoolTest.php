@@ -572,7 +572,7 @@ final class SpoolTest extends WebhookTestCase
             echo FluentWebhook\dispatch('e', ['n' => 1], [\$feed])[0];
             PHP, $ini);
         $this->assertSame(0, $first['exit']);
-        $this->assertStringContainsString('1 deliveries were not sent', $first['stderr']);
+        $this->assertStringContainsString('1 attempts under way were cut off', $first['stderr']);
         self::receiver()->release($hold);
         return [$first, $hold, $ini];
     }
@@ -661,6 +661,43 @@ final class SpoolTest extends WebhookTestCase
         $this->assertLessThan(15, $result['seconds']);
         $this->assertCount(40, self::receiver()->requests($this->prefix), 'all sent before the process exited');
         $this->assertSame('', $result['stderr']);
+    }
+
+    /**
+     * An attempt under way when a process exits is cut off after the wait at exit, though the
+     * endpoint has the request. It went back to the spool due at once with no trace of it, so
+     * each process that came next (a recycled php-fpm worker, a cron run, every one of them
+     * taking up what is due) sent it again and was cut off in turn: an endpoint that answers
+     * 200 in 2 s got the same webhook-id from each of four processes that waited 0.5 s, and
+     * deliveries() showed no attempt. The cut attempt is recorded, without an answer, and
+     * its retry waits as the schedule says.
+     */
+    public function testAnAttemptCutOffAtExitIsRecordedAndNotSentAgainByEachNextProcess(): void
+    {
+        $url = $this->url('cut', '/sleep/2');
+        $ini = ['fluent_webhook.spool_path' => "$this->dir/spool.sqlite", 'fluent_webhook.shutdown_timeout' => '0.5',
+            'fluent_webhook.retry_schedule' => '60', 'log_errors' => '1', 'error_log' => ''];
+        $first = self::runPhp(<<<PHP
+            <?php
+            \$feed = new FluentWebhook\\Feed(['name' => 'cut', 'request_url' => '$url', 'event_trigger' => ['e']], 'cut');
+            echo FluentWebhook\\dispatch('e', ['n' => 1], [\$feed])[0];
+            PHP, $ini);
+        $this->assertSame(0, $first['exit'], $first['stderr']);
+        $this->assertStringContainsString('1 attempts under way were cut off', $first['stderr']);
+        for ($i = 0; $i < 3; $i++) {
+            $next = self::runPhp('<?php FluentWebhook\\deliveries(["limit" => 1]);', $ini);
+            $this->assertSame(0, $next['exit'], $next['stderr']);
+        }
+        $log = self::runPhp('<?php echo json_encode(FluentWebhook\\deliveries(["feed" => "cut"]));', $ini + ['fluent_webhook.shutdown_timeout' => '0']);
+        [$row] = json_decode($log['stdout'], true);
+        usleep(2500000);
+        $ids = array_map(fn ($r) => $r['headers']['webhook-id'], self::receiver()->requests('/sleep/2' . $this->prefix));
+        $this->assertSame([$first['stdout']], $ids, 'sent once, by the process that was cut off');
+        $this->assertSame('pending', $row['status']);
+        $this->assertCount(1, $row['attempts']);
+        $this->assertNull($row['attempts'][0]['status_code']);
+        $this->assertStringContainsString('the process exited', $row['attempts'][0]['error']);
+        $this->assertGreaterThan(time() + 30, $row['next_attempt_at'], 'its retry waits as the schedule says');
     }
 
     /**

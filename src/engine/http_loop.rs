@@ -53,15 +53,24 @@ pub(super) async fn http_loop(
         let tally = Arc::clone(&tally);
         let url = parsed.parse(&delivery.request.url);
         tokio::spawn(async move {
-            let mut guard = InFlight { tally: &tally, handed_over: false };
             let started_at = unix_millis();
-            let (outcome, excerpt) = match &client {
-                Ok(client) => unwinding(sender::attempt(client, &delivery, url, &client_config)).await,
-                Err(e) => (abandoned(&format!("could not create the HTTP client: {e}")), Vec::new()),
+            let mut guard = InFlight {
+                tally: &tally,
+                commands: &commands,
+                delivery: Some(delivery),
+                started_at,
+                handed_over: false,
+            };
+            let (outcome, excerpt) = {
+                let delivery = guard.delivery.as_ref().expect("held until handed over");
+                match &client {
+                    Ok(client) => unwinding(sender::attempt(client, delivery, url, &client_config)).await,
+                    Err(e) => (abandoned(&format!("could not create the HTTP client: {e}")), Vec::new()),
+                }
             };
             // The spool thread records the outcome and only then takes the delivery off the
             // in-flight count, so flush() never returns before an outcome is on disk.
-            let delivery = Box::new(delivery);
+            let delivery = Box::new(guard.delivery.take().expect("held until handed over"));
             guard.handed_over = commands.send(Command::Finished { delivery, outcome, started_at, excerpt }).is_ok();
             // The endpoint's count first: the loop picks by it once the slot is free.
             drop(endpoint_slot);
@@ -123,18 +132,35 @@ async fn unwinding(attempt: impl Future<Output = (Outcome, Vec<u8>)>) -> (Outcom
 }
 
 /// Takes an in-flight delivery off the counters if its task ends without handing the outcome
-/// to the spool thread (runtime shutdown, or a spool thread that has stopped), so that
-/// `flush()` never waits for a delivery nobody is sending. Its spool row stays pending, and
-/// another process sends it once this one's claim runs out.
+/// to the spool thread (a spool thread that has stopped), so that `flush()` never waits for a
+/// delivery nobody is sending. Its spool row stays pending, and another process sends it once
+/// this one's claim runs out.
+///
+/// A task the runtime's stop drops mid-attempt (the process exits) hands its delivery over as
+/// cut off: the endpoint may have the request. Released without a trace, its row was due at
+/// once, and every process that exited next sent it again before its own wait ran out (an
+/// endpoint slower than `shutdown_timeout` got the same webhook-id once per exiting process).
 struct InFlight<'a> {
     tally: &'a Tally,
+    commands: &'a std_mpsc::Sender<Command>,
+    /// Until its outcome is handed over.
+    delivery: Option<Delivery>,
+    started_at: u64,
     handed_over: bool,
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        if !self.handed_over {
-            self.tally.abandoned();
+        if self.handed_over {
+            return;
         }
+        if let Some(delivery) = self.delivery.take() {
+            let cut = Command::CutOff { delivery: Box::new(delivery), started_at: self.started_at };
+            if self.commands.send(cut).is_ok() {
+                self.tally.cut_off();
+                return;
+            }
+        }
+        self.tally.abandoned();
     }
 }

@@ -109,6 +109,11 @@ pub(super) enum Command {
         started_at: u64,
         excerpt: Vec<u8>,
     },
+    /// An attempt under way that the runtime's stop cut off (see http_loop's InFlight).
+    CutOff {
+        delivery: Box<Delivery>,
+        started_at: u64,
+    },
     /// A delivery the HTTP side did not send: withdrawn (see super::withdrawn) before its
     /// attempt started.
     Withdrawn(Box<Delivery>),
@@ -141,6 +146,8 @@ pub struct ShutdownReport {
     pub snapshot: Snapshot,
     /// Deliveries that were in memory and stay pending in the spool for another process.
     pub left_in_spool: u64,
+    /// Of those, attempts under way that the exit cut off: recorded without an answer.
+    pub cut_off: u64,
     /// Where they are.
     pub spool: String,
     /// True when the spool is in memory: what was left is lost.
@@ -364,7 +371,8 @@ pub fn shutdown(grace: Duration) -> Option<ShutdownReport> {
     let snapshot = engine.tally.snapshot();
     let (spool, spool_in_memory) = engine.tally.spool_location();
     let warnings = engine.tally.take_warnings();
-    Some(ShutdownReport { left_in_spool: in_memory, snapshot, spool, spool_in_memory, warnings })
+    let cut_off = engine.tally.cut_offs();
+    Some(ShutdownReport { left_in_spool: in_memory, cut_off, snapshot, spool, spool_in_memory, warnings })
 }
 
 /// Waits up to `grace` for what is in memory and for what is due now in the spool, which the

@@ -220,7 +220,7 @@ fn open_spool(
                 Command::NextDue(reply) => drop(reply.send((!waiting.is_empty()).then(unix_millis))),
                 // The HTTP side has nothing to report before the spool opens: it only ever has
                 // what this thread handed it.
-                Command::Claim(None) | Command::Finished { .. } | Command::Withdrawn(_) => {}
+                Command::Claim(None) | Command::Finished { .. } | Command::CutOff { .. } | Command::Withdrawn(_) => {}
             }
         }
     }
@@ -366,6 +366,7 @@ impl SpoolWorker {
                 Command::Finished { delivery, outcome, started_at, excerpt } => {
                     self.finished(*delivery, outcome, started_at, excerpt)
                 }
+                Command::CutOff { delivery, started_at } => self.cut_off(*delivery, started_at),
                 Command::Withdrawn(delivery) => self.not_started(*delivery),
                 Command::Claim(reply) => {
                     self.insert_new(std::mem::take(&mut new));
@@ -680,6 +681,38 @@ impl SpoolWorker {
         self.queue_outcome(delivery, outcome, record);
     }
 
+    /// An attempt the process's exit cut off: recorded as an attempt without an answer, whose
+    /// retry waits as the schedule says (see http_loop's InFlight). It stays pending whatever
+    /// the schedule: the process left, the endpoint did not fail, and the next process goes
+    /// on with it (at once when the schedule has no wait left).
+    pub(super) fn cut_off(&mut self, delivery: Delivery, started_at: u64) {
+        let now = unix_millis();
+        let outcome = Outcome::no_answer(
+            "no answer: the process exited while the attempt was under way".into(),
+            Duration::from_millis(now.saturating_sub(started_at)),
+        );
+        let jitter = fastrand::f64() * 2.0 - 1.0;
+        let wait = match self.config.retry.after(delivery.attempts as usize + 1, &outcome, jitter) {
+            Next::RetryIn(wait) => wait,
+            _ => Duration::ZERO,
+        };
+        let record = AttemptRecord {
+            id: delivery.id.clone(),
+            attempt: Some(Attempt {
+                at: started_at,
+                status_code: None,
+                error: outcome.error().map(str::to_string),
+                duration_ms: outcome.duration().as_millis() as u64,
+            }),
+            status: Status::Pending,
+            next_attempt_at: Some(now + wait.as_millis() as u64),
+            response_excerpt: Vec::new(),
+            attempts_at_most: None,
+            retry_at_by_count: Vec::new(),
+        };
+        self.queue_outcome(delivery, outcome, record);
+    }
+
     /// A retry's time for each count of attempts its row may have had before this one (see
     /// AttemptRecord::retry_at_by_count), with the same jitter; none when no retry follows.
     fn retry_at_by_count(&self, outcome: &Outcome, retry: Option<u64>, jitter: f64, now: u64) -> Vec<u64> {
@@ -926,6 +959,7 @@ impl SpoolWorker {
                 Command::Finished { delivery, outcome, started_at, excerpt } => {
                     self.finished(*delivery, outcome, started_at, excerpt)
                 }
+                Command::CutOff { delivery, started_at } => self.cut_off(*delivery, started_at),
                 Command::Withdrawn(delivery) => self.not_started(*delivery),
                 _ => {}
             }

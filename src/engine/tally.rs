@@ -56,6 +56,7 @@ pub struct Tally {
     spooled: AtomicU64,
     parked: AtomicU64,
     lost: AtomicU64,
+    cut_offs: AtomicU64,
     /// Every claim counted by [`Self::claimed`]; not shown.
     claims: AtomicU64,
     recent_failures: Mutex<VecDeque<FailureRecord>>,
@@ -208,6 +209,15 @@ impl Tally {
     pub fn abandoned(&self) {
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         self.notify_if_idle();
+    }
+
+    /// An attempt under way handed to the spool thread as cut off by the runtime's stop.
+    pub fn cut_off(&self) {
+        self.cut_offs.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn cut_offs(&self) -> u64 {
+        self.cut_offs.load(Ordering::Relaxed)
     }
 
     /// Deliveries that could not be written anywhere at shutdown.

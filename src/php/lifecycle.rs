@@ -121,7 +121,9 @@ pub extern "C" fn module_shutdown(_type: i32, module_number: i32) -> i32 {
         };
         let Some(report) = engine::shutdown(grace) else { return };
         report.warnings.iter().for_each(|w| log(w));
-        let left = report.left_in_spool;
+        // Attempts cut off were sent: the endpoint may have them. They are not "not sent".
+        let cut = report.cut_off.min(report.left_in_spool);
+        let left = report.left_in_spool - cut;
         let lost = report.snapshot.lost;
         if report.spool_in_memory && lost > 0 {
             log(&format!(
@@ -133,6 +135,13 @@ pub extern "C" fn module_shutdown(_type: i32, module_number: i32) -> i32 {
                 log(&format!(
                     "{} deliveries were not sent before the process exited after waiting {:.1} s; they stay in the spool {} for the next process",
                     left - lost, grace.as_secs_f64(), report.spool
+                ));
+            }
+            if cut > 0 {
+                log(&format!(
+                    "{cut} attempts under way were cut off when the process exited after waiting {:.1} s (their endpoints may have the requests); \
+                     recorded without an answer, they stay in the spool {} and are retried as fluent_webhook.retry_schedule says",
+                    grace.as_secs_f64(), report.spool
                 ));
             }
             if lost > 0 {
