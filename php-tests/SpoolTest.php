@@ -701,6 +701,27 @@ final class SpoolTest extends WebhookTestCase
     }
 
     /**
+     * A script that exits, its endpoint not answering, while the memory cap keeps most of its
+     * deliveries on disk. The exit line counted only what was in memory (one cut off, or
+     * "3 ... were not sent" before that line was told apart): the 37 or so it had
+     * parked, as much its own and just as unsent, went unmentioned. The log now says how
+     * many wait in the spool in all.
+     */
+    public function testAtExitTheErrorLogCountsTheDeliveriesParkedOnDisk(): void
+    {
+        $hold = 'parked-' . bin2hex(random_bytes(4));
+        $script = str_replace($this->url('parked'), $this->url('parked', "/hold/$hold"), $this->fortyDeliveriesPastAnEightKCap('parked'))
+            . "usleep(300000);\n";
+        $result = self::runPhp($script, [
+            'fluent_webhook.spool_path' => "$this->dir/spool.sqlite", 'fluent_webhook.memory_limit' => '8K',
+            'fluent_webhook.shutdown_timeout' => '0', 'log_errors' => '1', 'error_log' => '',
+        ]);
+        self::receiver()->release($hold);
+        $this->assertSame(0, $result['exit'], $result['stderr']);
+        $this->assertStringContainsString('in all, 40 deliveries due now wait in the spool', $result['stderr']);
+    }
+
+    /**
      * More deliveries than the request slots hold (2 slots, 128 held): the rest are written
      * claimed and read back by id as slots free. Each is sent once; a feed canceled while its
      * deliveries wait ends them without an attempt.

@@ -977,6 +977,18 @@ impl Spool {
         Ok(oldest.len())
     }
 
+    /// Pending deliveries due by `now` that no live claim holds.
+    pub fn unheld_due_count(&self, now: u64) -> rusqlite::Result<u64> {
+        let _inside = process::sqlite_section();
+        self.conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM outbox INDEXED BY outbox_due
+                 WHERE status = 'pending' AND next_attempt_at <= ?1 AND (lease_until IS NULL OR lease_until < ?1)",
+            )?
+            .query_row(params![now as i64], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+    }
+
     /// Pending deliveries (queued, in flight or waiting for a retry).
     pub fn pending_count(&self) -> rusqlite::Result<u64> {
         let _inside = process::sqlite_section();
