@@ -234,7 +234,8 @@ pub fn snapshot() -> Snapshot {
 /// that: the machinery it starts keeps its spool in memory (see `with_engine`).
 pub fn spool_location() -> Option<String> {
     let slot = lock_engine();
-    slot.as_ref().map(|e| if e.pid == process::id() { e.tally.spool_location().0 } else { ":memory:".into() })
+    slot.as_ref()
+        .map(|e| if e.pid == process::id() { e.tally.spool_location().0 } else { crate::spool::IN_MEMORY.into() })
 }
 
 /// Whether this process has started its machinery.

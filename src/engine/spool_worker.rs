@@ -186,7 +186,7 @@ fn open_spool(
                 tally.warn(format!("{e}; new deliveries wait in memory, and the spool is tried again every second"));
                 // Named, with the reason, before it opens: a dispatch() past memory_limit is
                 // refused at once with it, and shutdown reports what waited as lost.
-                let location = path.map_or_else(|| ":memory:".to_string(), |path| path.display().to_string());
+                let location = path.map_or_else(|| spool::IN_MEMORY.to_string(), |path| path.display().to_string());
                 tally.set_spool_location(location, path.is_none());
                 tally.set_spool_error(Some(e.clone()));
                 refused = Some(e);
@@ -273,7 +273,7 @@ impl SpoolWorker {
         to_http: mpsc::UnboundedSender<Delivery>,
         withdrawn: Arc<Withdrawn>,
     ) -> SpoolWorker {
-        tally.set_spool_location(spool.location().to_string(), spool.location() == ":memory:");
+        tally.set_spool_location(spool.location().to_string(), spool.is_in_memory());
         // Not before the first commands: a spool busy with another process would delay them.
         let next_prune = unix_millis() + 1_000;
         SpoolWorker {
@@ -1003,7 +1003,7 @@ impl SpoolWorker {
         if !rows.is_empty() {
             self.tally.lost(rows.len() as u64);
         }
-        if self.spool.location() == ":memory:" {
+        if self.spool.is_in_memory() {
             self.tally.lost(self.spool.pending_count().unwrap_or(0));
         } else if self.spool.has_moved() {
             // Left in a file no process will open again.
@@ -1018,7 +1018,7 @@ impl SpoolWorker {
             }
         }
         let _ = self.spool.release_claims(unix_millis());
-        if self.spool.location() != ":memory:" && !self.spool.has_moved() {
+        if !self.spool.is_in_memory() && !self.spool.has_moved() {
             self.tell_what_is_due_and_left();
         }
     }
@@ -1050,7 +1050,7 @@ impl SpoolWorker {
     pub(super) fn follow_moved_spool(&mut self) {
         self.next_move_check = Instant::now() + CLAIM_INTERVAL;
         let Some(path) = self.config.spool_path.clone() else { return };
-        if self.spool.location() == ":memory:" {
+        if self.spool.is_in_memory() {
             if Instant::now() >= self.next_file_retry {
                 self.return_to_the_file(&path);
             }

@@ -212,8 +212,9 @@ pub fn stats() -> PhpResult<ZBox<ZendHashTable>> {
     result.insert("pid", i64::from(std::process::id()))?;
     result.insert(
         "spool",
-        engine::spool_location()
-            .unwrap_or_else(|| ini::engine_config().spool_path.map_or(":memory:".into(), |p| p.display().to_string())),
+        engine::spool_location().unwrap_or_else(|| {
+            ini::engine_config().spool_path.map_or(crate::spool::IN_MEMORY.into(), |p| p.display().to_string())
+        }),
     )?;
     let mut failures = ZendHashTable::new();
     for failure in snapshot.recent_failures {

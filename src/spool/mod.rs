@@ -99,6 +99,8 @@ CREATE INDEX IF NOT EXISTS outbox_leased ON outbox (status, lease_until) WHERE s
 CREATE INDEX IF NOT EXISTS outbox_failed ON outbox (created_at) WHERE status = 'failed';
 CREATE INDEX IF NOT EXISTS outbox_gone ON outbox (created_at) WHERE status = 'gone';
 ";
+/// The location of a spool in memory: SQLite's name for such a database.
+pub const IN_MEMORY: &str = ":memory:";
 /// How long a statement waits for another process's write.
 pub const BUSY_WAIT: Duration = Duration::from_secs(5);
 /// How long opening a spool waits for another process making PARTIAL_INDEXES: one pass over
@@ -321,7 +323,7 @@ impl Spool {
             }
             e => format!("cannot open a spool in memory: {e}"),
         })?;
-        Spool::prepare(conn, ":memory:".to_string(), owner)
+        Spool::prepare(conn, IN_MEMORY.to_string(), owner)
     }
 
     /// Opens the spool read-write for a short request from the PHP thread (log, resend).
@@ -371,6 +373,11 @@ impl Spool {
 
     pub fn location(&self) -> &str {
         &self.location
+    }
+
+    /// Whether this is a spool in memory ([`Spool::in_memory`]), whose rows end with the process.
+    pub fn is_in_memory(&self) -> bool {
+        self.location == IN_MEMORY
     }
 
     /// The owner id of this process's claims.
@@ -847,7 +854,7 @@ impl Spool {
     /// to the file it has open, which no other process will ever open again: what is pending
     /// there would end with this process, with no trace anywhere (see [`Spool::move_rows_into`]).
     pub fn has_moved(&self) -> bool {
-        if self.location == ":memory:" {
+        if self.is_in_memory() {
             return false;
         }
         let _inside = process::sqlite_section();
