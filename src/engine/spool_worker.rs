@@ -661,15 +661,9 @@ impl SpoolWorker {
             Next::Failed => (Status::Failed, None),
             Next::Gone => (Status::Gone, None),
         };
-        let attempt = Attempt {
-            at: started_at,
-            status_code: outcome.status(),
-            error: outcome.error().map(str::to_string),
-            duration_ms: outcome.duration().as_millis() as u64,
-        };
         let record = AttemptRecord {
             id: delivery.id.clone(),
-            attempt: Some(attempt),
+            attempt: Some(attempt_made(&outcome, started_at)),
             status,
             next_attempt_at,
             response_excerpt: excerpt,
@@ -698,12 +692,7 @@ impl SpoolWorker {
         };
         let record = AttemptRecord {
             id: delivery.id.clone(),
-            attempt: Some(Attempt {
-                at: started_at,
-                status_code: None,
-                error: outcome.error().map(str::to_string),
-                duration_ms: outcome.duration().as_millis() as u64,
-            }),
+            attempt: Some(attempt_made(&outcome, started_at)),
             status: Status::Pending,
             next_attempt_at: Some(now + wait.as_millis() as u64),
             response_excerpt: Vec::new(),
@@ -1224,6 +1213,16 @@ impl SpoolWorker {
 
     fn renewal_interval(&self) -> Duration {
         (self.config.client.timeout + LEASE_MARGIN) / RENEWALS_PER_CLAIM
+    }
+}
+
+/// The log's entry for an attempt started at `started_at` that came to `outcome`.
+fn attempt_made(outcome: &Outcome, started_at: u64) -> Attempt {
+    Attempt {
+        at: started_at,
+        status_code: outcome.status(),
+        error: outcome.error().map(str::to_string),
+        duration_ms: outcome.duration().as_millis() as u64,
     }
 }
 
