@@ -27,6 +27,53 @@ final class SignatureTest extends WebhookTestCase
     }
 
     /**
+     * verify()'s tolerance and flush()'s timeout take a numeric string (a WordPress option is
+     * one) or a bool as PHP's own `int` and `float` parameters do, unless the calling file
+     * declares strict_types=1: `verify(…, "300")` and `flush("5")` were TypeErrors. What PHP
+     * refuses ("5 apples", "0x10", null) is still refused.
+     */
+    public function testNumericParametersTakeNumericStringsAsPhpsOwnDo(): void
+    {
+        $headers = [
+            'webhook-id' => 'msg_27UH4WbU6Z5A5EzD8u03UvzRbpk',
+            'webhook-timestamp' => '1649367553',
+            'webhook-signature' => 'v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=',
+        ];
+        $body = '{"email":"test@example.com","username":"test_user"}';
+        $tolerance = time() - 1649367553 + 60;
+        $this->assertTrue(verify(self::VECTOR_SECRET, $headers, $body, (string) $tolerance));
+        $this->assertTrue(verify(self::VECTOR_SECRET, $headers, $body, " $tolerance "));
+        $this->assertTrue(verify(self::VECTOR_SECRET, $headers, $body, (float) $tolerance));
+        $this->assertFalse(verify(self::VECTOR_SECRET, $headers, $body, '300'), 'the string is the number, not ignored');
+        $this->assertFalse(verify(self::VECTOR_SECRET, $headers, $body, true), 'true is 1 second');
+        $this->assertTrue(\FluentWebhook\flush('0.5'));
+        $this->assertTrue(\FluentWebhook\flush(false));
+        foreach (['5 apples', '0x10', '', null, [], NAN] as $refused) {
+            try {
+                verify(self::VECTOR_SECRET, $headers, $body, $refused);
+                $this->fail('verify() took ' . var_export($refused, true));
+            } catch (\TypeError) {
+            }
+            if (!is_float($refused)) {
+                try {
+                    \FluentWebhook\flush($refused);
+                    $this->fail('flush() took ' . var_export($refused, true));
+                } catch (\TypeError) {
+                }
+            }
+        }
+        $strict = self::runPhp(<<<'PHP'
+            <?php
+            declare(strict_types=1);
+            foreach ([fn () => FluentWebhook\flush('1'), fn () => FluentWebhook\verify('whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD', [], '', '300')] as $call) {
+                try { $call(); echo "no error\n"; } catch (TypeError) { echo "TypeError\n"; }
+            }
+            var_dump(FluentWebhook\flush(1), FluentWebhook\verify('whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD', [], '', 300));
+            PHP);
+        $this->assertSame("TypeError\nTypeError\nbool(true)\nbool(false)\n", $strict['stdout'], $strict['stderr']);
+    }
+
+    /**
      * verify() runs before the sender is known, on whatever a request carries: each `v1,`
      * candidate of webhook-signature hashed the whole body again. An 8 KB header of
      * `v1,AA== ` (a thousand candidates) and a 1 MiB body took 0.6 s of CPU instead of

@@ -15,6 +15,7 @@ use super::ini;
 use super::json;
 use super::lifecycle;
 use super::log;
+use super::number::{PhpFloat, PhpInt};
 use super::text::PhpText;
 use crate::delivery::unix_now;
 use crate::delivery::Delivery;
@@ -162,7 +163,8 @@ fn feed_from(item: &Zval, name: std::fmt::Arguments) -> PhpResult<Arc<Feed>> {
 /// nothing is left to send before the deadline; retries scheduled later stay in the spool.
 #[php_function]
 #[php(name = "FluentWebhook\\flush", defaults(timeout = 30.0))]
-pub fn flush(timeout: f64) -> PhpResult<bool> {
+pub fn flush(timeout: PhpFloat) -> PhpResult<bool> {
+    let PhpFloat(timeout) = timeout;
     if !timeout.is_finite() || timeout < 0.0 {
         return Err(exceptions::error(format!(
             "flush(): timeout must be a finite number of seconds >= 0, got {timeout}"
@@ -347,7 +349,8 @@ pub fn generate_secret() -> PhpResult<String> {
 /// timestamp is within `$tolerance` seconds of now. Compared in constant time.
 #[php_function]
 #[php(name = "FluentWebhook\\verify", defaults(tolerance = 300))]
-pub fn verify(secret: PhpText, headers: &ZendHashTable, body: PhpText, tolerance: i64) -> PhpResult<bool> {
+pub fn verify(secret: PhpText, headers: &ZendHashTable, body: PhpText, tolerance: PhpInt) -> PhpResult<bool> {
+    let PhpInt(tolerance) = tolerance;
     let secret = secret.secret()?;
     if tolerance < 0 {
         return Err(exceptions::error("verify(): tolerance must be >= 0 seconds"));

@@ -10,6 +10,7 @@ mod ini;
 mod json;
 mod lifecycle;
 mod log;
+mod number;
 mod text;
 
 use ext_php_rs::prelude::*;

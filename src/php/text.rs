@@ -47,7 +47,7 @@ impl<'a> FromZval<'a> for PhpText<'a> {
 /// Whether the PHP code calling the function being called declares `strict_types=1`
 /// (`ZEND_ARG_USES_STRICT_TYPES()`): then PHP converts no scalar to a string parameter's
 /// type. A call from PHP's own functions (`call_user_func()`, `array_map()`) never is.
-fn caller_uses_strict_types() -> bool {
+pub(super) fn caller_uses_strict_types() -> bool {
     // SAFETY: the executor globals are PHP's, read on the PHP thread while it calls one of our
     // functions; a frame and its function outlive the call.
     unsafe {
