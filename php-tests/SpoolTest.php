@@ -722,6 +722,59 @@ final class SpoolTest extends WebhookTestCase
     }
 
     /**
+     * At exit a process lets go of what it took up from the spool and has not started, and
+     * takes up nothing more: it waits for its own deliveries and the attempts under way. It
+     * sent a backlog other processes left for as long as its shutdown_timeout allowed: a
+     * process that dispatched one delivery, or only read the log, took 9 s to exit behind 18
+     * deliveries to an endpoint answering in 1 s, two at a time. What it let go stays pending
+     * for the next process; a cron job's resume() sends it.
+     */
+    public function testAtExitAProcessWaitsForItsOwnDeliveriesNotForABacklogOthersLeft(): void
+    {
+        $slow = $this->url('backlog', '/sleep/1');
+        $own = $this->url('own');
+        $ini = ['fluent_webhook.spool_path' => "$this->dir/spool.sqlite", 'fluent_webhook.max_concurrency' => '2',
+            'fluent_webhook.retry_schedule' => '60', 'fluent_webhook.shutdown_timeout' => '0'];
+        $left = self::runPhp(<<<PHP
+            <?php
+            \$feed = new FluentWebhook\\Feed(['name' => 'slow', 'request_url' => '$slow', 'event_trigger' => ['e']], 'slow');
+            for (\$i = 0; \$i < 20; \$i++) {
+                FluentWebhook\\dispatch('e', ['n' => \$i], [\$feed]);
+            }
+            PHP, $ini);
+        $this->assertSame(0, $left['exit'], $left['stderr']);
+        $patient = ['fluent_webhook.shutdown_timeout' => '30'] + $ini;
+        $dispatcher = self::runPhp(<<<PHP
+            <?php
+            \$feed = new FluentWebhook\\Feed(['name' => 'own', 'request_url' => '$own', 'event_trigger' => ['e']], 'own');
+            FluentWebhook\\dispatch('e', ['n' => 'own'], [\$feed]);
+            PHP, $patient);
+        $reader = self::runPhp('<?php FluentWebhook\deliveries(["limit" => 1]);', $patient);
+        foreach (['a process that dispatched' => $dispatcher, 'a process that read the log' => $reader] as $what => $result) {
+            $this->assertSame(0, $result['exit'], $result['stderr']);
+            $this->assertLessThan(5, $result['seconds'], "$what waited for the backlog");
+        }
+        $this->assertCount(1, self::receiver()->requests($this->prefix . 'own'), 'its own delivery was sent');
+        $log = self::runPhp('<?php echo json_encode(array_column(FluentWebhook\deliveries(["feed" => "slow"]), "status"));', $ini);
+        $statuses = json_decode($log['stdout'], true);
+        $this->assertCount(20, $statuses, $log['stderr']);
+        $this->assertSame([], array_diff($statuses, ['pending', 'delivered']), 'none lost or failed');
+        $this->assertContains('pending', $statuses, 'what was let go waits for the next process');
+        // A cron job's resume() without flush() still sends what it took up, within the wait:
+        // all but those the first exit cut off, which wait for their retry.
+        $cron = self::runPhp('<?php FluentWebhook\resume();', ['fluent_webhook.max_concurrency' => '8'] + $patient);
+        $this->assertSame(0, $cron['exit'], $cron['stderr']);
+        $log = self::runPhp('<?php echo json_encode(FluentWebhook\deliveries(["feed" => "slow"]));', $ini);
+        $rows = json_decode($log['stdout'], true);
+        $cutOff = fn (array $row) => $row['attempts'] !== [] && str_contains((string) end($row['attempts'])['error'], 'exited while the attempt was under way');
+        $waiting = array_filter($rows, fn ($row) => $row['status'] !== 'delivered');
+        $this->assertCount(20, $rows, $log['stderr']);
+        $this->assertSame(count($waiting), count(array_filter($waiting, $cutOff)), json_encode($waiting));
+        $ids = array_map(fn ($r) => $r['headers']['webhook-id'], self::receiver()->requests('/sleep/1' . $this->prefix));
+        $this->assertSame(array_unique($ids), $ids, 'none sent twice');
+    }
+
+    /**
      * More deliveries than the request slots hold (2 slots, 128 held): the rest are written
      * claimed and read back by id as slots free. Each is sent once; a feed canceled while its
      * deliveries wait ends them without an attempt.

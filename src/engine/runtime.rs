@@ -117,6 +117,8 @@ pub(super) enum Command {
     /// A delivery the HTTP side did not send: withdrawn (see super::withdrawn) before its
     /// attempt started.
     Withdrawn(Box<Delivery>),
+    /// The process's exit begins: see SpoolWorker::exit_begins.
+    Exiting,
     /// Claim due deliveries now; answers how many it claimed.
     Claim(Option<std_mpsc::Sender<usize>>),
     /// The earliest time a pending delivery that this process may claim is due.
@@ -376,14 +378,19 @@ pub fn shutdown(grace: Duration) -> Option<ShutdownReport> {
     Some(ShutdownReport { left_in_spool: in_memory, cut_off, snapshot, spool, spool_in_memory, warnings })
 }
 
-/// Waits up to `grace` for what is in memory and for what is due now in the spool, which the
-/// spool thread takes up as memory frees: deliveries parked past the memory cap or the request
-/// slots. The tally counts none of those until they are taken up, and waiting for it alone
-/// ended at the moment the last delivery in memory was answered, before the spool thread took
-/// up the next (3 of 40 sent, 0.2 s into a 20 s wait: SpoolTest). Retries due later, and
-/// deliveries other processes hold, are not waited for: they stay in the spool.
+/// Waits up to `grace` for this process's own deliveries: those in memory, the attempts under
+/// way, and those it parked past the memory cap or the request slots, which the spool thread
+/// reads back as memory frees. The tally counts none of those until they are read back, and
+/// waiting for it alone ended at the moment the last delivery in memory was answered, before
+/// the spool thread read back the next (3 of 40 sent, 0.2 s into a 20 s wait: SpoolTest).
+/// What it took up from the spool and has not started (retries, other processes' deliveries)
+/// is let go at once, and nothing more is taken up: it stays in the spool for the next process
+/// (SpoolWorker::exit_begins).
 fn drain(engine: &Engine, grace: Duration) {
     let deadline = Instant::now() + grace;
+    if engine.commands.send(Command::Exiting).is_err() {
+        return;
+    }
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if !engine.tally.wait_idle(left) || left.is_zero() {

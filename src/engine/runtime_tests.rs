@@ -1513,3 +1513,44 @@ fn a_spool_in_memory_waits_for_the_files_lock_a_moment_only() {
     memory.try_the_file();
     assert!(!memory.in_memory());
 }
+
+/// At exit the spool thread lets go of what it took up from the spool and has not started,
+/// keeps its own deliveries, and takes up nothing more: the wait at exit is for those.
+#[test]
+fn at_exit_what_was_taken_up_is_let_go_and_nothing_more_is_taken_up() {
+    let spool = temp_spool();
+    let mut other = Spool::open(&spool, "another-process").unwrap();
+    let left =
+        [delivery("http://127.0.0.1:9/left", b"{}".to_vec()), delivery("http://127.0.0.1:9/left", b"{}".to_vec())];
+    other.insert(&left.iter().map(|d| (d.clone(), None)).collect::<Vec<_>>()).unwrap();
+    let (to_http, mut from_spool) = mpsc::unbounded_channel();
+    let tally: Arc<Tally> = Arc::default();
+    let mut worker =
+        SpoolWorker::new(config(&spool, 64 << 20), "me".into(), Arc::clone(&tally), to_http, Arc::default());
+    assert_eq!(worker.claim(unix_millis()), 2);
+    tally.queued(1);
+    let own = delivery("http://127.0.0.1:9/own", b"{}".to_vec());
+    assert!(worker.insert(vec![own.clone()]));
+    let held: Vec<Delivery> = std::iter::from_fn(|| from_spool.try_recv().ok()).collect();
+    assert_eq!(held.len(), 3);
+
+    worker.exit_begins();
+    let later = delivery("http://127.0.0.1:9/left", b"{}".to_vec());
+    other.insert(&[(later, None)]).unwrap();
+    assert_eq!(worker.claim(unix_millis()), 0, "nothing more taken up");
+    for delivery in held {
+        // As the HTTP side does when a slot frees.
+        tally.started();
+        if worker.withdrawn.take(&delivery.id) {
+            assert!(left.iter().any(|d| d.id == delivery.id), "only what was taken up is let go");
+            worker.not_started(delivery);
+        } else {
+            assert_eq!(delivery.id, own.id, "its own is sent");
+        }
+    }
+    assert_eq!((tally.pending(), worker.in_memory()), (1, 1), "only its own left to wait for");
+    for d in &left {
+        assert_eq!(status_on_disk(&spool, &d.id), "pending", "let go without an outcome");
+    }
+    std::fs::remove_dir_all(spool.parent().unwrap()).unwrap();
+}

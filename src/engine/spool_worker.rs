@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use super::endpoint_queues;
-use super::held::Held;
+use super::held::{Held, Origin};
 use super::runtime::{abandoned, inbox_bytes, Command, EngineConfig};
 use super::tally::Tally;
 use super::withdrawn::Withdrawn;
@@ -58,8 +58,11 @@ const OUTCOME_DELAY: Duration = Duration::from_millis(5);
 /// How long outcomes the spool refused wait before the next try.
 const OUTCOME_RETRY: Duration = Duration::from_millis(500);
 /// Memory an id of a reserved delivery takes, at most; their ids take at most a quarter of
-/// the memory cap, and new deliveries past that wait on disk unclaimed.
+/// the memory cap, or RESERVED_LEAST of them for a smaller cap, and new deliveries past that
+/// wait on disk unclaimed. A process's exit waits for its reserve, not for those (they are
+/// taken up like any other process's: Self::exit_begins).
 const RESERVED_ENTRY_BYTES: usize = 128;
+const RESERVED_LEAST: usize = 1024;
 /// How often the spool thread looks for cancels another process made of deliveries this one
 /// holds but has not started (see super::withdrawn), and for rows of them that are no longer
 /// its own (SpoolWorker::claims_lost); a cancel of this process's is found at once. A look
@@ -86,12 +89,17 @@ pub(super) struct SpoolWorker {
     next_renewal: Instant,
     /// Those of them found canceled, to withdraw; when to look for cancels of them next.
     pub(super) withdrawn: Arc<Withdrawn>,
-    /// Those of them whose claims a renewal or a cancel check found lost: they ran out while
-    /// the spool thread was held up, and another process took them over (or ended them). Withdrawn too, and
-    /// ended here without an outcome when they come back unsent; unless this process has
-    /// claimed them back meanwhile (`reclaimed`, see Self::has_already), when they are sent.
+    /// Those of them let go (Self::let_go): their claims a renewal or a cancel check found lost
+    /// (they ran out while the spool thread was held up, and another process took them over or
+    /// ended them), or taken up from the spool when the exit began. Withdrawn too, and ended
+    /// here without an outcome when they come back unsent; unless this process has claimed
+    /// them back meanwhile (`reclaimed`, see Self::has_already), when they are sent.
     lost_claims: HashSet<String>,
     reclaimed: HashSet<String>,
+    /// Set when the process's exit begins (Self::exit_begins).
+    exiting: bool,
+    /// Whether PHP code asked this process to send what is due in the spool (resume()).
+    resumed: bool,
     next_cancel_check: Instant,
     /// Bytes of the held deliveries, and of finished ones whose outcome is not written yet.
     bytes_in_memory: usize,
@@ -220,7 +228,11 @@ fn open_spool(
                 Command::NextDue(reply) => drop(reply.send((!waiting.is_empty()).then(unix_millis))),
                 // The HTTP side has nothing to report before the spool opens: it only ever has
                 // what this thread handed it.
-                Command::Claim(None) | Command::Finished { .. } | Command::CutOff { .. } | Command::Withdrawn(_) => {}
+                Command::Claim(None)
+                | Command::Finished { .. }
+                | Command::CutOff { .. }
+                | Command::Withdrawn(_)
+                | Command::Exiting => {}
             }
         }
     }
@@ -286,6 +298,8 @@ impl SpoolWorker {
             withdrawn,
             lost_claims: HashSet::new(),
             reclaimed: HashSet::new(),
+            exiting: false,
+            resumed: false,
             next_cancel_check: Instant::now(),
             bytes_in_memory: 0,
             reserved: VecDeque::new(),
@@ -374,6 +388,7 @@ impl SpoolWorker {
                     let claimed = self.claim(unix_millis());
                     match reply {
                         Some(reply) => {
+                            self.resumed = true;
                             let _ = reply.send(claimed + std::mem::take(&mut self.taken_up_unreported));
                         }
                         None => self.taken_up_unreported += claimed,
@@ -385,13 +400,16 @@ impl SpoolWorker {
                     let now = unix_millis();
                     // A spool that cannot answer may hold due retries: "due now" keeps flush()
                     // asking until they go out or its deadline passes (false), never "none".
-                    let next_due = if self.reserved.is_empty() {
-                        self.spool.next_due(now).unwrap_or(Some(now))
-                    } else {
+                    let next_due = if !self.reserved.is_empty() {
                         Some(now)
+                    } else if self.exiting {
+                        None
+                    } else {
+                        self.spool.next_due(now).unwrap_or(Some(now))
                     };
                     let _ = reply.send(next_due);
                 }
+                Command::Exiting => self.exit_begins(),
                 Command::List(filter, reply) => {
                     self.insert_new(std::mem::take(&mut new));
                     self.record_outcomes();
@@ -526,7 +544,7 @@ impl SpoolWorker {
         self.tally.spooled(rows.len() as u64);
         for ((delivery, _), place) in rows.into_iter().zip(places) {
             match place {
-                Place::Send(_) => self.send(delivery),
+                Place::Send(_) => self.send(delivery, Origin::Dispatched),
                 // Waits on disk, counted as parked like the others there; read back (or claimed)
                 // when a slot and memory free up.
                 Place::Reserve(claimed_until) => {
@@ -540,13 +558,13 @@ impl SpoolWorker {
         true
     }
 
-    fn send(&mut self, delivery: Delivery) {
+    fn send(&mut self, delivery: Delivery, origin: Origin) {
         if !self.holds_claims() {
             // Its claim was made just now.
             self.next_renewal = Instant::now() + self.renewal_interval();
         }
         self.bytes_in_memory += delivery.size();
-        self.held.insert(delivery.id.clone(), endpoint_queues::endpoint(&delivery.request.url));
+        self.held.insert(delivery.id.clone(), endpoint_queues::endpoint(&delivery.request.url), origin);
         if let Err(mpsc::error::SendError(delivery)) = self.to_http.send(delivery) {
             self.held.remove(&delivery.id);
             self.bytes_in_memory -= delivery.size();
@@ -561,6 +579,9 @@ impl SpoolWorker {
     /// reserved ones (the oldest new ones); then due ones again for what room is left.
     pub(super) fn claim(&mut self, now: u64) -> usize {
         self.next_claim = now + CLAIM_INTERVAL.as_millis() as u64;
+        if self.exiting {
+            return self.take_reserved(now);
+        }
         let share = self.capacity().saturating_sub(self.in_memory()).div_ceil(4);
         let due = self.claim_due(now, share);
         let reserved = self.take_reserved(now);
@@ -591,7 +612,7 @@ impl SpoolWorker {
                 let count = deliveries.len();
                 for delivery in deliveries {
                     self.tally.claimed();
-                    self.send(delivery);
+                    self.send(delivery, Origin::Dispatched);
                 }
                 count
             }
@@ -644,7 +665,7 @@ impl SpoolWorker {
         let count = claimed.len();
         for delivery in claimed {
             self.tally.claimed();
-            self.send(delivery);
+            self.send(delivery, Origin::TakenUp);
         }
         count
     }
@@ -751,7 +772,7 @@ impl SpoolWorker {
                 self.tally.abandoned();
                 if reclaimed {
                     self.tally.claimed();
-                    self.send(delivery);
+                    self.send(delivery, Origin::TakenUp);
                 }
                 return;
             }
@@ -820,28 +841,53 @@ impl SpoolWorker {
 
     /// Held deliveries whose rows are no longer this process's (found by a renewal or a cancel
     /// check): those not started are not sent from here, since another process may be sending
-    /// them, or another's answer ended them. One found lost before is listed already, or
-    /// passed back by the sender: a second entry would outlive it and withdraw the next copy
-    /// claimed.
+    /// them, or another's answer ended them.
     fn claims_lost(&mut self, lost: Vec<String>) {
-        let mut newly_lost = Vec::new();
-        for id in lost.into_iter().filter(|id| self.held.contains(id)) {
-            // Claimed back after the sender passed it back, and lost again: not sent
-            // when it arrives.
+        let newly_lost = self.let_go(lost);
+        if newly_lost > 0 {
+            self.tally.warn(format!(
+                "{newly_lost} deliveries held in memory are no longer this process's: their claims ran out while the \
+                 spool thread was held up, and another process took them over or ended them; those not started \
+                 are not sent from this one"
+            ));
+        }
+    }
+
+    /// The process is exiting (runtime::shutdown waits for what it holds): it takes up nothing
+    /// more from the spool but its own reserve, and lets go of what it took up there and has
+    /// not started, so that its exit waits for its own deliveries and the attempts under way,
+    /// not for a backlog other processes left. A php-fpm worker recycled while a backlog was
+    /// due to a slow endpoint spent its whole shutdown_timeout sending it (SpoolTest). Those
+    /// let go keep this process's claim until the stop gives up every claim, due at once for
+    /// the next process. Not for a process asked to send what is due (a cron job's resume()
+    /// without flush()), nor with a spool in memory, which no other process would send from:
+    /// those go on as before, within the same wait.
+    pub(super) fn exit_begins(&mut self) {
+        if self.resumed || self.spool.is_in_memory() {
+            return;
+        }
+        self.exiting = true;
+        let taken_up = self.held.taken_up().map(str::to_string).collect();
+        self.let_go(taken_up);
+    }
+
+    /// Held deliveries not to send from this process: withdrawn, and ended here without an
+    /// outcome when the sender passes them back unsent (Self::not_started). One let go before is
+    /// listed already, or passed back by the sender: a second entry would outlive it and
+    /// withdraw the next copy claimed. Returns how many were let go now.
+    fn let_go(&mut self, ids: Vec<String>) -> usize {
+        let mut newly = Vec::new();
+        for id in ids.into_iter().filter(|id| self.held.contains(id)) {
+            // Claimed back after the sender passed it back, and let go again: not sent when
+            // it arrives.
             self.reclaimed.remove(&id);
             if self.lost_claims.insert(id.clone()) {
-                newly_lost.push(id);
+                newly.push(id);
             }
         }
-        if !newly_lost.is_empty() {
-            self.tally.warn(format!(
-                "{} deliveries held in memory are no longer this process's: their claims ran out while the \
-                 spool thread was held up, and another process took them over or ended them; those not started \
-                 are not sent from this one",
-                newly_lost.len()
-            ));
-            self.withdrawn.add(newly_lost);
-        }
+        let count = newly.len();
+        self.withdrawn.add(newly);
+        count
     }
 
     fn outcomes_are_due(&self) -> bool {
@@ -1193,9 +1239,9 @@ impl SpoolWorker {
         now + 2 * (self.lease_until(now) - now)
     }
 
-    /// Reserved deliveries kept at most: their ids take a quarter of the memory cap.
+    /// Reserved deliveries kept at most (see RESERVED_ENTRY_BYTES).
     fn reserved_limit(&self) -> usize {
-        self.config.memory_limit / 4 / RESERVED_ENTRY_BYTES
+        (self.config.memory_limit / 4 / RESERVED_ENTRY_BYTES).max(RESERVED_LEAST)
     }
 
     /// Until when a claim made now holds: the request timeout plus the margin, long enough for
