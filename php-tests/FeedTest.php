@@ -138,6 +138,49 @@ final class FeedTest extends WebhookTestCase
         }
     }
 
+    /**
+     * A `string` parameter takes an object with __toString() as PHP's own functions do outside
+     * strict_types (strlen($stringable) is its length): it was a TypeError. What __toString()
+     * throws reaches the caller, as for strlen(); an enum or a plain object is still a
+     * TypeError, and so is a Stringable in a strict_types file.
+     */
+    public function testAnEventNameGivenAsAStringableObjectIsItsString(): void
+    {
+        $stringable = new class () {
+            public function __toString(): string
+            {
+                return 'order_' . 'paid_done';
+            }
+        };
+        $feed = $this->feed();
+        $this->assertTrue($feed->matches($stringable));
+        $this->assertSame('order_paid_done', $feed->render($stringable, [])['headers']['X-Webhook-Event'] ?? null);
+        $this->assertSame(0, \FluentWebhook\cancel($stringable));
+        $throwing = new class () {
+            public function __toString(): string
+            {
+                throw new \DomainException('no name yet');
+            }
+        };
+        foreach ([[$throwing, \DomainException::class], [new \stdClass(), \TypeError::class], [FeedTestSuit::Hearts, \TypeError::class]] as [$event, $class]) {
+            try {
+                $feed->matches($event);
+                $this->fail('no exception for ' . get_debug_type($event));
+            } catch (\Throwable $e) {
+                $this->assertInstanceOf($class, $e, get_debug_type($event));
+            }
+        }
+        $strict = self::runPhp(<<<'PHP'
+            <?php
+            declare(strict_types=1);
+            $stringable = new class () { public function __toString(): string { return 'feed-1'; } };
+            foreach ([fn () => strlen($stringable), fn () => FluentWebhook\cancel($stringable)] as $call) {
+                try { $call(); echo "no error\n"; } catch (TypeError) { echo "TypeError\n"; }
+            }
+            PHP);
+        $this->assertSame("TypeError\nTypeError\n", $strict['stdout'], $strict['stderr']);
+    }
+
     public function testIdsAreIntsOrStrings(): void
     {
         $this->assertSame('7', $this->feed([], 7)->id());
@@ -333,4 +376,9 @@ final class FeedTest extends WebhookTestCase
         $this->expectExceptionMessage("Serialization of 'FluentWebhook\\Feed' is not allowed");
         serialize($feed);
     }
+}
+
+enum FeedTestSuit: string
+{
+    case Hearts = 'order_paid_done';
 }

@@ -1,15 +1,16 @@
 //! A `string` parameter taken as bytes, so invalid UTF-8 gets our own clear exception instead
-//! of a TypeError that says "must be of type string" about a string. An int, float or bool
-//! is taken as PHP takes it for a `string` parameter: as its string, unless the calling file
-//! declares `strict_types=1`.
+//! of a TypeError that says "must be of type string" about a string. An int, float, bool or
+//! object with `__toString()` is taken as PHP takes it for a `string` parameter: as its
+//! string, unless the calling file declares `strict_types=1`.
 
 use std::borrow::Cow;
+use std::ffi::c_int;
 
 use ext_php_rs::convert::FromZval;
 use ext_php_rs::exception::PhpResult;
-use ext_php_rs::ffi::{ext_php_rs_executor_globals, ZEND_ACC_STRICT_TYPES};
+use ext_php_rs::ffi::{ext_php_rs_executor_globals, IS_STRING, ZEND_ACC_STRICT_TYPES};
 use ext_php_rs::flags::DataType;
-use ext_php_rs::types::Zval;
+use ext_php_rs::types::{ZendObject, Zval};
 
 use super::exceptions;
 use crate::encode::php_float;
@@ -31,6 +32,9 @@ impl<'a> FromZval<'a> for PhpText<'a> {
         if caller_uses_strict_types() {
             return None;
         }
+        if let Some(object) = zval.object() {
+            return object_string(object).map(|text| PhpText(Cow::Owned(text)));
+        }
         let text = if let Some(number) = zval.long() {
             number.to_string()
         } else if let Some(number) = zval.double() {
@@ -41,6 +45,27 @@ impl<'a> FromZval<'a> for PhpText<'a> {
             String::new()
         };
         Some(PhpText(Cow::Owned(text.into_bytes())))
+    }
+}
+
+/// An object as a `string` parameter of PHP's own functions takes it (`strlen($stringable)`):
+/// through its class's cast handler, which calls `__toString()`. None for an object that has
+/// no string form (an enum, a plain object): a TypeError, as PHP's. None too when
+/// `__toString()` threw: its exception stays pending and is what the caller sees, since
+/// ext-php-rs throws no TypeError over a pending exception.
+fn object_string(object: &ZendObject) -> Option<Vec<u8>> {
+    // SAFETY: on the PHP thread, during the call whose argument this object is; the call frame
+    // holds it, so whatever `__toString()` does, it outlives the cast. The handler only writes
+    // the string it makes into `string`, which we own and release.
+    unsafe {
+        let cast = object.handlers.as_ref()?.cast_object?;
+        let mut string = Zval::new();
+        let made = cast(std::ptr::from_ref(object).cast_mut(), &mut string, IS_STRING as c_int);
+        // Zend/zend_types.h: `SUCCESS = 0` of `zend_result`.
+        if made != 0 {
+            return None;
+        }
+        string.zend_str().map(|text| text.as_bytes().to_vec())
     }
 }
 
