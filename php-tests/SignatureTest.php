@@ -10,15 +10,16 @@ use function FluentWebhook\verify;
 final class SignatureTest extends WebhookTestCase
 {
     private const VECTOR_SECRET = 'whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD';
+    private const VECTOR_HEADERS = [
+        'webhook-id' => 'msg_27UH4WbU6Z5A5EzD8u03UvzRbpk',
+        'webhook-timestamp' => '1649367553',
+        'webhook-signature' => 'v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=',
+    ];
+    private const VECTOR_BODY = '{"email":"test@example.com","username":"test_user"}';
 
     public function testTheStandardWebhooksTestVector(): void
     {
-        $headers = [
-            'webhook-id' => 'msg_27UH4WbU6Z5A5EzD8u03UvzRbpk',
-            'webhook-timestamp' => '1649367553',
-            'webhook-signature' => 'v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=',
-        ];
-        $body = '{"email":"test@example.com","username":"test_user"}';
+        [$headers, $body] = [self::VECTOR_HEADERS, self::VECTOR_BODY];
         $tolerance = time() - 1649367553 + 60;
         $this->assertTrue(verify(self::VECTOR_SECRET, $headers, $body, $tolerance));
         $this->assertFalse(verify(self::VECTOR_SECRET, $headers, $body), 'a 2022 timestamp is stale');
@@ -34,12 +35,7 @@ final class SignatureTest extends WebhookTestCase
      */
     public function testNumericParametersTakeNumericStringsAsPhpsOwnDo(): void
     {
-        $headers = [
-            'webhook-id' => 'msg_27UH4WbU6Z5A5EzD8u03UvzRbpk',
-            'webhook-timestamp' => '1649367553',
-            'webhook-signature' => 'v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=',
-        ];
-        $body = '{"email":"test@example.com","username":"test_user"}';
+        [$headers, $body] = [self::VECTOR_HEADERS, self::VECTOR_BODY];
         $tolerance = time() - 1649367553 + 60;
         $this->assertTrue(verify(self::VECTOR_SECRET, $headers, $body, (string) $tolerance));
         $this->assertTrue(verify(self::VECTOR_SECRET, $headers, $body, " $tolerance "));
