@@ -1554,3 +1554,43 @@ fn at_exit_what_was_taken_up_is_let_go_and_nothing_more_is_taken_up() {
     }
     std::fs::remove_dir_all(spool.parent().unwrap()).unwrap();
 }
+
+/// What the exit let go and the sender passed back unsent is due at once for the other
+/// processes, while this one still waits for its own deliveries: held under its claim until
+/// the stop, it was sent by no one for the whole wait (up to shutdown_timeout, or until the
+/// claim ran out: 20 s with the default timeout), where before the change this process sent it.
+#[test]
+fn at_exit_what_was_let_go_is_due_at_once_for_other_processes_while_this_one_waits() {
+    let spool = temp_spool();
+    let mut other = Spool::open(&spool, "another-process").unwrap();
+    let left =
+        [delivery("http://127.0.0.1:9/left", b"{}".to_vec()), delivery("http://127.0.0.1:9/left", b"{}".to_vec())];
+    other.insert(&left.iter().map(|d| (d.clone(), None)).collect::<Vec<_>>()).unwrap();
+    let (to_http, mut from_spool) = mpsc::unbounded_channel();
+    let tally: Arc<Tally> = Arc::default();
+    let mut worker =
+        SpoolWorker::new(config(&spool, 64 << 20), "me".into(), Arc::clone(&tally), to_http, Arc::default());
+    assert_eq!(worker.claim(unix_millis()), 2);
+    tally.queued(1);
+    let own = delivery("http://127.0.0.1:9/own", b"{}".to_vec());
+    assert!(worker.insert(vec![own.clone()]));
+    let held: Vec<Delivery> = std::iter::from_fn(|| from_spool.try_recv().ok()).collect();
+
+    worker.exit_begins();
+    for delivery in held.into_iter().filter(|d| d.id != own.id) {
+        tally.started();
+        assert!(worker.withdrawn.take(&delivery.id));
+        worker.not_started(delivery);
+    }
+    // The spool thread's next round, while the PHP thread still waits for its own delivery.
+    worker.claim(unix_millis());
+    let now = unix_millis();
+    let taken = other.claim_due(now, now + 20_000, 10, ByteBudget { bytes: u64::MAX, at_least_one: true }).unwrap();
+    let mut taken: Vec<String> = taken.into_iter().map(|d| d.id).collect();
+    let mut expected: Vec<String> = left.iter().map(|d| d.id.clone()).collect();
+    taken.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(taken, expected, "another process takes up what was let go before this one's exit ends");
+    assert_eq!(worker.in_memory(), 1, "its own is still held");
+    std::fs::remove_dir_all(spool.parent().unwrap()).unwrap();
+}

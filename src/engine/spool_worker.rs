@@ -100,6 +100,10 @@ pub(super) struct SpoolWorker {
     exiting: bool,
     /// Whether PHP code asked this process to send what is due in the spool (resume()).
     resumed: bool,
+    /// Deliveries let go at exit that the sender passed back unsent: their claims are given up
+    /// at the next claim (Self::claim), together, so that other processes send them at once
+    /// rather than after this process's wait at exit.
+    let_go_unsent: Vec<String>,
     next_cancel_check: Instant,
     /// Bytes of the held deliveries, and of finished ones whose outcome is not written yet.
     bytes_in_memory: usize,
@@ -300,6 +304,7 @@ impl SpoolWorker {
             reclaimed: HashSet::new(),
             exiting: false,
             resumed: false,
+            let_go_unsent: Vec::new(),
             next_cancel_check: Instant::now(),
             bytes_in_memory: 0,
             reserved: VecDeque::new(),
@@ -580,6 +585,7 @@ impl SpoolWorker {
     pub(super) fn claim(&mut self, now: u64) -> usize {
         self.next_claim = now + CLAIM_INTERVAL.as_millis() as u64;
         if self.exiting {
+            self.release_let_go(now);
             return self.take_reserved(now);
         }
         let share = self.capacity().saturating_sub(self.in_memory()).div_ceil(4);
@@ -587,6 +593,18 @@ impl SpoolWorker {
         let reserved = self.take_reserved(now);
         // Fewer than its share: nothing more is due.
         due + reserved + if due == share { self.claim_due(now, usize::MAX) } else { 0 }
+    }
+
+    /// Gives up the claims of what was let go at exit and passed back unsent (see
+    /// `let_go_unsent`); tried again at the next claim when the spool refuses, and the stop
+    /// gives up every claim in any case.
+    fn release_let_go(&mut self, now: u64) {
+        if self.let_go_unsent.is_empty() {
+            return;
+        }
+        if self.spool.release_claims_of(self.let_go_unsent.iter().map(String::as_str), now).is_ok() {
+            self.let_go_unsent.clear();
+        }
     }
 
     /// Reads back reserved deliveries for the free request slots, within the memory cap.
@@ -773,6 +791,11 @@ impl SpoolWorker {
                 if reclaimed {
                     self.tally.claimed();
                     self.send(delivery, Origin::TakenUp);
+                } else if self.exiting {
+                    // Let go at exit, its claim still this process's: kept until the stop,
+                    // no process sent it while this one waited for its own deliveries.
+                    self.let_go_unsent.push(delivery.id);
+                    self.next_claim = 0;
                 }
                 return;
             }
@@ -858,10 +881,11 @@ impl SpoolWorker {
     /// not started, so that its exit waits for its own deliveries and the attempts under way,
     /// not for a backlog other processes left. A php-fpm worker recycled while a backlog was
     /// due to a slow endpoint spent its whole shutdown_timeout sending it (SpoolTest). Those
-    /// let go keep this process's claim until the stop gives up every claim, due at once for
-    /// the next process. Not for a process asked to send what is due (a cron job's resume()
-    /// without flush()), nor with a spool in memory, which no other process would send from:
-    /// those go on as before, within the same wait.
+    /// let go keep this process's claim until the sender passes them back unsent (it may be
+    /// starting one just now); then their claims are given up (Self::release_let_go), due at
+    /// once for other processes while this one still waits. Not for a process asked to send
+    /// what is due (a cron job's resume() without flush()), nor with a spool in memory, which
+    /// no other process would send from: those go on as before, within the same wait.
     pub(super) fn exit_begins(&mut self) {
         if self.resumed || self.spool.is_in_memory() {
             return;

@@ -958,6 +958,24 @@ impl Spool {
         )
     }
 
+    /// Gives up this process's claims on `ids` (deliveries it let go unsent, see
+    /// SpoolWorker::exit_begins), in one transaction, so other processes can send them at once.
+    /// A row that has changed hands or ended is left as it is.
+    pub fn release_claims_of<'a>(&mut self, ids: impl IntoIterator<Item = &'a str>, now: u64) -> rusqlite::Result<()> {
+        let _inside = process::sqlite_section();
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        {
+            let mut release = tx.prepare_cached(
+                "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, next_attempt_at = MIN(next_attempt_at, ?3)
+                 WHERE id = ?1 AND lease_owner = ?2 AND status = 'pending'",
+            )?;
+            for id in ids {
+                release.execute(params![id, self.owner, now as i64])?;
+            }
+        }
+        tx.commit()
+    }
+
     /// Deletes up to `at_most` finished deliveries created before `before` (Unix ms), the
     /// oldest first, and their bodies, in one transaction; returns how many. A spool with more
     /// to prune is pruned a part at a time, so that the spool thread goes on renewing its
