@@ -1594,3 +1594,32 @@ fn at_exit_what_was_let_go_is_due_at_once_for_other_processes_while_this_one_wai
     assert_eq!(worker.in_memory(), 1, "its own is still held");
     std::fs::remove_dir_all(spool.parent().unwrap()).unwrap();
 }
+
+/// A process that only read the log, exiting while the one request slot is busy with an
+/// attempt it took up: the deliveries it let go, queued behind that attempt, are not its own
+/// and were never passed back, yet the exit line counted them as this process's deliveries
+/// "not sent before the process exited" (2 here, for a process that dispatched none).
+#[test]
+fn at_exit_what_was_let_go_is_not_counted_as_this_process_s_deliveries_left() {
+    let _turn = turn();
+    let spool = temp_spool();
+    let receiver = Receiver::start("200 OK", Duration::from_secs(3));
+    let mut other = Spool::open(&spool, "another-process").unwrap();
+    let left: Vec<Delivery> = (0..3).map(|n| delivery(&receiver.url, format!("{{\"n\":{n}}}").into_bytes())).collect();
+    other.insert(&left.iter().map(|d| (d.clone(), None)).collect::<Vec<_>>()).unwrap();
+    drop(other);
+    let filter = Filter { feed_id: None, event: None, status: None, since: None, limit: 1 };
+    deliveries(filter, || one_slot(&spool)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while receiver.total() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(receiver.total(), 1, "one taken up and under way");
+    let report = shutdown(Duration::from_millis(300)).unwrap();
+    assert_eq!(report.cut_off, 1, "the attempt under way");
+    assert_eq!(report.left_in_spool - report.cut_off, 0, "none of its own left unsent: {report:?}");
+    for d in &left {
+        assert_eq!(status_on_disk(&spool, &d.id), "pending");
+    }
+    std::fs::remove_dir_all(spool.parent().unwrap()).unwrap();
+}

@@ -1023,6 +1023,11 @@ impl SpoolWorker {
                 _ => {}
             }
         }
+        // Let go (at exit, or their claims lost) and never passed back: the runtime's stop
+        // dropped them with the HTTP side's queue. Not this process's: the exit does not count
+        // them as its own deliveries left unsent.
+        let let_go = self.held.ids().filter(|id| self.lost_claims.contains(*id)).count();
+        self.tally.set_let_go_unsent(let_go as u64);
         // In parts, as the backlog below: tried again while a full disk has the part halved.
         loop {
             let (left, part) = (self.outcomes.len(), self.outcomes_part);

@@ -57,6 +57,9 @@ pub struct Tally {
     parked: AtomicU64,
     lost: AtomicU64,
     cut_offs: AtomicU64,
+    /// Deliveries still queued for the HTTP side at the stop that this process had let go
+    /// (see SpoolWorker::let_go): counted in memory, but not this process's to send.
+    let_go_unsent: AtomicU64,
     /// Every claim counted by [`Self::claimed`]; not shown.
     claims: AtomicU64,
     recent_failures: Mutex<VecDeque<FailureRecord>>,
@@ -218,6 +221,15 @@ impl Tally {
 
     pub fn cut_offs(&self) -> u64 {
         self.cut_offs.load(Ordering::Relaxed)
+    }
+
+    /// At the stop: how many deliveries let go were still queued for the HTTP side.
+    pub fn set_let_go_unsent(&self, count: u64) {
+        self.let_go_unsent.store(count, Ordering::Relaxed);
+    }
+
+    pub fn let_go_unsent(&self) -> u64 {
+        self.let_go_unsent.load(Ordering::Relaxed)
     }
 
     /// Deliveries that could not be written anywhere at shutdown.
