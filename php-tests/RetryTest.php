@@ -129,6 +129,41 @@ final class RetryTest extends WebhookTestCase
         $this->assertNotEmpty($row['attempts'][0]['error']);
     }
 
+    /**
+     * A server closes a kept-alive connection as the next request goes out on it (its idle
+     * timeout, keepalive_requests): that request never reached it, and is sent at once on a
+     * new connection rather than recorded as a failed attempt and retried after the schedule's
+     * wait. Measured before this was so: spaced as the server's idle timeout (1 s, 60
+     * deliveries), 2 spurious failures; 2 s, 20 deliveries, 4.
+     */
+    public function testAConnectionTheServerClosedIsNotAFailedAttempt(): void
+    {
+        $port = Receiver::freePort();
+        $log = "$this->dir/keepalive-$port.jsonl";
+        $this->keepAliveServer($port, $log, 1);
+        $result = self::runPhp(<<<PHP
+            <?php
+            \$feed = new FluentWebhook\Feed(['name' => 'ka', 'request_url' => 'http://127.0.0.1:$port/hook', 'event_trigger' => ['e']], 'ka');
+            \$ids = [];
+            for (\$i = 0; \$i < 3; \$i++) {
+                \$ids[] = FluentWebhook\dispatch('e', ['n' => \$i], [\$feed])[0];
+                FluentWebhook\\flush(10);
+            }
+            echo json_encode(['ids' => \$ids, 'log' => FluentWebhook\deliveries(), 'stats' => FluentWebhook\stats()]);
+            PHP, ['fluent_webhook.retry_schedule' => '30', 'fluent_webhook.spool_path' => "$this->dir/spool.sqlite"]);
+        $this->assertSame(0, $result['exit'], $result['stderr'] . $result['stdout']);
+        $out = json_decode($result['stdout'], true, 512, JSON_THROW_ON_ERROR);
+        foreach ($out['log'] as $row) {
+            $this->assertSame('delivered', $row['status'], json_encode($row['attempts']));
+            $this->assertCount(1, $row['attempts'], json_encode($row['attempts']));
+        }
+        $this->assertSame(3, $out['stats']['delivered']);
+        $this->assertSame(0, $out['stats']['retries_scheduled']);
+        $requests = self::requests($log);
+        $this->assertSame($out['ids'], array_column($requests, 'id'), 'each sent once, in order');
+        $this->assertCount(3, array_unique(array_column($requests, 'connection')), 'each on a connection of its own');
+    }
+
     public function testAnEndpointSlowerThanTheTimeoutIsRetried(): void
     {
         $port = Receiver::freePort();

@@ -58,9 +58,23 @@ abstract class WebhookTestCase extends TestCase
      */
     protected function faultServer(int $port, string $log, string $script): void
     {
+        $this->startServer('fault-server.php', $port, $log, $script);
+    }
+
+    /**
+     * Starts support/keepalive-server.php on $port, answering $answered requests per
+     * connection and resetting it when the next arrives, logging requests to $log.
+     */
+    protected function keepAliveServer(int $port, string $log, int $answered): void
+    {
+        $this->startServer('keepalive-server.php', $port, $log, (string) $answered);
+    }
+
+    private function startServer(string $server, int $port, string $log, string $argument): void
+    {
         touch($log);
         $serverLog = dirname($log) . '/fault-server.log';
-        $this->servers[] = proc_open([PHP_BINARY, __DIR__ . '/fault-server.php', (string) $port, $log, $script],
+        $this->servers[] = proc_open([PHP_BINARY, __DIR__ . "/$server", (string) $port, $log, $argument],
             [1 => ['file', $serverLog, 'a'], 2 => ['file', $serverLog, 'a']], $pipes);
         $deadline = microtime(true) + 5;
         while (!($probe = @fsockopen('127.0.0.1', $port, $errno, $error, 0.1)) && microtime(true) < $deadline) {

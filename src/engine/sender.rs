@@ -50,6 +50,7 @@ fn build_client_or_panic(config: &ClientConfig) -> Result<reqwest::Client, Strin
         .no_proxy()
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(60))
+        .connector_layer(NotesConnections)
         .build()
         .map_err(|e| error_chain(&e))
 }
@@ -94,7 +95,6 @@ pub async fn attempt(
     }
     let started = Instant::now();
     let failed = |reason: String| (Outcome::no_answer(reason, started.elapsed()), Vec::new());
-    let request = &delivery.request;
     // reqwest resolves no name for an IP-literal URL, so the resolver never sees these: they
     // are checked here.
     if let Some(address) = url.as_ref().and_then(literal_address) {
@@ -102,39 +102,40 @@ pub async fn attempt(
             return (Outcome::refused(reason), Vec::new());
         }
     }
-    let mut headers = HeaderMap::with_capacity(request.headers.len() + 3);
-    for (name, value) in request.headers_for_attempt(&delivery.id, unix_now()) {
-        // Feed validation already refused names and values these would reject.
-        match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_bytes(value.as_bytes())) {
-            (Ok(name), Ok(value)) => {
-                headers.insert(name, value);
-            }
-            _ => return failed(format!("header {name:?} cannot be sent")),
+    let timestamp = unix_now();
+    let mut resends = 0;
+    let mut response = loop {
+        let mut builder = match request_builder(client, delivery, url.clone(), timestamp) {
+            Ok(builder) => builder,
+            Err(reason) => return failed(reason),
+        };
+        if resends > 0 {
+            // Within the attempt's time, not a new timeout.
+            builder = builder.timeout(config.timeout.saturating_sub(started.elapsed()));
         }
-    }
-    let method = match request.method {
-        Method::Get => reqwest::Method::GET,
-        Method::Post => reqwest::Method::POST,
-        Method::Put => reqwest::Method::PUT,
-        Method::Patch => reqwest::Method::PATCH,
-        Method::Delete => reqwest::Method::DELETE,
-    };
-    let builder = match url {
-        Some(url) => client.request(method, url),
-        // reqwest reports the error when sending.
-        None => client.request(method, &request.url),
-    };
-    let mut builder = builder.headers(headers);
-    if request.method.has_body() {
-        builder = builder.body(request.body.clone());
-    }
-    // Errors name no URL: its query string may hold credentials, and the log shows reasons.
-    let mut response = match builder.send().await.map_err(reqwest::Error::without_url) {
-        Ok(response) => response,
-        Err(e) if refusal(&e).is_some() => return (Outcome::refused(refusal(&e).unwrap_or_default()), Vec::new()),
-        Err(e) if e.is_timeout() => return failed(format!("timed out after {} s", config.timeout.as_secs_f64())),
-        Err(e) if e.is_connect() => return failed(format!("could not connect: {}", error_chain(&e))),
-        Err(e) => return failed(error_chain(&e)),
+        let (sent, connected) = CONNECTED
+            .scope(std::cell::Cell::new(false), async {
+                let sent = builder.send().await;
+                (sent, CONNECTED.with(std::cell::Cell::get))
+            })
+            .await;
+        // Errors name no URL: its query string may hold credentials, and the log shows reasons.
+        match sent.map_err(reqwest::Error::without_url) {
+            Ok(response) => break response,
+            // A kept-alive connection the server closed as the request went out on it (its
+            // idle timeout, its limit of requests per connection): the request is sent again
+            // on another, as curl and browsers do. Recorded as a failed attempt, it waited
+            // for the schedule's next retry (5 s by default) though the endpoint was up: 2 of
+            // 60 deliveries spaced as a server's 1 s idle timeout, 4 of 20 at 2 s. A server
+            // that read the request and closed without answering gets it again now rather
+            // than after that wait, with the same webhook-id; a connection of the request's
+            // own that closes so is a failed attempt as before.
+            Err(e) if !connected && resends < RESENDS_ON_A_CLOSED_CONNECTION && closed_by_peer(&e) => resends += 1,
+            Err(e) if refusal(&e).is_some() => return (Outcome::refused(refusal(&e).unwrap_or_default()), Vec::new()),
+            Err(e) if e.is_timeout() => return failed(format!("timed out after {} s", config.timeout.as_secs_f64())),
+            Err(e) if e.is_connect() => return failed(format!("could not connect: {}", error_chain(&e))),
+            Err(e) => return failed(error_chain(&e)),
+        }
     };
     let status = response.status().as_u16();
     let header = |name| response.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok()).map(str::to_string);
@@ -148,7 +149,7 @@ pub async fn attempt(
         let mut drained = 0;
         while drained <= RESPONSE_DRAIN_LIMIT {
             #[cfg(test)]
-            if request.url.ends_with(PANICS_READING_THE_ANSWER) {
+            if delivery.request.url.ends_with(PANICS_READING_THE_ANSWER) {
                 panic!("a test's panic after the answer's status");
             }
             match response.chunk().await {
@@ -163,6 +164,105 @@ pub async fn attempt(
     })
     .await;
     (Outcome::from_status(status, location.as_deref(), retry_after, started.elapsed()), excerpt)
+}
+
+/// The request of one attempt, its headers stamped with `timestamp`, or why it cannot be sent.
+fn request_builder(
+    client: &reqwest::Client,
+    delivery: &Delivery,
+    url: Option<reqwest::Url>,
+    timestamp: u64,
+) -> Result<reqwest::RequestBuilder, String> {
+    let request = &delivery.request;
+    let mut headers = HeaderMap::with_capacity(request.headers.len() + 3);
+    for (name, value) in request.headers_for_attempt(&delivery.id, timestamp) {
+        // Feed validation already refused names and values these would reject.
+        match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_bytes(value.as_bytes())) {
+            (Ok(name), Ok(value)) => {
+                headers.insert(name, value);
+            }
+            _ => return Err(format!("header {name:?} cannot be sent")),
+        }
+    }
+    let method = match request.method {
+        Method::Get => reqwest::Method::GET,
+        Method::Post => reqwest::Method::POST,
+        Method::Put => reqwest::Method::PUT,
+        Method::Patch => reqwest::Method::PATCH,
+        Method::Delete => reqwest::Method::DELETE,
+    };
+    let builder = match url {
+        Some(url) => client.request(method, url),
+        // reqwest reports the error when sending.
+        None => client.request(method, &request.url),
+    };
+    let builder = builder.headers(headers);
+    Ok(if request.method.has_body() { builder.body(request.body.clone()) } else { builder })
+}
+
+/// Times one attempt's request is sent again after a kept-alive connection it went out on
+/// turned out closed (see attempt): a server that closed its idle connections may have closed
+/// more than one the pool holds.
+const RESENDS_ON_A_CLOSED_CONNECTION: usize = 2;
+
+tokio::task_local! {
+    /// Set while a request is sent, when it opens a connection of its own rather than taking
+    /// one the pool kept alive (see [`NotesConnections`]).
+    static CONNECTED: std::cell::Cell<bool>;
+}
+
+/// Whether the connection closed under the request before an answer came: the server closed
+/// it (hyper's "connection closed before message completed") or reset it.
+fn closed_by_peer(error: &reqwest::Error) -> bool {
+    if error.is_timeout() || error.is_connect() {
+        return false;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if cause.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_incomplete_message) {
+            return true;
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+            if matches!(io.kind(), ConnectionReset | ConnectionAborted | BrokenPipe) {
+                return true;
+            }
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// A layer on reqwest's connector that notes, for the request being sent (whose future makes
+/// the connection: hyper connects only for a request that finds none idle in the pool), that
+/// it opened a connection of its own.
+#[derive(Clone, Copy)]
+struct NotesConnections;
+
+impl<S> tower_layer::Layer<S> for NotesConnections {
+    type Service = NotingConnections<S>;
+
+    fn layer(&self, inner: S) -> NotingConnections<S> {
+        NotingConnections(inner)
+    }
+}
+
+#[derive(Clone)]
+struct NotingConnections<S>(S);
+
+impl<S: tower_service::Service<R>, R> tower_service::Service<R> for NotingConnections<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: R) -> S::Future {
+        let _ = CONNECTED.try_with(|connected| connected.set(true));
+        self.0.call(request)
+    }
 }
 
 /// `future`, with a panic in any of its polls caught: `Err` with the panic's message. It is not
