@@ -164,6 +164,34 @@ final class RetryTest extends WebhookTestCase
         $this->assertCount(3, array_unique(array_column($requests, 'connection')), 'each on a connection of its own');
     }
 
+    /**
+     * The endpoint answered 200 and sends its body slowly; the process exits while the body
+     * still comes. The answer stands: the delivery is delivered, not an attempt cut off
+     * without an answer and sent again by the next process.
+     */
+    public function testAnAnswerWhoseBodyIsCutOffAtExitStands(): void
+    {
+        $port = Receiver::freePort();
+        $log = $this->faultServerLog($port, 'trickle:20');
+        $ini = ['fluent_webhook.spool_path' => "$this->dir/spool.sqlite", 'fluent_webhook.retry_schedule' => '0.1'];
+        $result = self::runPhp(<<<PHP
+            <?php
+            \$feed = new FluentWebhook\Feed(['name' => 'slow body', 'request_url' => 'http://127.0.0.1:$port/hook', 'event_trigger' => ['e']], 'sb');
+            FluentWebhook\dispatch('e', ['n' => 1], [\$feed]);
+            usleep(500000);
+            PHP, $ini + ['fluent_webhook.shutdown_timeout' => '0.5', 'log_errors' => '1', 'error_log' => ''], 20.0);
+        $this->assertFalse($result['timed_out'], 'the process hung at exit');
+        $this->assertSame(0, $result['exit'], $result['stderr']);
+        $this->assertStringNotContainsString('cut off', $result['stderr']);
+        $later = self::runPhp('<?php FluentWebhook\\flush(2); echo json_encode(FluentWebhook\\deliveries());', $ini);
+        [$row] = json_decode($later['stdout'], true, 512, JSON_THROW_ON_ERROR);
+        $this->assertSame('delivered', $row['status'], json_encode($row['attempts']));
+        $this->assertSame([200], array_column($row['attempts'], 'status_code'));
+        $this->assertSame([null], array_column($row['attempts'], 'error'));
+        $this->assertStringStartsWith('t', $row['response_excerpt'], 'what came of the body');
+        $this->assertCount(1, self::requests($log), 'sent once');
+    }
+
     public function testAnEndpointSlowerThanTheTimeoutIsRetried(): void
     {
         $port = Receiver::freePort();

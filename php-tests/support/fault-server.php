@@ -7,6 +7,7 @@
 //   reset                   read the request, then reset the connection without answering
 //   partial                 send half a status line, then reset the connection
 //   slow:S                  wait S seconds, then answer 200
+//   trickle:S               answer 200 at once, then send its 100-byte body over S seconds
 // Each request is logged to LOG as a JSON line (method, path, headers, body, answer).
 
 [$_, $port, $log, $script] = $argv;
@@ -56,6 +57,17 @@ while ($connection = @stream_socket_accept($server, 60)) {
         $socket = socket_import_stream($connection);
         socket_set_option($socket, SOL_SOCKET, SO_LINGER, ['l_onoff' => 1, 'l_linger' => 0]);
         socket_close($socket);
+        continue;
+    }
+    if (str_starts_with($answer, 'trickle:')) {
+        fwrite($connection, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\n");
+        for ($sent = 0; $sent < 100; $sent++) {
+            if (@fwrite($connection, 't') === false) {
+                break;
+            }
+            usleep((int) ((float) substr($answer, 8) * 1e4));
+        }
+        fclose($connection);
         continue;
     }
     $extra = '';

@@ -59,12 +59,15 @@ pub(super) async fn http_loop(
                 commands: &commands,
                 delivery: Some(delivery),
                 started_at,
+                answered: None,
                 handed_over: false,
             };
             let (outcome, excerpt) = {
                 let delivery = guard.delivery.as_ref().expect("held until handed over");
                 match &client {
-                    Ok(client) => unwinding(sender::attempt(client, delivery, url, &client_config)).await,
+                    Ok(client) => {
+                        unwinding(sender::attempt(client, delivery, url, &client_config, &mut guard.answered)).await
+                    }
                     Err(e) => (abandoned(&format!("could not create the HTTP client: {e}")), Vec::new()),
                 }
             };
@@ -140,12 +143,17 @@ async fn unwinding(attempt: impl Future<Output = (Outcome, Vec<u8>)>) -> (Outcom
 /// cut off: the endpoint may have the request. Released without a trace, its row was due at
 /// once, and every process that exited next sent it again before its own wait ran out (an
 /// endpoint slower than `shutdown_timeout` got the same webhook-id once per exiting process).
+/// One whose answer's status had come, its body still on its way, hands that answer over: it
+/// stands. Taken as cut off, a 2xx was sent again by the next process (an endpoint trickling
+/// its answer's body past `shutdown_timeout`), and its log showed no answer.
 struct InFlight<'a> {
     tally: &'a Tally,
     commands: &'a std_mpsc::Sender<Command>,
     /// Until its outcome is handed over.
     delivery: Option<Delivery>,
     started_at: u64,
+    /// The outcome and the answer's bytes so far, once its status came (see sender::attempt).
+    answered: Option<(Outcome, Vec<u8>)>,
     handed_over: bool,
 }
 
@@ -155,9 +163,17 @@ impl Drop for InFlight<'_> {
             return;
         }
         if let Some(delivery) = self.delivery.take() {
-            let cut = Command::CutOff { delivery: Box::new(delivery), started_at: self.started_at };
-            if self.commands.send(cut).is_ok() {
-                self.tally.cut_off();
+            let delivery = Box::new(delivery);
+            let started_at = self.started_at;
+            let command = match self.answered.take() {
+                Some((outcome, excerpt)) => Command::Finished { delivery, outcome, started_at, excerpt },
+                None => Command::CutOff { delivery, started_at },
+            };
+            let cut_off = matches!(command, Command::CutOff { .. });
+            if self.commands.send(command).is_ok() {
+                if cut_off {
+                    self.tally.cut_off();
+                }
                 return;
             }
         }

@@ -82,12 +82,15 @@ pub const PANICS_IN_THE_ATTEMPT: &str = "http://127.0.0.1:9/panics-in-the-attemp
 pub const PANICS_READING_THE_ANSWER: &str = "/panics-reading-the-answer";
 
 /// One attempt: the outcome and the first bytes of the answer. `url` is the request's URL
-/// parsed (see [`ParsedUrl`]).
+/// parsed (see [`ParsedUrl`]). From the answer's status until it returns, `answered` holds the
+/// outcome and the answer's bytes so far, for an attempt whose future is dropped while it reads
+/// the rest (the process exits: see engine::http_loop::InFlight).
 pub async fn attempt(
     client: &reqwest::Client,
     delivery: &Delivery,
     url: Option<reqwest::Url>,
     config: &ClientConfig,
+    answered: &mut Option<(Outcome, Vec<u8>)>,
 ) -> (Outcome, Vec<u8>) {
     #[cfg(test)]
     if delivery.request.url == PANICS_IN_THE_ATTEMPT {
@@ -141,7 +144,8 @@ pub async fn attempt(
     let header = |name| response.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok()).map(str::to_string);
     let location = header(LOCATION);
     let retry_after = header(RETRY_AFTER).and_then(|v| parse_retry_after(&v, std::time::SystemTime::now()));
-    let mut excerpt = Vec::new();
+    let outcome = |duration| Outcome::from_status(status, location.as_deref(), retry_after, duration);
+    let (_, excerpt) = answered.insert((outcome(started.elapsed()), Vec::new()));
     // The status already arrived: a body cut short does not change the outcome, nor does a
     // panic while reading it (hyper's, reqwest's). Taken for an attempt without an answer
     // (see caught's caller in engine::http_loop), a 2xx would be retried: sent again.
@@ -163,7 +167,8 @@ pub async fn attempt(
         }
     })
     .await;
-    (Outcome::from_status(status, location.as_deref(), retry_after, started.elapsed()), excerpt)
+    let excerpt = answered.take().map(|(_, excerpt)| excerpt).unwrap_or_default();
+    (outcome(started.elapsed()), excerpt)
 }
 
 /// The request of one attempt, its headers stamped with `timestamp`, or why it cannot be sent.
