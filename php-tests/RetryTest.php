@@ -101,6 +101,26 @@ final class RetryTest extends WebhookTestCase
         $this->assertSame(1, $out['stats']['failed']);
     }
 
+    /**
+     * The endpoint writes a redirect's Location, up to hyper's limit on an answer's head: the
+     * reason shows its start. A 300 KB Location was a 300 KB error in the delivery's log, in
+     * stats() and in the error log's line.
+     */
+    public function testARedirectsReasonShowsTheStartOfALongLocation(): void
+    {
+        $port = Receiver::freePort();
+        $this->faultServerLog($port, 'redirect:300000');
+        $out = $this->sendFromChild("http://127.0.0.1:$port/hook");
+        [$row] = $out['log'];
+        $this->assertSame('failed', $row['status']);
+        $this->assertSame(301, $row['attempts'][0]['status_code']);
+        $error = $row['attempts'][0]['error'];
+        $this->assertStringStartsWith('HTTP 301 redirect to http://elsewhere.test/aaa', $error);
+        $this->assertStringContainsString('(300000 bytes); redirects are not followed', $error);
+        $this->assertLessThan(1024, strlen($error));
+        $this->assertSame($error, $out['stats']['recent_failures'][0]['reason']);
+    }
+
     public function testTheScheduleRunsOut(): void
     {
         $port = Receiver::freePort();

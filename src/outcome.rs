@@ -25,7 +25,7 @@ impl Outcome {
             200..=299 => return Outcome::Delivered { status, duration },
             300..=399 => format!(
                 "HTTP {status} redirect to {}; redirects are not followed",
-                location.map_or_else(|| "(no Location header)".to_string(), crate::redact::url)
+                location.map_or_else(|| "(no Location header)".to_string(), shown_location)
             ),
             410 => "HTTP 410 Gone: the endpoint asked not to be sent to again".to_string(),
             _ => format!("HTTP {status}"),
@@ -69,6 +69,24 @@ impl Outcome {
     }
 }
 
+/// Longest `Location` a redirect's reason shows, in bytes.
+const LOCATION_SHOWN_BYTES: usize = 512;
+
+/// A redirect's `Location` for its reason: credentials redacted, then cut at a character past
+/// LOCATION_SHOWN_BYTES. The endpoint writes it, up to hyper's limit on an answer's head
+/// (about 400 KB), and the reason goes into every place a failure is shown: the delivery's
+/// log in the spool, stats()'s recent failures, the error log's line at exit.
+fn shown_location(location: &str) -> String {
+    let mut shown = crate::redact::url(location);
+    if shown.len() > LOCATION_SHOWN_BYTES {
+        let cut = (0..=LOCATION_SHOWN_BYTES).rev().find(|&at| shown.is_char_boundary(at)).unwrap_or(0);
+        let length = shown.len();
+        shown.truncate(cut);
+        shown.push_str(&format!("… ({length} bytes)"));
+    }
+    shown
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +101,17 @@ mod tests {
         let redirect = Outcome::from_status(301, Some("https://x.test/"), None, d);
         assert!(redirect.error().unwrap().contains("not followed"));
         assert_eq!(redirect.status(), Some(301));
+    }
+
+    #[test]
+    fn a_long_location_is_cut_after_its_credentials_are_redacted() {
+        let long = format!("https://x.test/{}?token=secret", "é".repeat(400));
+        let reason = Outcome::from_status(302, Some(&long), None, Duration::ZERO).error().unwrap().to_string();
+        assert!(reason.len() < LOCATION_SHOWN_BYTES + 100, "{} bytes", reason.len());
+        assert!(reason.contains("… (") && reason.ends_with("bytes); redirects are not followed"), "{reason}");
+        let cut_in_the_token = format!("https://x.test/{}?token=secret", "a".repeat(LOCATION_SHOWN_BYTES - 25));
+        let reason =
+            Outcome::from_status(302, Some(&cut_in_the_token), None, Duration::ZERO).error().unwrap().to_string();
+        assert!(!reason.contains("sec"), "{reason}");
     }
 }

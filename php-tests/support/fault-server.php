@@ -8,6 +8,7 @@
 //   partial                 send half a status line, then reset the connection
 //   slow:S                  wait S seconds, then answer 200
 //   trickle:S               answer 200 at once, then send its 100-byte body over S seconds
+//   redirect:N              301 with a Location of N bytes
 // Each request is logged to LOG as a JSON line (method, path, headers, body, answer).
 
 [$_, $port, $log, $script] = $argv;
@@ -75,6 +76,9 @@ while ($connection = @stream_socket_accept($server, 60)) {
     if (str_starts_with($answer, 'slow:')) {
         usleep((int) ((float) substr($answer, 5) * 1e6));
         $status = 200;
+    } elseif (str_starts_with($answer, 'redirect:')) {
+        $status = 301;
+        $extra = 'Location: http://elsewhere.test/' . str_repeat('a', (int) substr($answer, 9) - 22) . "\r\n";
     } elseif (str_starts_with($answer, '429:')) {
         $status = 429;
         $extra = 'Retry-After: ' . substr($answer, 4) . "\r\n";
