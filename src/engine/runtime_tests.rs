@@ -1514,24 +1514,44 @@ fn a_spool_in_memory_waits_for_the_files_lock_a_moment_only() {
     assert!(!memory.in_memory());
 }
 
+/// A spool thread driven by hand whose exit is about to begin: it took up two deliveries
+/// another process left (`left`) and holds one of its own (`own`); `held` is what it handed to
+/// the HTTP side, which the test plays.
+struct AtExit {
+    spool: PathBuf,
+    other: Spool,
+    worker: SpoolWorker,
+    tally: Arc<Tally>,
+    left: [Delivery; 2],
+    own: Delivery,
+    held: Vec<Delivery>,
+}
+
+impl AtExit {
+    fn new() -> AtExit {
+        let spool = temp_spool();
+        let mut other = Spool::open(&spool, "another-process").unwrap();
+        let left =
+            [delivery("http://127.0.0.1:9/left", b"{}".to_vec()), delivery("http://127.0.0.1:9/left", b"{}".to_vec())];
+        other.insert(&left.iter().map(|d| (d.clone(), None)).collect::<Vec<_>>()).unwrap();
+        let (to_http, mut from_spool) = mpsc::unbounded_channel();
+        let tally: Arc<Tally> = Arc::default();
+        let mut worker =
+            SpoolWorker::new(config(&spool, 64 << 20), "me".into(), Arc::clone(&tally), to_http, Arc::default());
+        assert_eq!(worker.claim(unix_millis()), 2);
+        tally.queued(1);
+        let own = delivery("http://127.0.0.1:9/own", b"{}".to_vec());
+        assert!(worker.insert(vec![own.clone()]));
+        let held: Vec<Delivery> = std::iter::from_fn(|| from_spool.try_recv().ok()).collect();
+        AtExit { spool, other, worker, tally, left, own, held }
+    }
+}
+
 /// At exit the spool thread lets go of what it took up from the spool and has not started,
 /// keeps its own deliveries, and takes up nothing more: the wait at exit is for those.
 #[test]
 fn at_exit_what_was_taken_up_is_let_go_and_nothing_more_is_taken_up() {
-    let spool = temp_spool();
-    let mut other = Spool::open(&spool, "another-process").unwrap();
-    let left =
-        [delivery("http://127.0.0.1:9/left", b"{}".to_vec()), delivery("http://127.0.0.1:9/left", b"{}".to_vec())];
-    other.insert(&left.iter().map(|d| (d.clone(), None)).collect::<Vec<_>>()).unwrap();
-    let (to_http, mut from_spool) = mpsc::unbounded_channel();
-    let tally: Arc<Tally> = Arc::default();
-    let mut worker =
-        SpoolWorker::new(config(&spool, 64 << 20), "me".into(), Arc::clone(&tally), to_http, Arc::default());
-    assert_eq!(worker.claim(unix_millis()), 2);
-    tally.queued(1);
-    let own = delivery("http://127.0.0.1:9/own", b"{}".to_vec());
-    assert!(worker.insert(vec![own.clone()]));
-    let held: Vec<Delivery> = std::iter::from_fn(|| from_spool.try_recv().ok()).collect();
+    let AtExit { spool, mut other, mut worker, tally, left, own, held } = AtExit::new();
     assert_eq!(held.len(), 3);
 
     worker.exit_begins();
@@ -1561,20 +1581,7 @@ fn at_exit_what_was_taken_up_is_let_go_and_nothing_more_is_taken_up() {
 /// claim ran out: 20 s with the default timeout), where before the change this process sent it.
 #[test]
 fn at_exit_what_was_let_go_is_due_at_once_for_other_processes_while_this_one_waits() {
-    let spool = temp_spool();
-    let mut other = Spool::open(&spool, "another-process").unwrap();
-    let left =
-        [delivery("http://127.0.0.1:9/left", b"{}".to_vec()), delivery("http://127.0.0.1:9/left", b"{}".to_vec())];
-    other.insert(&left.iter().map(|d| (d.clone(), None)).collect::<Vec<_>>()).unwrap();
-    let (to_http, mut from_spool) = mpsc::unbounded_channel();
-    let tally: Arc<Tally> = Arc::default();
-    let mut worker =
-        SpoolWorker::new(config(&spool, 64 << 20), "me".into(), Arc::clone(&tally), to_http, Arc::default());
-    assert_eq!(worker.claim(unix_millis()), 2);
-    tally.queued(1);
-    let own = delivery("http://127.0.0.1:9/own", b"{}".to_vec());
-    assert!(worker.insert(vec![own.clone()]));
-    let held: Vec<Delivery> = std::iter::from_fn(|| from_spool.try_recv().ok()).collect();
+    let AtExit { spool, mut other, mut worker, tally, left, own, held } = AtExit::new();
 
     worker.exit_begins();
     for delivery in held.into_iter().filter(|d| d.id != own.id) {
