@@ -296,6 +296,17 @@ if ($sqliteFloor && $httpFloor) {
         sprintf('curl_multi %.0f µs (%.0f encoding each)', $curlCpu, $curlEachCpu),
         sprintf('%.2f× curl_multi; %.0f %% of wrk', $ceiling / $curlRate, $ceiling / max(1, $wrkRate) * 100), '');
 }
+// What no sender that writes each delivery to SQLite before its attempt (issue 3) can pass
+// here, whatever it spends turning events into bodies: SQLite's least and the HTTP floor
+// alone, with nginx's smallest share, on nproc cores; and the CPU they leave under
+// curl_multi's, which encodes its one body once, for encoding each event's body.
+if ($sqliteFloor && $httpFloor) {
+    $unencoded = $sqliteFloor['cpu_us_per_delivery'] + $httpFloor['cpu_us_per_delivery'];
+    $ceiling = $cores * 1e6 / ($unencoded + min($oursNginx, $curlNginx, $wrkNginx));
+    $row('  floor, no body encoded at all: SQLite + HTTP floor: µs; most /s', sprintf('%.1f; %.0f', $unencoded, $ceiling),
+        sprintf('curl_multi %.1f µs; json_encode %.1f µs', $curlCpu, $jsonEncode),
+        sprintf('%.0f %% of wrk; %.1f µs left to encode a body', $ceiling / max(1, $wrkRate) * 100, $curlCpu - $unencoded), '');
+}
 // The cheapest pieces run at once rather than added up, with their hand-overs, next to nginx
 // on the same cores: each body encoded (serde_json, for PHP's json_encode), SQLite's least
 // committed before the request, the status written after the answer. pipeline_floor sends
