@@ -78,13 +78,21 @@ const LOCATION_SHOWN_BYTES: usize = 512;
 /// log in the spool, stats()'s recent failures, the error log's line at exit.
 fn shown_location(location: &str) -> String {
     let mut shown = crate::redact::url(location);
-    if shown.len() > LOCATION_SHOWN_BYTES {
-        let cut = (0..=LOCATION_SHOWN_BYTES).rev().find(|&at| shown.is_char_boundary(at)).unwrap_or(0);
-        let length = shown.len();
-        shown.truncate(cut);
+    let length = shown.len();
+    if cut_at_a_character(&mut shown, LOCATION_SHOWN_BYTES) {
         shown.push_str(&format!("… ({length} bytes)"));
     }
     shown
+}
+
+/// Cuts `text` to at most `at_most` bytes, at a character; true when it was longer.
+pub(crate) fn cut_at_a_character(text: &mut String, at_most: usize) -> bool {
+    if text.len() <= at_most {
+        return false;
+    }
+    let cut = (0..=at_most).rev().find(|&at| text.is_char_boundary(at)).unwrap_or(0);
+    text.truncate(cut);
+    true
 }
 
 #[cfg(test)]

@@ -293,9 +293,7 @@ pub(super) fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
         Ok(text) => *text,
         Err(panic) => panic.downcast_ref::<&str>().map_or_else(|| "a panic".to_string(), |m| m.to_string()),
     };
-    if message.len() > PANIC_MESSAGE_BYTES {
-        let cut = (0..=PANIC_MESSAGE_BYTES).rev().find(|&at| message.is_char_boundary(at)).unwrap_or(0);
-        message.truncate(cut);
+    if crate::outcome::cut_at_a_character(&mut message, PANIC_MESSAGE_BYTES) {
         message.push('…');
     }
     message

@@ -89,12 +89,13 @@ pub(super) struct SpoolWorker {
     next_renewal: Instant,
     /// Those of them found canceled, to withdraw; when to look for cancels of them next.
     pub(super) withdrawn: Arc<Withdrawn>,
-    /// Those of them let go (Self::let_go): their claims a renewal or a cancel check found lost
-    /// (they ran out while the spool thread was held up, and another process took them over or
-    /// ended them), or taken up from the spool when the exit began. Withdrawn too, and ended
-    /// here without an outcome when they come back unsent; unless this process has claimed
-    /// them back meanwhile (`reclaimed`, see Self::has_already), when they are sent.
-    lost_claims: HashSet<String>,
+    /// Those of them let go, not to send from this process (Self::let_go): their claims a
+    /// renewal or a cancel check found lost (they ran out while the spool thread was held up,
+    /// and another process took them over or ended them), or taken up from the spool when the
+    /// exit began. Withdrawn too, and ended here without an outcome when they come back unsent;
+    /// unless this process has claimed them back meanwhile (`reclaimed`, see
+    /// Self::has_already), when they are sent.
+    not_to_send: HashSet<String>,
     reclaimed: HashSet<String>,
     /// Set when the process's exit begins (Self::exit_begins).
     exiting: bool,
@@ -300,7 +301,7 @@ impl SpoolWorker {
             held: Held::default(),
             next_renewal: Instant::now(),
             withdrawn,
-            lost_claims: HashSet::new(),
+            not_to_send: HashSet::new(),
             reclaimed: HashSet::new(),
             exiting: false,
             resumed: false,
@@ -762,9 +763,9 @@ impl SpoolWorker {
     /// its lost claim is put back, or, when the sender has already passed it back, sent again
     /// once it arrives (Self::not_started).
     fn has_already(&mut self, id: &str, outcome_ids: &HashSet<String>) -> bool {
-        if self.lost_claims.contains(id) {
+        if self.not_to_send.contains(id) {
             if self.withdrawn.take(id) {
-                self.lost_claims.remove(id);
+                self.not_to_send.remove(id);
             } else {
                 self.reclaimed.insert(id.to_string());
             }
@@ -773,12 +774,12 @@ impl SpoolWorker {
         self.held.contains(id) || outcome_ids.contains(id)
     }
 
-    /// Ends a delivery withdrawn before its attempt started. One whose claim was lost is
-    /// another process's now: it leaves this one without an outcome, unless this process
+    /// Ends a delivery withdrawn before its attempt started. One let go (its claim lost: another
+    /// process's now; or let go at exit) leaves this one without an outcome, unless this process
     /// claimed it back meanwhile, when it is sent (or, canceled since, ends as canceled). One
     /// canceled ends failed, with its cancellation as the last entry and no attempt.
     pub(super) fn not_started(&mut self, delivery: Delivery) {
-        if self.lost_claims.remove(&delivery.id) {
+        if self.not_to_send.remove(&delivery.id) {
             let listed = self.withdrawn.take(&delivery.id);
             let reclaimed = self.reclaimed.remove(&delivery.id);
             // Listed after it was claimed back: by a cancel check, since a lost claim is
@@ -814,7 +815,7 @@ impl SpoolWorker {
         // Found canceled, or its claim lost, while in flight, too late to withdraw: off the
         // lists. (An outcome whose claim is lost is not written: see record_outcomes.)
         self.withdrawn.take(&delivery.id);
-        self.lost_claims.remove(&delivery.id);
+        self.not_to_send.remove(&delivery.id);
         self.reclaimed.remove(&delivery.id);
         if self.outcomes.is_empty() {
             // Monotonic: a wall clock set back must not hold outcomes (and flush()) back.
@@ -905,7 +906,7 @@ impl SpoolWorker {
             // Claimed back after the sender passed it back, and let go again: not sent when
             // it arrives.
             self.reclaimed.remove(&id);
-            if self.lost_claims.insert(id.clone()) {
+            if self.not_to_send.insert(id.clone()) {
                 newly.push(id);
             }
         }
@@ -1026,7 +1027,7 @@ impl SpoolWorker {
         // Let go (at exit, or their claims lost) and never passed back: the runtime's stop
         // dropped them with the HTTP side's queue. Not this process's: the exit does not count
         // them as its own deliveries left unsent.
-        let let_go = self.held.ids().filter(|id| self.lost_claims.contains(*id)).count();
+        let let_go = self.held.ids().filter(|id| self.not_to_send.contains(*id)).count();
         self.tally.set_let_go_unsent(let_go as u64);
         // In parts, as the backlog below: tried again while a full disk has the part halved.
         loop {
