@@ -41,7 +41,7 @@ fn main() {
         let request = feed.request_for("e", &data);
         let warm = Delivery::new(None, "bound".into(), "e".into(), request.clone());
         let mut parsed = sender::ParsedUrl::default();
-        sender::attempt(&client, &warm, parsed.parse(&warm.request.url), &config, &mut None).await;
+        sender::attempt(&client, &warm, parsed.parse(&warm.request.url), &config, true, &mut None).await;
         let slots = Arc::new(tokio::sync::Semaphore::new(concurrency));
         let (cpu, started) = (cpu_seconds(), Instant::now());
         let mut tasks = Vec::with_capacity(count);
@@ -51,7 +51,7 @@ fn main() {
             let delivery = Delivery::new(None, "bound".into(), "e".into(), request.clone());
             let url = parsed.parse(&delivery.request.url);
             tasks.push(tokio::spawn(async move {
-                let (outcome, _) = sender::attempt(&client, &delivery, url, &config, &mut None).await;
+                let (outcome, _) = sender::attempt(&client, &delivery, url, &config, true, &mut None).await;
                 drop(slot);
                 outcome.status() == Some(204)
             }));

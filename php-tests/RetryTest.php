@@ -185,6 +185,36 @@ final class RetryTest extends WebhookTestCase
     }
 
     /**
+     * A resend cannot tell a request the server never read from one it read and failed to
+     * answer (here: read, then reset on a kept-alive connection): it only brings forward a retry
+     * the schedule has left. With one attempt (`""`), the endpoint got the request twice: once
+     * on the reused connection, again on a new one.
+     */
+    public function testAResendAddsNoSendToTheLastAttempt(): void
+    {
+        $port = Receiver::freePort();
+        $log = "$this->dir/keepalive-$port.jsonl";
+        $this->keepAliveServer($port, $log, '1:read');
+        $result = self::runPhp(<<<PHP
+            <?php
+            \$feed = new FluentWebhook\Feed(['name' => 'ka', 'request_url' => 'http://127.0.0.1:$port/hook', 'event_trigger' => ['e']], 'ka');
+            \$ids = [];
+            for (\$i = 0; \$i < 2; \$i++) {
+                \$ids[] = FluentWebhook\dispatch('e', ['n' => \$i], [\$feed])[0];
+                FluentWebhook\\flush(10);
+            }
+            echo json_encode(['ids' => \$ids, 'log' => FluentWebhook\deliveries()]);
+            PHP, ['fluent_webhook.retry_schedule' => '', 'fluent_webhook.spool_path' => "$this->dir/spool.sqlite"]);
+        $this->assertSame(0, $result['exit'], $result['stderr'] . $result['stdout']);
+        $out = json_decode($result['stdout'], true, 512, JSON_THROW_ON_ERROR);
+        $requests = self::requests($log);
+        $this->assertSame($out['ids'], array_column($requests, 'id'), 'each sent once');
+        $rows = array_column($out['log'], null, 'id');
+        $this->assertSame('failed', $rows[$out['ids'][1]]['status'], json_encode($rows[$out['ids'][1]]['attempts']));
+        $this->assertCount(1, $rows[$out['ids'][1]]['attempts']);
+    }
+
+    /**
      * The endpoint answered 200 and sends its body slowly; the process exits while the body
      * still comes. The answer stands: the delivery is delivered, not an attempt cut off
      * without an answer and sent again by the next process.

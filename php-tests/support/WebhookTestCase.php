@@ -65,7 +65,7 @@ abstract class WebhookTestCase extends TestCase
      * Starts support/keepalive-server.php on $port, answering $answered requests per
      * connection and resetting it when the next arrives, logging requests to $log.
      */
-    protected function keepAliveServer(int $port, string $log, int $answered): void
+    protected function keepAliveServer(int $port, string $log, int|string $answered): void
     {
         $this->startServer('keepalive-server.php', $port, $log, (string) $answered);
     }

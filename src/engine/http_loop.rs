@@ -52,6 +52,8 @@ pub(super) async fn http_loop(
         let commands = commands.clone();
         let tally = Arc::clone(&tally);
         let url = parsed.parse(&delivery.request.url);
+        // A resend (see sender::attempt) only brings forward a retry the schedule has left.
+        let may_resend = delivery.attempts as usize + 1 < config.retry.max_attempts();
         tokio::spawn(async move {
             let started_at = unix_millis();
             let mut guard = InFlight {
@@ -66,7 +68,9 @@ pub(super) async fn http_loop(
                 let delivery = guard.delivery.as_ref().expect("held until handed over");
                 match &client {
                     Ok(client) => {
-                        unwinding(sender::attempt(client, delivery, url, &client_config, &mut guard.answered)).await
+                        let attempt =
+                            sender::attempt(client, delivery, url, &client_config, may_resend, &mut guard.answered);
+                        unwinding(attempt).await
                     }
                     Err(e) => (abandoned(&format!("could not create the HTTP client: {e}")), Vec::new()),
                 }

@@ -84,12 +84,14 @@ pub const PANICS_READING_THE_ANSWER: &str = "/panics-reading-the-answer";
 /// One attempt: the outcome and the first bytes of the answer. `url` is the request's URL
 /// parsed (see [`ParsedUrl`]). From the answer's status until it returns, `answered` holds the
 /// outcome and the answer's bytes so far, for an attempt whose future is dropped while it reads
-/// the rest (the process exits: see engine::http_loop::InFlight).
+/// the rest (the process exits: see engine::http_loop::InFlight). `may_resend`: the schedule
+/// has a retry left after this attempt, which a resend on a closed connection brings forward.
 pub async fn attempt(
     client: &reqwest::Client,
     delivery: &Delivery,
     url: Option<reqwest::Url>,
     config: &ClientConfig,
+    may_resend: bool,
     answered: &mut Option<(Outcome, Vec<u8>)>,
 ) -> (Outcome, Vec<u8>) {
     #[cfg(test)]
@@ -132,8 +134,14 @@ pub async fn attempt(
             // 60 deliveries spaced as a server's 1 s idle timeout, 4 of 20 at 2 s. A server
             // that read the request and closed without answering gets it again now rather
             // than after that wait, with the same webhook-id; a connection of the request's
-            // own that closes so is a failed attempt as before.
-            Err(e) if !connected && resends < RESENDS_ON_A_CLOSED_CONNECTION && closed_by_peer(&e) => resends += 1,
+            // own that closes so is a failed attempt as before. Nothing tells the two apart
+            // (the request was written; a server that read it, or began its answer, and then
+            // reset fails the same way), so a resend only brings forward a retry the schedule
+            // has left: on its last attempt (one with `""`), the endpoint got the request
+            // twice where the schedule sends it once.
+            Err(e) if may_resend && !connected && resends < RESENDS_ON_A_CLOSED_CONNECTION && closed_by_peer(&e) => {
+                resends += 1
+            }
             Err(e) if refusal(&e).is_some() => return (Outcome::refused(refusal(&e).unwrap_or_default()), Vec::new()),
             Err(e) if e.is_timeout() => return failed(format!("timed out after {} s", config.timeout.as_secs_f64())),
             Err(e) if e.is_connect() => return failed(format!("could not connect: {}", error_chain(&e))),
