@@ -233,6 +233,7 @@ final class RetryTest extends WebhookTestCase
         $this->assertFalse($result['timed_out'], 'the process hung at exit');
         $this->assertSame(0, $result['exit'], $result['stderr']);
         $this->assertStringNotContainsString('cut off', $result['stderr']);
+        $this->assertStringNotContainsString('not sent', $result['stderr'], 'it was sent, and answered');
         $later = self::runPhp('<?php FluentWebhook\\flush(2); echo json_encode(FluentWebhook\\deliveries());', $ini);
         [$row] = json_decode($later['stdout'], true, 512, JSON_THROW_ON_ERROR);
         $this->assertSame('delivered', $row['status'], json_encode($row['attempts']));
@@ -240,6 +241,32 @@ final class RetryTest extends WebhookTestCase
         $this->assertSame([null], array_column($row['attempts'], 'error'));
         $this->assertStringStartsWith('t', $row['response_excerpt'], 'what came of the body');
         $this->assertCount(1, self::requests($log), 'sent once');
+    }
+
+    /**
+     * The same with a 503 whose body is cut off at exit: the answer stands as a failed attempt
+     * with its status, retried as the schedule says, and the exit does not call it unsent.
+     */
+    public function testAServerErrorWhoseBodyIsCutOffAtExitIsRetried(): void
+    {
+        $port = Receiver::freePort();
+        $log = $this->faultServerLog($port, 'trickle:20:503,200');
+        $ini = ['fluent_webhook.spool_path' => "$this->dir/spool.sqlite", 'fluent_webhook.retry_schedule' => '0.1'];
+        $result = self::runPhp(<<<PHP
+            <?php
+            \$feed = new FluentWebhook\Feed(['name' => 'slow body', 'request_url' => 'http://127.0.0.1:$port/hook', 'event_trigger' => ['e']], 'sb');
+            FluentWebhook\dispatch('e', ['n' => 1], [\$feed]);
+            usleep(500000);
+            PHP, $ini + ['fluent_webhook.shutdown_timeout' => '0.5', 'log_errors' => '1', 'error_log' => ''], 20.0);
+        $this->assertFalse($result['timed_out'], 'the process hung at exit');
+        $this->assertSame(0, $result['exit'], $result['stderr']);
+        $this->assertStringNotContainsString('cut off', $result['stderr']);
+        $this->assertStringNotContainsString('not sent', $result['stderr'], 'it was sent, and answered');
+        $later = self::runPhp('<?php FluentWebhook\\flush(5); echo json_encode(FluentWebhook\\deliveries());', $ini);
+        [$row] = json_decode($later['stdout'], true, 512, JSON_THROW_ON_ERROR);
+        $this->assertSame('delivered', $row['status'], json_encode($row['attempts']));
+        $this->assertSame([503, 200], array_column($row['attempts'], 'status_code'));
+        $this->assertCount(2, self::requests($log));
     }
 
     public function testAnEndpointSlowerThanTheTimeoutIsRetried(): void

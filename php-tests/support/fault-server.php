@@ -7,7 +7,7 @@
 //   reset                   read the request, then reset the connection without answering
 //   partial                 send half a status line, then reset the connection
 //   slow:S                  wait S seconds, then answer 200
-//   trickle:S               answer 200 at once, then send its 100-byte body over S seconds
+//   trickle:S[:STATUS]      answer 200 (or STATUS) at once, then send its 100-byte body over S seconds
 //   redirect:N              301 with a Location of N bytes
 // Each request is logged to LOG as a JSON line (method, path, headers, body, answer).
 
@@ -61,12 +61,13 @@ while ($connection = @stream_socket_accept($server, 60)) {
         continue;
     }
     if (str_starts_with($answer, 'trickle:')) {
-        fwrite($connection, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\n");
+        [, $seconds, $status] = explode(':', $answer) + [2 => '200'];
+        fwrite($connection, "HTTP/1.1 $status X\r\nContent-Length: 100\r\nConnection: close\r\n\r\n");
         for ($sent = 0; $sent < 100; $sent++) {
             if (@fwrite($connection, 't') === false) {
                 break;
             }
-            usleep((int) ((float) substr($answer, 8) * 1e4));
+            usleep((int) ((float) $seconds * 1e4));
         }
         fclose($connection);
         continue;

@@ -177,6 +177,8 @@ impl Drop for InFlight<'_> {
             if self.commands.send(command).is_ok() {
                 if cut_off {
                     self.tally.cut_off();
+                } else {
+                    self.tally.answered_at_stop();
                 }
                 return;
             }

@@ -371,8 +371,10 @@ pub fn shutdown(grace: Duration) -> Option<ShutdownReport> {
         // The spool thread is stuck (a disk that does not answer): what it held is lost.
         Err(_) => engine.tally.lost(in_memory),
     }
-    // What it let go and the HTTP side never passed back was in memory, but not its own.
-    let in_memory = in_memory.saturating_sub(engine.tally.let_go_unsent());
+    // What it let go and the HTTP side never passed back was in memory, but not its own; an
+    // attempt whose answer came as the runtime stopped was in flight, but is not left unsent.
+    let in_memory =
+        in_memory.saturating_sub(engine.tally.let_go_unsent()).saturating_sub(engine.tally.answered_at_stops());
     let snapshot = engine.tally.snapshot();
     let (spool, spool_in_memory) = engine.tally.spool_location();
     let warnings = engine.tally.take_warnings();

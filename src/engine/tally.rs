@@ -57,6 +57,8 @@ pub struct Tally {
     parked: AtomicU64,
     lost: AtomicU64,
     cut_offs: AtomicU64,
+    /// Attempts under way at the runtime's stop whose answer had come (see http_loop's InFlight).
+    answered_at_stop: AtomicU64,
     /// Deliveries still queued for the HTTP side at the stop that this process had let go
     /// (see SpoolWorker::let_go): counted in memory, but not this process's to send.
     let_go_unsent: AtomicU64,
@@ -221,6 +223,16 @@ impl Tally {
 
     pub fn cut_offs(&self) -> u64 {
         self.cut_offs.load(Ordering::Relaxed)
+    }
+
+    /// An attempt under way at the runtime's stop handed to the spool thread with its answer,
+    /// whose body was still coming: sent and answered, not among those the exit left unsent.
+    pub fn answered_at_stop(&self) {
+        self.answered_at_stop.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn answered_at_stops(&self) -> u64 {
+        self.answered_at_stop.load(Ordering::Relaxed)
     }
 
     /// At the stop: how many deliveries let go were still queued for the HTTP side.
