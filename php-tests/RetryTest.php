@@ -221,26 +221,12 @@ final class RetryTest extends WebhookTestCase
      */
     public function testAnAnswerWhoseBodyIsCutOffAtExitStands(): void
     {
-        $port = Receiver::freePort();
-        $log = $this->faultServerLog($port, 'trickle:20');
-        $ini = ['fluent_webhook.spool_path' => "$this->dir/spool.sqlite", 'fluent_webhook.retry_schedule' => '0.1'];
-        $result = self::runPhp(<<<PHP
-            <?php
-            \$feed = new FluentWebhook\Feed(['name' => 'slow body', 'request_url' => 'http://127.0.0.1:$port/hook', 'event_trigger' => ['e']], 'sb');
-            FluentWebhook\dispatch('e', ['n' => 1], [\$feed]);
-            usleep(500000);
-            PHP, $ini + ['fluent_webhook.shutdown_timeout' => '0.5', 'log_errors' => '1', 'error_log' => ''], 20.0);
-        $this->assertFalse($result['timed_out'], 'the process hung at exit');
-        $this->assertSame(0, $result['exit'], $result['stderr']);
-        $this->assertStringNotContainsString('cut off', $result['stderr']);
-        $this->assertStringNotContainsString('not sent', $result['stderr'], 'it was sent, and answered');
-        $later = self::runPhp('<?php FluentWebhook\\flush(2); echo json_encode(FluentWebhook\\deliveries());', $ini);
-        [$row] = json_decode($later['stdout'], true, 512, JSON_THROW_ON_ERROR);
+        [$row, $requests] = $this->answerCutOffAtExit('trickle:20');
         $this->assertSame('delivered', $row['status'], json_encode($row['attempts']));
         $this->assertSame([200], array_column($row['attempts'], 'status_code'));
         $this->assertSame([null], array_column($row['attempts'], 'error'));
         $this->assertStringStartsWith('t', $row['response_excerpt'], 'what came of the body');
-        $this->assertCount(1, self::requests($log), 'sent once');
+        $this->assertCount(1, $requests, 'sent once');
     }
 
     /**
@@ -249,8 +235,22 @@ final class RetryTest extends WebhookTestCase
      */
     public function testAServerErrorWhoseBodyIsCutOffAtExitIsRetried(): void
     {
+        [$row, $requests] = $this->answerCutOffAtExit('trickle:20:503,200');
+        $this->assertSame('delivered', $row['status'], json_encode($row['attempts']));
+        $this->assertSame([503, 200], array_column($row['attempts'], 'status_code'));
+        $this->assertCount(2, $requests);
+    }
+
+    /**
+     * One delivery to a fault server answering `$answers`, from a process that exits 0.5 s
+     * into an answer whose body trickles: asserts the exit neither hung nor called the
+     * delivery cut off or unsent, and returns its log row once a next process flushed, with
+     * the requests the server read.
+     */
+    private function answerCutOffAtExit(string $answers): array
+    {
         $port = Receiver::freePort();
-        $log = $this->faultServerLog($port, 'trickle:20:503,200');
+        $log = $this->faultServerLog($port, $answers);
         $ini = ['fluent_webhook.spool_path' => "$this->dir/spool.sqlite", 'fluent_webhook.retry_schedule' => '0.1'];
         $result = self::runPhp(<<<PHP
             <?php
@@ -264,9 +264,7 @@ final class RetryTest extends WebhookTestCase
         $this->assertStringNotContainsString('not sent', $result['stderr'], 'it was sent, and answered');
         $later = self::runPhp('<?php FluentWebhook\\flush(5); echo json_encode(FluentWebhook\\deliveries());', $ini);
         [$row] = json_decode($later['stdout'], true, 512, JSON_THROW_ON_ERROR);
-        $this->assertSame('delivered', $row['status'], json_encode($row['attempts']));
-        $this->assertSame([503, 200], array_column($row['attempts'], 'status_code'));
-        $this->assertCount(2, self::requests($log));
+        return [$row, self::requests($log)];
     }
 
     public function testAnEndpointSlowerThanTheTimeoutIsRetried(): void
