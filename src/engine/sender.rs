@@ -99,7 +99,6 @@ pub async fn attempt(
         panic!("a test's panic");
     }
     let started = Instant::now();
-    let failed = |reason: String| (Outcome::no_answer(reason, started.elapsed()), Vec::new());
     // reqwest resolves no name for an IP-literal URL, so the resolver never sees these: they
     // are checked here.
     if let Some(address) = url.as_ref().and_then(literal_address) {
@@ -107,46 +106,9 @@ pub async fn attempt(
             return (Outcome::refused(reason), Vec::new());
         }
     }
-    let timestamp = unix_now();
-    let mut resends = 0;
-    let mut response = loop {
-        let mut builder = match request_builder(client, delivery, url.clone(), timestamp) {
-            Ok(builder) => builder,
-            Err(reason) => return failed(reason),
-        };
-        if resends > 0 {
-            // Within the attempt's time, not a new timeout.
-            builder = builder.timeout(config.timeout.saturating_sub(started.elapsed()));
-        }
-        let (sent, connected) = CONNECTED
-            .scope(std::cell::Cell::new(false), async {
-                let sent = builder.send().await;
-                (sent, CONNECTED.with(std::cell::Cell::get))
-            })
-            .await;
-        // Errors name no URL: its query string may hold credentials, and the log shows reasons.
-        match sent.map_err(reqwest::Error::without_url) {
-            Ok(response) => break response,
-            // A kept-alive connection the server closed as the request went out on it (its
-            // idle timeout, its limit of requests per connection): the request is sent again
-            // on another, as curl and browsers do. Recorded as a failed attempt, it waited
-            // for the schedule's next retry (5 s by default) though the endpoint was up: 2 of
-            // 60 deliveries spaced as a server's 1 s idle timeout, 4 of 20 at 2 s. A server
-            // that read the request and closed without answering gets it again now rather
-            // than after that wait, with the same webhook-id; a connection of the request's
-            // own that closes so is a failed attempt as before. Nothing tells the two apart
-            // (the request was written; a server that read it, or began its answer, and then
-            // reset fails the same way), so a resend only brings forward a retry the schedule
-            // has left: on its last attempt (one with `""`), the endpoint got the request
-            // twice where the schedule sends it once.
-            Err(e) if may_resend && !connected && resends < RESENDS_ON_A_CLOSED_CONNECTION && closed_by_peer(&e) => {
-                resends += 1
-            }
-            Err(e) if refusal(&e).is_some() => return (Outcome::refused(refusal(&e).unwrap_or_default()), Vec::new()),
-            Err(e) if e.is_timeout() => return failed(format!("timed out after {} s", config.timeout.as_secs_f64())),
-            Err(e) if e.is_connect() => return failed(format!("could not connect: {}", error_chain(&e))),
-            Err(e) => return failed(error_chain(&e)),
-        }
+    let mut response = match send(client, delivery, url, config, may_resend, started).await {
+        Ok(response) => response,
+        Err(outcome) => return (outcome, Vec::new()),
     };
     let status = response.status().as_u16();
     let header = |name| response.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok()).map(str::to_string);
@@ -177,6 +139,65 @@ pub async fn attempt(
     .await;
     let excerpt = answered.take().map(|(_, excerpt)| excerpt).unwrap_or_default();
     (outcome(started.elapsed()), excerpt)
+}
+
+/// Sends the attempt's request: its answer, or the outcome of an attempt without one. A request
+/// that went out on a kept-alive connection the server was closing (its idle timeout, its limit
+/// of requests per connection) is sent again on another. Recorded as a failed attempt, it
+/// waited for the schedule's next retry (5 s by default) though the endpoint was up: 2 of 60
+/// deliveries spaced as a server's 1 s idle timeout, 4 of 20 at 2 s. Nothing tells that apart
+/// from a server that read the request, or began its answer, and then reset, so it is sent
+/// again only when the schedule has a retry left (`may_resend`), which this brings forward,
+/// with the same webhook-id; on a last attempt the endpoint would get it twice where the
+/// schedule sends it once. A connection of the request's own that closes so is a failed
+/// attempt.
+async fn send(
+    client: &reqwest::Client,
+    delivery: &Delivery,
+    url: Option<reqwest::Url>,
+    config: &ClientConfig,
+    may_resend: bool,
+    started: Instant,
+) -> Result<reqwest::Response, Outcome> {
+    let timestamp = unix_now();
+    let mut resends = 0;
+    loop {
+        let mut builder = request_builder(client, delivery, url.clone(), timestamp)
+            .map_err(|reason| Outcome::no_answer(reason, started.elapsed()))?;
+        if resends > 0 {
+            // Within the attempt's time, not a new timeout.
+            builder = builder.timeout(config.timeout.saturating_sub(started.elapsed()));
+        }
+        let (sent, connected) = CONNECTED
+            .scope(std::cell::Cell::new(false), async {
+                let sent = builder.send().await;
+                (sent, CONNECTED.with(std::cell::Cell::get))
+            })
+            .await;
+        // Errors name no URL: its query string may hold credentials, and the log shows reasons.
+        match sent.map_err(reqwest::Error::without_url) {
+            Ok(response) => return Ok(response),
+            Err(e) if may_resend && !connected && resends < RESENDS_ON_A_CLOSED_CONNECTION && closed_by_peer(&e) => {
+                resends += 1
+            }
+            Err(e) => return Err(without_answer(&e, config, started)),
+        }
+    }
+}
+
+/// The outcome of a request that got no answer.
+fn without_answer(error: &reqwest::Error, config: &ClientConfig, started: Instant) -> Outcome {
+    if let Some(reason) = refusal(error) {
+        return Outcome::refused(reason);
+    }
+    let reason = if error.is_timeout() {
+        format!("timed out after {} s", config.timeout.as_secs_f64())
+    } else if error.is_connect() {
+        format!("could not connect: {}", error_chain(error))
+    } else {
+        error_chain(error)
+    };
+    Outcome::no_answer(reason, started.elapsed())
 }
 
 /// The request of one attempt, its headers stamped with `timestamp`, or why it cannot be sent.
