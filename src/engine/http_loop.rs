@@ -169,17 +169,14 @@ impl Drop for InFlight<'_> {
         if let Some(delivery) = self.delivery.take() {
             let delivery = Box::new(delivery);
             let started_at = self.started_at;
-            let command = match self.answered.take() {
-                Some((outcome, excerpt)) => Command::Finished { delivery, outcome, started_at, excerpt },
-                None => Command::CutOff { delivery, started_at },
-            };
-            let cut_off = matches!(command, Command::CutOff { .. });
-            if self.commands.send(command).is_ok() {
-                if cut_off {
-                    self.tally.cut_off();
-                } else {
-                    self.tally.answered_at_stop();
+            let (command, counted): (_, fn(&Tally)) = match self.answered.take() {
+                Some((outcome, excerpt)) => {
+                    (Command::Finished { delivery, outcome, started_at, excerpt }, Tally::answered_at_stop)
                 }
+                None => (Command::CutOff { delivery, started_at }, Tally::cut_off),
+            };
+            if self.commands.send(command).is_ok() {
+                counted(self.tally);
                 return;
             }
         }
