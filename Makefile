@@ -11,7 +11,7 @@ SO        := target/release/libfluent_webhook.so
 PHP_DEV   := scripts/php-dev
 PHPUNIT   ?= $(shell command -v phpunit || echo /usr/bin/phpunit)
 
-.PHONY: all build deps test test-rust test-php e2e demo install crash-window fuzz valgrind bench clean
+.PHONY: all build deps test test-rust test-php e2e demo install crash-window fuzz valgrind bench bench-floors clean
 
 # Seconds each fuzz target runs in `make fuzz`.
 FUZZ_SECONDS ?= 60
@@ -48,6 +48,13 @@ bench: build
 	# The bounds (examples/), apart, so that the extension's .so is not rebuilt without PHP.
 	cargo build --release --no-default-features --examples --target-dir target/bound
 	scripts/bench.sh
+
+# The throughput and CPU targets asked of the extension and of the cheapest senders that keep
+# each delivery in SQLite before its request, in alternated rounds (BENCH_ROUNDS, default 5).
+bench-floors: build
+	command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+	cargo build --release --no-default-features --examples --target-dir target/bound
+	scripts/bench.sh scripts/bench-floors.php
 
 # How long a dispatched delivery lives only in memory before the spool has it.
 crash-window: build

@@ -4,6 +4,7 @@
 //   env: BENCH_NGINX (URL answering 204), BENCH_SLOW (URL answering after 500 ms),
 //        BENCH_DOWN (URL nobody listens on), BENCH_SCALE (1 = full run, smaller = smoke)
 
+require __DIR__ . '/bench-lib.php';
 require '/usr/share/wordpress/wp-includes/class-requests.php';
 Requests::register_autoloader();
 
@@ -11,8 +12,7 @@ $nginx = getenv('BENCH_NGINX');
 $slow = getenv('BENCH_SLOW');
 $down = getenv('BENCH_DOWN');
 $scale = (float) (getenv('BENCH_SCALE') ?: 1);
-$data = json_decode(file_get_contents(__DIR__ . '/../fixtures/events/order_paid_done.json'), true);
-$body = json_encode($data);
+[$data, $body] = sample_event();
 $n = fn (int $full) => max(10, (int) ($full * $scale));
 
 function feeds(string $url, int $count): array
@@ -25,43 +25,10 @@ function feeds(string $url, int $count): array
     return $feeds;
 }
 
-function percentile(array $values, float $p): float
-{
-    if ($values === []) {
-        return NAN;
-    }
-    sort($values);
-    return $values[min(count($values) - 1, (int) floor($p * (count($values) - 1)))];
-}
-
-function cpu(): float
-{
-    $u = getrusage();
-    return $u['ru_utime.tv_sec'] + $u['ru_utime.tv_usec'] / 1e6 + $u['ru_stime.tv_sec'] + $u['ru_stime.tv_usec'] / 1e6;
-}
-
 function rss_kb(string $field = 'VmRSS'): int
 {
     preg_match("/^$field:\\s+(\\d+)/m", file_get_contents('/proc/self/status'), $m);
     return (int) $m[1];
-}
-
-/// CPU seconds (user+sys) of nginx, master and workers, from /proc; 0 when unknown.
-function nginx_cpu(): float
-{
-    $pidFile = getenv('BENCH_NGINX_PID');
-    $master = $pidFile && is_file($pidFile) ? (int) file_get_contents($pidFile) : 0;
-    if ($master <= 0) {
-        return 0.0;
-    }
-    $pids = array_merge([$master], array_map('intval', preg_split('/\s+/', trim((string) @file_get_contents("/proc/$master/task/$master/children")), -1, PREG_SPLIT_NO_EMPTY)));
-    $ticks = 0;
-    foreach ($pids as $pid) {
-        $stat = (string) @file_get_contents("/proc/$pid/stat");
-        $fields = explode(' ', substr($stat, strrpos($stat, ')') + 2));
-        $ticks += (int) ($fields[11] ?? 0) + (int) ($fields[12] ?? 0);
-    }
-    return $ticks / 100;
 }
 
 function requests_post(string $url, string $body, bool $blocking): void
@@ -137,77 +104,18 @@ $row('request time, endpoint 0 ms vs 500 ms: median µs', sprintf('%.1f vs %.1f'
 // (scripts/bench-throughput.php) with a spool file, then again with the spool in memory:
 // the second shows what the rest of the engine can do without the disk.
 $total = $n(100000);
-$throughput = function (string $spool) use ($nginx, $total) {
-    $before = nginx_cpu();
-    $out = shell_exec(sprintf('%s -d fluent_webhook.retry_schedule= -d fluent_webhook.spool_path=%s %s %s %d 2>&1',
-        escapeshellarg(PHP_BINARY), escapeshellarg($spool), escapeshellarg(__DIR__ . '/bench-throughput.php'),
-        escapeshellarg($nginx), $total));
-    $run = json_decode((string) $out, true) ?? ['seconds' => NAN, 'dispatch_seconds' => NAN, 'flushed' => false, 'cpu_seconds' => NAN,
-        'stats' => ['delivered' => 0, 'failed' => 0, 'spool' => trim((string) $out)]];
-    $run['nginx_cpu_seconds'] = nginx_cpu() - $before;
-    return $run;
-};
 // Its own spool file: this process's spool thread would otherwise claim and send part of it.
-$ours = $throughput(dirname(ini_get('fluent_webhook.spool_path')) . '/throughput.sqlite');
+$ours = throughput_run($nginx, $total, dirname(ini_get('fluent_webhook.spool_path')) . '/throughput.sqlite');
 $oursRate = $total / $ours['seconds'];
 $oursCpu = $ours['cpu_seconds'] / $total * 1e6;
 $stats = $ours['stats'];
-$memorySpool = $throughput('');
+$memorySpool = throughput_run($nginx, $total, '');
 
-// The best pure PHP can do: 32 handles reused for keep-alive. $encodeEach: the body
-// json_encode()d per request, as a site sending each event's own data must (and as dispatch()
-// does), rather than once for the whole run.
-$curlMulti = function (bool $encodeEach) use ($nginx, $body, $data, $total) {
-    $nginxBefore = nginx_cpu();
-    $multi = curl_multi_init();
-    curl_multi_setopt($multi, CURLMOPT_MAX_HOST_CONNECTIONS, 32);
-    $cpu = cpu();
-    $t = hrtime(true);
-    $sent = $done = 0;
-    $payload = fn () => $encodeEach ? json_encode($data) : $body;
-    $make = function () use ($nginx, $payload) {
-        $h = curl_init($nginx);
-        curl_setopt_array($h, [CURLOPT_POST => true, CURLOPT_POSTFIELDS => $payload(),
-            CURLOPT_RETURNTRANSFER => true, CURLOPT_HTTPHEADER => ['Content-Type: application/json'], CURLOPT_TIMEOUT => 15]);
-        return $h;
-    };
-    for (; $sent < min(32, $total); $sent++) {
-        curl_multi_add_handle($multi, $make());
-    }
-    $deadline = microtime(true) + 600;
-    do {
-        curl_multi_exec($multi, $running);
-        curl_multi_select($multi, 0.05);
-        while ($info = curl_multi_info_read($multi)) {
-            $h = $info['handle'];
-            $done++;
-            curl_multi_remove_handle($multi, $h);
-            if ($sent < $total) {
-                curl_setopt($h, CURLOPT_POSTFIELDS, $payload());
-                curl_multi_add_handle($multi, $h);
-                $sent++;
-            } else {
-                curl_close($h);
-            }
-        }
-    } while ($done < $total && microtime(true) < $deadline);
-    $seconds = (hrtime(true) - $t) / 1e9;
-    return ['rate' => $done / $seconds, 'cpu' => (cpu() - $cpu) / $total * 1e6, 'nginx' => (nginx_cpu() - $nginxBefore) / $total * 1e6];
-};
-['rate' => $curlRate, 'cpu' => $curlCpu, 'nginx' => $curlNginx] = $curlMulti(false);
-['rate' => $curlEachRate, 'cpu' => $curlEachCpu] = $curlMulti(true);
+// The best pure PHP can do, its one body encoded once, then encoded for each request.
+['rate' => $curlRate, 'cpu' => $curlCpu, 'nginx' => $curlNginx] = curl_multi_run($nginx, $data, $total, false);
+['rate' => $curlEachRate, 'cpu' => $curlEachCpu] = curl_multi_run($nginx, $data, $total, true);
 
-$wrkPlaceholder = tempnam(sys_get_temp_dir(), 'wrk');
-$wrkScript = "$wrkPlaceholder.lua";
-file_put_contents($wrkScript, "wrk.method = 'POST'\nwrk.headers['Content-Type'] = 'application/json'\nwrk.body = io.open('" . addslashes(__DIR__ . '/../fixtures/events/order_paid_done.json') . "'):read('*a')\n");
-$nginxBefore = nginx_cpu();
-$wrk = shell_exec(sprintf('wrk -t2 -c32 -d%ds -s %s %s 2>&1', max(2, (int) (10 * $scale)), escapeshellarg($wrkScript), escapeshellarg($nginx)));
-preg_match('/Requests\/sec:\s+([\d.]+)/', (string) $wrk, $m);
-$wrkRate = (float) ($m[1] ?? 0);
-preg_match('/(\d+) requests in/', (string) $wrk, $m);
-$wrkNginx = (nginx_cpu() - $nginxBefore) / max(1, (int) ($m[1] ?? 0)) * 1e6;
-unlink($wrkScript);
-unlink($wrkPlaceholder);
+['rate' => $wrkRate, 'nginx' => $wrkNginx] = wrk_run($nginx, max(2, (int) (10 * $scale)));
 
 $row("deliveries/s, $total dispatched then flush()", sprintf('%.0f (dispatch loop %.1f s, flushed: %s)', $oursRate, $ours['dispatch_seconds'], $ours['flushed'] ? 'yes' : 'NO'),
     sprintf('curl_multi ×32 %.0f; wrk -c32 %.0f', $curlRate, $wrkRate),
@@ -225,30 +133,13 @@ $row('CPU µs per delivery (user+sys of this process)', sprintf('%.0f (PHP %.0f,
 $row('  the same, curl_multi encoding each body (as dispatch() does): /s; CPU µs', '',
     sprintf('%.0f; %.0f', $curlEachRate, $curlEachCpu), sprintf('%.2f× its /s; %.2f× its CPU', $oursRate / $curlEachRate, $oursCpu / $curlEachCpu), '');
 // Bounds: the same run with the spool in memory, and each part of a delivery's work on its
-// own (examples/, built by `make bench`):
-//   cargo build --release --no-default-features --examples --target-dir target/bound
+// own (examples/, built by `make bench`).
 $row('  bound: same, spool in memory: deliveries/s; CPU µs', sprintf('%.0f; %.0f', $total / $memorySpool['seconds'], $memorySpool['cpu_seconds'] / $total * 1e6),
     '', sprintf('%.2f× curl_multi', $total / $memorySpool['seconds'] / $curlRate), '');
-$example = function (string $name, string ...$args) {
-    $binary = __DIR__ . "/../target/bound/release/examples/$name";
-    if (!is_executable($binary)) {
-        return null;
-    }
-    // The files of earlier runs written back first, not during this one (it moved sqlite_floor
-    // from 6 to 18 µs).
-    shell_exec('sync');
-    $output = (string) shell_exec(sprintf('cd %s && %s %s', escapeshellarg(dirname(__DIR__)), escapeshellarg($binary),
-        implode(' ', array_map('escapeshellarg', $args))));
-    $figures = json_decode($output, true);
-    if (!is_array($figures)) {
-        fwrite(STDERR, "bench: examples/$name gave no figures (its row is left out): $output\n");
-    }
-    return is_array($figures) ? $figures : null;
-};
 $boundFiles = dirname(ini_get('fluent_webhook.spool_path'));
-$httpBound = $example('http_bound', $nginx, (string) $total, '32');
-$httpFloor = $example('http_floor', $nginx, (string) $total, '32');
-$spoolBound = $example('spool_bound', "$boundFiles/spool-bound.sqlite", (string) $total);
+$httpBound = example_run('http_bound', $nginx, (string) $total, '32');
+$httpFloor = example_run('http_floor', $nginx, (string) $total, '32');
+$spoolBound = example_run('spool_bound', "$boundFiles/spool-bound.sqlite", (string) $total);
 foreach (['HTTP side alone (http_bound)' => $httpBound,
           'HTTP floor (http_floor)' => $httpFloor] as $what => $bound) {
     if ($bound) {
@@ -256,7 +147,7 @@ foreach (['HTTP side alone (http_bound)' => $httpBound,
             '', sprintf('%.2f× curl_multi; %.0f %% of wrk', $bound['deliveries_per_second'] / $curlRate, $bound['deliveries_per_second'] / max(1, $wrkRate) * 100), '');
     }
 }
-$sqliteFloor = $example('sqlite_floor', "$boundFiles/sqlite-floor.sqlite", (string) $total);
+$sqliteFloor = example_run('sqlite_floor', "$boundFiles/sqlite-floor.sqlite", (string) $total);
 if ($spoolBound) {
     $row('  bound: spool alone (spool_bound): CPU µs', sprintf('%.1f', $spoolBound['cpu_us_per_delivery']), '', '', '');
 }
@@ -322,7 +213,7 @@ $togetherRows = [
     'epoll_floor, no tokio or hyper, each body encoded' => ['epoll_floor', ['1']],
 ];
 foreach ($togetherRows as $what => [$name, $args]) {
-    $together = $example($name, $nginx, "$boundFiles/$name.sqlite", (string) $total, '32', ...$args);
+    $together = example_run($name, $nginx, "$boundFiles/$name.sqlite", (string) $total, '32', ...$args);
     if ($together) {
         $row("  floor, the cheapest pieces together ($what): /s; CPU µs",
             sprintf('%.0f; %.1f', $together['deliveries_per_second'], $together['cpu_us_per_delivery']),

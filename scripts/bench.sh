@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: starts nginx answering 204 on 127.0.0.1 (access log off, keep-alive on) and a
-# PHP endpoint that answers after 500 ms, then runs scripts/bench.php against them.
+# PHP endpoint that answers after 500 ms, then runs scripts/bench.php against them, or the
+# script given (`make bench-floors`: scripts/bench-floors.php).
 # BENCH_SCALE=0.05 makes a smoke run of a few seconds.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,4 +44,4 @@ done
 sync
 BENCH_NGINX="http://127.0.0.1:$nginx_port/hook" BENCH_NGINX_PID="$dir/nginx.pid" BENCH_SLOW="http://127.0.0.1:$slow_port/hook" \
 BENCH_DOWN="http://127.0.0.1:$down_port/hook" FLUENT_WEBHOOK_SPOOL="$dir/spool.sqlite" \
-  "$root/scripts/php-dev" -d fluent_webhook.retry_schedule= -d memory_limit=2G "$root/scripts/bench.php"
+  "$root/scripts/php-dev" -d fluent_webhook.retry_schedule= -d memory_limit=2G "${1:-$root/scripts/bench.php}"
