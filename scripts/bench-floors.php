@@ -85,3 +85,4 @@ foreach ($met as $name => $counts) {
     echo $line([$name, $counts['1.2× curl_multi'], $counts['85 % of wrk'], $counts['CPU under curl_multi'], '', '']), "\n";
 }
 printf("\nmachine: %s, %d cores; PHP %s; %d deliveries per sender and round\n", php_uname('m'), (int) shell_exec('nproc'), PHP_VERSION, $total);
+exit(bench_status());

@@ -3,6 +3,20 @@
 // both measure: CPU time, nginx's share, curl_multi, wrk, our throughput run and the bounds
 // in examples/. Every loop is bounded.
 
+/// A figure a run could not measure. The table is printed without it, and the run ends with
+/// status 1 (bench_status), so that `make bench-smoke` in `make test` fails.
+function figure_missing(string $why): void
+{
+    fwrite(STDERR, "bench: $why\n");
+    $GLOBALS['bench_figures_missing'] = true;
+}
+
+/// The exit status of a run: 1 when a figure was missing.
+function bench_status(): int
+{
+    return empty($GLOBALS['bench_figures_missing']) ? 0 : 1;
+}
+
 function percentile(array $values, float $p): float
 {
     if ($values === []) {
@@ -55,6 +69,9 @@ function throughput_run(string $nginx, int $total, string $spool): array
     $run = json_decode((string) $out, true) ?? ['seconds' => NAN, 'dispatch_seconds' => NAN, 'flushed' => false, 'cpu_seconds' => NAN,
         'stats' => ['delivered' => 0, 'failed' => 0, 'spool' => trim((string) $out)]];
     $run['nginx_cpu_seconds'] = nginx_cpu() - $before;
+    if (!$run['flushed']) {
+        figure_missing("the throughput run of $total deliveries did not finish: " . json_encode($run['stats']));
+    }
     return $run;
 }
 
@@ -114,6 +131,9 @@ function wrk_run(string $nginx, int $seconds): array
     $out = shell_exec(sprintf('wrk -t2 -c32 -d%ds -s %s %s 2>&1', $seconds, escapeshellarg($script), escapeshellarg($nginx)));
     preg_match('/Requests\/sec:\s+([\d.]+)/', (string) $out, $m);
     $rate = (float) ($m[1] ?? 0);
+    if ($rate <= 0) {
+        figure_missing("wrk gave no rate: $out");
+    }
     preg_match('/(\d+) requests in/', (string) $out, $m);
     $nginxCpu = (nginx_cpu() - $nginxBefore) / max(1, (int) ($m[1] ?? 0)) * 1e6;
     unlink($script);
@@ -128,6 +148,7 @@ function example_run(string $name, string ...$args): ?array
 {
     $binary = __DIR__ . "/../target/bound/release/examples/$name";
     if (!is_executable($binary)) {
+        figure_missing("examples/$name is not built (its row is left out)");
         return null;
     }
     // The files of earlier runs written back first, not during this one (it moved sqlite_floor
@@ -137,7 +158,7 @@ function example_run(string $name, string ...$args): ?array
         implode(' ', array_map('escapeshellarg', $args))));
     $figures = json_decode($output, true);
     if (!is_array($figures)) {
-        fwrite(STDERR, "bench: examples/$name gave no figures (its row is left out): $output\n");
+        figure_missing("examples/$name gave no figures (its row is left out): $output");
     }
     return is_array($figures) ? $figures : null;
 }

@@ -237,6 +237,9 @@ foreach (FluentWebhook\deliveries(['feed' => 'bench-0', 'limit' => 10000]) as $e
         $latencies[] = ($attempt['at'] - $entry['created_at']) * 1000 + $attempt['duration_ms'];
     }
 }
+if ($latencies === []) {
+    figure_missing('the delivery log has none of the light load\'s deliveries');
+}
 $row(sprintf('dispatch → answered latency, light load (%d): p50 / p99 ms', count($latencies)),
     sprintf('%.0f / %.0f (the log has 1 ms resolution)', percentile($latencies, 0.5), percentile($latencies, 0.99)), '', '', 'p50 ≤ 1 ms');
 
@@ -246,6 +249,9 @@ $memory = shell_exec(sprintf('%s -d fluent_webhook.retry_schedule=3600 -d fluent
     escapeshellarg(PHP_BINARY), escapeshellarg(dirname(ini_get('fluent_webhook.spool_path')) . '/memory.sqlite'),
     escapeshellarg(__DIR__ . '/bench-memory.php'), escapeshellarg($down), $n(100000)));
 $memory = json_decode((string) $memory, true) ?? ['payload_mb' => 0, 'rss_growth_mb' => 0, 'peak_growth_mb' => 0, 'cap_mb' => 0];
+if ($memory['payload_mb'] <= 0) {
+    figure_missing('the memory run gave no figures');
+}
 $row(sprintf('RSS growth with %d queued to a down endpoint, MB', $n(100000)),
     sprintf('%.0f (peak %.0f)', $memory['rss_growth_mb'], $memory['peak_growth_mb']), sprintf('payload %.0f MB; cap %.0f MB', $memory['payload_mb'], $memory['cap_mb']),
     sprintf('%.2f× payload', $memory['peak_growth_mb'] / max(1, $memory['payload_mb'])), '≤ 2× payload, bounded by the cap');
@@ -259,3 +265,4 @@ foreach ($rows as $r) {
 }
 printf("\nmachine: %s, %d cores; PHP %s; spool %s; deliveries delivered %d, failed %d\n",
     php_uname('m'), (int) shell_exec('nproc'), PHP_VERSION, $stats['spool'], $stats['delivered'], $stats['failed']);
+exit(bench_status());
