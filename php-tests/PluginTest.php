@@ -495,6 +495,40 @@ final class PluginTest extends TestCase
         return $out;
     }
 
+    /**
+     * An order whose items each refer back to the order, as objects of a model graph do. The
+     * walk followed every back reference again down to its depth limit, each level once per
+     * item: with ten items the checkout's request ended in a fatal error (memory or time)
+     * that no catch stops. Each object is shaped once; a reference back to one being shaped
+     * becomes null.
+     */
+    public function testAnOrderWhoseItemsReferBackToItIsShapedOnce(): void
+    {
+        $eventData = dirname(__DIR__) . '/wordpress/fluent-webhook/src/EventData.php';
+        $script = tempnam(sys_get_temp_dir(), 'fw-plugin-') . '.php';
+        file_put_contents($script, <<<PHP
+            <?php
+            require '$eventData';
+            \$order = new stdClass();
+            \$order->id = 7;
+            \$order->items = [];
+            foreach (range(1, 10) as \$i) {
+                \$item = new stdClass();
+                \$item->sku = "A\$i";
+                \$item->order = \$order;
+                \$order->items[] = \$item;
+            }
+            echo json_encode(FluentWebhookPlugin\EventData::shape(['order' => \$order]));
+            PHP);
+        $command = escapeshellarg(PHP_BINARY) . ' -d memory_limit=128M -d max_execution_time=20 ' . escapeshellarg($script) . ' 2>&1';
+        $output = shell_exec($command);
+        unlink($script);
+        $data = json_decode((string) $output, true);
+        $this->assertIsArray($data, (string) $output);
+        $this->assertCount(10, $data['order']['items']);
+        $this->assertSame(['sku' => 'A1', 'order' => null], $data['order']['items'][0]);
+    }
+
     public function testAModelGraphThatRefersToItselfEnds(): void
     {
         $node = new \stdClass();

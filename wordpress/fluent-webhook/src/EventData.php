@@ -69,12 +69,20 @@ final class EventData
         }
     }
 
-    private static function plain(mixed $value, int $depth): mixed
+    /** @param array<int, true> $path the objects being shaped around $value (spl_object_id) */
+    private static function plain(mixed $value, int $depth, array $path = []): mixed
     {
         if ($depth > self::MAX_DEPTH) {
             return null;
         }
         if (is_object($value)) {
+            // A reference back to an object being shaped (an item's order): its data is there
+            // already. Followed, each back reference walked the graph again down to MAX_DEPTH.
+            $id = spl_object_id($value);
+            if (isset($path[$id])) {
+                return null;
+            }
+            $path[$id] = true;
             $value = match (true) {
                 method_exists($value, 'toArray') => $value->toArray(),
                 $value instanceof \JsonSerializable => $value->jsonSerialize(),
@@ -84,7 +92,7 @@ final class EventData
         }
         if (is_array($value)) {
             foreach ($value as $key => $item) {
-                $value[$key] = self::plain($item, $depth + 1);
+                $value[$key] = self::plain($item, $depth + 1, $path);
             }
         }
         return $value;
