@@ -246,6 +246,24 @@ final class PluginTest extends TestCase
         $this->assertSame('{"email":"ada@example.test","total":123.45}', $body);
     }
 
+    public function testADateWithAToArrayOfItsOwnIsWrittenAsADate(): void
+    {
+        // Carbon's shape: a DateTime with toArray() (its parts) and jsonSerialize().
+        $carbon = new class ('2026-01-02 03:04:05') extends \DateTimeImmutable implements \JsonSerializable {
+            public function toArray(): array
+            {
+                return ['year' => 2026, 'month' => 1, 'day' => 2];
+            }
+
+            public function jsonSerialize(): string
+            {
+                return $this->format(DATE_ATOM);
+            }
+        };
+        $data = EventData::shape(['order' => ['id' => 1, 'paid_at' => $carbon]]);
+        $this->assertSame('2026-01-02 03:04:05', $data['order']['paid_at']);
+    }
+
     public function testASubscriptionOrderCarriesItsSubscription(): void
     {
         $data = EventData::shape(['order' => ['id' => 9, 'subscriptions' => [['id' => 3, 'status' => 'active']]]]);

@@ -83,10 +83,12 @@ final class EventData
                 return null;
             }
             $path[$id] = true;
+            // A date first: Carbon, which WPFluent's models hold their dates in, has a toArray()
+            // of its parts too. Written as the models write theirs (the samples' created_at).
             $value = match (true) {
+                $value instanceof \DateTimeInterface => $value->format('Y-m-d H:i:s'),
                 method_exists($value, 'toArray') => $value->toArray(),
                 $value instanceof \JsonSerializable => $value->jsonSerialize(),
-                $value instanceof \DateTimeInterface => $value->format('Y-m-d H:i:s'),
                 default => get_object_vars($value),
             };
         }
