@@ -402,6 +402,28 @@ final class PluginTest extends TestCase
     }
 
     /**
+     * A request that switches to another site of a network (switch_to_blog) and fires an
+     * event there: the store built its Feed objects once per request, and sent the other
+     * site's order to the first site's feeds.
+     */
+    public function testTheFeedsAreThoseOfTheSiteTheRequestIsOn(): void
+    {
+        $out = $this->runWithSpool(<<<'PHP'
+            $sites += [3 => []];
+            $store = new FeedStore();
+            $store->insert(['name' => 'CRM of site 1', 'request_url' => $refused, 'event_trigger' => ['order_paid_done']]);
+            $names = fn () => array_map(fn ($feed) => $feed->name(), $store->feeds());
+            $seen = ['site 1' => $names()];
+            switch_to_blog(3);
+            $seen['site 3'] = $names();
+            restore_current_blog();
+            $seen['site 1 again'] = $names();
+            echo json_encode($seen);
+            PHP);
+        $this->assertSame(['site 1' => [1 => 'CRM of site 1'], 'site 3' => [], 'site 1 again' => [1 => 'CRM of site 1']], $out);
+    }
+
+    /**
      * On a network, WordPress runs uninstall.php once, on the main site, and every site keeps
      * feeds of its own: the other sites' feeds stayed stored and their retries went out, for
      * hours, after the network's admin had deleted the plugin.

@@ -10,11 +10,14 @@ final class FeedStore
 {
     private const OPTION = 'fluent_webhook_feeds';
 
-    /** @var array<int, \FluentWebhook\Feed>|null built once per request */
-    private ?array $feeds = null;
-
-    /** @var array<int, string> stored feeds the extension refuses: id => its error */
-    private array $invalid = [];
+    /**
+     * The stored feeds as Feed objects, and those the extension refuses (id => its error),
+     * built once per request and site (blog id): a request that switches to another site and
+     * fires an event there sends it to that site's feeds.
+     *
+     * @var array<int, array{feeds: array<int, \FluentWebhook\Feed>, invalid: array<int, string>}>
+     */
+    private array $built = [];
 
     /**
      * The id the extension files a feed's deliveries under. The delivery log is shared by
@@ -174,18 +177,7 @@ final class FeedStore
      */
     public function feeds(): array
     {
-        if ($this->feeds === null) {
-            $this->feeds = [];
-            $this->invalid = [];
-            foreach ($this->all() as $id => $settings) {
-                try {
-                    $this->feeds[$id] = new \FluentWebhook\Feed($settings, self::extensionId((int) $id));
-                } catch (\FluentWebhook\Exception $e) {
-                    $this->invalid[$id] = $e->getMessage();
-                }
-            }
-        }
-        return $this->feeds;
+        return $this->built()['feeds'];
     }
 
     /**
@@ -196,8 +188,25 @@ final class FeedStore
      */
     public function invalid(): array
     {
-        $this->feeds();
-        return $this->invalid;
+        return $this->built()['invalid'];
+    }
+
+    /** @return array{feeds: array<int, \FluentWebhook\Feed>, invalid: array<int, string>} */
+    private function built(): array
+    {
+        $site = get_current_blog_id();
+        if (!isset($this->built[$site])) {
+            $built = ['feeds' => [], 'invalid' => []];
+            foreach ($this->all() as $id => $settings) {
+                try {
+                    $built['feeds'][$id] = new \FluentWebhook\Feed($settings, self::extensionId((int) $id));
+                } catch (\FluentWebhook\Exception $e) {
+                    $built['invalid'][$id] = $e->getMessage();
+                }
+            }
+            $this->built[$site] = $built;
+        }
+        return $this->built[$site];
     }
 
     /**
@@ -253,6 +262,6 @@ final class FeedStore
     private function save(array $stored): void
     {
         update_option(self::OPTION, $stored, true);
-        $this->feeds = null;
+        unset($this->built[get_current_blog_id()]);
     }
 }
