@@ -52,7 +52,7 @@ final class SelectedFieldsTest extends WebhookTestCase
             'city' => 'Göteborg',
             'postcode' => '411 38',
             'address_1' => 'Hamngatan 3 & 5',
-            'address_2' => null,
+            'address_2' => '',
             'order_id' => 1042,
             'order_number' => '9f1c2b7e4d5a6b8c9d0e1f2a3b4c5d6e',
             'created' => '2026-11-27 14:03:21',
@@ -144,6 +144,31 @@ final class SelectedFieldsTest extends WebhookTestCase
         $this->assertSame(['plan' => 'Coffee Club — Monthly', 'recurring' => 18.75, 'next' => '2026-12-27 00:00:00', 'count' => 7], $payload);
     }
 
+    /**
+     * A payload key the owner configured reaches the receiver in every format, as FluentCart's
+     * smartcodes render an empty value (an address without a second line, an order not yet
+     * completed) as empty text: http_build_query leaves a null out, so a null value lost its
+     * key from form bodies and GET queries.
+     */
+    public function testAFieldWithAnEmptyValueIsSentInEveryFormat(): void
+    {
+        $fields = $this->fields(['email' => '{{order.billing.email}}', 'address_2' => '{{order.billing.address_2}}',
+            'completed' => '{{order.completed_at}}']);
+        $feeds = [];
+        foreach (['json' => ['JSON', 'POST'], 'form' => ['FORM', 'POST'], 'get' => ['FORM', 'GET']] as $path => [$format, $method]) {
+            $feeds[] = $this->feed($fields + ['request_url' => $this->url($path), 'request_format' => $format, 'request_method' => $method], $path);
+        }
+        dispatch('order_paid_done', self::fixture('order_paid_done'), $feeds);
+        $expected = ['email' => 'zoe@example.com', 'address_2' => '', 'completed' => ''];
+        foreach ($this->received(3) as $request) {
+            match (basename($request['path'])) {
+                'json' => $this->assertSame($expected, json_decode($request['body'], true, 512, JSON_THROW_ON_ERROR)),
+                'form' => $this->assertSame(http_build_query($expected, '', '&'), $request['body']),
+                'get' => $this->assertSame(http_build_query($expected, '', '&'), $request['query']),
+            };
+        }
+    }
+
     public function testFormEncodingOfSelectedFields(): void
     {
         $feed = $this->feed($this->fields([
@@ -161,7 +186,7 @@ final class SelectedFieldsTest extends WebhookTestCase
             'total' => 104.15,
             'items' => $data['order']['order_items'],
             'paid' => 'Paid',
-            'none' => null,
+            'none' => '',
         ];
         $this->assertSame(http_build_query($expected, '', '&'), $request['body']);
         parse_str($request['body'], $parsed);

@@ -18,9 +18,10 @@
 //!   `order.shipping_address` when the event data has no `billing` / `shipping` key.
 //!
 //! A template that is exactly one code with no transformer keeps the value's JSON type (a
-//! number stays a number, an array stays an array). Anywhere else a value becomes text as
-//! PHP's string conversion writes it, except arrays and objects, which become JSON (PHP
-//! would write the useless word `Array`).
+//! number stays a number, an array stays an array), except `null`, which renders empty as it
+//! does in text, so that the payload key is sent in form bodies and queries too. Anywhere
+//! else a value becomes text as PHP's string conversion writes it, except arrays and objects,
+//! which become JSON (PHP would write the useless word `Array`).
 
 use std::borrow::Cow;
 
@@ -251,6 +252,10 @@ impl Code {
         };
         match (lookup(data, &self.path), &self.default) {
             (Some(value), Some(default)) if is_empty(&value) => text(default, budget),
+            // Empty text, as in running text and in FluentCart's rendering: a null would leave
+            // the owner's payload key out of a form body or GET query (http_build_query
+            // drops nulls).
+            (Some(value), None) if value.is_null() => text(&String::new(), budget),
             (Some(value), _) => {
                 budget.measure(&value)?;
                 Ok(value.into_owned())
@@ -570,7 +575,7 @@ mod tests {
     fn unresolved_codes_stay_as_written() {
         assert_eq!(render("{{order.nope}}"), json!("{{order.nope}}"));
         assert_eq!(render("Hi {{customer.name}}!"), json!("Hi {{customer.name}}!"));
-        assert_eq!(render("{{order.note}}"), json!(null));
+        assert_eq!(render("{{order.note}}"), json!(""), "null renders empty, a lone code too");
         assert_eq!(render("[{{order.note}}]"), json!("[]"));
     }
 
