@@ -217,10 +217,8 @@ final class FeedTest extends WebhookTestCase
             'header value with CR LF' => [$headers([['header_name' => 'X-Key', 'header_value' => "v\r\nX-Evil: 1"]]), 'custom_header_values'],
             'header value with LF' => [$headers([['header_name' => 'X-Key', 'header_value' => "v\nw"]]), 'custom_header_values'],
             'header value with NUL' => [$headers([['header_name' => 'X-Key', 'header_value' => "v\0w"]]), 'custom_header_values'],
-            'header value without name' => [$headers([['header_name' => '', 'header_value' => 'v']]), 'custom_header_values'],
             'Host header' => [$headers([['header_name' => 'Host', 'header_value' => 'internal']]), 'custom_header_values'],
             'Content-Length header' => [$headers([['header_name' => 'Content-Length', 'header_value' => '1']]), 'custom_header_values'],
-            'field value without key' => [$fields([['field_name' => '', 'field_value' => '{{order.id}}']]), 'selected_field_values'],
             'duplicate payload keys' => [$fields([['field_name' => 'id', 'field_value' => '1'], ['field_name' => 'id', 'field_value' => '2']]), 'selected_field_values'],
             'no selected fields' => [$fields([['field_name' => '', 'field_value' => '']]), 'selected_field_values'],
             'row not an array' => [$fields(['email']), 'selected_field_values'],
@@ -262,6 +260,26 @@ final class FeedTest extends WebhookTestCase
             'selected_field_values' => [['field_name' => '', 'field_value' => '{{x}}']],
         ]);
         $this->assertSame([], $feed->toArray()['custom_header_values']);
+    }
+
+    /**
+     * FluentCart ignores a row whose name is blank, whatever its value holds (a smartcode picked
+     * from the dropdown before the key was typed, a header value left behind): the feed sends
+     * its other rows. Refused, the whole feed sent nothing.
+     */
+    public function testRowsWithoutANameAreIgnoredWhateverTheirValue(): void
+    {
+        $feed = $this->feed([
+            'request_headers' => 'custom_headers',
+            'custom_header_values' => [['header_name' => 'X-Api-Key', 'header_value' => 'k1'], ['header_name' => ' ', 'header_value' => 'left behind']],
+            'request_body' => 'selected_fields',
+            'selected_field_values' => [['field_name' => '', 'field_value' => '{{order.billing.email}}'], ['field_name' => 'id', 'field_value' => '{{order.id}}']],
+        ]);
+        \FluentWebhook\dispatch('order_paid_done', self::fixture('order_paid_done'), [$feed]);
+        [$request] = $this->received(1);
+        $this->assertSame('{"id":1042}', $request['body']);
+        $this->assertSame('k1', $request['headers']['x-api-key']);
+        $this->assertNotContains('left behind', $request['headers']);
     }
 
     public function testInvalidIds(): void

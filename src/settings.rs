@@ -15,9 +15,10 @@
 //! | `enabled` | `true`/`false`, `'yes'`/`'no'`, `1`/`0`, `'1'`/`'0'`, `'true'`/`'false'` | `true` |
 //! | `secret` | `whsec_` + base64 of ≥ 24 bytes (ours: signs requests) | none |
 //!
-//! Rows of the two lists whose name and value are both blank are what the form submits when
-//! the user adds nothing, and are ignored; a row with a value but no name is an error. The
-//! lists are only read when their switch (`request_headers`, `request_body`) selects them.
+//! Rows of the two lists whose name is blank are what the form submits when the user adds
+//! nothing, and are ignored whatever their value holds, as FluentCart ignores them; a row
+//! with a name but a broken value is an error. The lists are only read when their switch
+//! (`request_headers`, `request_body`) selects them.
 //! A missing key or `null` takes the default; unknown keys are ignored.
 
 use serde_json::{Map, Value};
@@ -317,28 +318,23 @@ fn cell(row: &Map<String, Value>, list: &'static str, index: usize, column: &str
     }
 }
 
-/// The filled-in rows of a repeatable list as (row number, name, value). Rows whose name and
-/// value are both blank are what the form submits when the user adds nothing; a value without
-/// a name is an error.
+/// The filled-in rows of a repeatable list as (row number, name, value). A row whose name is
+/// blank is what the form submits when the user adds nothing, and FluentCart skips it whatever
+/// its value holds (a smartcode picked before the key was typed): refusing it would refuse the
+/// whole feed, and send none of its other rows.
 fn named_rows(
     map: &Map<String, Value>,
     key: &'static str,
     name_column: &str,
     value_column: &str,
-    name_noun: &str,
 ) -> Result<Vec<(usize, String, String)>, InvalidFeed> {
     let mut named = Vec::new();
     for (index, row) in rows(map, key)?.into_iter().enumerate() {
         let name = cell(row, key, index, name_column)?.trim().to_string();
         let value = cell(row, key, index, value_column)?;
-        let row_no = index + 1;
-        if name.is_empty() {
-            if value.trim().is_empty() {
-                continue;
-            }
-            return Err(invalid(key, format!("row {row_no} has a value but no {name_noun}")));
+        if !name.is_empty() {
+            named.push((index + 1, name, value));
         }
-        named.push((row_no, name, value));
     }
     Ok(named)
 }
@@ -349,7 +345,7 @@ fn parse_headers(map: &Map<String, Value>) -> Result<Vec<Header>, InvalidFeed> {
     // kept so far for each row made thousands of rows take minutes.)
     let mut headers: Vec<Option<Header>> = Vec::new();
     let mut slot_of: HashMap<String, usize> = HashMap::new();
-    for (row_no, name, value) in named_rows(map, KEY, "header_name", "header_value", "header name")? {
+    for (row_no, name, value) in named_rows(map, KEY, "header_name", "header_value")? {
         if !name.bytes().all(is_token_byte) {
             return Err(invalid(KEY, format!("row {row_no}: header name {name:?} is not a valid HTTP header name")));
         }
@@ -384,7 +380,7 @@ fn parse_selected_fields(map: &Map<String, Value>) -> Result<Vec<SelectedField>,
     const KEY: &str = "selected_field_values";
     let mut fields: Vec<SelectedField> = Vec::new();
     let mut keys: HashSet<String> = HashSet::new();
-    for (row_no, key, template) in named_rows(map, KEY, "field_name", "field_value", "payload key")? {
+    for (row_no, key, template) in named_rows(map, KEY, "field_name", "field_value")? {
         if !keys.insert(key.clone()) {
             return Err(invalid(KEY, format!("row {row_no}: payload key {key:?} is used twice")));
         }
@@ -573,7 +569,6 @@ mod tests {
             json!([{"header_name": "X-A", "header_value": "a\r\nInjected: 1"}]),
             json!([{"header_name": "X-A", "header_value": "a\nb"}]),
             json!([{"header_name": "X-A", "header_value": "a\0b"}]),
-            json!([{"header_name": "", "header_value": "orphan"}]),
             json!([{"header_name": "Host", "header_value": "evil.test"}]),
             json!([{"header_name": "content-length", "header_value": "1"}]),
             json!("X-A: b"),
@@ -592,8 +587,12 @@ mod tests {
         assert!(fields(json!([{"field_name": "a", "field_value": "{{order.id}}"}])).is_ok());
         let duplicate = json!([{"field_name": "a", "field_value": "1"}, {"field_name": "a", "field_value": "2"}]);
         assert_eq!(fields(duplicate).unwrap_err().key, "selected_field_values");
-        let orphan = json!([{"field_name": "", "field_value": "{{order.id}}"}]);
-        assert_eq!(fields(orphan).unwrap_err().key, "selected_field_values");
+        let orphan =
+            json!([{"field_name": " ", "field_value": "{{order.email}}"}, {"field_name": "a", "field_value": "1"}]);
+        let Body::SelectedFields(kept) = fields(orphan).unwrap().body else { panic!("selected fields") };
+        assert_eq!(kept.iter().map(|f| f.key.as_str()).collect::<Vec<_>>(), ["a"], "a row without a name is skipped");
+        let only_orphans = json!([{"field_name": "", "field_value": "{{order.id}}"}]);
+        assert_eq!(fields(only_orphans).unwrap_err().key, "selected_field_values");
         let none = json!([{"field_name": "", "field_value": ""}]);
         assert_eq!(fields(none).unwrap_err().key, "selected_field_values");
     }

@@ -25,7 +25,8 @@ final class Feed
      *     field_value}), event_trigger (list of event names), enabled (true/false,
      *     'yes'/'no', 1/0, '1'/'0', 'true'/'false', strings in any case; default true), and our
      *     own optional secret (whsec_ + base64 of at least 24 random bytes, see
-     *     generate_secret()) to sign requests. Blank rows are ignored, unknown keys too.
+     *     generate_secret()) to sign requests. Rows with a blank name are ignored, whatever
+     *     their value, and unknown keys too.
      * @param int|string|null $id The id the site stores the feed under; dispatch() sends a
      *     feed given twice with the same id once.
      * @throws InvalidFeedException naming the settings key at fault.
@@ -87,7 +88,7 @@ final class Feed
     public function render(string $event, array $data): array {}
 
     /**
-     * The normalised settings, in FluentCart's keys: blank rows dropped, method and format
+     * The normalised settings, in FluentCart's keys: rows without a name dropped, method and format
      * upper case, enabled a bool.
      *
      * @return array<string, mixed>
