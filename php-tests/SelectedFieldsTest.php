@@ -169,6 +169,27 @@ final class SelectedFieldsTest extends WebhookTestCase
         }
     }
 
+    /**
+     * An order of digital goods has no shipping address: FluentCart renders the admin screen's
+     * {{order.shipping.X}} codes empty for it. The receiver got the code itself as the city.
+     */
+    public function testTheAddressCodesOfAnOrderWithoutThatAddressAreEmpty(): void
+    {
+        $data = self::fixture('order_paid_done');
+        unset($data['order']['shipping'], $data['order']['billing']['company_name'], $data['order']['billing_address']['company_name']);
+        $data['order']['shipping_address'] = null;
+        $map = [
+            'city' => '{{order.shipping.city}}',
+            'line' => 'Ship to {{order.shipping.full_name}} in {{order.shipping.city|nowhere}}',
+            'company' => '{{order.billing.company_name}}',
+            'email' => '{{order.billing.email}}',
+        ];
+        dispatch('order_paid_done', $data, [$this->feed($this->fields($map))]);
+        [$request] = $this->received(1);
+        $this->assertSame(['city' => '', 'line' => 'Ship to  in nowhere', 'company' => '', 'email' => 'zoe@example.com'],
+            json_decode($request['body'], true, 512, JSON_THROW_ON_ERROR));
+    }
+
     public function testFormEncodingOfSelectedFields(): void
     {
         $feed = $this->feed($this->fields([

@@ -15,7 +15,8 @@
 //! - Money columns of `order` and `subscription` are integer cents and render divided by 100
 //!   (`10415` → `104.15`); `order.X_formatted` adds the currency (see [`format_money`]).
 //! - `order.billing.X` / `order.shipping.X` read `order.billing_address` /
-//!   `order.shipping_address` when the event data has no `billing` / `shipping` key.
+//!   `order.shipping_address` when the event data has no `billing` / `shipping` key, and
+//!   render empty when the order has no such address or the address no such field.
 //!
 //! A template that is exactly one code with no transformer keeps the value's JSON type (a
 //! number stays a number, an array stays an array), except `null`, which renders empty as it
@@ -354,7 +355,10 @@ fn lookup<'a>(data: &'a Value, path: &[String]) -> Option<Cow<'a, Value>> {
             let table = format!("{address}_address");
             let mut aliased = vec!["order", table.as_str()];
             aliased.extend_from_slice(rest);
-            walk(data, &aliased).map(Cow::Borrowed)
+            // An order without that address (digital goods ship nowhere), or an address
+            // without that field, renders empty in FluentCart, not as the code: these are
+            // codes its admin screen offers, not typos.
+            Some(walk(data, &aliased).map_or(Cow::Owned(Value::Null), Cow::Borrowed))
         }
         _ => walk(data, &segments).map(Cow::Borrowed),
     }
@@ -561,6 +565,10 @@ mod tests {
         assert_eq!(render("{{order.billing.email}}"), json!("zoe@example.com"));
         assert_eq!(render("{{order.shipping.city}}"), json!("Malmö"));
         assert_eq!(render("{{order.order_items.1.title}}"), json!("Guide"));
+        assert_eq!(render("{{order.billing.phone}}"), json!(""), "a field the address lacks is empty");
+        let digital = json!({"order": {"id": 1, "shipping_address": null}});
+        assert_eq!(Template::parse("to {{order.shipping.city}}").render(&digital), json!("to "));
+        assert_eq!(Template::parse("{{order.shipping.city|none}}").render(&digital), json!("none"));
     }
 
     #[test]
