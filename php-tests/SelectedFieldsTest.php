@@ -133,6 +133,27 @@ final class SelectedFieldsTest extends WebhookTestCase
         ], $payload);
     }
 
+    /**
+     * A code that cannot be resolved is left as written, with a transformer too (a typo in the
+     * path shows in the receiver's data instead of an empty value); a transformer's arg that
+     * stands for an empty value still takes its place, as a default does.
+     */
+    public function testAnUnresolvedCodeWithATransformerIsLeftAsWritten(): void
+    {
+        $payload = $this->sendJson([
+            'upper' => '{{order.stauts||strtoupper}}',
+            'show_if' => 'Paid: {{nothing.here||show_if|yes}}',
+            'concat' => '{{order.invoce_no||concat_first|#}}',
+            'arg_as_default' => '{{order.stauts||strtoupper|unknown}}',
+        ]);
+        $this->assertSame([
+            'upper' => '{{order.stauts||strtoupper}}',
+            'show_if' => 'Paid: {{nothing.here||show_if|yes}}',
+            'concat' => '{{order.invoce_no||concat_first|#}}',
+            'arg_as_default' => 'UNKNOWN',
+        ], $payload);
+    }
+
     public function testSubscriptionEvents(): void
     {
         $payload = $this->sendJson([

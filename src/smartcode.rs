@@ -10,8 +10,9 @@
 //!   `concat_last` (prefix / suffix the arg when the value is non-empty), `show_if` (the arg
 //!   when the value is non-empty, else empty). As in FluentCart, the arg is trimmed. An
 //!   unknown transformer leaves the value as it is.
-//! - A code whose path does not exist, with no default and no transformer, stays in the text
-//!   exactly as written. A path that exists with a `null` value renders empty.
+//! - A code whose path does not exist, with no default (`|default`, or the arg of a
+//!   transformer that takes it as one), stays in the text exactly as written, with a
+//!   transformer too. A path that exists with a `null` value renders empty.
 //! - Money columns of `order` and `subscription` are integer cents and render divided by 100
 //!   (`10415` → `104.15`); `order.X_formatted` adds the currency (see [`format_money`]).
 //! - `order.billing.X` / `order.shipping.X` read `order.billing_address` /
@@ -283,6 +284,9 @@ impl Code {
             other => to_text(other),
         };
         let text = match (&self.transformer, value, &self.default) {
+            // Unresolved, it stays as written, as a code without a transformer does, unless
+            // the transformer's arg stands for an empty value (a default by another name).
+            (Some(transformer), None, _) if !transformer.takes_default() => self.written.clone(),
             (Some(transformer), value, _) => transformer.apply(value.as_deref().map(text_of).unwrap_or_default()),
             (None, Some(value), Some(default)) if is_empty(&value) => default.clone(),
             (None, Some(value), _) => to_text(&value),
@@ -323,6 +327,11 @@ impl Transformer {
     /// For these the arg is part of the output, never a default.
     fn uses_arg_as_text(&self) -> bool {
         matches!(self.name.as_str(), "concat_first" | "concat_last" | "show_if")
+    }
+
+    /// Whether the arg replaces an empty value before the transformer runs.
+    fn takes_default(&self) -> bool {
+        !self.arg.is_empty() && !self.uses_arg_as_text()
     }
 }
 
@@ -584,6 +593,9 @@ mod tests {
         assert_eq!(render("{{order.nope}}"), json!("{{order.nope}}"));
         assert_eq!(render("Hi {{customer.name}}!"), json!("Hi {{customer.name}}!"));
         assert_eq!(render("{{order.note}}"), json!(""), "null renders empty, a lone code too");
+        assert_eq!(render("{{order.nope||strtoupper}}"), json!("{{order.nope||strtoupper}}"));
+        assert_eq!(render("a ##nothing.here||show_if|yes## b"), json!("a ##nothing.here||show_if|yes## b"));
+        assert_eq!(render("{{order.nope||strtoupper|n/a}}"), json!("N/A"), "the arg stands for the value");
         assert_eq!(render("[{{order.note}}]"), json!("[]"));
     }
 
