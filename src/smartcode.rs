@@ -482,7 +482,10 @@ fn ucwords(text: &str) -> String {
     out
 }
 
-/// `mb_convert_case($text, MB_CASE_TITLE)`: a letter after a non-letter starts a word.
+/// `mb_convert_case($text, MB_CASE_TITLE)` as PHP 8.2 runs it (Laravel's `Str::title`): a
+/// character is title-cased when the last one before it that is not case-ignorable is not a
+/// cased letter. So a digit, a space, `-` or `_` ends a word, and an apostrophe, a period, a
+/// colon or a combining mark does not (`3Rd`, `J.r.r.`, `O'neil`).
 fn title_case(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut in_word = false;
@@ -490,11 +493,51 @@ fn title_case(text: &str) -> String {
         if in_word {
             out.extend(ch.to_lowercase());
         } else {
-            out.extend(ch.to_uppercase());
+            out.extend(to_title(ch));
         }
-        in_word = ch.is_alphanumeric() || ch == '\'' || ch == '’';
+        if !is_case_ignorable(ch) {
+            // Cased: a letter with an upper, lower or title case of its own.
+            in_word = ch.is_lowercase() || ch.is_uppercase() || matches!(ch, 'ǅ' | 'ǈ' | 'ǋ' | 'ǲ');
+        }
     }
     out
+}
+
+/// Unicode's title case of a character: its upper case, except the four digraphs that have a
+/// title-case form of their own (`ǆ` → `ǅ`).
+fn to_title(ch: char) -> impl Iterator<Item = char> {
+    let digraph = match ch {
+        'Ǆ' | 'ǅ' | 'ǆ' => Some('ǅ'),
+        'Ǉ' | 'ǈ' | 'ǉ' => Some('ǈ'),
+        'Ǌ' | 'ǋ' | 'ǌ' => Some('ǋ'),
+        'Ǳ' | 'ǲ' | 'ǳ' => Some('ǲ'),
+        _ => None,
+    };
+    let upper = digraph.is_none().then(|| ch.to_uppercase());
+    digraph.into_iter().chain(upper.into_iter().flatten())
+}
+
+/// Unicode's Case_Ignorable as far as text in an order reaches: the apostrophes, periods and
+/// colons that join a word (Word_Break MidLetter, MidNumLet, Single_Quote), the spacing accents
+/// and the soft hyphen, and the combining diacritical marks.
+fn is_case_ignorable(ch: char) -> bool {
+    matches!(
+        ch,
+        '\'' | '.'
+            | ':'
+            | '^'
+            | '`'
+            | '\u{A8}'
+            | '\u{AD}'
+            | '\u{AF}'
+            | '\u{B4}'
+            | '\u{B7}'
+            | '\u{B8}'
+            | '\u{2018}'
+            | '\u{2019}'
+            | '\u{2024}'
+            | '\u{2027}'
+    ) || ('\u{300}'..='\u{36F}').contains(&ch)
 }
 
 /// Laravel's `Str::headline`: words split on spaces, `_`, `-` and case changes, title-cased,
@@ -619,6 +662,26 @@ mod tests {
         assert_eq!(ucwords("hello wide\tworld"), "Hello Wide\tWorld");
         assert_eq!(ucfirst("élan"), "élan");
         assert_eq!(title_case("hELLO o'neil-smith"), "Hello O'neil-Smith");
+        // Printed by PHP 8.2's mb_convert_case($text, MB_CASE_TITLE, 'UTF-8'), which Laravel's
+        // Str::title (FluentCart's title_case) calls: a digit ends a word, a period, colon or
+        // combining mark does not.
+        for (text, php) in [
+            ("3rd place", "3Rd Place"),
+            ("12b main st", "12B Main St"),
+            ("x2y", "X2Y"),
+            ("j.r.r. tolkien", "J.r.r. Tolkien"),
+            ("a.b_c", "A.b_C"),
+            ("zoe.smith@example.com", "Zoe.smith@Example.com"),
+            ("foo:bar", "Foo:bar"),
+            ("o’neil", "O’neil"),
+            ("e\u{301}cole", "E\u{301}cole"),
+            ("st. john", "St. John"),
+            ("ÀB 2ÀB", "Àb 2Àb"),
+            ("ǆemal", "ǅemal"),
+        ] {
+            assert_eq!(title_case(text), php, "{text}");
+        }
+        assert_eq!(headline("3rd_place"), "3Rd Place");
         assert_eq!(headline("order_paid_done"), "Order Paid Done");
         assert_eq!(headline("shippingStatusChanged"), "Shipping Status Changed");
         assert_eq!(headline("hello  wide-world"), "Hello Wide World");
