@@ -49,6 +49,8 @@ final class PluginTest extends TestCase
         $this->assertFalse(FeedStore::sendsElsewhere($before, ['custom_header_values' => $same] + $before));
         $off = ['request_headers' => 'no_headers'] + $before;
         $this->assertFalse(FeedStore::sendsElsewhere($off, ['custom_header_values' => $pin] + $off), 'rows not sent');
+        $unnamed = [...$before['custom_header_values'], ['header_name' => ' ', 'header_value' => 'left behind']];
+        $this->assertFalse(FeedStore::sendsElsewhere($before, ['custom_header_values' => $unnamed] + $before), 'a row without a name is not sent');
     }
 
     /**

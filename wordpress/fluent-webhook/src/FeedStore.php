@@ -77,7 +77,7 @@ final class FeedStore
     /**
      * What of a feed's settings reaches the wire as where and with which credentials, compared
      * as sent: strings compared as strings ("0123" is not "123"), header names in any case,
-     * header rows in any order, and no rows when headers are off.
+     * header rows in any order, and no rows when headers are off or the row has no name.
      */
     private static function requestTarget(array $settings): array
     {
@@ -85,7 +85,11 @@ final class FeedStore
         if (($settings['request_headers'] ?? 'no_headers') === 'custom_headers') {
             foreach ((array) ($settings['custom_header_values'] ?? []) as $row) {
                 $row = (array) $row;
-                $headers[] = strtolower(trim((string) ($row['header_name'] ?? ''))) . ':' . (string) ($row['header_value'] ?? '');
+                $name = strtolower(trim((string) ($row['header_name'] ?? '')));
+                // A row without a name is skipped, as FluentCart skips it: nothing of it is sent.
+                if ($name !== '') {
+                    $headers[] = $name . ':' . (string) ($row['header_value'] ?? '');
+                }
             }
             sort($headers, SORT_STRING);
         }
