@@ -1,8 +1,10 @@
 <?php
 // Part of `make bench`: resident memory while COUNT deliveries are queued to an endpoint that
 // is down. Prints JSON: payload MB queued, RSS growth and peak growth MB, the memory cap.
+require __DIR__ . '/bench-lib.php';
+
 [$_, $url, $count] = $argv;
-$data = json_decode(file_get_contents(__DIR__ . '/../fixtures/events/order_paid_done.json'), true);
+[$data] = sample_event();
 $feeds = [new FluentWebhook\Feed(['name' => 'down', 'request_url' => $url, 'event_trigger' => ['e']])];
 $rss = function (string $field) {
     preg_match("/^$field:\\s+(\\d+)/m", file_get_contents('/proc/self/status'), $m);

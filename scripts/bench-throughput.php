@@ -5,13 +5,11 @@
 // threads by part (the PHP thread, which runs dispatch(); the spool thread; the HTTP runtime),
 // and stats(); `at_dispatch_end`: deliveries delivered and each part's CPU seconds when the
 // dispatch loop ended, which splits the run into its two phases.
+require __DIR__ . '/bench-lib.php';
+
 [$_, $url, $count] = $argv;
-$data = json_decode(file_get_contents(__DIR__ . '/../fixtures/events/order_paid_done.json'), true);
+[$data] = sample_event();
 $feeds = [new FluentWebhook\Feed(['name' => 'throughput', 'request_url' => $url, 'event_trigger' => ['order_paid_done']], 'throughput')];
-$cpu = function () {
-    $u = getrusage();
-    return $u['ru_utime.tv_sec'] + $u['ru_utime.tv_usec'] / 1e6 + $u['ru_stime.tv_sec'] + $u['ru_stime.tv_usec'] / 1e6;
-};
 // user+sys CPU seconds of this process's live threads by part, from /proc (10 ms ticks).
 $threads = function () {
     $parts = ['php' => 0.0, 'spool' => 0.0, 'http' => 0.0];
@@ -31,7 +29,7 @@ $threads = function () {
 // Start the machinery and the connection pool first, as a long-running process would have.
 FluentWebhook\dispatch('order_paid_done', $data, $feeds);
 FluentWebhook\flush(30);
-$startCpu = $cpu();
+$startCpu = cpu();
 $startThreads = $threads();
 $startDelivered = FluentWebhook\stats()['delivered'];
 $threadsSinceStart = fn (array $end) => array_combine(array_keys($startThreads), array_map(fn ($e, $s) => $e - $s, $end, $startThreads));
@@ -43,7 +41,7 @@ $dispatched = (hrtime(true) - $t) / 1e9;
 $atDispatchEnd = ['delivered' => FluentWebhook\stats()['delivered'], 'thread_cpu_seconds' => $threads()];
 $flushed = FluentWebhook\flush(600);
 echo json_encode(['seconds' => (hrtime(true) - $t) / 1e9, 'dispatch_seconds' => $dispatched, 'flushed' => $flushed,
-    'cpu_seconds' => $cpu() - $startCpu,
+    'cpu_seconds' => cpu() - $startCpu,
     'thread_cpu_seconds' => $threadsSinceStart($threads()),
     'at_dispatch_end' => ['delivered' => $atDispatchEnd['delivered'] - $startDelivered,
         'thread_cpu_seconds' => $threadsSinceStart($atDispatchEnd['thread_cpu_seconds'])],

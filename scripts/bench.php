@@ -25,12 +25,6 @@ function feeds(string $url, int $count): array
     return $feeds;
 }
 
-function rss_kb(string $field = 'VmRSS'): int
-{
-    preg_match("/^$field:\\s+(\\d+)/m", file_get_contents('/proc/self/status'), $m);
-    return (int) $m[1];
-}
-
 function requests_post(string $url, string $body, bool $blocking): void
 {
     Requests::request($url, ['Content-Type' => 'application/json'], $body, Requests::POST, ['timeout' => 5, 'blocking' => $blocking]);
