@@ -571,6 +571,44 @@ final class PluginTest extends TestCase
         $this->assertSame(['sku' => 'A1', 'order' => null], $data['order']['items'][0]);
     }
 
+    /**
+     * Data whose values are reached along ever more paths: objects that share the next level
+     * (no cycle), or an array holding two PHP references to itself. The walk took time that
+     * doubles with each level, past max_execution_time, a fatal error inside the checkout. It
+     * now stops at a bound, and the bridge records the event as missed, with the reason.
+     */
+    public function testDataReachedAlongExponentiallyManyPathsIsRefusedInTime(): void
+    {
+        $eventData = dirname(__DIR__) . '/wordpress/fluent-webhook/src/EventData.php';
+        $script = tempnam(sys_get_temp_dir(), 'fw-plugin-') . '.php';
+        file_put_contents($script, <<<PHP
+            <?php
+            require '$eventData';
+            \$shared = new stdClass();
+            foreach (range(1, 40) as \$_) {
+                \$level = new stdClass();
+                \$level->left = \$level->right = \$shared;
+                \$shared = \$level;
+            }
+            \$self = ['id' => 1];
+            \$self['left'] = &\$self;
+            \$self['right'] = &\$self;
+            foreach (['objects' => ['order' => \$shared], 'references' => ['order' => \$self]] as \$what => \$data) {
+                try {
+                    FluentWebhookPlugin\EventData::shape(\$data);
+                    echo "\$what: shaped\n";
+                } catch (LengthException \$e) {
+                    echo "\$what: ", \$e->getMessage(), "\n";
+                }
+            }
+            PHP);
+        $command = escapeshellarg(PHP_BINARY) . ' -d memory_limit=128M -d max_execution_time=10 ' . escapeshellarg($script) . ' 2>&1';
+        $output = (string) shell_exec($command);
+        unlink($script);
+        $this->assertStringContainsString('objects: the event data holds more than 100000 values', $output);
+        $this->assertStringContainsString('references: the event data holds more than 100000 values', $output);
+    }
+
     public function testAModelGraphThatRefersToItselfEnds(): void
     {
         $node = new \stdClass();

@@ -16,6 +16,15 @@ final class EventData
     /** Deeper than any store data; stops a model graph that refers back to itself. */
     private const MAX_DEPTH = 32;
 
+    /**
+     * More values than any order holds (a thousand items of fifty fields are half of it; its
+     * body would be over max_payload_bytes), and few enough that their copy stays within a
+     * front end's memory_limit. Objects shared along many paths, or arrays holding PHP
+     * references to themselves, are walked again on every path: without a bound, in time and
+     * memory that double with each level.
+     */
+    private const MAX_VALUES = 100_000;
+
     /** @return array<array-key, mixed> */
     public static function shape(mixed $data): array
     {
@@ -23,7 +32,8 @@ final class EventData
         if (is_object($data['order'] ?? null)) {
             self::loadRelations($data['order'], self::ORDER_RELATIONS);
         }
-        $shaped = self::plain($data, 0);
+        $valuesLeft = self::MAX_VALUES;
+        $shaped = self::plain($data, 0, [], $valuesLeft);
         if (is_array($shaped['order'] ?? null)) {
             $order = &$shaped['order'];
             foreach (['billing' => 'billing_address', 'shipping' => 'shipping_address'] as $short => $relation) {
@@ -69,11 +79,17 @@ final class EventData
         }
     }
 
-    /** @param array<int, true> $path the objects being shaped around $value (spl_object_id) */
-    private static function plain(mixed $value, int $depth, array $path = []): mixed
+    /**
+     * @param array<int, true> $path the objects being shaped around $value (spl_object_id)
+     * @throws \LengthException past MAX_VALUES values: the bridge records the event as missed
+     */
+    private static function plain(mixed $value, int $depth, array $path, int &$valuesLeft): mixed
     {
         if ($depth > self::MAX_DEPTH) {
             return null;
+        }
+        if (--$valuesLeft < 0) {
+            throw new \LengthException('the event data holds more than ' . self::MAX_VALUES . ' values, or refers to the same values along that many paths');
         }
         if (is_object($value)) {
             // A reference back to an object being shaped (an item's order): its data is there
@@ -94,7 +110,7 @@ final class EventData
         }
         if (is_array($value)) {
             foreach ($value as $key => $item) {
-                $value[$key] = self::plain($item, $depth + 1, $path);
+                $value[$key] = self::plain($item, $depth + 1, $path, $valuesLeft);
             }
         }
         return $value;
