@@ -110,6 +110,35 @@ final class SignatureTest extends WebhookTestCase
         $this->assertArrayNotHasKey('webhook-signature', $this->feed()->render('order_paid_done', [])['headers']);
     }
 
+    /**
+     * The spec signs "{id}.{timestamp}.{body}" and warns that the id must not hold a "." to
+     * prevent certain attacks: verify() took any id, so a signed request whose body holds
+     * ".<a fresh timestamp>." (a customer's order note, sent as written in a form body) gave
+     * anyone who saw it a second request that verified: the id up to there, that timestamp,
+     * and the rest of the body, under a webhook-id the receiver had never seen.
+     */
+    public function testAnIdWithAFullStopDoesNotVerify(): void
+    {
+        $secret = generate_secret();
+        $fresh = (string) time();
+        $feed = $this->feed(['secret' => $secret, 'request_format' => 'FORM']);
+        dispatch('order_paid_done', ['order' => ['note' => "x.$fresh.", 'id' => 7, 'status' => 'paid']], [$feed]);
+        [$request] = $this->received(1);
+        $this->assertTrue(verify($secret, $request['headers'], $request['body']));
+        $signed = "{$request['headers']['webhook-id']}.{$request['headers']['webhook-timestamp']}.{$request['body']}";
+        $at = strpos($signed, "x.$fresh.");
+        [$id, $body] = [substr($signed, 0, $at + 1), substr($signed, $at + strlen("x.$fresh."))];
+        $this->assertSame('&order%5Bid%5D=7&order%5Bstatus%5D=paid', $body, 'a body the shop never sent');
+        $forged = ['webhook-id' => $id, 'webhook-timestamp' => $fresh, 'webhook-signature' => $request['headers']['webhook-signature']];
+        $key = base64_decode(substr($secret, 6));
+        $this->assertSame(
+            $request['headers']['webhook-signature'],
+            'v1,' . base64_encode(hash_hmac('sha256', "$id.$fresh.$body", $key, true)),
+            'the same signed content, as hash_hmac() sees it'
+        );
+        $this->assertFalse(verify($secret, $forged, $body), 'an id with a full stop');
+    }
+
     public function testRenderSignsToo(): void
     {
         $secret = generate_secret();

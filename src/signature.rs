@@ -5,7 +5,8 @@
 //!   made anew for every attempt (the timestamp changes).
 //! - [`verify`] is the receiving side, for PHP receivers: any `v1` signature in the
 //!   space-separated list may match (key rotation), compared in constant time, and a timestamp
-//!   further than the tolerance from now is refused.
+//!   further than the tolerance from now is refused, as is an id with a `.` (the spec forbids
+//!   it: it moves the boundaries of the signed content).
 //!
 //! A [`Secret`] never prints itself: its Debug output is redacted.
 
@@ -86,6 +87,12 @@ pub fn verify(
     now: u64,
     tolerance: u64,
 ) -> bool {
+    // The signed content is `{id}.{timestamp}.{body}`: an id with a `.` moves the boundaries,
+    // and a body holding `.<timestamp>.` would verify as another id and a shorter body. The
+    // spec forbids the `.`; our ids never have one.
+    if id.contains('.') {
+        return false;
+    }
     let Ok(timestamp) = timestamp.trim().parse::<u64>() else { return false };
     if timestamp.abs_diff(now) > tolerance {
         return false;
@@ -128,6 +135,11 @@ mod tests {
         assert!(!verify(&secret, ID, &ts, SIGNATURE, BODY, TIMESTAMP - 301, 300), "from the future");
         assert!(!verify(&secret, ID, "soon", SIGNATURE, BODY, TIMESTAMP, 300));
         assert!(!verify(&secret, ID, &ts, "v2,abc", BODY, TIMESTAMP, 300));
+        // "{ID}.{ts}.x.{ts}.rest" read again as id "{ID}.{ts}.x" and body "rest".
+        let body = format!("x.{ts}.rest");
+        let signature = secret.sign(ID, TIMESTAMP, body.as_bytes());
+        assert!(verify(&secret, ID, &ts, &signature, body.as_bytes(), TIMESTAMP, 300));
+        assert!(!verify(&secret, &format!("{ID}.{ts}.x"), &ts, &signature, b"rest", TIMESTAMP, 300), "a . in the id");
         let other = Secret::generate().unwrap();
         assert!(!verify(&other, ID, &ts, SIGNATURE, BODY, TIMESTAMP, 300));
     }

@@ -239,7 +239,9 @@ function generate_secret(): string {}
  *     webhook-id, webhook-timestamp and webhook-signature.
  * @param string $body The raw request body.
  * @param int $tolerance Seconds the timestamp may be from now.
- * @return bool true when a v1 signature matches (constant-time) and the timestamp is fresh.
+ * @return bool true when a v1 signature matches (constant-time) and the timestamp is fresh;
+ *     false for a webhook-id with a '.', which the spec forbids (it would move the boundaries
+ *     of the signed "{id}.{timestamp}.{body}").
  *     Within $tolerance a captured request verifies again: a receiver should also drop a
  *     webhook-id it has seen (retries and resends reuse or renew it on purpose).
  * @throws Exception when $secret is not a whsec_ secret (the message never repeats it), or
