@@ -139,6 +139,25 @@ final class SignatureTest extends WebhookTestCase
         $this->assertFalse(verify($secret, $forged, $body), 'an id with a full stop');
     }
 
+    /**
+     * A GET carries its payload in the URL, and the signature covers the id, the timestamp and
+     * the body, which a GET has not: a "signed" GET verified whatever its query said, so a
+     * receiver trusted data nobody had signed. A secret is refused on a GET feed.
+     */
+    public function testAGetFeedCannotBeSigned(): void
+    {
+        $secret = generate_secret();
+        try {
+            $this->feed(['secret' => $secret, 'request_method' => 'get']);
+            $this->fail('a GET feed took a secret');
+        } catch (\FluentWebhook\InvalidFeedException $e) {
+            $this->assertStringStartsWith('secret: ', $e->getMessage());
+            $this->assertStringContainsString('GET', $e->getMessage());
+            $this->assertStringNotContainsString(substr($secret, 6), $e->getMessage());
+        }
+        $this->assertFalse($this->feed(['secret' => '', 'request_method' => 'GET'])->isSigned(), 'no secret, no refusal');
+    }
+
     public function testRenderSignsToo(): void
     {
         $secret = generate_secret();

@@ -13,7 +13,7 @@
 //! | `selected_field_values` | list of `{field_name, field_value}` | `[]` |
 //! | `event_trigger` | non-empty list of event names | required |
 //! | `enabled` | `true`/`false`, `'yes'`/`'no'`, `1`/`0`, `'1'`/`'0'`, `'true'`/`'false'` | `true` |
-//! | `secret` | `whsec_` + base64 of ≥ 24 bytes (ours: signs requests) | none |
+//! | `secret` | `whsec_` + base64 of ≥ 24 bytes (ours: signs requests; not with `GET`) | none |
 //!
 //! Rows of the two lists whose name is blank are what the form submits when the user adds
 //! nothing, and are ignored whatever their value holds, as FluentCart ignores them; a row
@@ -193,6 +193,15 @@ impl FeedSettings {
             Some(text) if !text.is_empty() => Some(Secret::parse(&text).map_err(|problem| invalid("secret", problem))?),
             _ => None,
         };
+        // The signature covers the id, the timestamp and the body: a GET's payload, in its URL,
+        // would go unsigned under a signature that verifies whatever the query says.
+        if secret.is_some() && !method.has_body() {
+            return Err(invalid(
+                "secret",
+                "a GET request carries its payload in its URL, which the signature does not cover: sign a feed \
+                 that sends a body (POST, PUT, PATCH or DELETE), or leave the secret empty",
+            ));
+        }
         Ok(FeedSettings { name, url, method, format, custom_headers, body, events, enabled, secret })
     }
 

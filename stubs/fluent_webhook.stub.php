@@ -25,8 +25,9 @@ final class Feed
      *     field_value}), event_trigger (list of event names), enabled (true/false,
      *     'yes'/'no', 1/0, '1'/'0', 'true'/'false', strings in any case; default true), and our
      *     own optional secret (whsec_ + base64 of at least 24 random bytes, see
-     *     generate_secret()) to sign requests. Rows with a blank name are ignored, whatever
-     *     their value, and unknown keys too.
+     *     generate_secret()) to sign requests; a GET feed cannot have one, its payload being
+     *     in the URL, which the signature does not cover. Rows with a blank name are ignored,
+     *     whatever their value, and unknown keys too.
      * @param int|string|null $id The id the site stores the feed under; dispatch() sends a
      *     feed given twice with the same id once.
      * @throws InvalidFeedException naming the settings key at fault.
