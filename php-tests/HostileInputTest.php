@@ -198,6 +198,11 @@ final class HostileInputTest extends WebhookTestCase
             'verify with a bad secret' => ['FluentWebhook\verify("x", [], "");', $error],
             'verify with array headers' => ['FluentWebhook\verify(FluentWebhook\generate_secret(), ["webhook-id" => [1, 2], "webhook-timestamp" => new stdClass], "") && throw new Exception("true");', 'ok'],
             'verify a 10 MB body' => ['FluentWebhook\verify(FluentWebhook\generate_secret(), ["webhook-id" => "a", "webhook-timestamp" => (string) time(), "webhook-signature" => "v1,x"], str_repeat("a", 10 << 20)) && throw new Exception("true");', 'ok'],
+            // A key that is not UTF-8 (a header name as a server passed it on) was a Rust panic.
+            'verify with a header name of invalid UTF-8' => ['$s = FluentWebhook\generate_secret(); $r = fw_feed(["secret" => $s, "request_url" => "https://a.test/"])->render("e", []); FluentWebhook\verify($s, ["\xff" => "x"] + $r["headers"], $r["body"]) || throw new Exception("false");', 'ok'],
+            'verify with a header value of invalid UTF-8' => ['FluentWebhook\verify(FluentWebhook\generate_secret(), ["webhook-id" => "\xff", "webhook-timestamp" => "\xff", "webhook-signature" => "\xff"], "\xff") && throw new Exception("true");', 'ok'],
+            'dispatch with a $feeds key of invalid UTF-8' => ['FluentWebhook\dispatch("other", [], ["\xff" => fw_feed()]) === [] || throw new Exception("sent");', 'ok'],
+            'deliveries with a filter key of invalid UTF-8' => ['FluentWebhook\deliveries(["\xff" => 1]);', $error],
             'verify a negative tolerance' => ['FluentWebhook\verify(FluentWebhook\generate_secret(), [], "", -1);', $error],
             'generate_secret(1)' => ['FluentWebhook\generate_secret(1);', 'ArgumentCountError'],
         ];

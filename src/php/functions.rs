@@ -60,7 +60,7 @@ pub fn dispatch(event: PhpText, data: &ZendHashTable, feeds: &ZendHashTable) -> 
     // $feeds table in place (ArrayObject's storage), freeing or moving what we read.
     let mut items: Vec<Zval> = Vec::new();
     memory::reserve(&mut items, feeds.len()).map_err(|e| exceptions::error(format!("dispatch(): $feeds: {e}")))?;
-    items.extend(feeds.iter().map(|(_, item)| item.dereference().shallow_clone()));
+    items.extend(convert::text_keyed(feeds).map(|(_, item)| item.dereference().shallow_clone()));
     for (position, item) in items.iter().enumerate() {
         let feed = feed_from(item, format_args!("$feeds[{position}]"))?;
         if !feed.matches(event) {
@@ -356,10 +356,8 @@ pub fn verify(secret: PhpText, headers: &ZendHashTable, body: PhpText, tolerance
         return Err(exceptions::error("verify(): tolerance must be >= 0 seconds"));
     }
     let header = |wanted: &str| -> Option<String> {
-        headers.iter().find_map(|(name, value)| {
-            (name.to_string().eq_ignore_ascii_case(wanted))
-                .then(|| value.dereference().str().map(str::to_string))
-                .flatten()
+        convert::text_keyed(headers).find_map(|(name, value)| {
+            (name.eq_ignore_ascii_case(wanted)).then(|| value.dereference().str().map(str::to_string)).flatten()
         })
     };
     let (Some(id), Some(timestamp), Some(signatures)) =

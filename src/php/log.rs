@@ -14,8 +14,7 @@ const MAX_LIMIT: usize = 10_000;
 /// `['feed' => , 'event' => , 'status' => , 'since' => , 'limit' => ]` → a filter.
 pub fn filter_from(filter: &ZendHashTable) -> PhpResult<Filter> {
     let mut parsed = Filter { limit: DEFAULT_LIMIT, ..Filter::default() };
-    for (key, value) in filter.iter() {
-        let key = key.to_string();
+    for (key, value) in super::convert::text_keyed(filter) {
         let value = value.dereference();
         let text = || -> PhpResult<String> {
             if let Some(number) = value.long() {
