@@ -2,6 +2,7 @@
 
 namespace FluentWebhook\Tests;
 
+use FluentWebhook\Feed;
 use function FluentWebhook\dispatch;
 use function FluentWebhook\generate_secret;
 use function FluentWebhook\verify;
@@ -218,6 +219,27 @@ final class SignatureTest extends WebhookTestCase
         } finally {
             ini_set('zend.exception_ignore_args', $ignoreArgs);
             ini_set('zend.exception_string_param_max_len', $maxLength);
+        }
+    }
+
+    /**
+     * Feed's constructor takes the settings, secret included: with zend.exception_ignore_args
+     * off, the trace of a refused feed held the whole settings array, for whatever collects
+     * trace arguments (getTrace(), an error tracker). Its $settings is #[\SensitiveParameter]
+     * too, given once every module has started (ext-php-rs registers the class after ours).
+     */
+    public function testASecretIsNotInTheTraceOfARefusedFeed(): void
+    {
+        $secret = generate_secret();
+        $ignoreArgs = ini_set('zend.exception_ignore_args', '0');
+        try {
+            new Feed(['name' => 'x', 'request_url' => 'not a url', 'event_trigger' => ['e'], 'secret' => $secret]);
+            $this->fail('no exception');
+        } catch (\FluentWebhook\InvalidFeedException $e) {
+            $this->assertInstanceOf(\SensitiveParameterValue::class, $e->getTrace()[0]['args'][0] ?? null, print_r($e->getTrace()[0], true));
+            $this->assertStringNotContainsString(substr($secret, 6, 12), print_r($e->getTrace(), true));
+        } finally {
+            ini_set('zend.exception_ignore_args', $ignoreArgs);
         }
     }
 

@@ -34,7 +34,7 @@ final class Feed
      * @throws Exception when the allocator refuses the memory the settings need
      *     (posix_setrlimit(POSIX_RLIMIT_AS)): the message starts '$settings: out of memory'.
      */
-    public function __construct(array $settings, int|string|null $id = null) {}
+    public function __construct(#[\SensitiveParameter] array $settings, int|string|null $id = null) {}
 
     /** The id given to the constructor, as a string. */
     public function id(): ?string {}

@@ -17,6 +17,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Once;
 use std::time::Duration;
 
+use ext_php_rs::ffi::{
+    _zend_known_string_id_ZEND_STR_SENSITIVEPARAMETER as SENSITIVE_PARAMETER, ext_php_rs_compiler_globals,
+    zend_class_entry, zend_function, zend_hash_str_find_ptr_lc, zend_known_strings, zend_string, HashTable,
+};
 use ext_php_rs::zend::ModuleEntry;
 use ext_php_rs::{info_table_end, info_table_row, info_table_start};
 
@@ -44,6 +48,11 @@ pub extern "C" fn module_startup(_type: i32, module_number: i32) -> i32 {
     let started = catch_unwind(|| {
         ini::register(module_number);
         mark_sensitive_parameters();
+        // SAFETY: module startup runs on the one thread that starts PHP, before any request.
+        unsafe {
+            PREVIOUS_POST_STARTUP = zend_post_startup_cb;
+            zend_post_startup_cb = Some(post_startup);
+        }
         super::exceptions::register()
     });
     match started {
@@ -52,16 +61,59 @@ pub extern "C" fn module_startup(_type: i32, module_number: i32) -> i32 {
     }
 }
 
+extern "C" {
+    /// Called once every module has started (Zend/zend.c, zend_post_startup), and then cleared.
+    static mut zend_post_startup_cb: Option<unsafe extern "C" fn() -> c_int>;
+}
+
+/// The post-startup callback another extension had set before ours; ours calls it.
+static mut PREVIOUS_POST_STARTUP: Option<unsafe extern "C" fn() -> c_int> = None;
+
+/// After every module's startup, when ext-php-rs has registered the `Feed` class (it does so
+/// after our module_startup): its constructor's `$settings` holds the secret. A module loaded
+/// with dl() starts after this point, and its `Feed` stays unmarked.
+unsafe extern "C" fn post_startup() -> c_int {
+    let _ = catch_unwind(|| {
+        // SAFETY: as in mark_sensitive_parameters; CG(class_table) holds the registered classes.
+        unsafe {
+            let Some(globals) = ext_php_rs_compiler_globals().as_mut() else { return };
+            let feed = zend_hash_str_find_ptr_lc(globals.class_table, FEED_CLASS.as_ptr().cast(), FEED_CLASS.len());
+            if let Some(feed) = feed.cast::<zend_class_entry>().as_mut() {
+                mark_first_parameter_sensitive(&mut feed.function_table, "__construct");
+            }
+        }
+    });
+    // SAFETY: set at module startup, read here once, on the same thread.
+    match unsafe { PREVIOUS_POST_STARTUP } {
+        Some(previous) => unsafe { previous() },
+        None => 0,
+    }
+}
+
+/// The class whose constructor takes a feed's settings, secret included (lower case).
+const FEED_CLASS: &str = "fluentwebhook\\feed";
+
 /// Gives verify()'s `$secret` PHP's `#[\SensitiveParameter]`, as PHP gives hash_hmac()'s `$key`
 /// (ext-php-rs has no way to say so): with `zend.exception_ignore_args` off, PHP's own default,
 /// the trace of an exception thrown in verify() wrote the secret's first 15 bytes wherever
 /// the exception went (an uncaught one's output, the error log). The module's functions are
-/// in the function table by module startup.
+/// in the function table by module startup; the Feed class is marked later (post_startup).
 fn mark_sensitive_parameters() {
-    use ext_php_rs::ffi::{
-        _zend_known_string_id_ZEND_STR_SENSITIVEPARAMETER as SENSITIVE_PARAMETER, ext_php_rs_compiler_globals,
-        zend_function, zend_hash_str_find_ptr_lc, zend_known_strings, zend_string, HashTable,
-    };
+    // SAFETY: module startup runs on the one thread that starts PHP, before any request.
+    unsafe {
+        if let Some(globals) = ext_php_rs_compiler_globals().as_mut() {
+            mark_first_parameter_sensitive(globals.function_table, "fluentwebhook\\verify");
+        }
+    }
+}
+
+/// Adds `#[\SensitiveParameter]` to the first parameter of the internal function `name` (lower
+/// case) of `table`, as zend_add_parameter_attribute() adds it (offset 1 is the first
+/// parameter), persistent as the function is.
+///
+/// # Safety
+/// `table` is a live function table of the engine's, used by no other thread: PHP's startup.
+unsafe fn mark_first_parameter_sensitive(table: *mut HashTable, name: &str) {
     extern "C" {
         fn zend_add_attribute(
             attributes: *mut *mut HashTable,
@@ -74,19 +126,14 @@ fn mark_sensitive_parameters() {
     }
     /// The attribute outlives the request: the function is internal (ZEND_ATTRIBUTE_PERSISTENT).
     const PERSISTENT: u32 = 1;
-    const VERIFY: &str = "fluentwebhook\\verify";
-    // SAFETY: module startup runs on the one thread that starts PHP, before any request; the
-    // function table and the known strings are the engine's, and the attribute is added as
-    // zend_add_parameter_attribute() adds it (offset 1 is the first parameter).
+    // SAFETY: the caller's; the known strings are the engine's.
     unsafe {
-        let Some(globals) = ext_php_rs_compiler_globals().as_mut() else { return };
-        let verify = zend_hash_str_find_ptr_lc(globals.function_table, VERIFY.as_ptr().cast(), VERIFY.len());
-        let verify = verify.cast::<zend_function>();
-        if verify.is_null() {
+        let function = zend_hash_str_find_ptr_lc(table, name.as_ptr().cast(), name.len()).cast::<zend_function>();
+        if function.is_null() {
             return;
         }
-        let name = *zend_known_strings.add(SENSITIVE_PARAMETER as usize);
-        zend_add_attribute(&mut (*verify).common.attributes, name, 0, PERSISTENT, 1, 0);
+        let sensitive = *zend_known_strings.add(SENSITIVE_PARAMETER as usize);
+        zend_add_attribute(&mut (*function).common.attributes, sensitive, 0, PERSISTENT, 1, 0);
     }
 }
 
