@@ -6,7 +6,8 @@ namespace FluentWebhook\Tests;
  * No way in: by default no webhook reaches loopback, private, link-local or other special
  * addresses, by IP literal or by a name that resolves to one; fluent_webhook.allowed_networks
  * opens ranges (the rest of the suite opens 127.0.0.0/8 and ::1 for its receivers). Only
- * loopback and a link-local literal appear here: refused requests never leave the machine.
+ * loopback, a link-local and a documentation literal appear here: refused requests never
+ * leave the machine.
  */
 final class NetworkTest extends WebhookTestCase
 {
@@ -36,6 +37,8 @@ final class NetworkTest extends WebhookTestCase
             'a name for loopback' => ['localhost', 'localhost resolves to'],
             'cloud metadata' => ['169.254.169.254', 'link-local'],
             'unspecified' => ['0.0.0.0', 'unspecified'],
+            // RFC 9637's second IPv6 documentation prefix, beside 2001:db8::/32.
+            'IPv6 documentation (3fff::/20)' => ['[3fff:fff::1]', 'a documentation address (3fff::/20)'],
         ];
     }
 

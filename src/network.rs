@@ -158,6 +158,8 @@ fn forbidden_v6(a: Ipv6Addr) -> Option<&'static str> {
         [0x64, 0xff9b, ..] => "a NAT64 address (64:ff9b::/32), which can reach IPv4 inside",
         [0x100, 0, 0, 0, ..] => "a discard address (100::/64)",
         [0x2001, 0x0db8, ..] => "a documentation address (2001:db8::/32)",
+        // RFC 9637 (2024) gave documentation a second prefix, which examples now use too.
+        [0x3fff, second, ..] if second & 0xf000 == 0 => "a documentation address (3fff::/20)",
         [0x2001, 0..=0x01ff, ..] => "an IETF protocol address (2001::/23, Teredo included)",
         [0x2002, ..] => "a 6to4 address (2002::/16), which can reach IPv4 inside",
         [first, ..] if first & 0xfe00 == 0xfc00 => "a unique local address (fc00::/7)",
@@ -207,6 +209,8 @@ mod tests {
             "2002:a00:1::",
             "2001::1",
             "2001:db8::1",
+            "3fff::1",
+            "3fff:fff:ffff::1",
             "::127.0.0.1",
             "::ffff:0:7f00:1",
         ] {
@@ -224,7 +228,15 @@ mod tests {
 
     #[test]
     fn public_addresses_pass() {
-        for address in ["93.184.216.34", "8.8.8.8", "172.32.0.1", "100.128.0.1", "2606:4700::1111", "::ffff:8.8.8.8"] {
+        for address in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "172.32.0.1",
+            "100.128.0.1",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+            "3fff:1000::1",
+        ] {
             assert!(!refused(address), "{address} should pass");
         }
     }
