@@ -13,7 +13,8 @@ final class StubsTest extends WebhookTestCase
 {
     /**
      * Types the extension can only declare as `mixed` (ext-php-rs has no union types) and the
-     * stub states precisely. The extension enforces these at run time.
+     * stub states precisely. The extension enforces these at run time, with its own exceptions
+     * rather than a TypeError (the stub's doc comments say which).
      */
     private const MIXED_IN_EXTENSION = [
         // Reflection prints the stub's int|string|null in its own order.

@@ -30,7 +30,9 @@ final class Feed
      *     whatever their value, and unknown keys too.
      * @param int|string|null $id The id the site stores the feed under; dispatch() sends a
      *     feed given twice with the same id once.
-     * @throws InvalidFeedException naming the settings key at fault.
+     * @throws InvalidFeedException naming the settings key at fault, or 'id' when $id is blank,
+     *     not UTF-8, or not an int, a string or null (the extension checks $id itself: a float,
+     *     a bool or a Stringable is not converted, and the error is this one, not a TypeError).
      * @throws Exception when the allocator refuses the memory the settings need
      *     (posix_setrlimit(POSIX_RLIMIT_AS)): the message starts '$settings: out of memory'.
      */
@@ -195,6 +197,8 @@ function deliveries(?array $filter = null): array {}
  *     memory'; when no spool could be opened yet (SQLite refused memory); or when the spool
  *     does not answer within 10 s (another process holding its write lock, a slow disk).
  * @throws InvalidFeedException when $feed is a settings array the extension refuses.
+ * @throws Exception when $feed is neither a Feed, an array nor null (the extension checks
+ *     $feed itself: this, not a TypeError).
  */
 function redeliver(string $id, Feed|array|null $feed = null): string {}
 
