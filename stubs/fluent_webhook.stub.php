@@ -78,7 +78,8 @@ final class Feed
      * @return array{method: string, url: string, headers: array<string, string>, body: string}
      *     headers include User-Agent, X-Webhook-Event, Content-Type (unless GET), custom
      *     headers, a fresh webhook-id and the current webhook-timestamp, and, for a feed with a
-     *     secret, their webhook-signature.
+     *     secret, their webhook-signature. The HTTP client adds Host, Content-Length (unless
+     *     GET) and an Accept of any type (unless a custom header sets Accept), not listed here.
      * @throws PayloadException when $data cannot be encoded (NAN, invalid UTF-8, a resource,
      *     a reference cycle, nesting deeper than 512), or when the payload (the body, or the
      *     URL of a GET) would pass fluent_webhook.max_payload_bytes: selected fields stop
