@@ -1,7 +1,8 @@
 //! `fluent_webhook.*` php.ini settings. Read when the process's delivery machinery starts
-//! (first dispatch, flush, resume or deliveries) and at the end of each request
-//! (shutdown_timeout, for the wait at process end); changing them with ini_set() later does
-//! not reconfigure running machinery.
+//! (first dispatch, flush, resume, deliveries, cancel or redeliver) and at the end of each
+//! request (shutdown_timeout, for the wait at process end); changing them with ini_set() later
+//! does not reconfigure running machinery. max_payload_bytes, memory_limit (for what one
+//! dispatch() builds) and allowed_networks are read by each call that uses them.
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::path::PathBuf;
