@@ -282,6 +282,25 @@ final class FeedTest extends WebhookTestCase
         $this->assertNotContains('left behind', $request['headers']);
     }
 
+    /**
+     * Keys the extension does not know are ignored whatever they hold: a site keeps its own
+     * next to FluentCart's (a binary token, a float left NAN, an open handle). Walked with the
+     * rest, any of them refused the whole feed, which then sent nothing.
+     */
+    public function testUnknownKeysAreIgnoredWhateverTheirValue(): void
+    {
+        $handle = fopen('php://memory', 'r');
+        $extra = ['site_token' => random_bytes(8) . "\xff", 'ratio' => NAN, 'handle' => $handle, 7 => INF];
+        $feed = $this->feed($extra);
+        $this->assertSame('Test feed', $feed->name());
+        $this->assertArrayNotHasKey('site_token', $feed->toArray());
+        $ids = \FluentWebhook\dispatch('order_paid_done', ['n' => 1], [$this->settings($extra) + ['id' => 'unknown-keys']]);
+        $this->assertCount(1, $ids);
+        [$request] = $this->received(1);
+        $this->assertSame('{"n":1}', $request['body']);
+        fclose($handle);
+    }
+
     public function testInvalidIds(): void
     {
         $this->expectException(InvalidFeedException::class);

@@ -86,7 +86,9 @@ final class HostileInputTest extends WebhookTestCase
             'id has invalid UTF-8' => ['fw_feed(); new FluentWebhook\Feed(["name" => "h", "request_url" => "http://a.test/", "event_trigger" => ["e"]], "\xff");', $invalid],
             'name with NUL bytes' => ['echo strlen(fw_feed(["name" => "a\0b"])->name());', 'ok'],
             'name with invalid UTF-8' => ['fw_feed(["name" => "Zo\xeb"]);', $invalid],
-            'settings key with invalid UTF-8' => ['fw_feed(["\xff" => 1]);', $invalid],
+            // Keys a feed does not read are ignored, whatever they are or hold.
+            'settings key with invalid UTF-8' => ['fw_feed(["\xff" => 1]);', 'ok'],
+            'a known settings key with invalid UTF-8' => ['fw_feed(["name" => "\xff"]);', $invalid],
             'URL with CR LF' => ['fw_feed(["request_url" => "http://a.test/\r\nHost: evil"]);', $invalid],
             'URL with a tab' => ['fw_feed(["request_url" => "http://a.test/\tx"]);', $invalid],
             'javascript: URL' => ['fw_feed(["request_url" => "javascript:alert(1)"]);', $invalid],
@@ -110,7 +112,8 @@ final class HostileInputTest extends WebhookTestCase
             'event name is an array' => ['fw_feed(["event_trigger" => [["e"]]]);', $invalid],
             'enabled is an object' => ['fw_feed(["enabled" => new stdClass]);', $invalid],
             'settings hold a resource' => ['fw_feed(["name" => STDIN]);', $invalid],
-            'settings hold a cycle' => ['$s = ["name" => "h", "request_url" => "http://a.test/", "event_trigger" => ["e"]]; $s["me"] = &$s; new FluentWebhook\Feed($s);', $invalid],
+            'settings hold a cycle' => ['$s = ["name" => "h", "request_url" => "http://a.test/", "event_trigger" => ["e"]]; $s["event_trigger"][] = &$s; new FluentWebhook\Feed($s);', $invalid],
+            'an unknown settings key holds a cycle' => ['$s = ["name" => "h", "request_url" => "http://a.test/", "event_trigger" => ["e"]]; $s["me"] = &$s; new FluentWebhook\Feed($s);', 'ok'],
             'settings hold a closure' => ['fw_feed(["name" => fn () => 1]);', $invalid],
             'secret is not whsec_' => ['fw_feed(["secret" => "hunter2"]);', $invalid],
             // Feed methods

@@ -123,6 +123,22 @@ pub struct FeedSettings {
     pub secret: Option<Secret>,
 }
 
+/// Every key [`FeedSettings::parse`] reads. The rest of a settings array is ignored whatever it
+/// holds, so a caller need not read it at all (the PHP layer does not walk it).
+pub const KEYS: [&str; 11] = [
+    "name",
+    "request_url",
+    "request_method",
+    "request_format",
+    "request_headers",
+    "custom_header_values",
+    "request_body",
+    "selected_field_values",
+    "event_trigger",
+    "enabled",
+    "secret",
+];
+
 /// Headers the transport owns; a feed may not set them.
 const RESERVED_HEADERS: &[&str] = &[
     "host",

@@ -144,6 +144,20 @@ pub fn walk_array(array: &ZendHashTable, sink: &mut impl Sink, limit: usize) -> 
     walker.array(std::ptr::from_ref(array), 1)
 }
 
+/// Whether json_encode() writes `table` as a list: its keys are 0, 1, 2… in order.
+pub fn is_list(table: &ZendHashTable) -> bool {
+    entries(std::ptr::from_ref(table), false)
+        .enumerate()
+        .all(|(at, (key, _))| matches!(key, EntryKey::Index(index) if usize::try_from(index) == Ok(at)))
+}
+
+/// Whether every key of `table` is one of `names`. Keys are read as bytes: ext-php-rs's
+/// iterator panics on a key that is not UTF-8.
+pub fn keys_within(table: &ZendHashTable, names: &[&str]) -> bool {
+    entries(std::ptr::from_ref(table), false)
+        .all(|(key, _)| matches!(key, EntryKey::Name(name) if names.iter().any(|known| known.as_bytes() == name)))
+}
+
 /// Whether `array` holds only scalars and arrays (references followed), none nested deeper
 /// than json_encode's limit, and its JSON cannot be longer than `limit` bytes: data that no
 /// PHP code runs for while it is encoded (no object, so no jsonSerialize()), with no reference

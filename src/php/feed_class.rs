@@ -15,7 +15,7 @@ use crate::delivery::{new_id, unix_now};
 use crate::feed::Feed;
 use crate::memory;
 use crate::request;
-use crate::settings::{Body, InvalidFeed};
+use crate::settings::{Body, InvalidFeed, KEYS};
 
 #[php_class]
 #[php(name = "FluentWebhook\\Feed")]
@@ -134,7 +134,8 @@ impl PhpFeed {
 
 /// Settings array → feed, for the constructor and for arrays given to dispatch().
 pub fn parse_feed(settings: &ZendHashTable, id: Option<String>) -> PhpResult<Feed> {
-    let value = convert::array_to_value(settings).map_err(|e| {
+    let known = known_settings(settings)?;
+    let value = convert::array_to_value(known.as_deref().unwrap_or(settings)).map_err(|e| {
         e.exception("$settings", |message| exceptions::invalid_feed(&InvalidFeed { key: "settings", message }))
     })?;
     // Validating copies the settings' text in many ordinary allocations (trimmed, a URL
@@ -142,6 +143,24 @@ pub fn parse_feed(settings: &ZendHashTable, id: Option<String>) -> PhpResult<Fee
     memory::room_for(text_bytes(&value).saturating_mul(SETTINGS_COPIES))
         .map_err(|e| exceptions::error(format!("$settings: {e}")))?;
     Feed::new(&value, id).map_err(|e| exceptions::invalid_feed(&e))
+}
+
+/// The keys of `settings` that a feed reads ([`crate::settings::KEYS`]), in a table of their
+/// own (the values shared, not copied); `None` when there is nothing else to leave out, or
+/// when `settings` is a list, which is refused as such. Unknown keys are ignored whatever they
+/// hold: walked with the rest, a site's own key holding binary text, a resource or a NAN made
+/// the whole feed invalid.
+fn known_settings(settings: &ZendHashTable) -> PhpResult<Option<ZBox<ZendHashTable>>> {
+    if convert::is_list(settings) || convert::keys_within(settings, &KEYS) {
+        return Ok(None);
+    }
+    let mut table = ZendHashTable::new();
+    for key in KEYS {
+        if let Some(value) = settings.get(key) {
+            table.insert(key, value.shallow_clone()).map_err(|e| exceptions::error(format!("$settings: {e}")))?;
+        }
+    }
+    Ok(Some(table))
 }
 
 /// Copies of the settings' text that validating them may hold at once, at most.
