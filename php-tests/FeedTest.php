@@ -271,9 +271,9 @@ final class FeedTest extends WebhookTestCase
     {
         $feed = $this->feed([
             'request_headers' => 'custom_headers',
-            'custom_header_values' => [['header_name' => 'X-Api-Key', 'header_value' => 'k1'], ['header_name' => ' ', 'header_value' => 'left behind']],
+            'custom_header_values' => [['header_name' => 'X-Api-Key', 'header_value' => 'k1'], ['header_name' => ' ', 'header_value' => 'left behind'], ['header_name' => '', 'header_value' => ['left', 'behind']]],
             'request_body' => 'selected_fields',
-            'selected_field_values' => [['field_name' => '', 'field_value' => '{{order.billing.email}}'], ['field_name' => 'id', 'field_value' => '{{order.id}}']],
+            'selected_field_values' => [['field_name' => '', 'field_value' => '{{order.billing.email}}'], ['field_name' => 'id', 'field_value' => '{{order.id}}'], ['field_name' => null, 'field_value' => ['{{order.id}}']]],
         ]);
         \FluentWebhook\dispatch('order_paid_done', self::fixture('order_paid_done'), [$feed]);
         [$request] = $this->received(1);

@@ -356,10 +356,13 @@ fn named_rows(
     let mut named = Vec::new();
     for (index, row) in rows(map, key)?.into_iter().enumerate() {
         let name = cell(row, key, index, name_column)?.trim().to_string();
-        let value = cell(row, key, index, value_column)?;
-        if !name.is_empty() {
-            named.push((index + 1, name, value));
+        // Skipped before its value is read: whatever the value holds (a list a dropdown left
+        // there too), FluentCart ignores the row.
+        if name.is_empty() {
+            continue;
         }
+        let value = cell(row, key, index, value_column)?;
+        named.push((index + 1, name, value));
     }
     Ok(named)
 }
@@ -588,6 +591,8 @@ mod tests {
             FeedSettings::parse(&settings)
         };
         assert!(headers(json!([{"header_name": "X-Ok", "header_value": "a b"}])).is_ok());
+        // A row without a name is not read further, whatever its value.
+        assert!(headers(json!([{"header_name": " ", "header_value": ["a"]}, {"header_value": {"b": 1}}])).is_ok());
         for bad in [
             json!([{"header_name": "Bad Name", "header_value": "x"}]),
             json!([{"header_name": "X:y", "header_value": "x"}]),

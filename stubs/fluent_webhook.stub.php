@@ -29,7 +29,8 @@ final class Feed
      *     own optional secret (whsec_ + base64 of at least 24 random bytes, see
      *     generate_secret()) to sign requests; a GET feed cannot have one, its payload being
      *     in the URL, which the signature does not cover. Rows with a blank name are ignored,
-     *     whatever their value, and unknown keys too.
+     *     whatever their value (but one json_encode() cannot encode, such as NAN), and unknown
+     *     keys too, whatever they hold.
      * @param int|string|null $id The id the site stores the feed under; dispatch() sends a
      *     feed given twice with the same id once.
      * @throws InvalidFeedException naming the settings key at fault, or 'id' when $id is blank,
