@@ -13,7 +13,7 @@
 
 use std::ffi::{c_char, c_int, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Once;
 use std::time::Duration;
 
@@ -44,14 +44,23 @@ pub fn log(message: &str) {
     unsafe { php_log_err_with_severity(line.as_ptr(), LOG_NOTICE) };
 }
 
-pub extern "C" fn module_startup(_type: i32, module_number: i32) -> i32 {
+/// A module loaded from php.ini (`MODULE_PERSISTENT`), not with dl() during a request.
+const MODULE_PERSISTENT: i32 = 1;
+
+pub extern "C" fn module_startup(module_type: i32, module_number: i32) -> i32 {
     let started = catch_unwind(|| {
         ini::register(module_number);
         mark_sensitive_parameters();
         // SAFETY: module startup runs on the one thread that starts PHP, before any request.
-        unsafe {
-            PREVIOUS_POST_STARTUP = zend_post_startup_cb;
-            zend_post_startup_cb = Some(post_startup);
+        // Not for dl(): the engine's startup is over, and the callback would be left pointing
+        // into a library unloaded at the request's end. Ours already there (a second startup
+        // before the engine ran it) stays the only one: kept as the previous, it would call
+        // itself.
+        if module_type == MODULE_PERSISTENT && !POST_STARTUP_WAITING.swap(true, Ordering::Relaxed) {
+            unsafe {
+                PREVIOUS_POST_STARTUP = zend_post_startup_cb;
+                zend_post_startup_cb = Some(post_startup);
+            }
         }
         super::exceptions::register()
     });
@@ -69,10 +78,14 @@ extern "C" {
 /// The post-startup callback another extension had set before ours; ours calls it.
 static mut PREVIOUS_POST_STARTUP: Option<unsafe extern "C" fn() -> c_int> = None;
 
+/// Whether post_startup is set and has not run yet.
+static POST_STARTUP_WAITING: AtomicBool = AtomicBool::new(false);
+
 /// After every module's startup, when ext-php-rs has registered the `Feed` class (it does so
 /// after our module_startup): its constructor's `$settings` holds the secret. A module loaded
 /// with dl() starts after this point, and its `Feed` stays unmarked.
 unsafe extern "C" fn post_startup() -> c_int {
+    POST_STARTUP_WAITING.store(false, Ordering::Relaxed);
     let _ = catch_unwind(|| {
         // SAFETY: as in mark_sensitive_parameters; CG(class_table) holds the registered classes.
         unsafe {
