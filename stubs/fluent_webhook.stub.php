@@ -83,6 +83,7 @@ final class Feed
      *     headers, a fresh webhook-id and the current webhook-timestamp, and, for a feed with a
      *     secret, their webhook-signature. The HTTP client adds Host, Content-Length (unless
      *     GET) and an Accept of any type (unless a custom header sets Accept), not listed here.
+     *     url keeps the feed URL's #fragment, if any, which HTTP never sends.
      * @throws PayloadException when $data cannot be encoded (NAN, invalid UTF-8, a resource,
      *     a reference cycle, nesting deeper than 512), or when the payload (the body, or the
      *     URL of a GET) would pass fluent_webhook.max_payload_bytes: selected fields stop
@@ -217,7 +218,8 @@ function redeliver(string $id, Feed|array|null $feed = null): string {}
  *
  * @param string $feed The feed id given to new Feed(…, $id).
  * @param string|null $reason One line for the log (default "canceled by the site").
- * @return int How many deliveries it canceled.
+ * @return int How many pending deliveries it marked: those in flight among them are counted
+ *     too, and end delivered when their attempt under way succeeds.
  * @throws Exception when $feed is blank or $reason is not one line of at most 200 bytes, or
  *     when some of the feed's deliveries are not yet written because the spool cannot write
  *     (they would be sent after the cancel): ask again once it can. Also when no spool could
