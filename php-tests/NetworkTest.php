@@ -39,6 +39,7 @@ final class NetworkTest extends WebhookTestCase
             'unspecified' => ['0.0.0.0', 'unspecified'],
             // RFC 9637's second IPv6 documentation prefix, beside 2001:db8::/32.
             'IPv6 documentation (3fff::/20)' => ['[3fff:fff::1]', 'a documentation address (3fff::/20)'],
+            'SRv6 segment identifier (5f00::/16)' => ['[5f00::1]', 'an SRv6 segment identifier (5f00::/16)'],
         ];
     }
 

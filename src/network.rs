@@ -160,6 +160,8 @@ fn forbidden_v6(a: Ipv6Addr) -> Option<&'static str> {
         [0x2001, 0x0db8, ..] => "a documentation address (2001:db8::/32)",
         // RFC 9637 (2024) gave documentation a second prefix, which examples now use too.
         [0x3fff, second, ..] if second & 0xf000 == 0 => "a documentation address (3fff::/20)",
+        // RFC 9602: segment routing's own identifiers, not globally reachable (IANA's registry).
+        [0x5f00, ..] => "an SRv6 segment identifier (5f00::/16)",
         [0x2001, 0..=0x01ff, ..] => "an IETF protocol address (2001::/23, Teredo included)",
         [0x2002, ..] => "a 6to4 address (2002::/16), which can reach IPv4 inside",
         [first, ..] if first & 0xfe00 == 0xfc00 => "a unique local address (fc00::/7)",
@@ -211,6 +213,7 @@ mod tests {
             "2001:db8::1",
             "3fff::1",
             "3fff:fff:ffff::1",
+            "5f00::1",
             "::127.0.0.1",
             "::ffff:0:7f00:1",
         ] {
@@ -236,6 +239,7 @@ mod tests {
             "2606:4700::1111",
             "::ffff:8.8.8.8",
             "3fff:1000::1",
+            "5f01::1",
         ] {
             assert!(!refused(address), "{address} should pass");
         }
