@@ -614,18 +614,21 @@ fn is_ascii(bytes: &[u8]) -> bool {
 
 /// The entries of `table`, each key as text (an int key as PHP writes it; a key that is not
 /// UTF-8 read lossily). ext-php-rs's own iterator panics on a key that is not UTF-8: a
-/// `verify()` given `["\xff" => …]`, or such a key in `$feeds` or a `deliveries()` filter,
-/// was a Rust panic.
+/// `verify()` given `["\xff" => …]`, or such a key in a `deliveries()` filter, was a Rust
+/// panic.
 pub fn text_keyed(table: &ZendHashTable) -> impl Iterator<Item = (String, &Zval)> {
-    let mut iter = table.iter();
-    std::iter::from_fn(move || {
-        let (key, value) = iter.next_zval()?;
-        let key = match key.zend_str() {
-            Some(name) => String::from_utf8_lossy(name.as_bytes()).into_owned(),
-            None => key.long().map(|index| index.to_string()).unwrap_or_default(),
+    entries(std::ptr::from_ref(table), false).map(|(key, value)| {
+        let key = match key {
+            EntryKey::Name(name) => String::from_utf8_lossy(name).into_owned(),
+            EntryKey::Index(index) => index.to_string(),
         };
-        Some((key, value))
+        (key, value)
     })
+}
+
+/// The values of `table`, in order, whatever its keys (see [`text_keyed`]).
+pub fn values(table: &ZendHashTable) -> impl Iterator<Item = &Zval> {
+    entries(std::ptr::from_ref(table), false).map(|(_, value)| value)
 }
 
 /// The type name PHP's own messages use (`get_debug_type` without class names).

@@ -60,7 +60,7 @@ pub fn dispatch(event: PhpText, data: &ZendHashTable, feeds: &ZendHashTable) -> 
     // $feeds table in place (ArrayObject's storage), freeing or moving what we read.
     let mut items: Vec<Zval> = Vec::new();
     memory::reserve(&mut items, feeds.len()).map_err(|e| exceptions::error(format!("dispatch(): $feeds: {e}")))?;
-    items.extend(convert::text_keyed(feeds).map(|(_, item)| item.dereference().shallow_clone()));
+    items.extend(convert::values(feeds).map(|item| item.dereference().shallow_clone()));
     for (position, item) in items.iter().enumerate() {
         let feed = feed_from(item, format_args!("$feeds[{position}]"))?;
         if !feed.matches(event) {
