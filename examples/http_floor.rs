@@ -2,10 +2,12 @@
 //! POSTs of the order_paid_done sample to URL over CONCURRENCY keep-alive connections, each
 //! driven by hyper's own connection API in a loop (no pool, no timeouts, no TLS, no URL
 //! parsing, no task per request: only what every client must do). Prints deliveries per second
-//! and user+sys CPU µs per request of this process.
+//! and user+sys CPU µs per request of this process. With `reqwest`, each of the CONCURRENCY
+//! loops sends with one shared reqwest client instead (its pool, its defaults), on one tokio
+//! worker as in the engine: what the design card's client costs alone.
 //!
 //!   cargo build --release --no-default-features --example http_floor --target-dir target/bound
-//!   target/bound/release/examples/http_floor http://127.0.0.1:PORT/hook 100000 32
+//!   target/bound/release/examples/http_floor http://127.0.0.1:PORT/hook 100000 32 [hyper|reqwest]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -42,20 +44,47 @@ async fn connection(uri: &hyper::Uri, sent: &AtomicUsize, count: usize, body: &B
     answered
 }
 
+async fn reqwest_loop(
+    client: reqwest::Client,
+    url: reqwest::Url,
+    sent: &AtomicUsize,
+    count: usize,
+    body: &Bytes,
+) -> usize {
+    let mut answered = 0;
+    while sent.fetch_add(1, Ordering::Relaxed) < count {
+        answered += usize::from(http1::post_with_reqwest(&client, &url, body.clone()).await == 204);
+    }
+    answered
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let uri: hyper::Uri = args.get(1).expect("usage: http_floor URL [COUNT] [CONCURRENCY]").parse().expect("a URL");
+    let uri: hyper::Uri =
+        args.get(1).expect("usage: http_floor URL [COUNT [CONCURRENCY [hyper|reqwest]]]").parse().expect("a URL");
     let count: usize = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(100_000);
     let concurrency: usize = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(32);
+    let with_reqwest = args.get(4).map(String::as_str) == Some("reqwest");
     let body = Bytes::from(std::fs::read("fixtures/events/order_paid_done.json").expect("run from the repository"));
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let workers = if with_reqwest { 1 } else { 2 };
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().expect("runtime");
     runtime.block_on(async move {
         let sent = Arc::new(AtomicUsize::new(0));
+        let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().expect("a client");
+        let url = reqwest::Url::parse(&uri.to_string()).expect("a URL");
         let (cpu, started) = (cpu_seconds(), Instant::now());
         let connections: Vec<_> = (0..concurrency)
             .map(|_| {
                 let (uri, sent, body) = (uri.clone(), Arc::clone(&sent), body.clone());
-                tokio::spawn(async move { connection(&uri, &sent, count, &body).await })
+                let (client, url) = (client.clone(), url.clone());
+                tokio::spawn(async move {
+                    if with_reqwest {
+                        reqwest_loop(client, url, &sent, count, &body).await
+                    } else {
+                        connection(&uri, &sent, count, &body).await
+                    }
+                })
             })
             .collect();
         let mut answered = 0;

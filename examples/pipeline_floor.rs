@@ -12,13 +12,16 @@
 //!   rowids, no lease, no log), then hands the written deliveries to the connections; sets the
 //!   status of answered ones in batches of 256, or when none came for 5 ms;
 //! - the HTTP runtime: `http_floor`'s loop (hyper's connection API, no pool, timeouts, TLS or
-//!   URL parsing) on CONCURRENCY keep-alive connections, each with a queue of its own.
+//!   URL parsing) on CONCURRENCY keep-alive connections, each with a queue of its own. With
+//!   `reqwest`, each queue's task sends with one shared reqwest client instead (its pool keeps
+//!   the connections alive, its defaults otherwise): the least a sender on the design card's
+//!   HTTP client spends, with nothing of the engine's (timeouts, network guard, retries).
 //!
 //! Prints deliveries per second, user+sys CPU µs per delivery of this process and of the
 //! producer thread alone.
 //!
 //!   cargo build --release --no-default-features --example pipeline_floor --target-dir target/bound
-//!   target/bound/release/examples/pipeline_floor http://127.0.0.1:PORT/hook FILE [COUNT [CONCURRENCY [WORKERS [once]]]]
+//!   target/bound/release/examples/pipeline_floor http://127.0.0.1:PORT/hook FILE [COUNT [CONCURRENCY [WORKERS [once|each [hyper|reqwest]]]]]
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -61,6 +64,20 @@ async fn connection(
     }
 }
 
+async fn reqwest_connection(
+    client: reqwest::Client,
+    url: reqwest::Url,
+    mut queue: tokio::sync::mpsc::UnboundedReceiver<(i64, Bytes)>,
+    answers: mpsc::Sender<Message>,
+) {
+    while let Some((id, body)) = queue.recv().await {
+        let status = http1::post_with_reqwest(&client, &url, body).await;
+        if answers.send(Message::Answered(id, status)).is_err() {
+            return;
+        }
+    }
+}
+
 /// user+sys CPU seconds of the calling thread.
 fn thread_cpu_seconds() -> f64 {
     // SAFETY: clock_gettime writes into the struct we pass.
@@ -84,22 +101,40 @@ fn produce(count: i64, mut bodies: Bodies, spool: mpsc::Sender<Message>, room: m
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: pipeline_floor URL FILE [COUNT [CONCURRENCY [WORKERS [once]]]]";
+    let usage = "usage: pipeline_floor URL FILE [COUNT [CONCURRENCY [WORKERS [once|each [hyper|reqwest]]]]]";
     let uri: hyper::Uri = args.get(1).expect(usage).parse().expect("a URL");
     let path = std::path::PathBuf::from(args.get(2).expect(usage));
     let number = |i: usize, default: usize| args.get(i).and_then(|n| n.parse().ok()).unwrap_or(default);
     let (count, concurrency, workers) = (number(3, 100_000) as i64, number(4, 32), number(5, 1));
     let encode_each = args.get(6).map(String::as_str) != Some("once");
+    let with_reqwest = args.get(7).map(String::as_str) == Some("reqwest");
     let bodies = Bodies::new(encode_each);
     let conn = floor::open(&path, floor::LEAST_PAGE_SIZE, floor::LEAST_CHECKPOINT_PAGES);
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().expect("runtime");
 
     let (spool, inbox) = mpsc::channel::<Message>();
+    let client = with_reqwest.then(|| {
+        let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().expect("a client");
+        let url = reqwest::Url::parse(&uri.to_string()).expect("a URL");
+        // Every connection of the pool opened before the clock starts, as in the engine's warm pool.
+        runtime.block_on(async {
+            let warm = (0..concurrency).map(|_| client.get(url.clone()).send());
+            for answer in warm.map(tokio::spawn).collect::<Vec<_>>() {
+                let _ = answer.await.expect("no panic").expect("an answer").bytes().await;
+            }
+        });
+        (client, url)
+    });
     let queues: Vec<_> = (0..concurrency)
         .map(|_| {
             let (queue, receiver) = tokio::sync::mpsc::unbounded_channel();
-            runtime.spawn(connection(uri.clone(), receiver, spool.clone()));
+            match &client {
+                Some((client, url)) => {
+                    runtime.spawn(reqwest_connection(client.clone(), url.clone(), receiver, spool.clone()))
+                }
+                None => runtime.spawn(connection(uri.clone(), receiver, spool.clone())),
+            };
             queue
         })
         .collect();

@@ -29,6 +29,7 @@ mod cpu;
 #[path = "support/floor.rs"]
 mod floor;
 #[path = "support/http1.rs"]
+#[allow(dead_code)]
 mod http1;
 use cpu::cpu_seconds;
 use floor::{Bodies, BATCH};

@@ -4,7 +4,8 @@
 // cheapest senders that do what issue 3 requires of it, and nothing more: each body encoded
 // anew (every event is its own data), written to SQLite and committed before its request,
 // its status written after the answer (examples/*_floor.rs: no TLS, timeouts, retries,
-// leases, log or network guard). ROUNDS rounds, alternated, `sync` before each sender, each
+// leases, log or network guard). One of them sends with reqwest, as the engine must (the
+// design card), the others with hyper alone or by hand. ROUNDS rounds, alternated, `sync` before each sender, each
 // against the curl_multi and wrk of its own round. scripts/bench.sh starts nginx.
 //   env: BENCH_NGINX (URL answering 204), BENCH_ROUNDS (default 5), BENCH_SCALE (1 = 100,000
 //        deliveries per sender, smaller = smoke)
@@ -32,6 +33,7 @@ $senders = [
         return $run['flushed'] ? [$total / $run['seconds'], $run['cpu_seconds'] / $total * 1e6] : null;
     },
     'floor: tokio + hyper on 3 threads (pipeline_floor 2 each)' => $fromExample('pipeline_floor', '2', 'each'),
+    'floor: reqwest + SQLite, 3 threads (pipeline_floor 2 each reqwest)' => $fromExample('pipeline_floor', '2', 'each', 'reqwest'),
     'floor: tokio + hyper, encoding apart (tokio_floor hyper apart)' => $fromExample('tokio_floor', 'hyper', 'apart'),
     'floor: tokio, raw HTTP, encoding apart (tokio_floor raw apart)' => $fromExample('tokio_floor', 'raw', 'apart'),
     'floor: epoll loop, one thread (epoll_floor 1)' => $fromExample('epoll_floor', '1'),
@@ -56,7 +58,7 @@ for ($round = 1; $round <= $rounds; $round++) {
     fprintf(STDERR, "bench-floors: round %d of %d done\n", $round, $rounds);
 }
 
-$widths = [66, 10, 7, 7, 9, 6];
+$widths = [68, 10, 7, 7, 9, 6];
 $line = fn (array $cells) => implode(' | ', array_map(fn ($c, $w) => str_pad((string) $c, $w), $cells, $widths));
 $met = [];
 foreach ($results as $round => $r) {

@@ -196,13 +196,14 @@ if ($sqliteFloor && $httpFloor) {
 // on the same cores: each body encoded (serde_json, for PHP's json_encode), SQLite's least
 // committed before the request, the status written after the answer. pipeline_floor sends
 // with hyper on 2 tokio workers (the stack under reqwest) and writes to SQLite on a thread of
-// its own, also with the body encoded once as
-// the curl_multi baseline does; tokio_floor with hyper on one thread that writes to SQLite too,
+// its own, also with the body encoded once as the curl_multi baseline does, and with reqwest
+// itself; tokio_floor with hyper on one thread that writes to SQLite too,
 // the bodies encoded on a thread of their own as PHP's would; epoll_floor with a plain epoll
 // loop on one thread.
 $togetherRows = [
     'pipeline_floor, tokio + hyper, each body encoded' => ['pipeline_floor', ['2', 'each']],
     'pipeline_floor, tokio + hyper, body encoded once' => ['pipeline_floor', ['2', 'once']],
+    'pipeline_floor, reqwest (the design card\'s client), each body encoded' => ['pipeline_floor', ['2', 'each', 'reqwest']],
     'tokio_floor, tokio + hyper and SQLite on one thread' => ['tokio_floor', ['hyper', 'apart']],
     'epoll_floor, no tokio or hyper, each body encoded' => ['epoll_floor', ['1']],
 ];

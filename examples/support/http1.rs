@@ -1,5 +1,6 @@
 //! What the floor examples share about HTTP/1.1: for those without hyper, the request's head
-//! and the end of an answer; for those with it, one POST on hyper's connection API.
+//! and the end of an answer; for those with it, one POST on hyper's connection API, or on
+//! reqwest.
 
 use std::io::Write;
 
@@ -21,6 +22,16 @@ pub async fn post_with_hyper(
     let response = sender.send_request(request).await.expect("an answer");
     let status = response.status().as_u16();
     let _ = response.into_body().collect().await;
+    status
+}
+
+/// POSTs `body` with a reqwest client (its pool picks the connection) and reads the whole
+/// answer; its status.
+pub async fn post_with_reqwest(client: &reqwest::Client, url: &reqwest::Url, body: Bytes) -> u16 {
+    let request = client.post(url.clone()).header("content-type", "application/json").body(body);
+    let response = request.send().await.expect("an answer");
+    let status = response.status().as_u16();
+    let _ = response.bytes().await;
     status
 }
 
