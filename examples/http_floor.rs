@@ -3,8 +3,9 @@
 //! driven by hyper's own connection API in a loop (no pool, no timeouts, no TLS, no URL
 //! parsing, no task per request: only what every client must do). Prints deliveries per second
 //! and user+sys CPU µs per request of this process. With `reqwest`, each of the CONCURRENCY
-//! loops sends with one shared reqwest client instead (its pool, its defaults), on one tokio
-//! worker as in the engine: what the design card's client costs alone.
+//! loops sends with one shared reqwest client instead (`http1::reqwest_client`: set as the
+//! engine sets its own), on one tokio worker as in the engine: what the design card's client
+//! costs alone.
 //!
 //!   cargo build --release --no-default-features --example http_floor --target-dir target/bound
 //!   target/bound/release/examples/http_floor http://127.0.0.1:PORT/hook 100000 32 [hyper|reqwest]
@@ -71,7 +72,7 @@ fn main() {
         tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().expect("runtime");
     runtime.block_on(async move {
         let sent = Arc::new(AtomicUsize::new(0));
-        let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().expect("a client");
+        let client = http1::reqwest_client(concurrency);
         let url = reqwest::Url::parse(&uri.to_string()).expect("a URL");
         let (cpu, started) = (cpu_seconds(), Instant::now());
         let connections: Vec<_> = (0..concurrency)

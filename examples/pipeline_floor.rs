@@ -13,15 +13,16 @@
 //!   status of answered ones in batches of 256, or when none came for 5 ms;
 //! - the HTTP runtime: `http_floor`'s loop (hyper's connection API, no pool, timeouts, TLS or
 //!   URL parsing) on CONCURRENCY keep-alive connections, each with a queue of its own. With
-//!   `reqwest`, each queue's task sends with one shared reqwest client instead (its pool keeps
-//!   the connections alive, its defaults otherwise): the least a sender on the design card's
-//!   HTTP client spends, with nothing of the engine's (timeouts, network guard, retries).
+//!   `pool`, each queue's task sends through one shared client of hyper-util's pool instead;
+//!   with `reqwest`, with one shared reqwest client (which sends through that pool), set as
+//!   the engine sets its own but without its timeouts and network guard: the least a sender
+//!   on the design card's HTTP client spends.
 //!
 //! Prints deliveries per second, user+sys CPU µs per delivery of this process and of the
 //! producer thread alone.
 //!
 //!   cargo build --release --no-default-features --example pipeline_floor --target-dir target/bound
-//!   target/bound/release/examples/pipeline_floor http://127.0.0.1:PORT/hook FILE [COUNT [CONCURRENCY [WORKERS [once|each [hyper|reqwest]]]]]
+//!   target/bound/release/examples/pipeline_floor http://127.0.0.1:PORT/hook FILE [COUNT [CONCURRENCY [WORKERS [once|each [hyper|pool|reqwest]]]]]
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -46,35 +47,63 @@ enum Message {
     Answered(i64, u16),
 }
 
+/// What the connections' tasks send with.
+#[derive(Clone)]
+enum Transport {
+    /// A connection of its own for each task, on hyper's connection API.
+    Hyper,
+    /// hyper-util's pool, shared.
+    Pool(http1::PoolClient),
+    /// reqwest, shared.
+    Reqwest(reqwest::Client, reqwest::Url),
+}
+
 async fn connection(
+    transport: Transport,
     uri: hyper::Uri,
     mut queue: tokio::sync::mpsc::UnboundedReceiver<(i64, Bytes)>,
     answers: mpsc::Sender<Message>,
 ) {
     let address = http1::address(&uri);
-    let stream = tokio::net::TcpStream::connect(&address).await.expect("nginx listens");
-    stream.set_nodelay(true).expect("TCP_NODELAY");
-    let (mut sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
-    tokio::spawn(driver);
+    let mut own = match transport {
+        Transport::Hyper => {
+            let stream = tokio::net::TcpStream::connect(&address).await.expect("nginx listens");
+            stream.set_nodelay(true).expect("TCP_NODELAY");
+            let (sender, driver) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+            tokio::spawn(driver);
+            Some(sender)
+        }
+        _ => None,
+    };
     while let Some((id, body)) = queue.recv().await {
-        let status = http1::post_with_hyper(&mut sender, &uri, &address, body).await;
+        let status = match (&transport, own.as_mut()) {
+            (Transport::Pool(client), _) => http1::post_through_pool(client, &uri, body).await,
+            (Transport::Reqwest(client, url), _) => http1::post_with_reqwest(client, url, body).await,
+            (Transport::Hyper, Some(sender)) => http1::post_with_hyper(sender, &uri, &address, body).await,
+            (Transport::Hyper, None) => unreachable!("made above"),
+        };
         if answers.send(Message::Answered(id, status)).is_err() {
             return;
         }
     }
 }
 
-async fn reqwest_connection(
-    client: reqwest::Client,
-    url: reqwest::Url,
-    mut queue: tokio::sync::mpsc::UnboundedReceiver<(i64, Bytes)>,
-    answers: mpsc::Sender<Message>,
-) {
-    while let Some((id, body)) = queue.recv().await {
-        let status = http1::post_with_reqwest(&client, &url, body).await;
-        if answers.send(Message::Answered(id, status)).is_err() {
-            return;
-        }
+/// The pool's connections opened before the clock starts, as in the engine's warm pool.
+async fn warm(transport: &Transport, uri: &hyper::Uri, connections: usize) {
+    let requests = (0..connections).map(|_| {
+        let (transport, uri) = (transport.clone(), uri.clone());
+        tokio::spawn(async move {
+            let body = Bytes::from_static(b"{}");
+            match &transport {
+                Transport::Pool(client) => http1::post_through_pool(client, &uri, body).await,
+                Transport::Reqwest(client, url) => http1::post_with_reqwest(client, url, body).await,
+                Transport::Hyper => 0,
+            }
+        })
+    });
+    for request in requests.collect::<Vec<_>>() {
+        request.await.expect("no panic");
     }
 }
 
@@ -101,44 +130,34 @@ fn produce(count: i64, mut bodies: Bodies, spool: mpsc::Sender<Message>, room: m
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: pipeline_floor URL FILE [COUNT [CONCURRENCY [WORKERS [once|each [hyper|reqwest]]]]]";
+    let usage = "usage: pipeline_floor URL FILE [COUNT [CONCURRENCY [WORKERS [once|each [hyper|pool|reqwest]]]]]";
     let uri: hyper::Uri = args.get(1).expect(usage).parse().expect("a URL");
     let path = std::path::PathBuf::from(args.get(2).expect(usage));
     let number = |i: usize, default: usize| args.get(i).and_then(|n| n.parse().ok()).unwrap_or(default);
     let (count, concurrency, workers) = (number(3, 100_000) as i64, number(4, 32), number(5, 1));
     let encode_each = args.get(6).map(String::as_str) != Some("once");
-    let with_reqwest = args.get(7).map(String::as_str) == Some("reqwest");
     let bodies = Bodies::new(encode_each);
     let conn = floor::open(&path, floor::LEAST_PAGE_SIZE, floor::LEAST_CHECKPOINT_PAGES);
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().expect("runtime");
 
     let (spool, inbox) = mpsc::channel::<Message>();
-    let client = with_reqwest.then(|| {
-        let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().expect("a client");
-        let url = reqwest::Url::parse(&uri.to_string()).expect("a URL");
-        // Every connection of the pool opened before the clock starts, as in the engine's warm pool.
-        runtime.block_on(async {
-            let warm = (0..concurrency).map(|_| client.get(url.clone()).send());
-            for answer in warm.map(tokio::spawn).collect::<Vec<_>>() {
-                let _ = answer.await.expect("no panic").expect("an answer").bytes().await;
-            }
-        });
-        (client, url)
-    });
+    let transport = match args.get(7).map(String::as_str) {
+        Some("pool") => Transport::Pool(http1::pool_client(concurrency)),
+        Some("reqwest") => {
+            Transport::Reqwest(http1::reqwest_client(concurrency), uri.to_string().parse().expect("a URL"))
+        }
+        _ => Transport::Hyper,
+    };
+    runtime.block_on(warm(&transport, &uri, concurrency));
     let queues: Vec<_> = (0..concurrency)
         .map(|_| {
             let (queue, receiver) = tokio::sync::mpsc::unbounded_channel();
-            match &client {
-                Some((client, url)) => {
-                    runtime.spawn(reqwest_connection(client.clone(), url.clone(), receiver, spool.clone()))
-                }
-                None => runtime.spawn(connection(uri.clone(), receiver, spool.clone())),
-            };
+            runtime.spawn(connection(transport.clone(), uri.clone(), receiver, spool.clone()));
             queue
         })
         .collect();
-    // Let every connection open before the clock starts, as in the engine's warm pool.
+    // Let every connection of its own open before the clock starts.
     std::thread::sleep(Duration::from_millis(200));
     let (room, freed) = mpsc::sync_channel::<()>(UNWRITTEN_BATCHES);
     let (cpu, started) = (cpu_seconds(), Instant::now());

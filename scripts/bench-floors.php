@@ -5,7 +5,8 @@
 // anew (every event is its own data), written to SQLite and committed before its request,
 // its status written after the answer (examples/*_floor.rs: no TLS, timeouts, retries,
 // leases, log or network guard). One of them sends with reqwest, as the engine must (the
-// design card), the others with hyper alone or by hand. ROUNDS rounds, alternated, `sync` before each sender, each
+// design card), one through hyper-util's pool (which reqwest sends through), the others with
+// hyper's connection API or by hand. ROUNDS rounds, alternated, `sync` before each sender, each
 // against the curl_multi and wrk of its own round. scripts/bench.sh starts nginx.
 //   env: BENCH_NGINX (URL answering 204), BENCH_ROUNDS (default 5), BENCH_SCALE (1 = 100,000
 //        deliveries per sender, smaller = smoke)
@@ -33,6 +34,7 @@ $senders = [
         return $run['flushed'] ? [$total / $run['seconds'], $run['cpu_seconds'] / $total * 1e6] : null;
     },
     'floor: tokio + hyper on 3 threads (pipeline_floor 2 each)' => $fromExample('pipeline_floor', '2', 'each'),
+    'floor: hyper-util\'s pool + SQLite, 3 threads (pipeline_floor 2 each pool)' => $fromExample('pipeline_floor', '2', 'each', 'pool'),
     'floor: reqwest + SQLite, 3 threads (pipeline_floor 2 each reqwest)' => $fromExample('pipeline_floor', '2', 'each', 'reqwest'),
     'floor: tokio + hyper, encoding apart (tokio_floor hyper apart)' => $fromExample('tokio_floor', 'hyper', 'apart'),
     'floor: tokio, raw HTTP, encoding apart (tokio_floor raw apart)' => $fromExample('tokio_floor', 'raw', 'apart'),
@@ -58,7 +60,7 @@ for ($round = 1; $round <= $rounds; $round++) {
     fprintf(STDERR, "bench-floors: round %d of %d done\n", $round, $rounds);
 }
 
-$widths = [68, 10, 7, 7, 9, 6];
+$widths = [72, 10, 7, 7, 9, 6];
 $line = fn (array $cells) => implode(' | ', array_map(fn ($c, $w) => str_pad((string) $c, $w), $cells, $widths));
 $met = [];
 foreach ($results as $round => $r) {

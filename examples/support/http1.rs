@@ -1,6 +1,6 @@
 //! What the floor examples share about HTTP/1.1: for those without hyper, the request's head
-//! and the end of an answer; for those with it, one POST on hyper's connection API, or on
-//! reqwest.
+//! and the end of an answer; for those with it, one POST on hyper's connection API, through
+//! hyper-util's pool, or with reqwest (which sends through that pool).
 
 use std::io::Write;
 
@@ -23,6 +23,46 @@ pub async fn post_with_hyper(
     let status = response.status().as_u16();
     let _ = response.into_body().collect().await;
     status
+}
+
+/// The client of hyper-util's pool, which reqwest sends through.
+pub type PoolClient =
+    hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+/// hyper-util's pool of keep-alive connections, `connections` of them kept idle at most.
+pub fn pool_client(connections: usize) -> PoolClient {
+    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    connector.set_nodelay(true);
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .pool_max_idle_per_host(connections)
+        .build(connector)
+}
+
+/// POSTs `body` through hyper-util's pool (it picks the connection) and reads the whole
+/// answer; its status.
+pub async fn post_through_pool(client: &PoolClient, uri: &hyper::Uri, body: Bytes) -> u16 {
+    let request = hyper::Request::post(uri.clone())
+        .header("content-type", "application/json")
+        .body(Full::new(body))
+        .expect("a valid request");
+    let response = client.request(request).await.expect("an answer");
+    let status = response.status().as_u16();
+    let _ = response.into_body().collect().await;
+    status
+}
+
+/// A reqwest client set as the engine sets its own (engine::sender::build_client: no
+/// redirects, no retry layer, no proxy), without its timeouts and network guard; `connections`
+/// kept idle at most. (With reqwest's defaults, the floors spent the same.)
+pub fn reqwest_client(connections: usize) -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(connections)
+        .redirect(reqwest::redirect::Policy::none())
+        .retry(reqwest::retry::never().max_retries_per_request(0))
+        .no_proxy()
+        .tcp_nodelay(true)
+        .build()
+        .expect("a client")
 }
 
 /// POSTs `body` with a reqwest client (its pool picks the connection) and reads the whole
