@@ -14,12 +14,22 @@ pub async fn post_with_hyper(
     address: &str,
     body: Bytes,
 ) -> u16 {
-    let request = hyper::Request::post(uri.clone())
-        .header("host", address)
+    let mut request = post(uri, body);
+    // hyper's connection API sends the head as given; the pool adds Host itself.
+    request.headers_mut().insert(hyper::header::HOST, address.parse().expect("a valid Host"));
+    status_of(sender.send_request(request).await.expect("an answer")).await
+}
+
+/// `POST uri` of a JSON body.
+fn post(uri: &hyper::Uri, body: Bytes) -> hyper::Request<Full<Bytes>> {
+    hyper::Request::post(uri.clone())
         .header("content-type", "application/json")
         .body(Full::new(body))
-        .expect("a valid request");
-    let response = sender.send_request(request).await.expect("an answer");
+        .expect("a valid request")
+}
+
+/// The answer's status, once its whole body is read.
+async fn status_of(response: hyper::Response<hyper::body::Incoming>) -> u16 {
     let status = response.status().as_u16();
     let _ = response.into_body().collect().await;
     status
@@ -41,14 +51,7 @@ pub fn pool_client(connections: usize) -> PoolClient {
 /// POSTs `body` through hyper-util's pool (it picks the connection) and reads the whole
 /// answer; its status.
 pub async fn post_through_pool(client: &PoolClient, uri: &hyper::Uri, body: Bytes) -> u16 {
-    let request = hyper::Request::post(uri.clone())
-        .header("content-type", "application/json")
-        .body(Full::new(body))
-        .expect("a valid request");
-    let response = client.request(request).await.expect("an answer");
-    let status = response.status().as_u16();
-    let _ = response.into_body().collect().await;
-    status
+    status_of(client.request(post(uri, body)).await.expect("an answer")).await
 }
 
 /// A reqwest client set as the engine sets its own (engine::sender::build_client: no
