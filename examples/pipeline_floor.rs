@@ -65,23 +65,22 @@ async fn connection(
     answers: mpsc::Sender<Message>,
 ) {
     let address = http1::address(&uri);
-    let mut own = match transport {
-        Transport::Hyper => {
-            let stream = tokio::net::TcpStream::connect(&address).await.expect("nginx listens");
-            stream.set_nodelay(true).expect("TCP_NODELAY");
-            let (sender, driver) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
-            tokio::spawn(driver);
-            Some(sender)
-        }
-        _ => None,
-    };
+    let mut own = None;
+    if let Transport::Hyper = transport {
+        let stream = tokio::net::TcpStream::connect(&address).await.expect("nginx listens");
+        stream.set_nodelay(true).expect("TCP_NODELAY");
+        let (sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+        tokio::spawn(driver);
+        own = Some(sender);
+    }
     while let Some((id, body)) = queue.recv().await {
-        let status = match (&transport, own.as_mut()) {
-            (Transport::Pool(client), _) => http1::post_through_pool(client, &uri, body).await,
-            (Transport::Reqwest(client, url), _) => http1::post_with_reqwest(client, url, body).await,
-            (Transport::Hyper, Some(sender)) => http1::post_with_hyper(sender, &uri, &address, body).await,
-            (Transport::Hyper, None) => unreachable!("made above"),
+        let status = match &transport {
+            Transport::Hyper => {
+                let sender = own.as_mut().expect("opened above");
+                http1::post_with_hyper(sender, &uri, &address, body).await
+            }
+            Transport::Pool(client) => http1::post_through_pool(client, &uri, body).await,
+            Transport::Reqwest(client, url) => http1::post_with_reqwest(client, url, body).await,
         };
         if answers.send(Message::Answered(id, status)).is_err() {
             return;
