@@ -34,8 +34,10 @@ $senders = [
         return $run['flushed'] ? [$total / $run['seconds'], $run['cpu_seconds'] / $total * 1e6] : null;
     },
     'floor: tokio + hyper on 3 threads (pipeline_floor 2 each)' => $fromExample('pipeline_floor', '2', 'each'),
-    'floor: hyper-util\'s pool + SQLite, 3 threads (pipeline_floor 2 each pool)' => $fromExample('pipeline_floor', '2', 'each', 'pool'),
-    'floor: reqwest + SQLite, 3 threads (pipeline_floor 2 each reqwest)' => $fromExample('pipeline_floor', '2', 'each', 'reqwest'),
+    'floor: the same, current-thread runtime (pipeline_floor current each)' => $fromExample('pipeline_floor', 'current', 'each'),
+    'floor: hyper-util\'s pool, current-thread (pipeline_floor current each pool)' => $fromExample('pipeline_floor', 'current', 'each', 'pool'),
+    'floor: reqwest, 2 workers (pipeline_floor 2 each reqwest)' => $fromExample('pipeline_floor', '2', 'each', 'reqwest'),
+    'floor: reqwest, current-thread (pipeline_floor current each reqwest)' => $fromExample('pipeline_floor', 'current', 'each', 'reqwest'),
     'floor: tokio + hyper, encoding apart (tokio_floor hyper apart)' => $fromExample('tokio_floor', 'hyper', 'apart'),
     'floor: tokio, raw HTTP, encoding apart (tokio_floor raw apart)' => $fromExample('tokio_floor', 'raw', 'apart'),
     'floor: epoll loop, one thread (epoll_floor 1)' => $fromExample('epoll_floor', '1'),
@@ -45,6 +47,7 @@ $senders = [
 // dispatch() is given each event's data and must encode it.
 $reference = 'reference: pipeline_floor, body encoded once';
 $senders[$reference] = $fromExample('pipeline_floor', '2', 'once');
+$senders['reference: reqwest, current-thread, body encoded once'] = $fromExample('pipeline_floor', 'current', 'once', 'reqwest');
 
 $results = [];
 for ($round = 1; $round <= $rounds; $round++) {

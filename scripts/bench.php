@@ -203,7 +203,7 @@ if ($sqliteFloor && $httpFloor) {
 $togetherRows = [
     'pipeline_floor, tokio + hyper, each body encoded' => ['pipeline_floor', ['2', 'each']],
     'pipeline_floor, tokio + hyper, body encoded once' => ['pipeline_floor', ['2', 'once']],
-    'pipeline_floor, reqwest (the design card\'s client), each body encoded' => ['pipeline_floor', ['2', 'each', 'reqwest']],
+    'pipeline_floor, reqwest (the design card\'s client), current-thread runtime, each body encoded' => ['pipeline_floor', ['current', 'each', 'reqwest']],
     'tokio_floor, tokio + hyper and SQLite on one thread' => ['tokio_floor', ['hyper', 'apart']],
     'epoll_floor, no tokio or hyper, each body encoded' => ['epoll_floor', ['1']],
 ];
