@@ -5,10 +5,10 @@
 //! and user+sys CPU µs per request of this process. With `reqwest`, each of the CONCURRENCY
 //! loops sends with one shared reqwest client instead (`http1::reqwest_client`: set as the
 //! engine sets its own), on one tokio worker as in the engine: what the design card's client
-//! costs alone.
+//! costs alone. With `current`, either runs on a current-thread runtime instead.
 //!
 //!   cargo build --release --no-default-features --example http_floor --target-dir target/bound
-//!   target/bound/release/examples/http_floor http://127.0.0.1:PORT/hook 100000 32 [hyper|reqwest]
+//!   target/bound/release/examples/http_floor http://127.0.0.1:PORT/hook 100000 32 [hyper|reqwest [current]]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -61,15 +61,22 @@ async fn reqwest_loop(
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let uri: hyper::Uri =
-        args.get(1).expect("usage: http_floor URL [COUNT [CONCURRENCY [hyper|reqwest]]]").parse().expect("a URL");
+    let uri: hyper::Uri = args
+        .get(1)
+        .expect("usage: http_floor URL [COUNT [CONCURRENCY [hyper|reqwest [current]]]]")
+        .parse()
+        .expect("a URL");
     let count: usize = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(100_000);
     let concurrency: usize = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(32);
     let with_reqwest = args.get(4).map(String::as_str) == Some("reqwest");
     let body = Bytes::from(std::fs::read("fixtures/events/order_paid_done.json").expect("run from the repository"));
     let workers = if with_reqwest { 1 } else { 2 };
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().expect("runtime");
+    let runtime = if args.get(5).map(String::as_str) == Some("current") {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build()
+    }
+    .expect("runtime");
     runtime.block_on(async move {
         let sent = Arc::new(AtomicUsize::new(0));
         let client = http1::reqwest_client(concurrency);
