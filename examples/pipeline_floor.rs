@@ -15,8 +15,8 @@
 //!   URL parsing) on CONCURRENCY keep-alive connections, each with a queue of its own. With
 //!   `pool`, each queue's task sends through one shared client of hyper-util's pool instead;
 //!   with `reqwest`, with one shared reqwest client (which sends through that pool), set as
-//!   the engine sets its own but without its timeouts and network guard: the least a sender
-//!   on the design card's HTTP client spends.
+//!   the engine sets its own but without its timeouts and network guard: with WORKERS
+//!   `current`, the least a sender on the design card's HTTP client spent here.
 //!
 //! WORKERS is the HTTP runtime's worker threads, or `current`: a current-thread runtime on a
 //! thread of its own, to which the SQLite thread hands each written batch whole (one task
