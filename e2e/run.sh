@@ -48,9 +48,11 @@ free_port() { php -n -r '$s = stream_socket_server("tcp://127.0.0.1:0"); echo ex
 pids=()
 cleanup() {
   local status=$?
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  # Each started under setsid leads a process group of its own: the group goes too (PHP's
+  # built-in server's workers outlived their leader and kept the receiver's port).
+  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; done
   sleep 0.5
-  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true; done
   rm -f "$WP_CONFIG"
   if [ $status -ne 0 ]; then
     for log in php-errors.log fpm.log nginx-error.log mariadb.log wp-debug.log; do
