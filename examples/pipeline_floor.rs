@@ -107,6 +107,20 @@ enum Transport {
     Reqwest(reqwest::Client, reqwest::Url),
 }
 
+type OwnConnection = hyper::client::conn::http1::SendRequest<http_body_util::Full<Bytes>>;
+
+impl Transport {
+    /// POSTs `body` and reads the answer; its status. `Hyper` sends on `own`, the task's own
+    /// connection.
+    async fn post(&self, own: Option<&mut OwnConnection>, uri: &hyper::Uri, address: &str, body: Bytes) -> u16 {
+        match self {
+            Transport::Hyper => http1::post_with_hyper(own.expect("a connection of its own"), uri, address, body).await,
+            Transport::Pool(client) => http1::post_through_pool(client, uri, body).await,
+            Transport::Reqwest(client, url) => http1::post_with_reqwest(client, url, body).await,
+        }
+    }
+}
+
 async fn connection(
     transport: Transport,
     uri: hyper::Uri,
@@ -123,32 +137,22 @@ async fn connection(
         own = Some(sender);
     }
     while let Some((id, body)) = queue.recv().await {
-        let status = match &transport {
-            Transport::Hyper => {
-                let sender = own.as_mut().expect("opened above");
-                http1::post_with_hyper(sender, &uri, &address, body).await
-            }
-            Transport::Pool(client) => http1::post_through_pool(client, &uri, body).await,
-            Transport::Reqwest(client, url) => http1::post_with_reqwest(client, url, body).await,
-        };
+        let status = transport.post(own.as_mut(), &uri, &address, body).await;
         if !answers.send(id, status) {
             return;
         }
     }
 }
 
-/// The pool's connections opened before the clock starts, as in the engine's warm pool.
+/// A shared pool's connections opened before the clock starts, as in the engine's warm pool
+/// (the connections of its own `Hyper` opens in each task).
 async fn warm(transport: &Transport, uri: &hyper::Uri, connections: usize) {
+    if let Transport::Hyper = transport {
+        return;
+    }
     let requests = (0..connections).map(|_| {
         let (transport, uri) = (transport.clone(), uri.clone());
-        tokio::spawn(async move {
-            let body = Bytes::from_static(b"{}");
-            match &transport {
-                Transport::Pool(client) => http1::post_through_pool(client, &uri, body).await,
-                Transport::Reqwest(client, url) => http1::post_with_reqwest(client, url, body).await,
-                Transport::Hyper => 0,
-            }
-        })
+        tokio::spawn(async move { transport.post(None, &uri, "", Bytes::from_static(b"{}")).await })
     });
     for request in requests.collect::<Vec<_>>() {
         request.await.expect("no panic");
