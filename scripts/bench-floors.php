@@ -4,8 +4,8 @@
 // cheapest senders that do what issue 3 requires of it, and nothing more: each body encoded
 // anew (every event is its own data), written to SQLite and committed before its request,
 // its status written after the answer (examples/*_floor.rs: no TLS, timeouts, retries,
-// leases, log or network guard). One of them sends with reqwest, as the engine must (the
-// design card), one through hyper-util's pool (which reqwest sends through), the others with
+// leases, log or network guard). Two send with reqwest, as the engine must (the design
+// card), one through hyper-util's pool (which reqwest sends through), the others with
 // hyper's connection API or by hand. ROUNDS rounds, alternated, `sync` before each sender, each
 // against the curl_multi and wrk of its own round. scripts/bench.sh starts nginx.
 //   env: BENCH_NGINX (URL answering 204), BENCH_ROUNDS (default 5), BENCH_SCALE (1 = 100,000
